@@ -1,0 +1,184 @@
+#include "frontends/xen_guest.h"
+
+#include <xen/callback.h>
+
+namespace xensim {
+
+namespace {
+constexpr unsigned kGuestPageSize = 4096;  // x86 base page
+constexpr unsigned kEntriesPerFrame = kGuestPageSize / sizeof(grant_entry_v1_t);
+}  // namespace
+
+XenGuest::XenGuest(unsigned vcpus, bool pv) : vcpus_(vcpus), pv_(pv) {}
+
+long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& opts) {
+    opts_ = opts;
+    GuestServices& s = *vcpus.at(0);
+    // shared_info into our physmap.
+    auto gfn = s.alloc_page();
+    if (!gfn) return -XEN_ENOMEM;
+    xen_add_to_physmap_t xatp{};
+    xatp.domid = DOMID_SELF;
+    xatp.space = XENMAPSPACE_shared_info;
+    xatp.idx = 0;
+    xatp.gpfn = *gfn;
+    if (long r = s.hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, reinterpret_cast<unsigned long>(&xatp)))
+        return r;
+    shared_info_gfn_ = *gfn;
+    // Grant table frames.
+    for (unsigned i = 0; i < opts.grant_frames; ++i) {
+        auto g = s.alloc_page();
+        if (!g) return -XEN_ENOMEM;
+        xen_add_to_physmap_t x{};
+        x.domid = DOMID_SELF;
+        x.space = XENMAPSPACE_grant_table;
+        x.idx = i;
+        x.gpfn = *g;
+        if (long r = s.hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, reinterpret_cast<unsigned long>(&x)))
+            return r;
+        grant_frame_gfns_.push_back(*g);
+        grant_frames_.push_back(reinterpret_cast<grant_entry_v1_t*>(s.page(*g)));
+    }
+    // Free references, lowest first; the first GNTTAB_NR_RESERVED_ENTRIES belong to the toolstack.
+    for (grant_ref_t r = opts.grant_frames * kEntriesPerFrame; r-- > GNTTAB_NR_RESERVED_ENTRIES;)
+        free_grefs_.push_back(r);
+    // Every port starts masked until a driver binds it (Linux masks all at boot).
+    shared_info_t* si = shared_info(s);
+    for (auto& w : si->evtchn_mask) w = ~xen_ulong_t(0);
+    // The upcall.
+    for (GuestServices* v : vcpus)
+        v->set_upcall_handler([this, v] { handle_upcall(*v); });
+    if (pv_) {
+        callback_register_t cb{};
+        cb.type = CALLBACKTYPE_event;
+        if (long r = s.hypercall(__HYPERVISOR_callback_op, CALLBACKOP_register, reinterpret_cast<unsigned long>(&cb)))
+            return r;
+    } else if (opts.upcall == GuestUpcall::callback_vector) {
+        xen_hvm_param_t p{};
+        p.domid = DOMID_SELF;
+        p.index = HVM_PARAM_CALLBACK_IRQ;
+        p.value = (std::uint64_t(HVM_PARAM_CALLBACK_TYPE_VECTOR) << 56) | opts.vector;
+        if (long r = s.hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, reinterpret_cast<unsigned long>(&p))) return r;
+    } else {
+        for (unsigned i = 0; i < vcpus.size(); ++i) {
+            xen_hvm_evtchn_upcall_vector_t uv{};
+            uv.vcpu = i;
+            uv.vector = opts.vector;
+            if (long r = s.hypercall(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector,
+                                     reinterpret_cast<unsigned long>(&uv)))
+                return r;
+        }
+    }
+    booted_ = true;
+    return 0;
+}
+
+long XenGuest::bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port,
+                                evtchn_port_t* local) {
+    evtchn_bind_interdomain_t op{};
+    op.remote_dom = remote_dom;
+    op.remote_port = remote_port;
+    long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain, reinterpret_cast<unsigned long>(&op));
+    if (r == 0) {
+        *local = op.local_port;
+        unmask(s, op.local_port);
+    }
+    return r;
+}
+
+long XenGuest::alloc_unbound(GuestServices& s, domid_t remote_dom, evtchn_port_t* port) {
+    evtchn_alloc_unbound_t op{};
+    op.dom = DOMID_SELF;
+    op.remote_dom = remote_dom;
+    long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, reinterpret_cast<unsigned long>(&op));
+    if (r == 0) {
+        *port = op.port;
+        unmask(s, op.port);
+    }
+    return r;
+}
+
+void XenGuest::unmask(GuestServices& s, evtchn_port_t port) {
+    constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    shared_info_t* si = shared_info(s);
+    xen_ulong_t bit = xen_ulong_t(1) << (port % kBits);
+    unsigned word = port / kBits;
+    si->evtchn_mask[word] &= ~bit;
+    if (si->evtchn_pending[word] & bit) {
+        vcpu_info_t& vi = si->vcpu_info[s.vcpu_id()];
+        xen_ulong_t sel_bit = xen_ulong_t(1) << word;
+        if (!(vi.evtchn_pending_sel & sel_bit)) {
+            vi.evtchn_pending_sel |= sel_bit;
+            vi.evtchn_upcall_pending = 1;
+        }
+    }
+}
+
+long XenGuest::notify(GuestServices& s, evtchn_port_t port) {
+    evtchn_send_t op{};
+    op.port = port;
+    return s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&op));
+}
+
+long XenGuest::close(GuestServices& s, evtchn_port_t port) {
+    evtchn_close_t op{};
+    op.port = port;
+    return s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_close, reinterpret_cast<unsigned long>(&op));
+}
+
+void XenGuest::handle_upcall(GuestServices& s) {
+    constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    ++upcalls_handled_;
+    s.compute(s.costs().upcall_dispatch);
+    shared_info_t* si = shared_info(s);
+    vcpu_info_t& vi = si->vcpu_info[s.vcpu_id()];
+    do {
+        vi.evtchn_upcall_pending = 0;
+        xen_ulong_t sel = __atomic_exchange_n(&vi.evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
+        while (sel) {
+            unsigned word = static_cast<unsigned>(__builtin_ctzl(sel));
+            sel &= sel - 1;
+            xen_ulong_t pending = si->evtchn_pending[word] & ~si->evtchn_mask[word];
+            while (pending) {
+                unsigned bit = static_cast<unsigned>(__builtin_ctzl(pending));
+                pending &= pending - 1;
+                evtchn_port_t port = word * kBits + bit;
+                si->evtchn_pending[word] &= ~(xen_ulong_t(1) << bit);  // clear_evtchn(): ack before handling
+                ++events_handled_;
+                auto h = handlers_.find(port);
+                if (h != handlers_.end()) h->second(s, port);
+            }
+        }
+    } while (vi.evtchn_upcall_pending);
+    if (!pv_ && opts_.upcall == GuestUpcall::percpu_vector) s.eoi();
+}
+
+grant_entry_v1_t* XenGuest::grant_entry(grant_ref_t ref) {
+    unsigned frame = ref / kEntriesPerFrame;
+    return frame < grant_frames_.size() ? &grant_frames_[frame][ref % kEntriesPerFrame] : nullptr;
+}
+
+std::optional<grant_ref_t> XenGuest::grant_access(domid_t domid, std::uint64_t gfn, bool readonly) {
+    if (free_grefs_.empty()) return std::nullopt;
+    grant_ref_t ref = free_grefs_.back();
+    free_grefs_.pop_back();
+    grant_entry_v1_t* e = grant_entry(ref);
+    e->frame = static_cast<std::uint32_t>(gfn);
+    e->domid = domid;
+    __atomic_thread_fence(__ATOMIC_RELEASE);  // frame and domid visible before the flags
+    e->flags = GTF_permit_access | (readonly ? GTF_readonly : 0);
+    return ref;
+}
+
+bool XenGuest::end_access(grant_ref_t ref) {
+    grant_entry_v1_t* e = grant_entry(ref);
+    if (!e) return false;
+    // gnttab_end_foreign_access_ref: clear the flags only if Xen is not reading or writing the frame.
+    std::uint16_t flags = e->flags;
+    if (flags & (GTF_reading | GTF_writing)) return false;
+    e->flags = 0;
+    free_grefs_.push_back(ref);
+    return true;
+}
+
+}  // namespace xensim

@@ -1,0 +1,86 @@
+// The guest kernel's Xen support: what Linux's drivers/xen core (or Mini-OS) does for a driver.
+//
+// One XenGuest per domain, shared by its vCPUs. boot() performs the platform set-up a PVHVM or PV
+// kernel does before any PV driver runs, each step a real hypercall: map shared_info
+// (XENMEM_add_to_physmap, HVM), map the grant table frames (XENMEM_add_to_physmap with
+// XENMAPSPACE_grant_table), and register the event upcall — HVM_PARAM_CALLBACK_IRQ with a vector,
+// or HVMOP_set_evtchn_upcall_vector per vCPU (then every upcall ends with an EOI), or
+// CALLBACKOP_register for a PV kernel. (A real PV kernel finds shared_info and its grant frames
+// through start_info and GNTTABOP_setup_table; here both kinds use XENMEM_add_to_physmap, so one
+// path serves both. Documented in docs/architecture.md.)
+//
+// Event channels: the upcall handler scans the 2-level bitmaps in shared_info the way Linux's
+// evtchn_2l_handle_events does (clear evtchn_upcall_pending, take the selector word, walk the
+// pending & ~mask words, clear each port's pending bit, call its handler), and loops while new
+// events arrived. Grants: entries are written straight into the mapped grant frames with the v1
+// protocol (frame and domid first, then flags after a write barrier); a grant is ended only if
+// Xen's GTF_reading / GTF_writing show it is no longer in use, as gnttab_end_foreign_access_ref.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "frontends/guest_services.h"
+#include "sim/core/xen_abi.h"
+
+namespace xensim {
+
+enum class GuestUpcall { callback_vector, percpu_vector };
+
+struct GuestBootOptions {
+    GuestUpcall upcall = GuestUpcall::callback_vector;
+    std::uint8_t vector = 0xf3;     // Linux's HYPERVISOR_CALLBACK_VECTOR
+    unsigned grant_frames = 1;      // grant table frames to map at boot
+};
+
+class XenGuest {
+  public:
+    using PortHandler = std::function<void(GuestServices&, evtchn_port_t)>;
+
+    XenGuest(unsigned vcpus, bool pv);
+
+    // Platform set-up on the boot vCPU; registers the upcall on every vCPU's services.
+    // Returns 0 or the first failing hypercall's negative errno.
+    long boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& opts);
+    bool booted() const { return booted_; }
+
+    // --- event channels ---
+    long bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port, evtchn_port_t* local);
+    long alloc_unbound(GuestServices& s, domid_t remote_dom, evtchn_port_t* port);
+    long notify(GuestServices& s, evtchn_port_t port);
+    long close(GuestServices& s, evtchn_port_t port);
+    // Unmasks a port the way Linux's evtchn_2l_unmask does on the port's own vCPU: clear the mask
+    // bit and, if an event is already pending, raise the selector and upcall flag ourselves.
+    void unmask(GuestServices& s, evtchn_port_t port);
+    void set_port_handler(evtchn_port_t port, PortHandler handler) { handlers_[port] = std::move(handler); }
+    // The upcall handler body (public for tests).
+    void handle_upcall(GuestServices& s);
+
+    // --- grants ---
+    // Grants `domid` access to our frame `gfn`; returns the reference, or nullopt if the table is full.
+    std::optional<grant_ref_t> grant_access(domid_t domid, std::uint64_t gfn, bool readonly);
+    // Ends a grant when the remote no longer uses it; false (grant left in place) while it does.
+    bool end_access(grant_ref_t ref);
+    grant_entry_v1_t* grant_entry(grant_ref_t ref);
+
+    std::uint64_t upcalls_handled() const { return upcalls_handled_; }
+    std::uint64_t events_handled() const { return events_handled_; }
+
+  private:
+    shared_info_t* shared_info(GuestServices& s) { return reinterpret_cast<shared_info_t*>(s.page(shared_info_gfn_)); }
+
+    unsigned vcpus_;
+    bool pv_;
+    bool booted_ = false;
+    GuestBootOptions opts_;
+    std::uint64_t shared_info_gfn_ = 0;
+    std::vector<std::uint64_t> grant_frame_gfns_;
+    std::vector<grant_entry_v1_t*> grant_frames_;
+    std::vector<grant_ref_t> free_grefs_;
+    std::map<evtchn_port_t, PortHandler> handlers_;
+    std::uint64_t upcalls_handled_ = 0, events_handled_ = 0;
+};
+
+}  // namespace xensim

@@ -1,0 +1,90 @@
+// Guest physical memory of one domain.
+//
+// What is modelled: a domain's physmap as an array of 4 KiB frames indexed by guest frame number (gfn).
+// A frame is either RAM the domain owns (allocated on demand, zero-filled, bounded by the domain's
+// memory size) or a Xen-owned page the domain has mapped into its physmap (shared_info, grant table
+// frames), as XENMEM_add_to_physmap does on real Xen. Everything a domain can touch directly is here;
+// another domain's frames are reachable only through the grant table (grant_table.h), which hands
+// out page pointers for mapped grants and performs copies.
+//
+// Fidelity limits: no page types or reference counts, no ballooning, no superpages, no p2m types
+// (ram/mmio/grant_map are not distinguished); gfns are handed out lowest-free-first from
+// kFirstAllocatableGfn, so a guest's layout is deterministic.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace xensim {
+
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr unsigned kPageShift = 12;
+
+using Gfn = std::uint64_t;
+
+// A page owned by the hypervisor that a domain may map into its physmap.
+struct XenPage {
+    alignas(64) std::uint8_t bytes[kPageSize] = {};
+};
+
+class GuestMemory {
+  public:
+    // Frames below this are left unpopulated (the legacy low-memory hole of an HVM guest).
+    static constexpr Gfn kFirstAllocatableGfn = 0x100;
+
+    explicit GuestMemory(std::uint64_t max_pages);
+
+    // Populates the lowest free RAM frame; nullopt when the domain reached its memory size.
+    std::optional<Gfn> allocate_page();
+    // Releases a RAM frame allocated by allocate_page. False for a Xen-owned mapping, an
+    // unpopulated frame, or a frame another domain holds a grant mapping of (foreign_refs > 0).
+    bool free_page(Gfn gfn);
+
+    // Grant mappings of this domain's frames held by other domains keep the frame alive, as the
+    // page reference Xen takes on a mapped grant does.
+    void get_foreign_ref(Gfn gfn);
+    void put_foreign_ref(Gfn gfn);
+    unsigned foreign_refs(Gfn gfn) const;
+
+    // The RAM frame object at gfn (nullptr when not owned RAM), so a grant mapping can place the
+    // granter's frame into the mapper's physmap.
+    XenPage* ram_frame(Gfn gfn);
+
+    // Places another domain's frame (a granted page) at an unpopulated gfn; removes it again.
+    // False when gfn is outside the physmap or already populated / not a foreign mapping.
+    bool map_foreign_page(Gfn gfn, XenPage* page);
+    bool unmap_foreign_page(Gfn gfn);
+
+    // Places a Xen-owned page at gfn (XENMEM_add_to_physmap). Replaces RAM at that gfn, whose
+    // contents are dropped as Xen does. False when gfn is outside the physmap.
+    bool map_xen_page(Gfn gfn, XenPage* page);
+
+    // The frame's bytes, or nullptr when gfn is not populated.
+    std::uint8_t* page(Gfn gfn);
+    const std::uint8_t* page(Gfn gfn) const;
+
+    // Byte-granular access by guest physical address; false (and nothing copied) when any byte
+    // of the range falls on an unpopulated frame.
+    bool read(std::uint64_t gpa, void* dst, std::size_t len) const;
+    bool write(std::uint64_t gpa, const void* src, std::size_t len);
+
+    std::uint64_t max_pages() const { return frames_.size(); }
+    std::uint64_t populated_ram_pages() const { return ram_pages_; }
+
+  private:
+    struct Frame {
+        std::unique_ptr<XenPage> ram;  // owned RAM, or
+        XenPage* xen = nullptr;        // a Xen-owned page or a granted foreign frame mapped here
+        bool foreign = false;          // xen points at another domain's RAM (grant mapping)
+        unsigned foreign_refs = 0;     // grant mappings of this RAM frame held by other domains
+        std::uint8_t* data() const { return xen ? xen->bytes : (ram ? ram->bytes : nullptr); }
+    };
+    std::vector<Frame> frames_;
+    std::uint64_t ram_pages_ = 0;
+    Gfn next_free_hint_ = kFirstAllocatableGfn;
+};
+
+}  // namespace xensim

@@ -1,0 +1,320 @@
+#include "models/xen/hypervisor.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include <xen/callback.h>
+
+#include "sim/core/trace_events.h"
+
+namespace xensim {
+
+namespace {
+
+// Sub-op names by command number, verbatim from the public headers.
+const char* evtchnop_name(unsigned cmd) {
+    static const char* names[] = {"EVTCHNOP_bind_interdomain", "EVTCHNOP_bind_virq",  "EVTCHNOP_bind_pirq",
+                                  "EVTCHNOP_close",            "EVTCHNOP_send",       "EVTCHNOP_status",
+                                  "EVTCHNOP_alloc_unbound",    "EVTCHNOP_bind_ipi",   "EVTCHNOP_bind_vcpu",
+                                  "EVTCHNOP_unmask",           "EVTCHNOP_reset",      "EVTCHNOP_init_control",
+                                  "EVTCHNOP_expand_array",     "EVTCHNOP_set_priority", "EVTCHNOP_reset_cont"};
+    return cmd < sizeof names / sizeof *names ? names[cmd] : "EVTCHNOP_unknown";
+}
+
+const char* schedop_name(unsigned cmd) {
+    static const char* names[] = {"SCHEDOP_yield",    "SCHEDOP_block",        "SCHEDOP_shutdown",
+                                  "SCHEDOP_poll",     "SCHEDOP_remote_shutdown", "SCHEDOP_shutdown_code",
+                                  "SCHEDOP_watchdog", "SCHEDOP_pin_override"};
+    return cmd < sizeof names / sizeof *names ? names[cmd] : "SCHEDOP_unknown";
+}
+
+const char* hvmop_name(unsigned cmd) {
+    switch (cmd) {
+        case HVMOP_set_param: return "HVMOP_set_param";
+        case HVMOP_get_param: return "HVMOP_get_param";
+        case HVMOP_set_evtchn_upcall_vector: return "HVMOP_set_evtchn_upcall_vector";
+        default: return "HVMOP_other";
+    }
+}
+
+const char* memop_name(unsigned cmd) { return cmd == XENMEM_add_to_physmap ? "XENMEM_add_to_physmap" : "XENMEM_other"; }
+const char* xenver_name(unsigned cmd) {
+    switch (cmd) {
+        case XENVER_version: return "XENVER_version";
+        case XENVER_get_features: return "XENVER_get_features";
+        default: return "XENVER_other";
+    }
+}
+const char* vcpuop_name(unsigned cmd) { return cmd == VCPUOP_is_up ? "VCPUOP_is_up" : "VCPUOP_other"; }
+const char* callbackop_name(unsigned cmd) {
+    return cmd == CALLBACKOP_register ? "CALLBACKOP_register" : "CALLBACKOP_other";
+}
+
+const char* errno_name(long r) {
+    switch (-r) {
+        case XEN_EPERM: return "EPERM";
+        case XEN_ENOENT: return "ENOENT";
+        case XEN_ESRCH: return "ESRCH";
+        case XEN_EFAULT: return "EFAULT";
+        case XEN_EBUSY: return "EBUSY";
+        case XEN_EEXIST: return "EEXIST";
+        case XEN_EINVAL: return "EINVAL";
+        case XEN_ENOSPC: return "ENOSPC";
+        case XEN_ENOSYS: return "ENOSYS";
+        case XEN_EOPNOTSUPP: return "EOPNOTSUPP";
+        default: return "other";
+    }
+}
+
+}  // namespace
+
+struct Hypervisor::HypercallEntry {
+    unsigned number;
+    const char* name;
+    const char* (*sub_op)(unsigned cmd);
+    long (Hypervisor::*handler)(Vcpu&, const HypercallArgs&);
+    bool hvm_allowed;  // present in Xen's hvm_hypercall_table
+};
+
+// The hypercall table (xen/arch/x86/hypercall.c and hvm/hypercall.c): number, name, sub-op
+// names, handler. Checks common to all (existence, HVM permission) are made once in hypercall().
+const Hypervisor::HypercallEntry* Hypervisor::find_hypercall(unsigned op) {
+    static const HypercallEntry table[] = {
+        {__HYPERVISOR_memory_op, "memory_op", memop_name, &Hypervisor::do_memory_op, true},
+        {__HYPERVISOR_xen_version, "xen_version", xenver_name, &Hypervisor::do_xen_version, true},
+        {__HYPERVISOR_grant_table_op, "grant_table_op", gnttabop_name, &Hypervisor::do_grant_table_op, true},
+        {__HYPERVISOR_vcpu_op, "vcpu_op", vcpuop_name, &Hypervisor::do_vcpu_op, true},
+        {__HYPERVISOR_sched_op, "sched_op", schedop_name, &Hypervisor::do_sched_op, true},
+        {__HYPERVISOR_callback_op, "callback_op", callbackop_name, &Hypervisor::do_callback_op, false},
+        {__HYPERVISOR_event_channel_op, "event_channel_op", evtchnop_name, &Hypervisor::do_event_channel_op, true},
+        {__HYPERVISOR_hvm_op, "hvm_op", hvmop_name, &Hypervisor::do_hvm_op, true},
+    };
+    for (const auto& e : table)
+        if (e.number == op) return &e;
+    return nullptr;
+}
+
+Hypervisor::Stats::Stats(StatsGroup& g)
+    : hypercalls(g, "hypercalls", "calls", "hypercalls by op/sub-op, all domains"),
+      hypercall_errors(g, "hypercall_errors", "calls", "hypercalls that returned an error, by op/errno"),
+      ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs") {}
+
+Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
+                       const Clock& clock, Tracer& tracer, StatsGroup& root)
+    : sc_module(name),
+      params_(params),
+      cost_(cost),
+      clock_(clock),
+      tracer_(tracer),
+      root_(root),
+      group_("xen", &root),
+      stats(group_),
+      gnttab_group_("gnttab", &group_),
+      evtchn_group_("evtchn", &group_) {
+    scheduler_ = std::make_unique<Scheduler>(params.pcpus, params.scheduler, cost_, clock_, tracer_, group_);
+    grant_table_ = std::make_unique<GrantTable>(domains_, gnttab_group_, params.grant_table);
+    event_channels_ = std::make_unique<EventChannels>(domains_, evtchn_group_,
+                                                      [this](DomId d, unsigned v) { on_upcall_kick(d, v); });
+}
+
+Hypervisor::~Hypervisor() = default;
+
+DomainRecord& Hypervisor::create_domain(const DomainSpec& spec) {
+    if (domains_.find(spec.id)) throw std::logic_error("domain id created twice");
+    DomainRecord& rec = domains_.add(spec.id, spec.name, spec.id == 0, spec.vcpus, spec.memory_pages);
+    domain_groups_.push_back(std::make_unique<StatsGroup>("dom" + std::to_string(spec.id), &root_));
+    StatsGroup& dg = *domain_groups_.back();
+    domain_group_by_id_[spec.id] = &dg;
+    auto& list = vcpus_[spec.id];
+    for (unsigned i = 0; i < spec.vcpus; ++i) {
+        std::string n = "d" + std::to_string(spec.id) + "v" + std::to_string(i);
+        vcpu_storage_.push_back(std::make_unique<Vcpu>(n.c_str(), *this, rec, spec.type, i, dg));
+        Vcpu& v = *vcpu_storage_.back();
+        scheduler_->add_vcpu(v, spec.affinity, spec.weight * 1000 / spec.vcpus);
+        if (spec.type == DomainType::pv) v.set_upcall_mode(UpcallMode::none, 0);
+        list.push_back(&v);
+    }
+    return rec;
+}
+
+Vcpu& Hypervisor::vcpu(DomId dom, unsigned id) { return *vcpus_.at(dom).at(id); }
+const std::vector<Vcpu*>& Hypervisor::vcpus(DomId dom) { return vcpus_.at(dom); }
+
+void Hypervisor::start() {
+    for (auto& v : vcpu_storage_) scheduler_->wake(*v, -1);
+}
+
+evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
+    evtchn_alloc_unbound_t op{};
+    op.dom = dom;
+    op.remote_dom = remote;
+    long r = event_channels_->hypercall(0, EVTCHNOP_alloc_unbound, &op);
+    if (r) throw std::runtime_error("toolstack could not allocate an event channel: " + std::string(errno_name(r)));
+    return op.port;
+}
+
+long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
+    const HypercallEntry* e = find_hypercall(op);
+    std::string name = e ? std::string(e->name) + "/" + e->sub_op(static_cast<unsigned>(args[0]))
+                         : "unknown_" + std::to_string(op);
+    std::string cause = "hypercall:" + name;
+    long result = 0;
+    auto body = [&] {
+        std::uint64_t t0 = v.now_ps();
+        v.stats.hypercalls.inc(name);
+        stats.hypercalls.inc(name);
+        if (!e || (v.type() == DomainType::hvm && !e->hvm_allowed)) {
+            result = -XEN_ENOSYS;
+        } else {
+            v.hypervisor_work(cost_.hypercall_op_cost(e->name));
+            Vcpu* saved = current_;
+            current_ = &v;
+            result = (this->*(e->handler))(v, args);
+            current_ = saved;
+        }
+        if (result < 0) stats.hypercall_errors.inc(name + ":" + errno_name(result));
+        if (tracer_.on(TraceCategory::hypercall))
+            tracer_.emit(trace_events::hypercall, TraceTrack::vcpu(v.domain().id, v.id()), t0, v.now_ps() - t0,
+                         {std::string_view(e ? e->name : "unknown"),
+                          std::string_view(e ? e->sub_op(static_cast<unsigned>(args[0])) : "unknown"),
+                          std::int64_t(result)});
+    };
+    if (v.type() == DomainType::pv)
+        v.pv_trap(cause, body);
+    else
+        v.vmexit(ExitReason::VMCALL, cause, body);
+    return result;
+}
+
+void Hypervisor::on_upcall_kick(DomId dom, unsigned vcpu) {
+    auto it = vcpus_.find(dom);
+    if (it == vcpus_.end() || vcpu >= it->second.size()) return;
+    int from = current_ ? current_->pcpu() : -1;
+    if (it->second[vcpu]->kick(from)) {
+        stats.ipis_sent.inc();
+        ++pending_ipis_;
+    }
+}
+
+long Hypervisor::do_event_channel_op(Vcpu& v, const HypercallArgs& a) {
+    unsigned cmd = static_cast<unsigned>(a[0]);
+    pending_ipis_ = 0;
+    long r = event_channels_->hypercall(v.domain().id, cmd, reinterpret_cast<void*>(a[1]));
+    if (cmd == EVTCHNOP_send && r == 0 && tracer_.on(TraceCategory::evtchn)) {
+        const auto& s = event_channels_->last_send();
+        static const char* outcomes[] = {"kicked", "already_pending", "masked", "upcall_already_pending", "dropped"};
+        tracer_.emit(trace_events::evtchn_send, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
+                     {std::uint64_t(reinterpret_cast<evtchn_send_t*>(a[1])->port), std::uint64_t(s.target_dom),
+                      std::uint64_t(s.target_port), std::string_view(outcomes[s.outcome])});
+    }
+    v.hypervisor_work(pending_ipis_ * cost_.ipi_send);
+    pending_ipis_ = 0;
+    return r;
+}
+
+long Hypervisor::do_grant_table_op(Vcpu& v, const HypercallArgs& a) {
+    unsigned cmd = static_cast<unsigned>(a[0]);
+    GrantWork work;
+    long r = grant_table_->hypercall(v.domain().id, cmd, reinterpret_cast<void*>(a[1]),
+                                     static_cast<unsigned>(a[2]), work);
+    Cycles c = work.maps * cost_.grant_map_per_page + work.unmaps * cost_.grant_unmap_per_page +
+               work.tlb_flushes * cost_.tlb_flush + work.copies * cost_.grant_copy_per_page +
+               cost_.copy_cost(work.bytes_copied);
+    v.hypervisor_work(c);
+    if (tracer_.on(TraceCategory::gnttab))
+        tracer_.emit(trace_events::gnttab_op, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
+                     {std::string_view(gnttabop_name(cmd)), std::uint64_t(a[2]), std::uint64_t(work.maps),
+                      std::uint64_t(work.unmaps), std::uint64_t(work.copies), std::uint64_t(work.bytes_copied)});
+    return r;
+}
+
+long Hypervisor::do_sched_op(Vcpu& v, const HypercallArgs& a) {
+    switch (a[0]) {
+        case SCHEDOP_yield:
+            v.preempt_requested_ = true;  // honoured at the VM entry that ends this hypercall
+            return 0;
+        case SCHEDOP_block:
+            // Blocking re-enables event delivery (a PV guest's idle path, xen/common/sched/core.c).
+            v.domain().vcpu_info(v.id()).evtchn_upcall_mask = 0;
+            v.block_until_event();
+            return 0;
+        case SCHEDOP_shutdown: return 0;
+        default: return -XEN_ENOSYS;
+    }
+}
+
+long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
+    if (v.type() == DomainType::pv) return -XEN_EINVAL;
+    switch (a[0]) {
+        case HVMOP_set_param: {
+            auto* p = reinterpret_cast<xen_hvm_param_t*>(a[1]);
+            if (p->domid != DOMID_SELF && p->domid != v.domain().id) return -XEN_EPERM;
+            if (p->index != HVM_PARAM_CALLBACK_IRQ) return -XEN_EINVAL;
+            unsigned type = static_cast<unsigned>(p->value >> 56);
+            if (type != HVM_PARAM_CALLBACK_TYPE_VECTOR) return -XEN_EOPNOTSUPP;
+            auto vector = static_cast<std::uint8_t>(p->value & 0xff);
+            if (vector < 0x10) return -XEN_EINVAL;
+            for (Vcpu* w : vcpus_.at(v.domain().id)) w->set_upcall_mode(UpcallMode::callback_vector, vector);
+            return 0;
+        }
+        case HVMOP_get_param: {
+            auto* p = reinterpret_cast<xen_hvm_param_t*>(a[1]);
+            if (p->index != HVM_PARAM_CALLBACK_IRQ) return -XEN_EINVAL;
+            p->value = v.upcall_mode() == UpcallMode::callback_vector
+                           ? (std::uint64_t(HVM_PARAM_CALLBACK_TYPE_VECTOR) << 56) | v.upcall_vector_
+                           : 0;
+            return 0;
+        }
+        case HVMOP_set_evtchn_upcall_vector: {
+            auto* p = reinterpret_cast<xen_hvm_evtchn_upcall_vector_t*>(a[1]);
+            auto& list = vcpus_.at(v.domain().id);
+            if (p->vcpu >= list.size()) return -XEN_ENOENT;
+            if (p->vector < 0x10) return -XEN_EINVAL;
+            list[p->vcpu]->set_upcall_mode(UpcallMode::percpu_vector, p->vector);
+            return 0;
+        }
+        default: return -XEN_ENOSYS;
+    }
+}
+
+long Hypervisor::do_memory_op(Vcpu& v, const HypercallArgs& a) {
+    if (a[0] != XENMEM_add_to_physmap) return -XEN_ENOSYS;
+    auto* x = reinterpret_cast<xen_add_to_physmap_t*>(a[1]);
+    if (x->domid != DOMID_SELF && x->domid != v.domain().id) return -XEN_EPERM;
+    switch (x->space) {
+        case XENMAPSPACE_shared_info:
+            if (x->idx != 0) return -XEN_EINVAL;
+            return v.domain().memory.map_xen_page(x->gpfn, &v.domain().shared_info_page) ? 0 : -XEN_EINVAL;
+        case XENMAPSPACE_grant_table:
+            return grant_table_->add_to_physmap(v.domain().id, static_cast<unsigned>(x->idx), x->gpfn);
+        default: return -XEN_EOPNOTSUPP;
+    }
+}
+
+long Hypervisor::do_xen_version(Vcpu& v, const HypercallArgs& a) {
+    switch (a[0]) {
+        case XENVER_version: return (4 << 16) | 17;  // the ABI of the libxen-dev headers we build against
+        case XENVER_get_features: {
+            auto* f = reinterpret_cast<xen_feature_info_t*>(a[1]);
+            if (f->submap_idx != 0) return -XEN_EINVAL;
+            f->submap = (1u << XENFEAT_hvm_callback_vector) | (1u << XENFEAT_hvm_safe_pvclock);
+            return 0;
+        }
+        default: return -XEN_ENOSYS;
+    }
+}
+
+long Hypervisor::do_vcpu_op(Vcpu& v, const HypercallArgs& a) {
+    if (a[0] != VCPUOP_is_up) return -XEN_ENOSYS;
+    return a[1] < vcpus_.at(v.domain().id).size() ? 1 : -XEN_ENOENT;
+}
+
+long Hypervisor::do_callback_op(Vcpu& v, const HypercallArgs& a) {
+    if (a[0] != CALLBACKOP_register) return -XEN_ENOSYS;
+    auto* cb = reinterpret_cast<callback_register_t*>(a[1]);
+    if (cb->type != CALLBACKTYPE_event) return -XEN_EOPNOTSUPP;
+    for (Vcpu* w : vcpus_.at(v.domain().id)) w->set_upcall_mode(UpcallMode::pv_callback, 0);
+    return 0;
+}
+
+}  // namespace xensim

@@ -1,0 +1,136 @@
+// The hypervisor: domains, vCPUs, pCPUs and scheduler, the hypercall table, and the engines
+// (grant table, event channels) wrapped with time, stats and trace.
+//
+// What is modelled: Xen's hypercall entry for HVM/PVH guests (VMCALL exit) and PV guests (no
+// exit), dispatch through a const table {number, name, sub-op names, handler} with per-op and
+// per-domain counters, and the hypercalls the PV I/O paths need: event_channel_op,
+// grant_table_op, sched_op (yield, block, shutdown), hvm_op (set/get_param for
+// HVM_PARAM_CALLBACK_IRQ, set_evtchn_upcall_vector), memory_op (XENMEM_add_to_physmap for
+// shared_info and grant frames), xen_version, vcpu_op (is_up), callback_op (PV event callback).
+// Anything else returns -ENOSYS as Xen does for an unknown hypercall; HVM guests get -ENOSYS
+// for hypercalls absent from Xen's hvm_hypercall_table (callback_op).
+// Each handler's cost is the cost model's per-op figure plus what the engine reports it did
+// (grant maps, unmaps, TLB flushes, copied bytes; IPIs sent to deliver events).
+//
+// Fidelity limits: hypercall arguments are host pointers into the guest's own structures (no
+// copy_from_guest faults, so no -EFAULT); no continuations/preemption of long hypercalls; only
+// the callback types named above are modelled (others get -EOPNOTSUPP, documented in
+// docs/architecture.md).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include "models/xen/domain_table.h"
+#include "models/xen/event_channels.h"
+#include "models/xen/grant_table.h"
+#include "models/xen/scheduler.h"
+#include "models/xen/vcpu.h"
+#include "sim/core/cost_model.h"
+#include "sim/core/stats.h"
+#include "sim/core/trace.h"
+
+namespace xensim {
+
+struct HypervisorParams {
+    unsigned pcpus = 2;
+    SchedulerParams scheduler;
+    GrantTableLimits grant_table;
+    bool posted_interrupts = false;
+    ApicVirtualization apic_virtualization = ApicVirtualization::off;
+};
+
+struct DomainSpec {
+    DomId id;
+    std::string name;
+    DomainType type;
+    unsigned vcpus;
+    std::uint64_t memory_pages;
+    unsigned weight;
+    std::vector<unsigned> affinity;  // empty: any pCPU
+};
+
+using HypercallArgs = std::array<unsigned long, 5>;
+
+class Hypervisor : public sc_core::sc_module {
+  public:
+    Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
+               const Clock& clock, Tracer& tracer, StatsGroup& root);
+    ~Hypervisor() override;
+
+    DomainRecord& create_domain(const DomainSpec& spec);
+    Vcpu& vcpu(DomId dom, unsigned id);
+    const std::vector<Vcpu*>& vcpus(DomId dom);
+
+    // Makes every vCPU runnable at time zero (domains are built, guests start).
+    void start();
+
+    // The hypercall instruction of a guest running on `v` (VMCALL for HVM/PVH, syscall for PV).
+    long hypercall(Vcpu& v, unsigned op, const HypercallArgs& args);
+
+    // Toolstack actions at domain-build time (not charged, as they happen before the guest runs):
+    // EVTCHNOP_alloc_unbound in `dom` for `remote`, as libxl does for console and xenstore.
+    evtchn_port_t toolstack_alloc_unbound(DomId dom, DomId remote);
+
+    const HypervisorParams& params() const { return params_; }
+    const CostModel& cost() const { return cost_; }
+    const Clock& clock() const { return clock_; }
+    Tracer& tracer() { return tracer_; }
+    Scheduler& scheduler() { return *scheduler_; }
+    DomainTable& domains() { return domains_; }
+    GrantTable& grant_table() { return *grant_table_; }
+    EventChannels& event_channels() { return *event_channels_; }
+    StatsGroup& stats_group() { return group_; }
+    // The stats group of a domain ("dom1"), parent of its vCPUs' groups.
+    StatsGroup& domain_stats(DomId dom) { return *domain_group_by_id_.at(dom); }
+
+    struct Stats {
+        explicit Stats(StatsGroup& g);
+        CounterFamily hypercalls, hypercall_errors;
+        Counter ipis_sent;
+    };
+
+  private:
+    struct HypercallEntry;
+    static const HypercallEntry* find_hypercall(unsigned op);
+
+    long do_event_channel_op(Vcpu& v, const HypercallArgs& a);
+    long do_grant_table_op(Vcpu& v, const HypercallArgs& a);
+    long do_sched_op(Vcpu& v, const HypercallArgs& a);
+    long do_hvm_op(Vcpu& v, const HypercallArgs& a);
+    long do_memory_op(Vcpu& v, const HypercallArgs& a);
+    long do_xen_version(Vcpu& v, const HypercallArgs& a);
+    long do_vcpu_op(Vcpu& v, const HypercallArgs& a);
+    long do_callback_op(Vcpu& v, const HypercallArgs& a);
+    void on_upcall_kick(DomId dom, unsigned vcpu);
+
+    HypervisorParams params_;
+    const CostModel& cost_;
+    const Clock& clock_;
+    Tracer& tracer_;
+    StatsGroup& root_;
+    StatsGroup group_;
+
+  public:
+    Stats stats;
+
+  private:
+    StatsGroup gnttab_group_, evtchn_group_;
+    DomainTable domains_;
+    std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<GrantTable> grant_table_;
+    std::unique_ptr<EventChannels> event_channels_;
+    std::vector<std::unique_ptr<StatsGroup>> domain_groups_;
+    std::map<DomId, StatsGroup*> domain_group_by_id_;
+    std::vector<std::unique_ptr<Vcpu>> vcpu_storage_;
+    std::map<DomId, std::vector<Vcpu*>> vcpus_;
+    Vcpu* current_ = nullptr;  // the vCPU whose hypercall is being handled
+    unsigned pending_ipis_ = 0;
+};
+
+}  // namespace xensim

@@ -1,0 +1,300 @@
+#include "models/xen/scheduler.h"
+
+#include <algorithm>
+
+#include "models/xen/vcpu.h"
+#include "sim/core/trace_events.h"
+
+namespace xensim {
+
+using sc_core::sc_time;
+
+namespace {
+sc_time ps_time(std::uint64_t ps) { return sc_time::from_value(ps); }
+}  // namespace
+
+PhysicalCpu::Stats::Stats(StatsGroup& g)
+    : switches_same_domain(g, "switches_same_domain", "switches", "context switches between vCPUs of one domain"),
+      switches_domain_change(g, "switches_domain_change", "switches",
+                             "context switches between vCPUs of different domains"),
+      switches_to_idle(g, "switches_to_idle", "switches", "switches from a vCPU to the idle loop"),
+      switches_from_idle(g, "switches_from_idle", "switches", "switches from the idle loop to a vCPU"),
+      switch_cycles(g, "switch_cycles", "cycles", "pCPU time spent deciding and switching"),
+      decisions(g, "decisions", "decisions", "scheduling decisions taken on this pCPU"),
+      ipis_received(g, "ipis_received", "interrupts", "IPIs received (event delivery, wake-ups)"),
+      idle_cycles(g, "idle_cycles", "cycles", "time with nothing to run") {}
+
+PhysicalCpu::PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& sched, StatsGroup& parent)
+    : sc_module(name), id_(id), sched_(sched), group_("pcpu" + std::to_string(id), &parent), stats(group_) {
+    sc_core::sc_spawn_options sw;
+    sw.spawn_method();
+    sw.dont_initialize();
+    sw.set_sensitivity(&switch_done_ev_);
+    sc_core::sc_spawn([this] { on_switch_done(); }, "switch_done", &sw);
+    sc_core::sc_spawn_options tk;
+    tk.spawn_method();
+    tk.dont_initialize();
+    tk.set_sensitivity(&tick_ev_);
+    sc_core::sc_spawn([this] { on_tick(); }, "tick", &tk);
+}
+
+void PhysicalCpu::on_switch_done() { sched_.complete_switch(*this); }
+
+void PhysicalCpu::on_tick() {
+    Vcpu* cur = current_;
+    if (!cur || cur->preempt_requested_) return;
+    std::uint64_t now = sched_.now_ps();
+    std::uint64_t ran = now - running_since_ps_;
+    std::uint64_t slice = sched_.params_.tslice_us * 1'000'000;
+    if (ran >= slice) {
+        // End of the time slice: an equal-or-better waiter takes over, else a new slice starts.
+        auto best = std::min_element(runq_.begin(), runq_.end(),
+                                     [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; });
+        if (best != runq_.end() && (*best)->prio_ <= cur->prio_) {
+            cur->preempt_requested_ = true;
+            cur->preempt_ev_.notify(sc_core::SC_ZERO_TIME);
+            return;
+        }
+        running_since_ps_ = now;
+        tick_ev_.notify(ps_time(slice));
+        return;
+    }
+    sched_.evaluate_preemption(*this);
+    tick_ev_.notify(ps_time(slice - ran));
+}
+
+Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& cost, const Clock& clock,
+                     Tracer& tracer, StatsGroup& stats)
+    : params_(params), cost_(cost), clock_(clock), tracer_(tracer) {
+    for (unsigned i = 0; i < pcpus; ++i) {
+        pcpus_.push_back(std::make_unique<PhysicalCpu>(("pcpu" + std::to_string(i)).c_str(), i, *this, stats));
+        tracer_.name_track(TraceTrack::pcpu(i), "physical CPUs", "pcpu" + std::to_string(i));
+    }
+    sc_core::sc_spawn_options o;
+    o.spawn_method();
+    o.dont_initialize();
+    o.set_sensitivity(&accounting_ev_);
+    sc_core::sc_spawn([this] { accounting(); }, "sched_accounting", &o);
+}
+
+std::uint64_t Scheduler::now_ps() const { return sc_core::sc_time_stamp().value(); }
+
+bool Scheduler::allowed(const Vcpu& v, unsigned pcpu) const {
+    return v.affinity_.empty() || std::find(v.affinity_.begin(), v.affinity_.end(), pcpu) != v.affinity_.end();
+}
+
+void Scheduler::add_vcpu(Vcpu& v, std::vector<unsigned> affinity, unsigned weight) {
+    v.affinity_ = std::move(affinity);
+    v.weight_ = weight;
+    v.state_ = VcpuState::blocked;
+    v.credit_ps_ = static_cast<std::int64_t>(params_.accounting_period_us) * 1'000'000;
+    vcpus_.push_back(&v);
+    total_weight_ += weight;
+}
+
+void Scheduler::burn(Vcpu& v) {
+    std::uint64_t now = now_ps();
+    v.credit_ps_ -= static_cast<std::int64_t>(now - v.acct_since_ps_);
+    v.acct_since_ps_ = now;
+}
+
+void Scheduler::arm_accounting() {
+    if (accounting_armed_) return;
+    accounting_armed_ = true;
+    accounting_ev_.notify(ps_time(params_.accounting_period_us * 1'000'000));
+}
+
+void Scheduler::accounting() {
+    accounting_armed_ = false;
+    const std::int64_t period = static_cast<std::int64_t>(params_.accounting_period_us) * 1'000'000;
+    bool any_active = false;
+    for (Vcpu* v : vcpus_) {
+        if (v->state_ == VcpuState::running) burn(*v);
+        // Each vCPU earns its weight's share of all pCPUs' time in the period, capped at a period.
+        std::int64_t share =
+            static_cast<std::int64_t>(static_cast<__int128>(period) * pcpus_.size() * v->weight_ / total_weight_);
+        v->credit_ps_ = std::min(v->credit_ps_ + share, period);
+        if (v->prio_ == SchedPriority::boost && v->state_ == VcpuState::running) v->prio_ = SchedPriority::under;
+        if (v->prio_ != SchedPriority::boost)
+            v->prio_ = v->credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;
+        any_active = any_active || v->state_ != VcpuState::blocked;
+    }
+    for (auto& p : pcpus_) evaluate_preemption(*p);
+    if (any_active) arm_accounting();
+}
+
+void Scheduler::enqueue(PhysicalCpu& p, Vcpu& v) {
+    // FIFO within a priority: insert after the last entry of equal or better priority.
+    auto it = std::find_if(p.runq_.begin(), p.runq_.end(), [&](Vcpu* w) { return w->prio_ > v.prio_; });
+    p.runq_.insert(it, &v);
+    // An idle pCPU that may run v picks it up (steals) at once, as credit1 tickles idlers.
+    for (auto& q : pcpus_)
+        if (q.get() != &p && q->idle() && allowed(v, q->id())) {
+            schedule(*q);
+            return;
+        }
+}
+
+int Scheduler::wake(Vcpu& v, int from_pcpu) {
+    if (v.state_ != VcpuState::blocked) return -1;
+    v.state_ = VcpuState::runnable;
+    if (v.prio_ == SchedPriority::under) v.prio_ = SchedPriority::boost;
+    arm_accounting();
+    PhysicalCpu* target = nullptr;
+    if (v.last_pcpu_ >= 0 && pcpus_[v.last_pcpu_]->idle()) target = pcpus_[v.last_pcpu_].get();
+    for (unsigned i = 0; !target && i < pcpus_.size(); ++i)
+        if (pcpus_[i]->idle() && allowed(v, i)) target = pcpus_[i].get();
+    if (target) {
+        target->runq_.push_front(&v);
+        schedule(*target);
+        if (static_cast<int>(target->id()) != from_pcpu) {
+            target->stats.ipis_received.inc();
+            return static_cast<int>(target->id());
+        }
+        return -1;
+    }
+    unsigned home = v.last_pcpu_ >= 0 && allowed(v, v.last_pcpu_) ? v.last_pcpu_ : (v.affinity_.empty() ? 0 : v.affinity_[0]);
+    PhysicalCpu& p = *pcpus_[home];
+    bool was_requested = p.current_ && p.current_->preempt_requested_;
+    enqueue(p, v);
+    evaluate_preemption(p);
+    if (p.current_ && p.current_->preempt_requested_ && !was_requested && static_cast<int>(home) != from_pcpu) {
+        p.stats.ipis_received.inc();
+        return static_cast<int>(home);
+    }
+    return -1;
+}
+
+void Scheduler::evaluate_preemption(PhysicalCpu& p) {
+    Vcpu* cur = p.current_;
+    if (!cur) {
+        if (!p.switching_ && !p.runq_.empty()) schedule(p);
+        return;
+    }
+    if (!params_.wakeup_preemption || cur->preempt_requested_ || p.runq_.empty()) return;
+    auto best = std::min_element(p.runq_.begin(), p.runq_.end(), [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; });
+    if ((*best)->prio_ >= cur->prio_) return;
+    std::uint64_t ran = now_ps() - p.running_since_ps_;
+    std::uint64_t limit = params_.ratelimit_us * 1'000'000;
+    if (ran < limit) {
+        p.tick_ev_.notify(ps_time(limit - ran));
+        return;
+    }
+    cur->preempt_requested_ = true;
+    cur->preempt_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+Vcpu* Scheduler::pick(PhysicalCpu& p) {
+    auto better = [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; };
+    if (!p.runq_.empty()) {
+        auto best = std::min_element(p.runq_.begin(), p.runq_.end(), better);
+        Vcpu* v = *best;
+        p.runq_.erase(best);
+        return v;
+    }
+    // Steal the best waiter this pCPU may run from the other run queues, nearest pCPU first.
+    Vcpu* found = nullptr;
+    PhysicalCpu* from = nullptr;
+    for (unsigned k = 1; k < pcpus_.size(); ++k) {
+        PhysicalCpu& q = *pcpus_[(p.id() + k) % pcpus_.size()];
+        for (Vcpu* w : q.runq_)
+            if (allowed(*w, p.id()) && (!found || better(w, found))) found = w, from = &q;
+    }
+    if (found) from->runq_.erase(std::find(from->runq_.begin(), from->runq_.end(), found));
+    return found;
+}
+
+void Scheduler::schedule(PhysicalCpu& p) {
+    if (p.current_ || p.switching_) return;
+    p.stats.decisions.inc();
+    Vcpu* next = pick(p);
+    Vcpu* prev = p.prev_;
+    Cycles cost = cost_.scheduler_decision;
+    if (!next) {
+        if (prev) cost += cost_.context_switch_idle;
+    } else if (!prev) {
+        cost += cost_.context_switch_idle;
+    } else if (prev != next) {
+        cost += &prev->domain() == &next->domain() ? cost_.context_switch_vcpu : cost_.context_switch_domain;
+    }
+    p.switching_ = true;
+    p.next_ = next;
+    p.stats.switch_cycles.inc(cost);
+    p.switch_done_ev_.notify(ps_time(clock_.ps(cost)));
+}
+
+void Scheduler::complete_switch(PhysicalCpu& p) {
+    p.switching_ = false;
+    Vcpu* prev = p.prev_;
+    Vcpu* next = p.next_;
+    p.next_ = nullptr;
+    std::uint64_t now = now_ps();
+    if (!next) {
+        if (prev) p.stats.switches_to_idle.inc();
+        if (prev && tracer_.on(TraceCategory::sched))
+            tracer_.emit(trace_events::context_switch, TraceTrack::pcpu(p.id()), now, 0,
+                         {std::int64_t(prev->domain().id), std::int64_t(prev->id()), std::int64_t(-1),
+                          std::int64_t(-1), std::string_view("to_idle")});
+        p.prev_ = nullptr;
+        p.idle_since_ps_ = now;
+        if (!p.runq_.empty()) schedule(p);
+        return;
+    }
+    std::string_view kind = "same_vcpu";
+    if (!prev) {
+        p.stats.switches_from_idle.inc();
+        p.stats.idle_cycles.inc(clock_.cycles(now - p.idle_since_ps_));
+        kind = "from_idle";
+    } else if (prev != next) {
+        bool same = &prev->domain() == &next->domain();
+        (same ? p.stats.switches_same_domain : p.stats.switches_domain_change).inc();
+        kind = same ? "same_domain" : "domain_change";
+    }
+    if (tracer_.on(TraceCategory::sched))
+        tracer_.emit(trace_events::context_switch, TraceTrack::pcpu(p.id()), now, 0,
+                     {std::int64_t(prev ? prev->domain().id : -1), std::int64_t(prev ? prev->id() : -1),
+                      std::int64_t(next->domain().id), std::int64_t(next->id()), kind});
+    p.prev_ = next;
+    p.current_ = next;
+    p.running_since_ps_ = now;
+    next->state_ = VcpuState::running;
+    next->pcpu_ = static_cast<int>(p.id());
+    next->last_pcpu_ = next->pcpu_;
+    next->run_start_ps_ = now;
+    next->acct_since_ps_ = now;
+    next->scheduled_ev_.notify(sc_core::SC_ZERO_TIME);
+    p.tick_ev_.notify(ps_time(params_.tslice_us * 1'000'000));
+}
+
+void Scheduler::block(Vcpu& v) {
+    PhysicalCpu& p = *pcpus_[v.pcpu_];
+    burn(v);
+    if (v.prio_ == SchedPriority::boost) v.prio_ = v.credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;
+    v.state_ = VcpuState::blocked;
+    v.preempt_requested_ = false;
+    v.pcpu_ = -1;
+    p.current_ = nullptr;
+    schedule(p);
+}
+
+void Scheduler::yield(Vcpu& v) {
+    PhysicalCpu& p = *pcpus_[v.pcpu_];
+    burn(v);
+    v.prio_ = v.credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;
+    v.state_ = VcpuState::runnable;
+    v.preempt_requested_ = false;
+    v.pcpu_ = -1;
+    p.current_ = nullptr;
+    // Requeue behind its equals, then let the pCPU choose (it may pick v again).
+    auto it = std::find_if(p.runq_.begin(), p.runq_.end(), [&](Vcpu* w) { return w->prio_ > v.prio_; });
+    p.runq_.insert(it, &v);
+    schedule(p);
+}
+
+void Scheduler::finish() {
+    std::uint64_t now = now_ps();
+    for (auto& p : pcpus_)
+        if (p->idle() && !p->prev_) p->stats.idle_cycles.inc(clock_.cycles(now - p->idle_since_ps_));
+}
+
+}  // namespace xensim

@@ -1,0 +1,132 @@
+// Physical CPUs and a credit-like scheduler that runs every vCPU of every domain, dom0 included.
+//
+// What is modelled (after Xen's credit scheduler, xen/common/sched/credit.c):
+//   - one run queue per pCPU, ordered by priority BOOST > UNDER > OVER, FIFO within a priority;
+//   - credits: every accounting period each vCPU earns period x pCPUs x its domain's weight share,
+//     capped at one period's worth, and burns the time it runs; UNDER while credit > 0, else OVER;
+//   - a vCPU waking from blocked while UNDER is BOOSTed and preempts a lower-priority current vCPU
+//     (wake-up preemption), unless the current one has run less than the rate limit;
+//   - a time slice after which an equal-or-higher priority waiter takes the pCPU;
+//   - placement on wake: the vCPU's last pCPU if idle, else the lowest idle pCPU it may run on,
+//     else its last pCPU's run queue; an idle pCPU steals the best waiting vCPU it may run;
+//   - hard affinity (pinning) from the scenario.
+// Every switch costs pCPU time (decision + context switch, from the cost model), during which the
+// pCPU runs nothing; switches are counted per pCPU by kind (same domain, domain change, to idle,
+// from idle).
+//
+// How time works: a vCPU runs as a SystemC thread and leaves its pCPU only by its own action
+// (block, or yield after the scheduler requested preemption), so it always knows exactly how
+// much it ran. The scheduler only decides, requests, and completes switches.
+//
+// Fidelity limits: no soft affinity, no NUMA, no cpupools, no credit2/RTDS; accounting gives credit
+// to every vCPU rather than to "active" ones; the idle loop's lazy context switch is charged as
+// context_switch_idle in each direction.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include <systemc>
+
+#include "sim/core/cost_model.h"
+#include "sim/core/stats.h"
+#include "sim/core/trace.h"
+
+namespace xensim {
+
+class Vcpu;
+
+struct SchedulerParams {
+    std::uint64_t tslice_us = 30000;          // credit1 default sched_credit_tslice_ms = 30
+    std::uint64_t ratelimit_us = 1000;        // credit1 default sched_ratelimit_us = 1000
+    std::uint64_t accounting_period_us = 30000;  // credit1 CSCHED_ACCT_PERIOD = 3 ticks of 10 ms
+    bool wakeup_preemption = true;
+};
+
+enum class SchedPriority { boost = 0, under = 1, over = 2 };
+
+class Scheduler;
+
+class PhysicalCpu : public sc_core::sc_module {
+  public:
+    PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& sched, StatsGroup& parent);
+
+    unsigned id() const { return id_; }
+    Vcpu* current() const { return current_; }
+    bool idle() const { return !current_ && !switching_; }
+
+    struct Stats {
+        explicit Stats(StatsGroup& g);
+        Counter switches_same_domain, switches_domain_change, switches_to_idle, switches_from_idle;
+        Counter switch_cycles, decisions, ipis_received, idle_cycles;
+    };
+
+  private:
+    friend class Scheduler;
+    void on_switch_done();
+    void on_tick();
+
+    unsigned id_;
+    Scheduler& sched_;
+    StatsGroup group_;
+
+  public:
+    Stats stats;
+
+  private:
+    Vcpu* current_ = nullptr;
+    Vcpu* prev_ = nullptr;   // what ran before the switch in progress (for the switch kind)
+    Vcpu* next_ = nullptr;   // the vCPU being switched to
+    bool switching_ = false;
+    std::deque<Vcpu*> runq_;
+    sc_core::sc_event switch_done_ev_, tick_ev_;
+    std::uint64_t running_since_ps_ = 0;
+    std::uint64_t idle_since_ps_ = 0;
+};
+
+class Scheduler {
+  public:
+    Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& cost, const Clock& clock, Tracer& tracer,
+              StatsGroup& stats);
+
+    // Registers a vCPU (blocked until woken) with its hard affinity (empty = every pCPU).
+    void add_vcpu(Vcpu& v, std::vector<unsigned> affinity, unsigned weight);
+    // Makes a blocked vCPU runnable and places it. Returns the pCPU that must be sent an IPI to
+    // notice (an idle or preempted pCPU other than `from_pcpu`), or -1.
+    int wake(Vcpu& v, int from_pcpu);
+    // Called by a running vCPU's own thread: it blocks / it gives up the pCPU (requeued).
+    void block(Vcpu& v);
+    void yield(Vcpu& v);
+
+    unsigned pcpu_count() const { return static_cast<unsigned>(pcpus_.size()); }
+    PhysicalCpu& pcpu(unsigned i) { return *pcpus_[i]; }
+    // Closes idle-time accounting at the end of a run.
+    void finish();
+
+  private:
+    friend class PhysicalCpu;
+    void schedule(PhysicalCpu& p);        // p has no current vCPU: pick the next one and switch
+    void complete_switch(PhysicalCpu& p);
+    void evaluate_preemption(PhysicalCpu& p);
+    void enqueue(PhysicalCpu& p, Vcpu& v);
+    Vcpu* pick(PhysicalCpu& p);           // best from p's queue, else steal
+    void burn(Vcpu& v);                   // charge run time since last accounting to credit
+    void accounting();
+    void arm_accounting();
+    bool allowed(const Vcpu& v, unsigned pcpu) const;
+    std::uint64_t now_ps() const;
+
+    SchedulerParams params_;
+    const CostModel& cost_;
+    const Clock& clock_;
+    Tracer& tracer_;
+    std::vector<std::unique_ptr<PhysicalCpu>> pcpus_;
+    std::vector<Vcpu*> vcpus_;
+    std::uint64_t total_weight_ = 0;
+    sc_core::sc_event accounting_ev_;
+    bool accounting_armed_ = false;
+};
+
+}  // namespace xensim

@@ -1,0 +1,174 @@
+#include "models/xen/vcpu.h"
+
+#include "models/xen/hypervisor.h"
+#include "sim/core/trace_events.h"
+
+namespace xensim {
+
+using sc_core::sc_time;
+
+Vcpu::Stats::Stats(StatsGroup& g)
+    : exits(g, "exits", "exits", "VM exits by Intel SDM basic exit reason"),
+      exits_by_cause(g, "exits_by_cause", "exits", "VM exits by what caused them (port, hypercall, ...)"),
+      hypercalls(g, "hypercalls", "calls", "hypercalls by op/sub-op"),
+      upcalls(g, "upcalls", "upcalls", "event-channel upcalls delivered (handler invocations)"),
+      halts(g, "halts", "halts", "times the vCPU blocked waiting for an event"),
+      wakeups(g, "wakeups", "wakeups", "times an event woke the blocked vCPU"),
+      preemptions(g, "preemptions", "preemptions", "times the scheduler took the pCPU away"),
+      ipis_received(g, "ipis_received", "interrupts", "IPIs that interrupted guest mode to deliver an event"),
+      guest_cycles(g, "guest_cycles", "cycles", "time spent running guest code"),
+      hypervisor_cycles(g, "hypervisor_cycles", "cycles", "time spent in Xen on this vCPU's behalf"),
+      blocked_cycles(g, "blocked_cycles", "cycles", "time spent blocked"),
+      eois(g, "eois", "writes", "EOIs written to the local APIC") {}
+
+Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, DomainType type, unsigned id,
+           StatsGroup& parent)
+    : sc_module(name),
+      hv_(hv),
+      cost_(hv.cost()),
+      clock_(hv.clock()),
+      sched_(hv.scheduler()),
+      tracer_(hv.tracer()),
+      dom_(dom),
+      type_(type),
+      id_(id),
+      group_("vcpu" + std::to_string(id), &parent),
+      stats(group_) {
+    SC_THREAD(thread_main);
+    tracer_.name_track(TraceTrack::vcpu(dom.id, id), "d" + std::to_string(dom.id) + " " + dom.name,
+                       "vcpu" + std::to_string(id));
+}
+
+std::uint64_t Vcpu::now_ps() const { return sc_core::sc_time_stamp().value(); }
+
+void Vcpu::thread_main() {
+    wait_until_running();
+    deliver_upcalls();
+    if (program_) program_();
+    finished_ = true;
+    // A program that returns leaves the vCPU idle for good (a guest's idle loop would halt).
+    for (;;) {
+        block_until_event();
+        deliver_upcalls();
+    }
+}
+
+void Vcpu::wait_until_running() {
+    while (state_ != VcpuState::running) wait(scheduled_ev_);
+}
+
+void Vcpu::hypervisor_work(Cycles c) {
+    if (!c) return;
+    stats.hypervisor_cycles.inc(c);
+    wait_until_running();
+    wait(sc_time::from_value(clock_.ps(c)));
+}
+
+void Vcpu::run_guest(Cycles c) {
+    std::uint64_t remaining = clock_.ps(c);
+    stats.guest_cycles.inc(c);
+    while (remaining > 0) {
+        wait_until_running();
+        if (upcall_deliverable()) {
+            deliver_upcalls();
+            continue;
+        }
+        std::uint64_t t0 = now_ps();
+        in_guest_mode_ = true;
+        wait(sc_time::from_value(remaining), preempt_ev_ | irq_ev_);
+        in_guest_mode_ = false;
+        remaining -= std::min(remaining, now_ps() - t0);
+        if (irq_pending_signal_) {
+            irq_pending_signal_ = false;
+            stats.ipis_received.inc();
+            bool exits = type_ != DomainType::pv && !(type_ == DomainType::hvm && hv_.params().posted_interrupts);
+            if (exits) record_exit(ExitReason::EXTERNAL_INTERRUPT, "ipi:evtchn", now_ps());
+            after_hypervisor_work();
+        }
+        if (preempt_requested_) {
+            stats.preemptions.inc();
+            sched_.yield(*this);
+        }
+    }
+}
+
+void Vcpu::record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps) {
+    stats.exits.inc(std::string(exit_reason_name(reason)));
+    stats.exits_by_cause.inc(std::string(exit_reason_name(reason)) + ":" + std::string(cause));
+    Cycles c = cost_.exit_cost(reason);
+    hypervisor_work(c);
+    if (tracer_.on(TraceCategory::vmexit))
+        tracer_.emit(trace_events::vmexit, TraceTrack::vcpu(dom_.id, id_), start_ps, now_ps() - start_ps,
+                     {exit_reason_name(reason), cause});
+}
+
+void Vcpu::after_hypervisor_work() {
+    if (preempt_requested_) {
+        stats.preemptions.inc();
+        sched_.yield(*this);
+        wait_until_running();
+    }
+    deliver_upcalls();
+}
+
+bool Vcpu::upcall_deliverable() const {
+    if (in_upcall_ || upcall_mode_ == UpcallMode::none || !upcall_handler_) return false;
+    if (upcall_mode_ == UpcallMode::percpu_vector && lapic_in_service_) return false;
+    const vcpu_info_t& vi = const_cast<DomainRecord&>(dom_).vcpu_info(id_);
+    if (!vi.evtchn_upcall_pending) return false;
+    // A PV guest holds events off with evtchn_upcall_mask; an HVM guest's interrupt flag is not
+    // modelled separately (it is clear only inside the handler, which in_upcall_ covers).
+    return !(type_ == DomainType::pv && vi.evtchn_upcall_mask);
+}
+
+void Vcpu::deliver_upcalls() {
+    while (upcall_deliverable()) {
+        in_upcall_ = true;
+        std::uint64_t t = now_ps();
+        hypervisor_work(cost_.interrupt_injection);
+        stats.upcalls.inc();
+        if (upcall_mode_ == UpcallMode::percpu_vector) lapic_in_service_ = true;
+        if (tracer_.on(TraceCategory::evtchn))
+            tracer_.emit(trace_events::evtchn_upcall, TraceTrack::vcpu(dom_.id, id_), t, 0,
+                         {std::uint64_t(upcall_vector_)});
+        upcall_handler_();
+        in_upcall_ = false;
+    }
+}
+
+void Vcpu::block_until_event() {
+    if (dom_.vcpu_info(id_).evtchn_upcall_pending && upcall_mode_ != UpcallMode::none) return;
+    stats.halts.inc();
+    std::uint64_t t0 = now_ps();
+    sched_.block(*this);
+    wait_until_running();
+    stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
+}
+
+void Vcpu::eoi() {
+    stats.eois.inc();
+    lapic_in_service_ = false;
+    switch (hv_.params().apic_virtualization) {
+        case ApicVirtualization::off: vmexit(ExitReason::APIC_ACCESS, "eoi", [] {}); break;
+        case ApicVirtualization::register_virt: vmexit(ExitReason::APIC_WRITE, "eoi", [] {}); break;
+        case ApicVirtualization::full: break;  // virtual-interrupt delivery: EOI virtualized, no exit
+    }
+}
+
+bool Vcpu::kick(int from_pcpu) {
+    switch (state_) {
+        case VcpuState::blocked:
+            stats.wakeups.inc();
+            return sched_.wake(*this, from_pcpu) >= 0;
+        case VcpuState::running:
+            if (!in_guest_mode_ || irq_pending_signal_) return false;  // noticed at the next VM entry
+            irq_pending_signal_ = true;
+            irq_ev_.notify(sc_core::SC_ZERO_TIME);
+            sched_.pcpu(static_cast<unsigned>(pcpu_)).stats.ipis_received.inc();
+            return true;
+        case VcpuState::runnable: return false;  // injected when it next runs
+    }
+    return false;
+}
+
+}  // namespace xensim

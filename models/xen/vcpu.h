@@ -1,0 +1,160 @@
+// A simulated virtual CPU: a SystemC thread that runs guest code and traps into the hypervisor.
+//
+// What is modelled (VT-x as Xen uses it; Intel SDM Vol. 3C ch. 25-28):
+//   - Guest time: run_guest(cycles) advances only while the vCPU holds a pCPU; it is preemptible
+//     by the scheduler and interruptible by an event-channel upcall.
+//   - A VM exit: vmexit(reason, cause, handler) charges the hardware round trip plus the handler
+//     cost for that basic exit reason (cost model), runs the handler in hypervisor mode (not
+//     preemptible, as Xen's hypervisor context is not), and on VM entry delivers a pending upcall.
+//     Every exit is counted per vCPU by reason and by cause ("hypercall:event_channel_op/...",
+//     "hlt", "ipi:evtchn", ...), which is how a count is attributed.
+//   - Interrupt delivery: when an event channel marks evtchn_upcall_pending, a blocked vCPU is
+//     woken; a vCPU running in guest mode on another pCPU is sent an IPI, which costs it an
+//     EXTERNAL_INTERRUPT exit unless posted interrupts are enabled; a runnable or in-hypervisor
+//     vCPU gets the vector injected at its next VM entry. The guest's upcall handler then runs on
+//     this thread, with upcalls held off until it returns (the handler re-checks for more work).
+//   - Upcall flavours: the HVM callback vector (HVM_PARAM_CALLBACK_IRQ type vector) needs no EOI;
+//     the per-vCPU upcall vector (HVMOP_set_evtchn_upcall_vector) goes through the local APIC and
+//     the guest's EOI traps as APIC_ACCESS, APIC_WRITE or not at all, by the APIC virtualization
+//     level; a PV domain's event callback has no exits at all.
+//   - A PV domain (dom0 as `pv`) never exits: hypercalls go straight to Xen (pv_hypercall cost)
+//     and it idles with SCHEDOP_block; PVH and HVM use VMCALL and HLT.
+//
+// Fidelity limits: one upcall handler per vCPU and no other guest interrupt sources yet (devices
+// add theirs in later work); no guest timer tick (guests are tickless); exit cost is a per-reason
+// constant, not a function of the instruction's operands.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <systemc>
+
+#include "models/xen/domain_table.h"
+#include "models/xen/scheduler.h"
+#include "sim/core/cost_model.h"
+#include "sim/core/stats.h"
+
+namespace xensim {
+
+class Hypervisor;
+
+enum class DomainType { hvm, pv, pvh };
+enum class UpcallMode { none, callback_vector, percpu_vector, pv_callback };
+enum class ApicVirtualization { off, register_virt, full };
+enum class VcpuState { blocked, runnable, running };
+
+class Vcpu : public sc_core::sc_module {
+  public:
+    SC_HAS_PROCESS(Vcpu);
+    Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, DomainType type, unsigned id,
+         StatsGroup& parent);
+
+    // The guest program this vCPU runs from time zero; when it returns the vCPU idles (halts).
+    void set_program(std::function<void()> program) { program_ = std::move(program); }
+    void set_upcall_handler(std::function<void()> handler) { upcall_handler_ = std::move(handler); }
+
+    // --- used by guest code through the guest-services adapter (on this vCPU's own thread) ---
+    void run_guest(Cycles c);
+    template <class Handler>
+    void vmexit(ExitReason reason, std::string_view cause, Handler&& handler);
+    // A PV hypercall: no VM exit, pv_hypercall cost, then the handler; events delivered after.
+    template <class Handler>
+    void pv_trap(std::string_view cause, Handler&& handler);
+    // Hypervisor-mode work on this vCPU's pCPU time (not preemptible).
+    void hypervisor_work(Cycles c);
+    // Blocks in the hypervisor until an upcall is pending (HLT / SCHEDOP_block). Returns at once
+    // if one already is.
+    void block_until_event();
+    // The guest's EOI of a LAPIC-delivered vector (percpu upcall vector).
+    void eoi();
+
+    // --- used by the hypervisor (any process) ---
+    // evtchn_upcall_pending went 0 -> 1 for this vCPU. Returns true when an IPI had to be sent
+    // (the sender pays ipi_send).
+    bool kick(int from_pcpu);
+    void set_upcall_mode(UpcallMode mode, std::uint8_t vector) {
+        upcall_mode_ = mode;
+        upcall_vector_ = vector;
+    }
+    UpcallMode upcall_mode() const { return upcall_mode_; }
+
+    DomainRecord& domain() { return dom_; }
+    DomainType type() const { return type_; }
+    unsigned id() const { return id_; }
+    int pcpu() const { return pcpu_; }
+    VcpuState state() const { return state_; }
+    bool finished() const { return finished_; }
+    std::uint64_t now_ps() const;
+
+    struct Stats {
+        explicit Stats(StatsGroup& g);
+        CounterFamily exits, exits_by_cause, hypercalls;
+        Counter upcalls, halts, wakeups, preemptions, ipis_received, guest_cycles, hypervisor_cycles,
+            blocked_cycles, eois;
+    };
+
+  private:
+    friend class Scheduler;
+    friend class PhysicalCpu;
+    friend class Hypervisor;
+    void thread_main();
+    bool upcall_deliverable() const;
+    void deliver_upcalls();
+    void wait_until_running();
+    void after_hypervisor_work();  // VM entry: honour a preemption request, then deliver
+    void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
+
+    Hypervisor& hv_;
+    const CostModel& cost_;
+    const Clock& clock_;
+    Scheduler& sched_;
+    Tracer& tracer_;
+    DomainRecord& dom_;
+    DomainType type_;
+    unsigned id_;
+    StatsGroup group_;
+
+  public:
+    Stats stats;
+
+  private:
+    std::function<void()> program_, upcall_handler_;
+    UpcallMode upcall_mode_ = UpcallMode::none;
+    std::uint8_t upcall_vector_ = 0;
+    bool lapic_in_service_ = false;  // a LAPIC-delivered upcall awaits its EOI
+    bool in_upcall_ = false;
+    bool in_guest_mode_ = false;
+    bool irq_pending_signal_ = false;
+    bool finished_ = false;
+
+    // Scheduler state (owned by Scheduler).
+    VcpuState state_ = VcpuState::blocked;
+    int pcpu_ = -1, last_pcpu_ = -1;
+    std::vector<unsigned> affinity_;
+    unsigned weight_ = 256;
+    std::int64_t credit_ps_ = 0;
+    SchedPriority prio_ = SchedPriority::under;
+    bool preempt_requested_ = false;
+    std::uint64_t acct_since_ps_ = 0, run_start_ps_ = 0, blocked_since_ps_ = 0;
+    sc_core::sc_event scheduled_ev_, preempt_ev_, irq_ev_;
+};
+
+template <class Handler>
+void Vcpu::vmexit(ExitReason reason, std::string_view cause, Handler&& handler) {
+    record_exit(reason, cause, now_ps());
+    handler();
+    after_hypervisor_work();
+}
+
+template <class Handler>
+void Vcpu::pv_trap(std::string_view cause, Handler&& handler) {
+    hypervisor_work(cost_.pv_hypercall);
+    handler();
+    after_hypervisor_work();
+}
+
+}  // namespace xensim

@@ -1,0 +1,96 @@
+#include "reports/summary_table.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace xensim {
+
+using nlohmann::json;
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string pad(const std::string& s, std::size_t w, bool right = false) {
+    if (s.size() >= w) return s;
+    return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+std::string u(const json& j) { return std::to_string(j.get<std::uint64_t>()); }
+
+}  // namespace
+
+std::string render_summary(const json& r) {
+    std::ostringstream os;
+    const json& sim = r.at("simulation");
+    os << "scenario " << r.at("scenario").at("name").get<std::string>() << ": "
+       << fmt("%.3f", sim.at("sim_time_ns").get<double>() / 1e6) << " ms simulated, stop: "
+       << sim.at("stop_reason").get<std::string>() << "\n\n";
+
+    os << "Domains\n";
+    os << "  " << pad("domain", 14) << pad("type", 5) << pad("exits", 10, true) << pad("hypercalls", 12, true)
+       << pad("upcalls", 10, true) << pad("halts", 9, true) << "   exits by reason\n";
+    for (const json& d : r.at("domains")) {
+        std::string reasons;
+        for (const auto& [k, v] : d.at("exits").items()) reasons += (reasons.empty() ? "" : ", ") + k + " " + u(v);
+        os << "  " << pad("d" + u(d.at("id")) + " " + d.at("name").get<std::string>(), 14)
+           << pad(d.at("type").get<std::string>(), 5) << pad(u(d.at("exits_total")), 10, true)
+           << pad(u(d.at("hypercalls_total")), 12, true) << pad(u(d.at("upcalls")), 10, true)
+           << pad(u(d.at("halts")), 9, true) << "   " << (reasons.empty() ? "-" : reasons) << "\n";
+    }
+    os << "\n  hypercalls by op\n";
+    for (const json& d : r.at("domains")) {
+        if (d.at("hypercalls").empty()) continue;
+        os << "    d" << u(d.at("id")) << ":";
+        for (const auto& [k, v] : d.at("hypercalls").items()) os << " " << k << "=" << u(v);
+        os << "\n";
+    }
+
+    os << "\nPhysical CPUs\n";
+    os << "  " << pad("pcpu", 6) << pad("switches", 10, true) << pad("same-dom", 10, true) << pad("dom-chg", 9, true)
+       << pad("to-idle", 9, true) << pad("from-idle", 11, true) << pad("idle %", 8, true) << "\n";
+    double sim_cycles_total = 0;
+    if (r.contains("config"))
+        sim_cycles_total = sim.at("sim_time_ns").get<double>() *
+                           r.at("config").at("platform").at("cpu_mhz").get<double>() / 1000.0;
+    for (const json& p : r.at("pcpus")) {
+        const json& cs = p.at("context_switches");
+        double idle = sim_cycles_total > 0 ? 100.0 * p.at("idle_cycles").get<double>() / sim_cycles_total : 0;
+        os << "  " << pad(u(p.at("id")), 6) << pad(u(p.at("context_switches_total")), 10, true)
+           << pad(u(cs.at("same_domain")), 10, true) << pad(u(cs.at("domain_change")), 9, true)
+           << pad(u(cs.at("to_idle")), 9, true) << pad(u(cs.at("from_idle")), 11, true)
+           << pad(fmt("%.1f", idle), 8, true) << "\n";
+    }
+
+    if (!r.at("workloads").empty()) {
+        os << "\nWorkloads\n";
+        os << "  " << pad("workload", 16) << pad("type", 17) << pad("ops", 9, true) << pad("fail", 6, true)
+           << pad("ops/s", 12, true) << pad("mean us", 10, true) << pad("p50 us", 9, true) << pad("p99 us", 9, true)
+           << pad("exits/op", 10, true) << "\n";
+        for (const json& w : r.at("workloads")) {
+            const json& l = w.at("latency_ns");
+            os << "  " << pad(w.at("name").get<std::string>(), 16) << pad(w.at("type").get<std::string>(), 17)
+               << pad(u(w.at("ops")), 9, true) << pad(u(w.at("failures")), 6, true)
+               << pad(fmt("%.0f", w.at("ops_per_second").get<double>()), 12, true)
+               << pad(fmt("%.2f", l.at("mean").get<double>() / 1000), 10, true)
+               << pad(fmt("%.2f", l.at("p50").get<double>() / 1000), 9, true)
+               << pad(fmt("%.2f", l.at("p99").get<double>() / 1000), 9, true)
+               << pad(fmt("%.2f", w.at("per_request").at("exits_total").get<double>()), 10, true) << "\n";
+            std::string per;
+            for (const auto& [k, v] : w.at("per_request").at("exits").items())
+                per += (per.empty() ? "" : ", ") + k + " " + fmt("%.2f", v.get<double>());
+            if (!per.empty()) os << "      per op: " << per << "\n";
+        }
+    }
+    if (r.contains("host"))
+        os << "\nhost: " << fmt("%.3f", r.at("host").at("wall_seconds").get<double>()) << " s, "
+           << fmt("%.0f", r.at("host").at("hypervisor_operations_per_second").get<double>())
+           << " simulated hypervisor operations per host second\n";
+    return os.str();
+}
+
+}  // namespace xensim

@@ -1,0 +1,153 @@
+#include "sim/core/stats.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace xensim {
+
+Counter::Counter(StatsGroup& group, std::string name, std::string unit, std::string description)
+    : name_(std::move(name)), unit_(std::move(unit)), description_(std::move(description)) {
+    group.add_name(name_);
+    group.counters_.push_back(this);
+}
+
+CounterFamily::CounterFamily(StatsGroup& group, std::string name, std::string unit, std::string description)
+    : name_(std::move(name)), unit_(std::move(unit)), description_(std::move(description)) {
+    group.add_name(name_);
+    group.families_.push_back(this);
+}
+
+std::uint64_t& CounterFamily::at(const std::string& label) {
+    auto it = index_.find(label);
+    if (it != index_.end()) return *it->second;
+    values_.push_back(0);
+    index_.emplace(label, &values_.back());
+    return values_.back();
+}
+
+std::uint64_t CounterFamily::value(const std::string& label) const {
+    auto it = index_.find(label);
+    return it == index_.end() ? 0 : *it->second;
+}
+
+std::uint64_t CounterFamily::total() const {
+    std::uint64_t t = 0;
+    for (auto v : values_) t += v;
+    return t;
+}
+
+Distribution::Distribution(StatsGroup& group, std::string name, std::string unit, std::string description)
+    : name_(std::move(name)), unit_(std::move(unit)), description_(std::move(description)) {
+    group.add_name(name_);
+    group.distributions_.push_back(this);
+}
+
+double Distribution::mean() const {
+    if (samples_.empty()) return 0.0;
+    long double s = 0;
+    for (auto v : samples_) s += v;
+    return static_cast<double>(s / samples_.size());
+}
+
+std::uint64_t Distribution::percentile(double p) const {
+    if (samples_.empty()) return 0;
+    if (!sorted_valid_ || sorted_.size() != samples_.size()) {
+        sorted_ = samples_;
+        std::sort(sorted_.begin(), sorted_.end());
+        sorted_valid_ = true;
+    }
+    if (p <= 0) return sorted_.front();
+    // Nearest rank: the smallest value with at least p% of the samples at or below it.
+    auto rank = static_cast<std::size_t>((p / 100.0) * sorted_.size() + 0.999999999);
+    rank = std::clamp<std::size_t>(rank, 1, sorted_.size());
+    return sorted_[rank - 1];
+}
+
+StatsGroup::StatsGroup(std::string name, StatsGroup* parent) : name_(std::move(name)), parent_(parent) {
+    if (parent_) {
+        parent_->add_name(name_);
+        parent_->children_.push_back(this);
+    }
+}
+
+StatsGroup::~StatsGroup() {
+    if (parent_) {
+        auto& c = parent_->children_;
+        c.erase(std::remove(c.begin(), c.end(), this), c.end());
+    }
+}
+
+std::string StatsGroup::path() const {
+    if (!parent_ || parent_->path().empty()) return name_;
+    return parent_->path() + "." + name_;
+}
+
+void StatsGroup::add_name(const std::string& n) {
+    // A stat name declared twice in one group is a modelling bug, not user error.
+    if (std::find(names_.begin(), names_.end(), n) != names_.end())
+        throw std::logic_error("stat '" + n + "' declared twice in group '" + path() + "'");
+    names_.push_back(n);
+}
+
+nlohmann::json StatsGroup::dump(bool describe) const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const Counter* c : counters_) {
+        if (describe)
+            j[c->name()] = {{"value", c->value()}, {"unit", c->unit()}, {"description", c->description()}};
+        else
+            j[c->name()] = c->value();
+    }
+    for (const CounterFamily* f : families_) {
+        nlohmann::json v = nlohmann::json::object();
+        for (const auto& [label, ptr] : f->labels()) v[label] = *ptr;
+        if (describe)
+            j[f->name()] = {{"values", v}, {"unit", f->unit()}, {"description", f->description()}};
+        else
+            j[f->name()] = v;
+    }
+    for (const Distribution* d : distributions_) {
+        nlohmann::json v = {{"count", d->count()},  {"mean", d->mean()},
+                            {"min", d->min()},      {"p50", d->percentile(50)},
+                            {"p99", d->percentile(99)}, {"p99_9", d->percentile(99.9)},
+                            {"max", d->max()}};
+        if (describe) {
+            v["unit"] = d->unit();
+            v["description"] = d->description();
+        }
+        j[d->name()] = v;
+    }
+    for (const StatsGroup* g : children_) j[g->name()] = g->dump(describe);
+    return j;
+}
+
+const StatsGroup* StatsGroup::find_group(const std::string& dotted) const {
+    if (dotted.empty()) return this;
+    auto dot = dotted.find('.');
+    std::string head = dotted.substr(0, dot);
+    for (const StatsGroup* g : children_)
+        if (g->name() == head) return dot == std::string::npos ? g : g->find_group(dotted.substr(dot + 1));
+    return nullptr;
+}
+
+const Counter* StatsGroup::find_counter(const std::string& dotted) const {
+    auto dot = dotted.rfind('.');
+    const StatsGroup* g = dot == std::string::npos ? this : find_group(dotted.substr(0, dot));
+    if (!g) return nullptr;
+    std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
+    for (const Counter* c : g->counters_)
+        if (c->name() == leaf) return c;
+    return nullptr;
+}
+
+const CounterFamily* StatsGroup::find_family(const std::string& dotted) const {
+    auto dot = dotted.rfind('.');
+    const StatsGroup* g = dot == std::string::npos ? this : find_group(dotted.substr(0, dot));
+    if (!g) return nullptr;
+    std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
+    for (const CounterFamily* f : g->families_)
+        if (f->name() == leaf) return f;
+    return nullptr;
+}
+
+}  // namespace xensim

@@ -1,0 +1,122 @@
+// Statistics: counters declared once by the model that owns them, rendered elsewhere.
+//
+// Every counter has a name, a unit and a one-line description, and lives in a StatsGroup named
+// after the model instance (the same dotted name as its sc_object, e.g. "dom1.vcpu0"). Models
+// declare counters as members, increment them on the hot path (a plain integer add), and the run
+// dumps the whole tree into report.json. A CounterFamily is a set of counters of one meaning keyed
+// by a label (exits by Intel basic exit reason, hypercalls by op); labels appear in first-use order
+// in memory but are dumped sorted, so reports are deterministic.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace xensim {
+
+class StatsGroup;
+
+class Counter {
+  public:
+    Counter(StatsGroup& group, std::string name, std::string unit, std::string description);
+    Counter(const Counter&) = delete;
+    Counter& operator=(const Counter&) = delete;
+
+    void inc(std::uint64_t n = 1) { value_ += n; }
+    std::uint64_t value() const { return value_; }
+    const std::string& name() const { return name_; }
+    const std::string& unit() const { return unit_; }
+    const std::string& description() const { return description_; }
+
+  private:
+    std::string name_, unit_, description_;
+    std::uint64_t value_ = 0;
+};
+
+// Counters of one meaning keyed by a label. References returned by at() stay valid.
+class CounterFamily {
+  public:
+    CounterFamily(StatsGroup& group, std::string name, std::string unit, std::string description);
+    CounterFamily(const CounterFamily&) = delete;
+    CounterFamily& operator=(const CounterFamily&) = delete;
+
+    std::uint64_t& at(const std::string& label);
+    void inc(const std::string& label, std::uint64_t n = 1) { at(label) += n; }
+    std::uint64_t value(const std::string& label) const;
+    std::uint64_t total() const;
+    const std::map<std::string, std::uint64_t*>& labels() const { return index_; }
+    const std::string& name() const { return name_; }
+    const std::string& unit() const { return unit_; }
+    const std::string& description() const { return description_; }
+
+  private:
+    std::string name_, unit_, description_;
+    std::deque<std::uint64_t> values_;
+    std::map<std::string, std::uint64_t*> index_;
+};
+
+// Samples of a quantity (latency, occupancy) with exact order statistics. Every sample is kept,
+// so percentiles are exact and deterministic; a run records one sample per operation.
+class Distribution {
+  public:
+    Distribution(StatsGroup& group, std::string name, std::string unit, std::string description);
+    Distribution(const Distribution&) = delete;
+    Distribution& operator=(const Distribution&) = delete;
+
+    void sample(std::uint64_t v) { samples_.push_back(v); }
+    std::uint64_t count() const { return samples_.size(); }
+    double mean() const;
+    // The nearest-rank percentile (p in [0, 100]); 0 when there are no samples.
+    std::uint64_t percentile(double p) const;
+    std::uint64_t min() const { return percentile(0); }
+    std::uint64_t max() const { return percentile(100); }
+    const std::string& name() const { return name_; }
+    const std::string& unit() const { return unit_; }
+    const std::string& description() const { return description_; }
+
+  private:
+    std::string name_, unit_, description_;
+    std::vector<std::uint64_t> samples_;
+    mutable std::vector<std::uint64_t> sorted_;
+    mutable bool sorted_valid_ = false;
+};
+
+class StatsGroup {
+  public:
+    // A root group has an empty name; a child's path is "parent.name".
+    explicit StatsGroup(std::string name, StatsGroup* parent = nullptr);
+    ~StatsGroup();
+    StatsGroup(const StatsGroup&) = delete;
+    StatsGroup& operator=(const StatsGroup&) = delete;
+
+    const std::string& name() const { return name_; }
+    std::string path() const;
+
+    // {"counter": {"value": n, "unit": u}, ..., "child": {...}} — values only, or with units and
+    // descriptions (the catalog) when describe is true.
+    nlohmann::json dump(bool describe = false) const;
+    // Finds a counter by dotted path below this group ("vcpu0.exits"), for tests and reports.
+    const Counter* find_counter(const std::string& dotted) const;
+    const CounterFamily* find_family(const std::string& dotted) const;
+    const StatsGroup* find_group(const std::string& dotted) const;
+
+  private:
+    friend class Counter;
+    friend class CounterFamily;
+    friend class Distribution;
+    void add_name(const std::string& n);
+
+    std::string name_;
+    StatsGroup* parent_;
+    std::vector<StatsGroup*> children_;
+    std::vector<const Counter*> counters_;
+    std::vector<const CounterFamily*> families_;
+    std::vector<const Distribution*> distributions_;
+    std::vector<std::string> names_;
+};
+
+}  // namespace xensim

@@ -1,0 +1,30 @@
+// The one include for the Xen public ABI.
+//
+// xensim uses the unmodified public headers shipped by Debian's libxen-dev (<xen/...>). io/ring.h
+// asks its includer for the memory barriers xen_mb/xen_rmb/xen_wmb; this header supplies them and
+// then includes the headers the models and frontends use. Everything else includes this file and
+// never <xen/...> directly, so the barrier definitions are seen exactly once and before ring.h.
+//
+// The simulator is single-threaded (SystemC runs one process at a time), so a compiler barrier is
+// a sufficient and faithful stand-in for the ordering the guest and backend rely on.
+#pragma once
+
+#include <cstdint>
+
+#ifndef xen_mb
+#define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define xen_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
+#endif
+
+#include <xen/xen.h>
+#include <xen/errno.h>
+#include <xen/event_channel.h>
+#include <xen/grant_table.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
+#include <xen/memory.h>
+#include <xen/sched.h>
+#include <xen/vcpu.h>
+#include <xen/version.h>
+#include <xen/io/ring.h>

@@ -1,0 +1,197 @@
+#include "sim/platform/platform.h"
+#include "sim/platform/platform_runtime.h"
+
+#include <chrono>
+
+namespace xensim {
+
+using nlohmann::json;
+
+namespace {
+
+DomainType domain_type(const std::string& t) {
+    return t == "pv" ? DomainType::pv : t == "pvh" ? DomainType::pvh : DomainType::hvm;
+}
+
+HypervisorParams hypervisor_params(const json& p) {
+    HypervisorParams hp;
+    hp.pcpus = p.at("pcpus");
+    const json& s = p.at("scheduler");
+    hp.scheduler.tslice_us = s.at("tslice_us");
+    hp.scheduler.ratelimit_us = s.at("ratelimit_us");
+    hp.scheduler.accounting_period_us = s.at("accounting_period_us");
+    hp.scheduler.wakeup_preemption = s.at("wakeup_preemption");
+    hp.grant_table.max_grant_frames = p.at("grant_table").at("max_grant_frames");
+    hp.grant_table.max_maptrack_frames = p.at("grant_table").at("max_maptrack_frames");
+    hp.posted_interrupts = p.at("hvm").at("posted_interrupts");
+    std::string apicv = p.at("hvm").at("apic_virtualization");
+    hp.apic_virtualization = apicv == "full"       ? ApicVirtualization::full
+                             : apicv == "register" ? ApicVirtualization::register_virt
+                                                   : ApicVirtualization::off;
+    return hp;
+}
+
+}  // namespace
+
+Platform::Platform(const Scenario& scenario, Tracer& tracer)
+    : scenario_(scenario),
+      tracer_(tracer),
+      cost_(CostModel::from_config(scenario.effective.at("platform").at("cost"))),
+      clock_(scenario.effective.at("platform").at("cpu_mhz").get<std::uint64_t>()),
+      root_(""),
+      workloads_group_("workloads", &root_) {
+    const json& e = scenario_.effective;
+    op_limit_ = e.at("stop").at("ops");
+    hv_ = std::make_unique<Hypervisor>("xen", hypervisor_params(e.at("platform")), cost_, clock_, tracer_, root_);
+    build_domains();
+    build_workloads();
+    install_programs();
+}
+
+Platform::~Platform() = default;
+
+void Platform::build_domains() {
+    const json& domains = scenario_.effective.at("domains");
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+        const json& d = domains[i];
+        auto rt = std::make_unique<DomainRuntime>();
+        rt->id = static_cast<DomId>(i);
+        rt->name = d.at("name");
+        rt->type = domain_type(d.at("type"));
+        rt->config = d;
+        DomainSpec spec;
+        spec.id = rt->id;
+        spec.name = rt->name;
+        spec.type = rt->type;
+        spec.vcpus = d.at("vcpus");
+        spec.memory_pages = d.at("memory_mb").get<std::uint64_t>() * 256;
+        spec.weight = d.at("weight");
+        spec.affinity = d.at("pinning").get<std::vector<unsigned>>();
+        hv_->create_domain(spec);
+        rt->group = std::make_unique<StatsGroup>("guest", &hv_->domain_stats(rt->id));
+        rt->unclaimed_io = std::make_unique<Counter>(*rt->group, "unclaimed_io", "accesses",
+                                                     "port/MMIO accesses no device claimed");
+        rt->guest = std::make_unique<XenGuest>(spec.vcpus, rt->type == DomainType::pv);
+        for (Vcpu* v : hv_->vcpus(rt->id))
+            rt->services.push_back(std::make_unique<VcpuGuestServices>(*hv_, *v, *rt->unclaimed_io));
+        domains_.push_back(std::move(rt));
+    }
+}
+
+void Platform::build_workloads() {
+    const json& e = scenario_.effective;
+    auto dom_id = [&](const std::string& name) -> DomId {
+        for (auto& d : domains_)
+            if (d->name == name) return d->id;
+        throw std::logic_error("workload names unknown domain (validation missed it)");
+    };
+    for (const json& w : e.at("workloads")) {
+        auto rt = std::make_unique<WorkloadRuntime>();
+        rt->name = w.at("name");
+        rt->type = w.at("type");
+        rt->stats = std::make_unique<WorkloadStats>(workloads_group_, rt->name);
+        rt->stats->on_progress = [this] { on_progress(); };
+        if (rt->type == "evtchn_pingpong") {
+            DomId a = dom_id(w.at("initiator")), b = dom_id(w.at("responder"));
+            PingPongParams p;
+            p.responder_domid = b;
+            p.responder_port = hv_->toolstack_alloc_unbound(b, a);
+            p.round_trips = w.at("round_trips");
+            p.think_cycles = w.at("think_cycles");
+            rt->pingpong = std::make_unique<EvtchnPingPong>(p, *rt->stats);
+            EvtchnPingPong* pp = rt->pingpong.get();
+            XenGuest* ga = domains_[a]->guest.get();
+            XenGuest* gb = domains_[b]->guest.get();
+            domains_[b]->passive.push_back([pp, gb](GuestServices& s) { pp->start_responder(*gb, s); });
+            domains_[a]->active.push_back([pp, ga](GuestServices& s) { pp->run_initiator(*ga, s); });
+            rt->domains = {a, b};
+        } else if (rt->type == "grant_copy") {
+            DomId g = dom_id(w.at("guest"));
+            GrantCopyParams p;
+            p.guest_domid = g;
+            p.backend_port = hv_->toolstack_alloc_unbound(0, g);
+            p.pages = w.at("pages");
+            p.rounds = w.at("rounds");
+            p.seed = e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size();
+            rt->copy_client = std::make_unique<GrantCopyClient>(p, *rt->stats);
+            rt->copy_backend = std::make_unique<GrantCopyBackend>(p);
+            GrantCopyClient* c = rt->copy_client.get();
+            GrantCopyBackend* b = rt->copy_backend.get();
+            XenGuest* gg = domains_[g]->guest.get();
+            XenGuest* g0 = domains_[0]->guest.get();
+            domains_[0]->passive.push_back([b, g0](GuestServices& s) { b->start(*g0, s); });
+            domains_[g]->active.push_back([c, gg](GuestServices& s) { c->run(*gg, s); });
+            rt->domains = {0, g};
+        }
+        workloads_.push_back(std::move(rt));
+    }
+}
+
+void Platform::install_programs() {
+    for (auto& d : domains_) {
+        DomainRuntime* rt = d.get();
+        std::vector<GuestServices*> all;
+        for (auto& s : rt->services) all.push_back(s.get());
+        GuestBootOptions opts;
+        opts.upcall = rt->config.at("upcall") == "percpu_vector" ? GuestUpcall::percpu_vector
+                                                                  : GuestUpcall::callback_vector;
+        opts.grant_frames = rt->config.at("grant_frames");
+        for (std::size_t i = 0; i < rt->services.size(); ++i) {
+            GuestServices* s = rt->services[i].get();
+            Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));
+            if (i == 0) {
+                v.set_program([rt, s, all, opts] {
+                    if (rt->guest->boot(all, opts) == 0) {
+                        for (auto& role : rt->passive) role(*s);
+                        for (auto& role : rt->active) role(*s);
+                    }
+                    for (;;) s->halt();
+                });
+            } else {
+                v.set_program([s] {
+                    for (;;) s->halt();
+                });
+            }
+        }
+    }
+}
+
+void Platform::on_progress() {
+    std::uint64_t ops = 0;
+    bool all_done = true;
+    for (auto& w : workloads_) {
+        ops += w->stats->ops.value();
+        all_done = all_done && w->stats->done;
+    }
+    if (op_limit_ && ops >= op_limit_ && !stopped_for_ops_) {
+        stopped_for_ops_ = true;
+        sc_core::sc_stop();
+    } else if (all_done && !workloads_.empty()) {
+        sc_core::sc_stop();
+    }
+}
+
+RunResult Platform::run() {
+    RunResult r;
+    std::uint64_t limit_ms = scenario_.effective.at("stop").at("sim_time_ms");
+    hv_->start();
+    auto t0 = std::chrono::steady_clock::now();
+    sc_core::sc_start(sc_core::sc_time(static_cast<double>(limit_ms), sc_core::SC_MS), sc_core::SC_EXIT_ON_STARVATION);
+    r.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.sim_time_ps = sc_core::sc_time_stamp().value();
+    hv_->scheduler().finish();
+    bool all_done = !workloads_.empty();
+    for (auto& w : workloads_) all_done = all_done && w->stats->done;
+    if (stopped_for_ops_)
+        r.stop_reason = "op_limit";
+    else if (all_done)
+        r.stop_reason = "workloads_done";
+    else if (r.sim_time_ps >= limit_ms * 1'000'000'000ull)
+        r.stop_reason = "sim_time_limit";
+    else
+        r.stop_reason = "stalled";
+    tracer_.finish();
+    return r;
+}
+
+}  // namespace xensim

@@ -1,0 +1,73 @@
+// Scenario -> built platform -> run -> results.
+//
+// The builder plays the toolstack: it creates dom0 and the guests with their vCPUs, memory,
+// weights and pinning, allocates the event channels a workload needs as libxl allocates console
+// and xenstore channels (EVTCHNOP_alloc_unbound on the guest's behalf, before it runs), gives each
+// domain a guest kernel (XenGuest) and each vCPU its program: vCPU 0 boots the kernel (its
+// hypercalls are counted like any other), starts the domain's workload roles, runs the active
+// ones, then idles; other vCPUs idle. The run ends when every workload is done, when the op limit
+// or the simulated-time limit is reached, or — reported as "stalled" — when nothing is left to
+// happen while a workload is still unfinished.
+//
+// SystemC elaborates once per process, so a process builds and runs one Platform.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "frontends/evtchn_pingpong.h"
+#include "frontends/grant_copy.h"
+#include "frontends/workload.h"
+#include "frontends/xen_guest.h"
+#include "models/xen/hypervisor.h"
+#include "sim/core/cost_model.h"
+#include "sim/core/stats.h"
+#include "sim/core/trace.h"
+#include "sim/platform/scenario.h"
+#include "sim/platform/vcpu_guest_services.h"
+
+namespace xensim {
+
+struct RunResult {
+    std::string stop_reason;  // workloads_done | sim_time_limit | op_limit | stalled
+    std::uint64_t sim_time_ps = 0;
+    double host_seconds = 0;
+};
+
+class Platform {
+  public:
+    Platform(const Scenario& scenario, Tracer& tracer);
+    ~Platform();
+
+    RunResult run();
+    // report.json (sim/platform/report.cpp); `run` is the result of run().
+    nlohmann::json report(const RunResult& run) const;
+
+    Hypervisor& hypervisor() { return *hv_; }
+    const StatsGroup& stats() const { return root_; }
+
+  private:
+    struct DomainRuntime;
+    struct WorkloadRuntime;
+    void build_domains();
+    void build_workloads();
+    void install_programs();
+    void on_progress();
+
+    Scenario scenario_;
+    Tracer& tracer_;
+    CostModel cost_;
+    Clock clock_;
+    StatsGroup root_;
+    StatsGroup workloads_group_;
+    std::unique_ptr<Hypervisor> hv_;
+    std::vector<std::unique_ptr<DomainRuntime>> domains_;
+    std::vector<std::unique_ptr<WorkloadRuntime>> workloads_;
+    std::uint64_t op_limit_ = 0;
+    bool stopped_for_ops_ = false;
+};
+
+}  // namespace xensim

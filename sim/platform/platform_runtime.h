@@ -1,0 +1,35 @@
+// The per-domain and per-workload state the platform keeps (shared by platform.cpp and report.cpp).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/platform/platform.h"
+
+namespace xensim {
+
+struct Platform::DomainRuntime {
+    DomId id;
+    std::string name;
+    DomainType type;
+    nlohmann::json config;
+    std::unique_ptr<StatsGroup> group;
+    std::unique_ptr<Counter> unclaimed_io;
+    std::unique_ptr<XenGuest> guest;
+    std::vector<std::unique_ptr<VcpuGuestServices>> services;
+    // Roles run on vCPU 0 after boot: passive ones (start) then active ones (run to completion).
+    std::vector<std::function<void(GuestServices&)>> passive, active;
+};
+
+struct Platform::WorkloadRuntime {
+    std::string name, type;
+    std::unique_ptr<WorkloadStats> stats;
+    std::unique_ptr<EvtchnPingPong> pingpong;
+    std::unique_ptr<GrantCopyClient> copy_client;
+    std::unique_ptr<GrantCopyBackend> copy_backend;
+    std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
+};
+
+}  // namespace xensim

@@ -1,0 +1,180 @@
+// report.json: the results of one run, for people (via reports/) and programs.
+// The layout is documented in docs/report-schema.md; bump kReportSchemaVersion when keys change.
+#include "sim/platform/platform.h"
+#include "sim/platform/platform_runtime.h"
+#include "sim/platform/report.h"
+#include "sim/core/version.h"
+
+namespace xensim {
+
+using nlohmann::json;
+
+namespace {
+
+json family_json(const CounterFamily& f) {
+    json j = json::object();
+    for (const auto& [label, ptr] : f.labels()) j[label] = *ptr;
+    return j;
+}
+
+void add_into(json& total, const json& part) {
+    for (const auto& [k, v] : part.items()) total[k] = total.value(k, std::uint64_t(0)) + v.get<std::uint64_t>();
+}
+
+std::uint64_t sum_values(const json& j) {
+    std::uint64_t t = 0;
+    for (const auto& [k, v] : j.items()) t += v.get<std::uint64_t>();
+    return t;
+}
+
+json per_op(const json& totals, std::uint64_t ops) {
+    json j = json::object();
+    for (const auto& [k, v] : totals.items())
+        j[k] = ops ? static_cast<double>(v.get<std::uint64_t>()) / static_cast<double>(ops) : 0.0;
+    return j;
+}
+
+const char* type_name(DomainType t) { return t == DomainType::pv ? "pv" : t == DomainType::pvh ? "pvh" : "hvm"; }
+
+}  // namespace
+
+json Platform::report(const RunResult& run) const {
+    json r;
+    r["schema_version"] = kReportSchemaVersion;
+    r["xensim_version"] = XENSIM_VERSION;
+    r["scenario"] = {{"file", scenario_.file}, {"name", scenario_.effective.at("name")}};
+    r["config"] = scenario_.effective;
+    r["cost_model"] = json::object();
+    for (const auto& [name, value] : cost_.flatten()) r["cost_model"][name] = value;
+
+    std::uint64_t hv_ops = 0;
+    json domains = json::array();
+    std::map<DomId, json> dom_totals;
+    for (const auto& d : domains_) {
+        json dj;
+        dj["id"] = d->id;
+        dj["name"] = d->name;
+        dj["type"] = type_name(d->type);
+        json exits = json::object(), by_cause = json::object(), hypercalls = json::object();
+        std::uint64_t upcalls = 0, halts = 0, wakeups = 0, guest = 0, hyp = 0, ipis = 0, eois = 0;
+        json vcpus = json::array();
+        for (Vcpu* v : const_cast<Hypervisor&>(*hv_).vcpus(d->id)) {
+            json vj;
+            vj["id"] = v->id();
+            vj["exits"] = family_json(v->stats.exits);
+            vj["exits_by_cause"] = family_json(v->stats.exits_by_cause);
+            vj["hypercalls"] = family_json(v->stats.hypercalls);
+            vj["upcalls"] = v->stats.upcalls.value();
+            vj["halts"] = v->stats.halts.value();
+            vj["wakeups"] = v->stats.wakeups.value();
+            vj["preemptions"] = v->stats.preemptions.value();
+            vj["guest_cycles"] = v->stats.guest_cycles.value();
+            vj["hypervisor_cycles"] = v->stats.hypervisor_cycles.value();
+            add_into(exits, vj["exits"]);
+            add_into(by_cause, vj["exits_by_cause"]);
+            add_into(hypercalls, vj["hypercalls"]);
+            upcalls += v->stats.upcalls.value();
+            halts += v->stats.halts.value();
+            wakeups += v->stats.wakeups.value();
+            guest += v->stats.guest_cycles.value();
+            hyp += v->stats.hypervisor_cycles.value();
+            ipis += v->stats.ipis_received.value();
+            eois += v->stats.eois.value();
+            vcpus.push_back(vj);
+        }
+        dj["exits"] = exits;
+        dj["exits_total"] = sum_values(exits);
+        dj["exits_by_cause"] = by_cause;
+        dj["hypercalls"] = hypercalls;
+        dj["hypercalls_total"] = sum_values(hypercalls);
+        dj["upcalls"] = upcalls;
+        dj["halts"] = halts;
+        dj["wakeups"] = wakeups;
+        dj["ipis_received"] = ipis;
+        dj["eois"] = eois;
+        dj["guest_cycles"] = guest;
+        dj["hypervisor_cycles"] = hyp;
+        dj["unclaimed_io"] = d->unclaimed_io->value();
+        dj["vcpus"] = vcpus;
+        hv_ops += dj["exits_total"].get<std::uint64_t>() + dj["hypercalls_total"].get<std::uint64_t>() + upcalls;
+        dom_totals[d->id] = dj;
+        domains.push_back(dj);
+    }
+    r["domains"] = domains;
+
+    json pcpus = json::array();
+    auto& sched = const_cast<Hypervisor&>(*hv_).scheduler();
+    for (unsigned i = 0; i < sched.pcpu_count(); ++i) {
+        const auto& s = sched.pcpu(i).stats;
+        json pj = {{"id", i},
+                   {"context_switches",
+                    {{"same_domain", s.switches_same_domain.value()},
+                     {"domain_change", s.switches_domain_change.value()},
+                     {"to_idle", s.switches_to_idle.value()},
+                     {"from_idle", s.switches_from_idle.value()}}},
+                   {"context_switches_total", s.switches_same_domain.value() + s.switches_domain_change.value() +
+                                                  s.switches_to_idle.value() + s.switches_from_idle.value()},
+                   {"switch_cycles", s.switch_cycles.value()},
+                   {"idle_cycles", s.idle_cycles.value()},
+                   {"ipis_received", s.ipis_received.value()}};
+        hv_ops += pj["context_switches_total"].get<std::uint64_t>();
+        pcpus.push_back(pj);
+    }
+    r["pcpus"] = pcpus;
+
+    json workloads = json::array();
+    for (const auto& w : workloads_) {
+        const WorkloadStats& s = *w->stats;
+        std::uint64_t ops = s.ops.value();
+        std::uint64_t dur = s.end_ns > s.start_ns ? s.end_ns - s.start_ns : 0;
+        json wj = {{"name", w->name},
+                   {"type", w->type},
+                   {"done", s.done},
+                   {"ops", ops},
+                   {"failures", s.failures.value()},
+                   {"duration_ns", dur},
+                   {"ops_per_second", dur ? static_cast<double>(ops) * 1e9 / static_cast<double>(dur) : 0.0},
+                   {"latency_ns",
+                    {{"mean", s.latency_ns.mean()},
+                     {"min", s.latency_ns.min()},
+                     {"p50", s.latency_ns.percentile(50)},
+                     {"p99", s.latency_ns.percentile(99)},
+                     {"p99_9", s.latency_ns.percentile(99.9)},
+                     {"max", s.latency_ns.max()}}}};
+        // Totals over the domains taking part, and the same per operation.
+        json totals = {{"exits", json::object()}, {"hypercalls", json::object()}, {"upcalls", 0}};
+        json per_request = json::object();
+        json doms = json::array();
+        for (DomId id : w->domains) {
+            const json& dj = dom_totals.at(id);
+            doms.push_back(dj.at("name"));
+            add_into(totals["exits"], dj.at("exits"));
+            add_into(totals["hypercalls"], dj.at("hypercalls"));
+            totals["upcalls"] = totals["upcalls"].get<std::uint64_t>() + dj.at("upcalls").get<std::uint64_t>();
+        }
+        totals["exits_total"] = sum_values(totals["exits"]);
+        totals["hypercalls_total"] = sum_values(totals["hypercalls"]);
+        per_request["exits"] = per_op(totals["exits"], ops);
+        per_request["exits_total"] = ops ? totals["exits_total"].get<double>() / ops : 0.0;
+        per_request["hypercalls"] = per_op(totals["hypercalls"], ops);
+        per_request["hypercalls_total"] = ops ? totals["hypercalls_total"].get<double>() / ops : 0.0;
+        per_request["upcalls"] = ops ? totals["upcalls"].get<double>() / ops : 0.0;
+        wj["domains"] = doms;
+        wj["totals"] = totals;
+        wj["per_request"] = per_request;
+        workloads.push_back(wj);
+    }
+    r["workloads"] = workloads;
+
+    r["simulation"] = {{"stop_reason", run.stop_reason},
+                       {"sim_time_ps", run.sim_time_ps},
+                       {"sim_time_ns", run.sim_time_ps / 1000},
+                       {"hypervisor_operations", hv_ops}};
+    r["host"] = {{"wall_seconds", run.host_seconds},
+                 {"hypervisor_operations_per_second",
+                  run.host_seconds > 0 ? static_cast<double>(hv_ops) / run.host_seconds : 0.0}};
+    r["stats"] = root_.dump(false);
+    return r;
+}
+
+}  // namespace xensim

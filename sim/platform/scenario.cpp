@@ -1,0 +1,246 @@
+#include "sim/platform/scenario.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "sim/core/cost_model.h"
+
+namespace xensim {
+
+using nlohmann::json;
+using N = ConfigNode;
+
+ConfigNodePtr scenario_schema() {
+    static const ConfigNodePtr schema = [] {
+        auto scheduler = N::object(
+            {
+                {"tslice_us", N::integer(30000, 100, 1'000'000, "us", "time slice (credit1 sched_credit_tslice_ms)")},
+                {"ratelimit_us", N::integer(1000, 0, 1'000'000, "us", "minimum run time before wake-up preemption")},
+                {"accounting_period_us",
+                 N::integer(30000, 1000, 1'000'000, "us", "credit accounting period (credits handed out)")},
+                {"wakeup_preemption", N::boolean(true, "a BOOSTed waking vCPU preempts a lower-priority one")},
+            },
+            "credit-like scheduler parameters");
+        auto hvm = N::object(
+            {
+                {"posted_interrupts",
+                 N::boolean(false, "posted interrupts: event delivery to a running vCPU takes no EXTERNAL_INTERRUPT exit")},
+                {"apic_virtualization",
+                 N::enumeration("off", {"off", "register", "full"},
+                                "EOI handling: off = APIC_ACCESS exit, register = APIC_WRITE exit, full = no exit")},
+            },
+            "hardware virtualization features");
+        auto gnttab = N::object(
+            {
+                {"max_grant_frames", N::integer(64, 1, 4096, "frames", "grant table frames per domain")},
+                {"max_maptrack_frames", N::integer(1024, 1, 65536, "frames", "maptrack frames per domain")},
+            },
+            "grant table limits (Xen's gnttab_max_frames, gnttab_max_maptrack_frames)");
+        auto platform = N::object(
+            {
+                {"pcpus", N::integer(2, 1, 64, "CPUs", "physical CPUs")},
+                {"cpu_mhz", N::integer(2100, 100, 10000, "MHz", "CPU clock; costs are cycles at this clock")},
+                {"seed", N::integer(1, 0, 9007199254740991LL, "", "seed of the scenario's random generator")},
+                {"cost", CostModel::schema()},
+                {"scheduler", scheduler},
+                {"hvm", hvm},
+                {"grant_table", gnttab},
+            },
+            "the physical machine and hypervisor");
+        auto domain = N::object(
+            {
+                {"name", N::string(std::nullopt, "domain name, unique"), true},
+                {"type", N::enumeration("hvm", {"hvm", "pv", "pvh"}, "hvm for guests; dom0 is pv or pvh")},
+                {"vcpus", N::integer(1, 1, 32, "vCPUs", "virtual CPUs (at most XEN_LEGACY_MAX_VCPUS)")},
+                {"memory_mb", N::integer(256, 4, 1'048'576, "MiB", "guest memory")},
+                {"weight", N::integer(256, 1, 65535, "", "credit scheduler weight")},
+                {"pinning", N::array(N::integer(0, 0, 63, "", "a pCPU id"), 0, 64, "hard affinity; empty = any pCPU")},
+                {"upcall",
+                 N::enumeration("callback_vector", {"callback_vector", "percpu_vector"},
+                                "HVM event upcall: HVM_PARAM_CALLBACK_IRQ vector (no EOI) or "
+                                "HVMOP_set_evtchn_upcall_vector (LAPIC, EOI per upcall)")},
+                {"grant_frames", N::integer(1, 1, 64, "frames", "grant table frames the guest maps at boot")},
+            },
+            "a domain; the first is dom0");
+        auto pingpong = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"initiator", N::string(std::nullopt, "domain that sends first and measures"), true},
+                {"responder", N::string(std::nullopt, "domain that answers"), true},
+                {"round_trips", N::integer(1000, 1, 1'000'000'000, "round trips", "round trips to run")},
+                {"think_cycles", N::integer(0, 0, 1'000'000'000, "cycles", "initiator compute between round trips")},
+            },
+            "event-channel ping-pong between two domains");
+        auto grant_copy = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest domain that grants pages to dom0"), true},
+                {"pages", N::integer(4, 1, 32, "pages", "data pages per request")},
+                {"rounds", N::integer(100, 1, 1'000'000'000, "requests", "requests to run")},
+            },
+            "a guest grants pages, dom0 copies them with GNTTABOP_copy");
+        auto workload =
+            N::variant({{"evtchn_pingpong", pingpong}, {"grant_copy", grant_copy}}, "a workload, selected by type");
+        auto stop = N::object(
+            {
+                {"sim_time_ms", N::integer(1000, 1, 1'000'000'000, "ms", "stop after this much simulated time")},
+                {"ops", N::integer(0, 0, 1'000'000'000'000LL, "operations",
+                                   "stop after this many workload operations in all (0: no limit)")},
+            },
+            "stop condition (the run also ends when every workload is done)");
+        return N::object(
+            {
+                {"name", N::string(std::nullopt, "scenario name"), true},
+                {"description", N::string(std::string("-"), "what the scenario shows")},
+                {"platform", platform},
+                {"domains", N::array(domain, 1, 64, "domains; the first is dom0"), true},
+                {"workloads", N::array(workload, 0, 64, "workloads")},
+                {"stop", stop},
+            },
+            "an xensim scenario");
+    }();
+    return schema;
+}
+
+json scenario_json_schema() {
+    json s = scenario_schema()->json_schema();
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema";
+    s["$id"] = "https://xensim.invalid/schema/scenario.schema.json";
+    s["title"] = "xensim scenario";
+    return s;
+}
+
+namespace {
+
+// "a.b.1.c=value" applied to raw JSON (before validation, so typos surface as unknown keys).
+void apply_set(json& doc, const std::string& assignment, const std::string& file) {
+    auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw ScenarioError(file + ": --set " + assignment + ": expected PATH=VALUE, e.g. platform.pcpus=4");
+    std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+    json value = json::parse(text, nullptr, false);
+    if (value.is_discarded()) value = text;
+    json* node = &doc;
+    std::stringstream ss(path);
+    std::string part;
+    std::vector<std::string> parts;
+    while (std::getline(ss, part, '.')) parts.push_back(part);
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const std::string& p = parts[i];
+        if (p.empty()) throw ScenarioError(file + ": --set " + assignment + ": empty path component");
+        if (node->is_array()) {
+            std::size_t idx = 0;
+            try {
+                idx = std::stoul(p);
+            } catch (...) {
+                throw ScenarioError(file + ": --set " + assignment + ": \"" + p + "\" is not an array index");
+            }
+            if (idx >= node->size())
+                throw ScenarioError(file + ": --set " + assignment + ": index " + p + " is past the end (size " +
+                                    std::to_string(node->size()) + ")");
+            node = &(*node)[idx];
+        } else {
+            if (node->is_null()) *node = json::object();
+            if (!node->is_object())
+                throw ScenarioError(file + ": --set " + assignment + ": \"" + p + "\" is inside a non-object");
+            node = &(*node)[p];
+        }
+    }
+    *node = value;
+}
+
+void cross_check(const json& e, std::vector<ConfigError>& errors) {
+    const json& domains = e.at("domains");
+    std::set<std::string> names;
+    unsigned pcpus = e.at("platform").at("pcpus").get<unsigned>();
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+        const json& d = domains[i];
+        std::string at = "/domains/" + std::to_string(i);
+        if (!d.contains("name")) continue;  // already reported
+        std::string type = d.at("type");
+        if (i == 0 && type == "hvm")
+            errors.push_back({at + "/type", "\"pv\" or \"pvh\" (the first domain is dom0)", "string \"hvm\""});
+        if (i > 0 && type != "hvm")
+            errors.push_back({at + "/type", "\"hvm\" (only dom0 may be pv or pvh)", "string \"" + type + "\""});
+        if (!names.insert(d.at("name").get<std::string>()).second)
+            errors.push_back({at + "/name", "a name no other domain has", describe_json(d.at("name"))});
+        const json& pin = d.at("pinning");
+        for (std::size_t k = 0; k < pin.size(); ++k)
+            if (pin[k].get<unsigned>() >= pcpus)
+                errors.push_back({at + "/pinning/" + std::to_string(k),
+                                  "a pCPU id below platform.pcpus (" + std::to_string(pcpus) + ")",
+                                  describe_json(pin[k])});
+    }
+    auto dom_index = [&](const std::string& n) -> long {
+        for (std::size_t i = 0; i < domains.size(); ++i)
+            if (domains[i].value("name", "") == n) return static_cast<long>(i);
+        return -1;
+    };
+    std::set<std::string> wnames;
+    const json& workloads = e.at("workloads");
+    for (std::size_t i = 0; i < workloads.size(); ++i) {
+        const json& w = workloads[i];
+        std::string at = "/workloads/" + std::to_string(i);
+        if (!w.contains("type") || !w.contains("name")) continue;
+        if (!wnames.insert(w.at("name").get<std::string>()).second)
+            errors.push_back({at + "/name", "a name no other workload has", describe_json(w.at("name"))});
+        auto need_domain = [&](const char* key) -> long {
+            if (!w.contains(key)) return -1;
+            long idx = dom_index(w.at(key));
+            if (idx < 0)
+                errors.push_back({at + "/" + key, "the name of a domain in /domains", describe_json(w.at(key))});
+            return idx;
+        };
+        if (w.at("type") == "evtchn_pingpong") {
+            long a = need_domain("initiator"), b = need_domain("responder");
+            if (a >= 0 && a == b)
+                errors.push_back({at + "/responder", "a domain other than the initiator", describe_json(w.at("responder"))});
+        } else if (w.at("type") == "grant_copy") {
+            long g = need_domain("guest");
+            if (g == 0)
+                errors.push_back({at + "/guest", "a guest domain (not dom0, which runs the backend)",
+                                  describe_json(w.at("guest"))});
+        }
+    }
+}
+
+}  // namespace
+
+Scenario parse_scenario(const std::string& text, const std::string& file, const ScenarioOverrides& overrides) {
+    json doc;
+    try {
+        doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+        // Turn the byte offset into line:column.
+        std::size_t line = 1, col = 1;
+        for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+            if (text[i] == '\n')
+                ++line, col = 1;
+            else
+                ++col;
+        }
+        throw ScenarioError(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                            ": not valid JSON: " + e.what());
+    }
+    for (const auto& s : overrides.sets) apply_set(doc, s, file);
+    if (overrides.has_seed) {
+        if (!doc.is_object()) throw ScenarioError(file + ": /: expected an object");
+        doc["platform"]["seed"] = overrides.seed;
+    }
+    std::vector<ConfigError> errors;
+    json effective = scenario_schema()->resolve(doc, "", errors);
+    if (errors.empty()) cross_check(effective, errors);
+    if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
+    return Scenario{file, effective};
+}
+
+Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ScenarioError(file + ": cannot open the scenario file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_scenario(ss.str(), file, overrides);
+}
+
+}  // namespace xensim

@@ -1,0 +1,47 @@
+// Scenario files: loading, overrides, validation, and the effective configuration.
+//
+// A scenario is checked completely before anything is simulated: JSON syntax (with line and
+// column), structure against the declared schema (scenario_schema(), also rendered to
+// scenarios/schema/scenario.schema.json), then the rules that relate fields to each other
+// (domain 0 is dom0 of type pv or pvh and every other domain is hvm; names are unique; workloads
+// name existing domains; pinning names existing pCPUs). Every problem is reported with the file,
+// the JSON pointer, what was expected and what was found.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/core/config_schema.h"
+
+namespace xensim {
+
+// Bad input: the message is ready for the user; the CLI exits with status 2.
+class ScenarioError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+ConfigNodePtr scenario_schema();
+// The JSON Schema document for scenario files.
+nlohmann::json scenario_json_schema();
+
+struct ScenarioOverrides {
+    std::vector<std::string> sets;  // "a.b.c=value" (value parsed as JSON, else taken as a string)
+    bool has_seed = false;
+    std::uint64_t seed = 0;
+};
+
+struct Scenario {
+    std::string file;
+    nlohmann::json effective;  // validated, every default filled in
+};
+
+// Reads, overrides, validates. Throws ScenarioError listing every problem.
+Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides = {});
+// The same from JSON text already in memory (`file` names it in messages).
+Scenario parse_scenario(const std::string& text, const std::string& file, const ScenarioOverrides& overrides = {});
+
+}  // namespace xensim

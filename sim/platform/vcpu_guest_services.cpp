@@ -1,0 +1,99 @@
+#include "sim/platform/vcpu_guest_services.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace xensim {
+
+namespace {
+std::string hex_cause(const char* kind, std::uint64_t v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%s:0x%llx", kind, static_cast<unsigned long long>(v));
+    return buf;
+}
+std::uint32_t ones(unsigned size) { return size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1; }
+}  // namespace
+
+template <class F>
+void VcpuGuestServices::trap(ExitReason reason, const std::string& cause, F&& f) {
+    if (v_.type() == DomainType::pv)
+        v_.pv_trap(cause, f);
+    else
+        v_.vmexit(reason, cause, f);
+}
+
+std::uint32_t VcpuGuestServices::in(std::uint16_t port, unsigned size) {
+    std::uint32_t value = ones(size);
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] { unclaimed_.inc(); });
+    return value;
+}
+
+void VcpuGuestServices::out(std::uint16_t port, unsigned size, std::uint32_t value) {
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] { unclaimed_.inc(); });
+}
+
+void VcpuGuestServices::ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) {
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+        unclaimed_.inc();
+        std::memset(buffer, 0xff, static_cast<std::size_t>(size) * count);
+    });
+}
+
+void VcpuGuestServices::outs(std::uint16_t port, unsigned size, const void* buffer, std::uint32_t count) {
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] { unclaimed_.inc(); });
+}
+
+std::uint64_t VcpuGuestServices::mmio_read(std::uint64_t gpa, unsigned size) {
+    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa), [&] { unclaimed_.inc(); });
+    return size >= 8 ? ~std::uint64_t(0) : (std::uint64_t(1) << (8 * size)) - 1;
+}
+
+void VcpuGuestServices::mmio_write(std::uint64_t gpa, unsigned size, std::uint64_t value) {
+    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa), [&] { unclaimed_.inc(); });
+}
+
+void VcpuGuestServices::cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) {
+    std::memset(out, 0, 4 * sizeof(std::uint32_t));
+    auto fill = [&] {
+        // Xen's hypervisor leaves (xen/include/public/arch-x86/cpuid.h): signature, version,
+        // hypercall page information.
+        switch (leaf) {
+            case 0x40000000:
+                out[0] = 0x40000005;
+                std::memcpy(&out[1], "XenV", 4);
+                std::memcpy(&out[2], "MMXe", 4);
+                std::memcpy(&out[3], "nVMM", 4);
+                break;
+            case 0x40000001: out[0] = (4u << 16) | 17u; break;
+            case 0x40000002:
+                out[0] = 1;           // hypercall transfer pages
+                out[1] = 0x40000000;  // MSR that installs the hypercall page
+                break;
+            default: break;
+        }
+    };
+    if (v_.type() == DomainType::pv) {
+        fill();  // a PV kernel's CPUID runs natively (no CPUID faulting modelled)
+        return;
+    }
+    v_.vmexit(ExitReason::CPUID, hex_cause("leaf", leaf), fill);
+}
+
+std::uint64_t VcpuGuestServices::rdmsr(std::uint32_t msr) {
+    trap(ExitReason::MSR_READ, hex_cause("msr", msr), [] {});
+    return 0;
+}
+
+void VcpuGuestServices::wrmsr(std::uint32_t msr, std::uint64_t value) {
+    trap(ExitReason::MSR_WRITE, hex_cause("msr", msr), [] {});
+}
+
+void VcpuGuestServices::halt() {
+    if (v_.type() == DomainType::pv) {
+        hv_.hypercall(v_, __HYPERVISOR_sched_op, {SCHEDOP_block, 0, 0, 0, 0});
+        return;
+    }
+    v_.vmexit(ExitReason::HLT, "hlt", [&] { v_.block_until_event(); });
+}
+
+}  // namespace xensim

@@ -1,0 +1,61 @@
+// GuestServices on a simulated vCPU: where guest operations become VM exits.
+//
+// Every operation that traps on VT-x goes through Vcpu::vmexit with its Intel basic exit reason
+// and a cause label: IN/OUT and INS/OUTS -> IO_INSTRUCTION ("port:0x1f0"; a rep-string
+// instruction is one exit, as Xen's emulator handles a rep as one ioreq with a count), MMIO ->
+// EPT_VIOLATION ("mmio:0xfebc0000"), CPUID -> CPUID, RDMSR/WRMSR -> MSR_READ/MSR_WRITE,
+// hypercalls -> VMCALL, HLT -> HLT. A PV domain takes no VM exits: its hypercalls enter Xen
+// directly, it idles with SCHEDOP_block, and privileged instructions it issues are emulated by
+// Xen after a fault (charged as PV traps, not counted as exits).
+//
+// No device claims any port or MMIO range yet: reads return all ones and writes are dropped, as
+// for an unclaimed port on Xen, and such accesses are counted per domain as unclaimed_io.
+#pragma once
+
+#include "frontends/guest_services.h"
+#include "models/xen/hypervisor.h"
+
+namespace xensim {
+
+class VcpuGuestServices : public GuestServices {
+  public:
+    VcpuGuestServices(Hypervisor& hv, Vcpu& vcpu, Counter& unclaimed_io) : hv_(hv), v_(vcpu), unclaimed_(unclaimed_io) {}
+
+    unsigned vcpu_id() const override { return v_.id(); }
+    bool is_pv() const override { return v_.type() == DomainType::pv; }
+    const CostModel& costs() const override { return hv_.cost(); }
+    void compute(Cycles cycles) override { v_.run_guest(cycles); }
+    std::uint64_t now_ns() const override { return v_.now_ps() / 1000; }
+
+    std::uint32_t in(std::uint16_t port, unsigned size) override;
+    void out(std::uint16_t port, unsigned size, std::uint32_t value) override;
+    void ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) override;
+    void outs(std::uint16_t port, unsigned size, const void* buffer, std::uint32_t count) override;
+    std::uint64_t mmio_read(std::uint64_t gpa, unsigned size) override;
+    void mmio_write(std::uint64_t gpa, unsigned size, std::uint64_t value) override;
+    void cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) override;
+    std::uint64_t rdmsr(std::uint32_t msr) override;
+    void wrmsr(std::uint32_t msr, std::uint64_t value) override;
+
+    long hypercall(unsigned op, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4,
+                   unsigned long a5) override {
+        return hv_.hypercall(v_, op, {a1, a2, a3, a4, a5});
+    }
+    void halt() override;
+    void set_upcall_handler(std::function<void()> handler) override { v_.set_upcall_handler(std::move(handler)); }
+    void eoi() override { v_.eoi(); }
+
+    std::optional<std::uint64_t> alloc_page() override { return v_.domain().memory.allocate_page(); }
+    void free_page(std::uint64_t gfn) override { v_.domain().memory.free_page(gfn); }
+    std::uint8_t* page(std::uint64_t gfn) override { return v_.domain().memory.page(gfn); }
+
+  private:
+    template <class F>
+    void trap(ExitReason reason, const std::string& cause, F&& f);
+
+    Hypervisor& hv_;
+    Vcpu& v_;
+    Counter& unclaimed_;
+};
+
+}  // namespace xensim

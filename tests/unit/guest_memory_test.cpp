@@ -1,0 +1,72 @@
+#include "models/xen/guest_memory.h"
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+namespace xensim {
+namespace {
+
+TEST(GuestMemory, AllocatesLowestFreeFrameFromFirstAllocatableGfn) {
+    GuestMemory m(GuestMemory::kFirstAllocatableGfn + 4);
+    EXPECT_EQ(m.allocate_page(), GuestMemory::kFirstAllocatableGfn);
+    EXPECT_EQ(m.allocate_page(), GuestMemory::kFirstAllocatableGfn + 1);
+    EXPECT_TRUE(m.free_page(GuestMemory::kFirstAllocatableGfn));
+    EXPECT_EQ(m.allocate_page(), GuestMemory::kFirstAllocatableGfn);
+}
+
+TEST(GuestMemory, RefusesAllocationPastTheMemorySize) {
+    GuestMemory m(GuestMemory::kFirstAllocatableGfn + 2);
+    EXPECT_TRUE(m.allocate_page());
+    EXPECT_TRUE(m.allocate_page());
+    EXPECT_FALSE(m.allocate_page());
+}
+
+TEST(GuestMemory, ReadAndWriteSpanPagesAndRefuseHoles) {
+    GuestMemory m(GuestMemory::kFirstAllocatableGfn + 8);
+    Gfn a = *m.allocate_page();
+    Gfn b = *m.allocate_page();
+    ASSERT_EQ(b, a + 1);
+    std::uint8_t data[100];
+    for (int i = 0; i < 100; ++i) data[i] = static_cast<std::uint8_t>(i);
+    std::uint64_t gpa = (b << kPageShift) - 50;  // straddles a and b
+    ASSERT_TRUE(m.write(gpa, data, sizeof data));
+    std::uint8_t back[100] = {};
+    ASSERT_TRUE(m.read(gpa, back, sizeof back));
+    EXPECT_EQ(0, std::memcmp(data, back, sizeof data));
+    // The next frame is not populated: nothing is written, false is returned.
+    std::uint64_t tail = ((b + 1) << kPageShift) - 10;
+    EXPECT_FALSE(m.write(tail, data, 20));
+    EXPECT_EQ(m.page(b)[kPageSize - 10], 0);
+}
+
+TEST(GuestMemory, XenPageMappingReplacesRamAndIsShared) {
+    GuestMemory m(GuestMemory::kFirstAllocatableGfn + 8);
+    XenPage shared;
+    Gfn g = *m.allocate_page();
+    EXPECT_EQ(m.populated_ram_pages(), 1u);
+    ASSERT_TRUE(m.map_xen_page(g, &shared));
+    EXPECT_EQ(m.populated_ram_pages(), 0u);
+    m.page(g)[5] = 0xab;
+    EXPECT_EQ(shared.bytes[5], 0xab);
+    EXPECT_FALSE(m.free_page(g)) << "a Xen-owned page is not the guest's to free";
+}
+
+TEST(GuestMemory, ForeignReferenceKeepsAGrantedFrameAlive) {
+    GuestMemory granter(GuestMemory::kFirstAllocatableGfn + 8), mapper(GuestMemory::kFirstAllocatableGfn + 8);
+    Gfn g = *granter.allocate_page();
+    granter.get_foreign_ref(g);
+    Gfn slot = GuestMemory::kFirstAllocatableGfn + 3;
+    ASSERT_TRUE(mapper.map_foreign_page(slot, granter.ram_frame(g)));
+    EXPECT_FALSE(granter.free_page(g));
+    mapper.page(slot)[0] = 7;
+    EXPECT_EQ(granter.page(g)[0], 7);
+    EXPECT_FALSE(mapper.map_foreign_page(slot, granter.ram_frame(g))) << "slot already populated";
+    ASSERT_TRUE(mapper.unmap_foreign_page(slot));
+    EXPECT_EQ(mapper.page(slot), nullptr);
+    granter.put_foreign_ref(g);
+    EXPECT_TRUE(granter.free_page(g));
+}
+
+}  // namespace
+}  // namespace xensim

@@ -1,0 +1,62 @@
+#include "sim/core/stats.h"
+
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+namespace xensim {
+namespace {
+
+TEST(Stats, CountersFamiliesAndDistributionsDumpUnderTheirGroupPath) {
+    StatsGroup root("");
+    StatsGroup dom("dom1", &root);
+    StatsGroup vcpu("vcpu0", &dom);
+    Counter halts(vcpu, "halts", "halts", "times blocked");
+    CounterFamily exits(vcpu, "exits", "exits", "by reason");
+    Distribution lat(vcpu, "latency_ns", "ns", "latency");
+    halts.inc(3);
+    exits.inc("VMCALL", 2);
+    exits.inc("HLT");
+    for (std::uint64_t v : {10, 20, 30, 40}) lat.sample(v);
+    EXPECT_EQ(vcpu.path(), "dom1.vcpu0");
+    auto j = root.dump();
+    EXPECT_EQ(j["dom1"]["vcpu0"]["halts"], 3);
+    EXPECT_EQ(j["dom1"]["vcpu0"]["exits"]["VMCALL"], 2);
+    EXPECT_EQ(j["dom1"]["vcpu0"]["exits"]["HLT"], 1);
+    EXPECT_EQ(j["dom1"]["vcpu0"]["latency_ns"]["p50"], 20);
+    EXPECT_EQ(j["dom1"]["vcpu0"]["latency_ns"]["max"], 40);
+    EXPECT_EQ(exits.total(), 3u);
+    ASSERT_NE(root.find_counter("dom1.vcpu0.halts"), nullptr);
+    EXPECT_EQ(root.find_counter("dom1.vcpu0.halts")->value(), 3u);
+    EXPECT_EQ(root.find_family("dom1.vcpu0.exits")->value("VMCALL"), 2u);
+    EXPECT_EQ(root.find_counter("dom1.vcpu1.halts"), nullptr);
+}
+
+TEST(Stats, DescribedDumpCarriesUnitAndDescription) {
+    StatsGroup root("");
+    Counter c(root, "sends", "notifications", "EVTCHNOP_send calls");
+    auto j = root.dump(true);
+    EXPECT_EQ(j["sends"]["unit"], "notifications");
+    EXPECT_EQ(j["sends"]["description"], "EVTCHNOP_send calls");
+}
+
+TEST(Stats, DeclaringANameTwiceInOneGroupIsAModelBug) {
+    StatsGroup root("");
+    Counter a(root, "x", "u", "d");
+    EXPECT_THROW(Counter(root, "x", "u", "d"), std::logic_error);
+}
+
+TEST(Stats, PercentilesAreNearestRank) {
+    StatsGroup root("");
+    Distribution d(root, "d", "ns", "d");
+    EXPECT_EQ(d.percentile(50), 0u) << "no samples";
+    for (std::uint64_t v = 1; v <= 1000; ++v) d.sample(1001 - v);
+    EXPECT_EQ(d.percentile(50), 500u);
+    EXPECT_EQ(d.percentile(99), 990u);
+    EXPECT_EQ(d.percentile(99.9), 999u);
+    EXPECT_EQ(d.min(), 1u);
+    EXPECT_DOUBLE_EQ(d.mean(), 500.5);
+}
+
+}  // namespace
+}  // namespace xensim
