@@ -28,19 +28,26 @@ static_assert(GNTTABOP_set_version == kGnttabopSetVersion && GNTTABOP_cache_flus
 constexpr unsigned kGnttabopCmdMask = (1u << 12) - 1;
 
 const char* const kGntstNames[] = {
-    "GNTST_okay",          "GNTST_general_error",     "GNTST_bad_domain",  "GNTST_bad_gntref",
-    "GNTST_bad_handle",    "GNTST_bad_virt_addr",     "GNTST_bad_dev_addr", "GNTST_no_device_space",
-    "GNTST_permission_denied", "GNTST_bad_page",      "GNTST_bad_copy_arg", "GNTST_address_too_big",
-    "GNTST_eagain",        "GNTST_no_space",
+    "GNTST_okay",         "GNTST_general_error",   "GNTST_bad_domain",
+    "GNTST_bad_gntref",   "GNTST_bad_handle",      "GNTST_bad_virt_addr",
+    "GNTST_bad_dev_addr", "GNTST_no_device_space", "GNTST_permission_denied",
+    "GNTST_bad_page",     "GNTST_bad_copy_arg",    "GNTST_address_too_big",
+    "GNTST_eagain",       "GNTST_no_space",
 };
 static_assert(GNTST_no_space == -13, "GNTST_* numbering");
+static_assert(sizeof(kGntstNames) / sizeof(kGntstNames[0]) == GrantTable::kNrGntst);
+static_assert(kGnttabopCacheFlush + 1 == GrantTable::kNrGnttabops);
 
 const char* xen_errno_name(long e) {
     switch (e) {
-        case XEN_EINVAL: return "XEN_EINVAL";
-        case XEN_ENOSYS: return "XEN_ENOSYS";
-        case XEN_EFAULT: return "XEN_EFAULT";
-        default: return "XEN_E_other";
+        case XEN_EINVAL:
+            return "XEN_EINVAL";
+        case XEN_ENOSYS:
+            return "XEN_ENOSYS";
+        case XEN_EFAULT:
+            return "XEN_EFAULT";
+        default:
+            return "XEN_E_other";
     }
 }
 
@@ -57,6 +64,13 @@ auto* handle_ptr(Handle& h) {
 [[noreturn]] void invariant_broken(const char* what, unsigned domid) {
     std::fprintf(stderr, "xensim: grant table invariant broken: %s (d%u)\n", what, domid);
     std::abort();
+}
+
+// Family counters are looked up by label once and then bumped through the cached reference (the
+// references CounterFamily::at returns stay valid); labels still appear on first use only.
+std::uint64_t& cached(std::uint64_t*& slot, CounterFamily& family, const char* label) {
+    if (!slot) slot = &family.at(label);
+    return *slot;
 }
 
 }  // namespace
@@ -174,7 +188,9 @@ bool GrantTable::get_maptrack_handle(DomainGrants& t, grant_handle_t& handle) {
     return true;
 }
 
-void GrantTable::put_maptrack_handle(DomainGrants& t, grant_handle_t handle) { t.maptrack_free.push_back(handle); }
+void GrantTable::put_maptrack_handle(DomainGrants& t, grant_handle_t handle) {
+    t.maptrack_free.push_back(handle);
+}
 
 bool GrantTable::holds_readonly_mapping(const DomainGrants& t, Gfn gfn) const {
     auto it = t.mapped_at.find(gfn);
@@ -186,22 +202,23 @@ bool GrantTable::holds_readonly_mapping(const DomainGrants& t, Gfn gfn) const {
 
 grant_entry_v1_t GrantTable::read_entry(const DomainGrants& t, grant_ref_t ref) const {
     grant_entry_v1_t e;
-    std::memcpy(&e, t.shared[ref / kEntriesPerFrame]->bytes + (ref % kEntriesPerFrame) * sizeof(e), sizeof(e));
+    std::memcpy(&e, t.shared[ref / kEntriesPerFrame]->bytes + (ref % kEntriesPerFrame) * sizeof(e),
+                sizeof(e));
     return e;
 }
 
 std::uint16_t GrantTable::read_flags(const DomainGrants& t, grant_ref_t ref) const {
     std::uint16_t f;
     std::memcpy(&f,
-                t.shared[ref / kEntriesPerFrame]->bytes + (ref % kEntriesPerFrame) * sizeof(grant_entry_v1_t) +
-                    offsetof(grant_entry_v1_t, flags),
+                t.shared[ref / kEntriesPerFrame]->bytes +
+                    (ref % kEntriesPerFrame) * sizeof(grant_entry_v1_t) + offsetof(grant_entry_v1_t, flags),
                 sizeof(f));
     return f;
 }
 
 void GrantTable::write_flags(DomainGrants& t, grant_ref_t ref, std::uint16_t flags) {
-    std::memcpy(t.shared[ref / kEntriesPerFrame]->bytes + (ref % kEntriesPerFrame) * sizeof(grant_entry_v1_t) +
-                    offsetof(grant_entry_v1_t, flags),
+    std::memcpy(t.shared[ref / kEntriesPerFrame]->bytes +
+                    (ref % kEntriesPerFrame) * sizeof(grant_entry_v1_t) + offsetof(grant_entry_v1_t, flags),
                 &flags, sizeof(flags));
 }
 
@@ -214,12 +231,13 @@ void GrantTable::clear_flags(DomainGrants& t, grant_ref_t ref, std::uint16_t mas
 // _set_status_v1: one read of the entry; an unpinned entry must be GTF_permit_access (and, for a
 // map, not GTF_sub_page) for ldom; a writable pin needs the entry not GTF_readonly. On success the
 // copy's flags plus GTF_reading (and GTF_writing) are written back, as Xen's cmpxchg does.
-std::int16_t GrantTable::set_status_v1(DomainGrants& t, grant_ref_t ref, DomId ldom, bool readonly, bool mapflag,
-                                       grant_entry_v1_t& entry) {
+std::int16_t GrantTable::set_status_v1(DomainGrants& t, grant_ref_t ref, DomId ldom, bool readonly,
+                                       bool mapflag, grant_entry_v1_t& entry) {
     const ActiveEntry& act = t.active[ref];
     entry = read_entry(t, ref);
     const unsigned mask = GTF_type_mask | (mapflag ? GTF_sub_page : 0u);
-    if (!act.pin && ((entry.flags & mask) != GTF_permit_access || entry.domid != ldom)) return GNTST_general_error;
+    if (!act.pin && ((entry.flags & mask) != GTF_permit_access || entry.domid != ldom))
+        return GNTST_general_error;
     unsigned flags = entry.flags | GTF_reading;
     if (!readonly) {
         if (entry.flags & GTF_readonly) return GNTST_general_error;
@@ -255,7 +273,10 @@ long GrantTable::hypercall(DomId caller, unsigned cmd, void* uop, unsigned count
     if (!domains_.find(caller)) invariant_broken("hypercall from a domain not in the domain table", caller);
     const unsigned op = cmd & kGnttabopCmdMask;
     const OpDesc* desc = find_op(op);
-    stats_.hypercalls.inc(desc ? desc->name : "GNTTABOP_unknown");
+    if (desc)
+        ++cached(stats_.call_slots[op], stats_.hypercalls, desc->name);
+    else
+        stats_.hypercalls.inc("GNTTABOP_unknown");
 
     long rc;
     if (count > unsigned(INT_MAX))
@@ -276,13 +297,14 @@ long GrantTable::hypercall(DomId caller, unsigned cmd, void* uop, unsigned count
     return rc;
 }
 
-void GrantTable::note(const char* op, std::int16_t status) {
-    stats_.ops.inc(op);
-    if (status != GNTST_okay) stats_.errors.inc(gntst_name(status));
+void GrantTable::note(unsigned cmd, std::int16_t status) {
+    ++cached(stats_.op_slots[cmd], stats_.ops, gnttabop_name(cmd));
+    if (status != GNTST_okay) ++cached(stats_.error_slots[-status], stats_.errors, gntst_name(status));
 }
 
 void GrantTable::note_maptrack(const DomainGrants& t) {
-    if (t.live_maps > stats_.maptrack_peak.value()) stats_.maptrack_peak.inc(t.live_maps - stats_.maptrack_peak.value());
+    if (t.live_maps > stats_.maptrack_peak.value())
+        stats_.maptrack_peak.inc(t.live_maps - stats_.maptrack_peak.value());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,7 +316,7 @@ long GrantTable::op_map_grant_ref(DomId caller, void* uop, unsigned count, Grant
         gnttab_map_grant_ref_t op = ops[i];  // __copy_from_guest_offset
         op.status = map_one(caller, op);
         ops[i] = op;  // __copy_to_guest_offset
-        note("GNTTABOP_map_grant_ref", op.status);
+        note(GNTTABOP_map_grant_ref, op.status);
         if (op.status == GNTST_okay) {
             ++work.maps;
             stats_.maps.inc();
@@ -307,7 +329,8 @@ long GrantTable::op_map_grant_ref(DomId caller, void* uop, unsigned count, Grant
 std::int16_t GrantTable::map_one(DomId caller, gnttab_map_grant_ref_t& op) {
     if (!(op.flags & (GNTMAP_device_map | GNTMAP_host_map))) return GNTST_bad_gntref;
     // paging_mode_external(ld): no device, application or PTE mappings from a translated guest.
-    if (op.flags & (GNTMAP_device_map | GNTMAP_application_map | GNTMAP_contains_pte)) return GNTST_general_error;
+    if (op.flags & (GNTMAP_device_map | GNTMAP_application_map | GNTMAP_contains_pte))
+        return GNTST_general_error;
 
     // rcu_lock_domain_by_id: a real domain id only, DOMID_SELF is not one.
     DomainGrants* rt = op.dom < DOMID_FIRST_RESERVED ? table(op.dom) : nullptr;
@@ -347,7 +370,8 @@ std::int16_t GrantTable::map_one(DomId caller, gnttab_map_grant_ref_t& op) {
     // create_grant_p2m_mapping: host_map (optionally readonly) and nothing else; the gfn must take it.
     const Gfn host_gfn = op.host_addr >> kPageShift;
     GuestMemory& lmem = domains_.find(caller)->memory;
-    if ((op.flags & ~std::uint32_t(GNTMAP_readonly)) != GNTMAP_host_map || !lmem.map_foreign_page(host_gfn, act.frame)) {
+    if ((op.flags & ~std::uint32_t(GNTMAP_readonly)) != GNTMAP_host_map ||
+        !lmem.map_foreign_page(host_gfn, act.frame)) {
         act.pin -= inc;
         clear_status_after(*rt, op.ref, readonly);
         return fail(GNTST_general_error);
@@ -374,7 +398,7 @@ long GrantTable::op_unmap_grant_ref(DomId caller, void* uop, unsigned count, Gra
             const gnttab_unmap_grant_ref_t op = ops[i];
             bool removed = false;
             ops[i].status = unmap_one(caller, op.host_addr, op.dev_bus_addr, 0, op.handle, removed);
-            note("GNTTABOP_unmap_grant_ref", ops[i].status);
+            note(GNTTABOP_unmap_grant_ref, ops[i].status);
             if (removed) {
                 ++work.unmaps;
                 stats_.unmaps.inc();
@@ -397,7 +421,7 @@ long GrantTable::op_unmap_and_replace(DomId caller, void* uop, unsigned count, G
             const gnttab_unmap_and_replace_t op = ops[i];
             bool removed = false;
             ops[i].status = unmap_one(caller, op.host_addr, 0, op.new_addr, op.handle, removed);
-            note("GNTTABOP_unmap_and_replace", ops[i].status);
+            note(GNTTABOP_unmap_and_replace, ops[i].status);
             if (removed) {
                 ++work.unmaps;
                 stats_.unmaps.inc();
@@ -469,7 +493,7 @@ long GrantTable::op_copy(DomId caller, void* uop, unsigned count, GrantWork& wor
         const gnttab_copy_t op = ops[i];  // __copy_from_guest
         std::uint64_t bytes = 0;
         ops[i].status = copy_one(caller, op, bytes);  // __copy_field_to_guest(status)
-        note("GNTTABOP_copy", ops[i].status);
+        note(GNTTABOP_copy, ops[i].status);
         if (ops[i].status == GNTST_okay) {
             ++work.copies;
             work.bytes_copied += bytes;
@@ -599,7 +623,7 @@ long GrantTable::op_setup_table(DomId caller, void* uop, unsigned count, GrantWo
         for (unsigned i = 0; i < op.nr_frames; ++i) handle_ptr(op.frame_list)[i] = frame_gfn(d, *t, i);
     }
     static_cast<gnttab_setup_table_t*>(uop)->status = op.status;
-    note("GNTTABOP_setup_table", op.status);
+    note(GNTTABOP_setup_table, op.status);
     return 0;
 }
 
@@ -617,7 +641,7 @@ long GrantTable::op_query_size(DomId caller, void* uop, unsigned count, GrantWor
         op.status = GNTST_okay;
     }
     *static_cast<gnttab_query_size_t*>(uop) = op;
-    note("GNTTABOP_query_size", op.status);
+    note(GNTTABOP_query_size, op.status);
     return 0;
 }
 

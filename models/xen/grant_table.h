@@ -113,15 +113,17 @@ class GrantTable {
   public:
     // Xen's constants, kept by name.
     static constexpr unsigned kEntriesPerFrame = kPageSize / sizeof(grant_entry_v1_t);  // SHGNT_PER_PAGE_V1
-    static constexpr unsigned kMaptrackPerPage = 256;     // PAGE_SIZE / sizeof(struct grant_mapping)
-    static constexpr unsigned kInitialNrGrantFrames = 1;  // INITIAL_NR_GRANT_FRAMES (x86)
-    static constexpr unsigned kUnmapBatchSize = 32;       // GNTTAB_UNMAP_BATCH_SIZE
+    static constexpr unsigned kMaptrackPerPage = 256;           // PAGE_SIZE / sizeof(struct grant_mapping)
+    static constexpr unsigned kInitialNrGrantFrames = 1;        // INITIAL_NR_GRANT_FRAMES (x86)
+    static constexpr unsigned kUnmapBatchSize = 32;             // GNTTAB_UNMAP_BATCH_SIZE
     static constexpr std::uint32_t kPinHostWriteInc = 1u << 0;  // GNTPIN_hstw_inc
     static constexpr std::uint32_t kPinHostWriteMask = 0xFFu << 0;
     static constexpr std::uint32_t kPinHostReadInc = 1u << 8;  // GNTPIN_hstr_inc
     static constexpr std::uint32_t kPinHostReadMask = 0xFFu << 8;
     static constexpr std::uint32_t kPinOverflowMask = 0x80808080u;
     static constexpr Gfn kInvalidGfn = ~Gfn(0);
+    static constexpr unsigned kNrGnttabops = 13;  // GNTTABOP_map_grant_ref .. GNTTABOP_cache_flush
+    static constexpr unsigned kNrGntst = 14;      // GNTST_okay .. GNTST_no_space
 
     GrantTable(DomainTable& domains, StatsGroup& stats, GrantTableLimits limits = {});
     GrantTable(const GrantTable&) = delete;
@@ -142,8 +144,8 @@ class GrantTable {
     void domain_destroyed(DomId domid);
 
     // Introspection for tests and reports.
-    unsigned nr_frames(DomId) const;           // 0 for an unknown domain
-    unsigned active_maps(DomId mapper) const;  // live maptrack entries
+    unsigned nr_frames(DomId) const;                          // 0 for an unknown domain
+    unsigned active_maps(DomId mapper) const;                 // live maptrack entries
     std::uint32_t pin(DomId granter, grant_ref_t ref) const;  // GNTPIN_* word of the active entry
     unsigned pinned_entries(DomId granter) const;             // refs with a nonzero pin
 
@@ -152,15 +154,15 @@ class GrantTable {
 
     struct ActiveEntry {
         std::uint32_t pin = 0;
-        DomId domid = 0;          // the domain holding the pins
-        Gfn gfn = 0;              // the granter's frame, fixed while pinned
+        DomId domid = 0;  // the domain holding the pins
+        Gfn gfn = 0;      // the granter's frame, fixed while pinned
         XenPage* frame = nullptr;
     };
     struct Mapping {
         std::uint32_t flags = 0;  // GNTMAP_*; 0 = free
         DomId domid = 0;          // granting domain
         grant_ref_t ref = 0;
-        Gfn gfn = 0;              // where the frame sits in the mapper's physmap
+        Gfn gfn = 0;  // where the frame sits in the mapper's physmap
     };
     struct DomainGrants {
         std::vector<std::unique_ptr<XenPage>> shared;  // the v1 entries, guest-shared
@@ -178,6 +180,9 @@ class GrantTable {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, ops, errors, call_errors;
         Counter maps, unmaps, copies, bytes_copied, tlb_flushes, maptrack_peak;
+        std::uint64_t* call_slots[kNrGnttabops] = {};  // hypercalls.at(name), once used
+        std::uint64_t* op_slots[kNrGnttabops] = {};    // ops.at(name), once used
+        std::uint64_t* error_slots[kNrGntst] = {};     // errors.at(GNTST name), by -status
     };
     struct CopySide {
         DomId dom = 0;
@@ -223,7 +228,7 @@ class GrantTable {
     bool get_maptrack_handle(DomainGrants& t, grant_handle_t& handle);
     void put_maptrack_handle(DomainGrants& t, grant_handle_t handle);
     bool holds_readonly_mapping(const DomainGrants& t, Gfn gfn) const;
-    void note(const char* op, std::int16_t status);
+    void note(unsigned cmd, std::int16_t status);
     void note_maptrack(const DomainGrants& t);
     void reap_dying();
 

@@ -186,10 +186,13 @@ RunResult Platform::run() {
         r.stop_reason = "op_limit";
     else if (all_done)
         r.stop_reason = "workloads_done";
-    else if (r.sim_time_ps >= limit_ms * 1'000'000'000ull)
+    else if (sc_core::sc_pending_activity() || r.sim_time_ps >= limit_ms * 1'000'000'000ull) {
+        // Starvation exit with work still scheduled past the limit: the limit was reached.
         r.stop_reason = "sim_time_limit";
-    else
+        r.sim_time_ps = limit_ms * 1'000'000'000ull;
+    } else {
         r.stop_reason = "stalled";
+    }
     tracer_.finish();
     return r;
 }

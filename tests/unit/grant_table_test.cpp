@@ -25,9 +25,9 @@ constexpr DomId kBack = 2;   // the grantee in most tests
 constexpr DomId kOther = 3;  // a bystander
 constexpr DomId kNoSuchDomain = 42;
 constexpr std::uint64_t kPages = 2048;
-constexpr Gfn kGntGfn = 0x80;      // grant frame i sits at kGntGfn + i in every domain
-constexpr Gfn kHostGfn = 0x400;    // first gfn the grantee maps grants at (unpopulated)
-constexpr grant_ref_t kRef = 10;   // the standard grant
+constexpr Gfn kGntGfn = 0x80;     // grant frame i sits at kGntGfn + i in every domain
+constexpr Gfn kHostGfn = 0x400;   // first gfn the grantee maps grants at (unpopulated)
+constexpr grant_ref_t kRef = 10;  // the standard grant
 constexpr std::uint16_t kRW = GTF_reading | GTF_writing;
 constexpr std::uint32_t kHostMap = GNTMAP_host_map;
 constexpr std::uint32_t kHostMapRo = GNTMAP_host_map | GNTMAP_readonly;
@@ -70,7 +70,8 @@ struct World {
         set_flags(granter, ref, flags);
     }
     void set_flags(DomId granter, grant_ref_t ref, std::uint16_t flags) {
-        ASSERT_TRUE(mem(granter).write(entry_gpa(ref) + offsetof(grant_entry_v1_t, flags), &flags, sizeof(flags)));
+        ASSERT_TRUE(
+            mem(granter).write(entry_gpa(ref) + offsetof(grant_entry_v1_t, flags), &flags, sizeof(flags)));
     }
     void set_frame(DomId granter, grant_ref_t ref, Gfn frame) {
         const auto frame32 = std::uint32_t(frame);
@@ -98,11 +99,13 @@ struct World {
         EXPECT_EQ(call(mapper, GNTTABOP_map_grant_ref, &op), 0);
         return op;
     }
-    gnttab_map_grant_ref_t map_at(DomId mapper, DomId granter, grant_ref_t ref, Gfn gfn, std::uint32_t flags) {
+    gnttab_map_grant_ref_t map_at(DomId mapper, DomId granter, grant_ref_t ref, Gfn gfn,
+                                  std::uint32_t flags) {
         return map(mapper, granter, ref, gfn << kPageShift, flags);
     }
 
-    std::int16_t unmap(DomId mapper, grant_handle_t handle, std::uint64_t host_addr, std::uint64_t dev_bus_addr = 0) {
+    std::int16_t unmap(DomId mapper, grant_handle_t handle, std::uint64_t host_addr,
+                       std::uint64_t dev_bus_addr = 0) {
         gnttab_unmap_grant_ref_t op{};
         op.host_addr = host_addr;
         op.dev_bus_addr = dev_bus_addr;
@@ -111,7 +114,9 @@ struct World {
         EXPECT_EQ(call(mapper, GNTTABOP_unmap_grant_ref, &op), 0);
         return op.status;
     }
-    std::int16_t unmap_at(DomId mapper, grant_handle_t handle, Gfn gfn) { return unmap(mapper, handle, gfn << kPageShift); }
+    std::int16_t unmap_at(DomId mapper, grant_handle_t handle, Gfn gfn) {
+        return unmap(mapper, handle, gfn << kPageShift);
+    }
 
     std::int16_t copy(DomId caller, gnttab_copy_t op) {
         op.status = 99;
@@ -214,8 +219,10 @@ const PermRow kPermissionMatrix[] = {
      Access::CopyToGrant, GNTST_general_error},
     {"granted to another domain: ro map", GTF_permit_access, false, Access::MapRo, GNTST_general_error},
     {"granted to another domain: rw map", GTF_permit_access, false, Access::MapRw, GNTST_general_error},
-    {"granted to another domain: copy out", GTF_permit_access, false, Access::CopyFromGrant, GNTST_general_error},
-    {"granted to another domain: copy in", GTF_permit_access, false, Access::CopyToGrant, GNTST_general_error},
+    {"granted to another domain: copy out", GTF_permit_access, false, Access::CopyFromGrant,
+     GNTST_general_error},
+    {"granted to another domain: copy in", GTF_permit_access, false, Access::CopyToGrant,
+     GNTST_general_error},
     {"revoked (GTF_invalid): ro map", GTF_invalid, true, Access::MapRo, GNTST_general_error},
     {"revoked (GTF_invalid): rw map", GTF_invalid, true, Access::MapRw, GNTST_general_error},
     {"revoked (GTF_invalid): copy out", GTF_invalid, true, Access::CopyFromGrant, GNTST_general_error},
@@ -225,7 +232,8 @@ const PermRow kPermissionMatrix[] = {
     {"accept_transfer is not access: copy out", GTF_accept_transfer, true, Access::CopyFromGrant,
      GNTST_general_error},
     {"transitive type is v2 only: ro map", GTF_transitive, true, Access::MapRo, GNTST_general_error},
-    {"transitive type is v2 only: copy out", GTF_transitive, true, Access::CopyFromGrant, GNTST_general_error},
+    {"transitive type is v2 only: copy out", GTF_transitive, true, Access::CopyFromGrant,
+     GNTST_general_error},
     {"sub_page bit refused for maps (mask includes GTF_sub_page)", GTF_permit_access | GTF_sub_page, true,
      Access::MapRo, GNTST_general_error},
     {"sub_page bit ignored for copies in v1", GTF_permit_access | GTF_sub_page, true, Access::CopyFromGrant,
@@ -289,8 +297,8 @@ struct Step {
     Act act;
     int slot;  // which mapping (host gfn kHostGfn + slot) for map / unmap
     std::int16_t status;
-    std::uint16_t rw;    // expected (flags & (GTF_reading | GTF_writing))
-    std::uint32_t pin;   // expected GNTPIN word
+    std::uint16_t rw;   // expected (flags & (GTF_reading | GTF_writing))
+    std::uint32_t pin;  // expected GNTPIN word
 };
 
 struct PinCase {
@@ -393,7 +401,8 @@ TEST(GrantTablePins, Sequences) {
             switch (s.act) {
                 case Act::MapRo:
                 case Act::MapRw: {
-                    auto op = w.map_at(kBack, kFront, kRef, host, s.act == Act::MapRw ? kHostMap : kHostMapRo);
+                    auto op =
+                        w.map_at(kBack, kFront, kRef, host, s.act == Act::MapRw ? kHostMap : kHostMapRo);
                     status = op.status;
                     if (status == GNTST_okay) {
                         handles[s.slot] = op.handle;
@@ -409,7 +418,8 @@ TEST(GrantTablePins, Sequences) {
                     break;
                 case Act::CopyOut:
                     status = w.copy(kBack, copy_op(gref(kFront, kRef), gmfn(own_out), 16));
-                    EXPECT_EQ(w.mem(kBack).page(own_out)[0], status == GNTST_okay ? w.mem(kFront).page(page)[0] : 0);
+                    EXPECT_EQ(w.mem(kBack).page(own_out)[0],
+                              status == GNTST_okay ? w.mem(kFront).page(page)[0] : 0);
                     break;
                 case Act::CopyIn:
                     status = w.copy(kBack, copy_op(gmfn(own_in), gref(kFront, kRef), 16));
@@ -464,8 +474,8 @@ const StatusRow kMapStatuses[] = {
      GNTST_general_error},
     {"host_map with device_map", [](World& w) { return map_status(w, kHostMap | GNTMAP_device_map); },
      GNTST_general_error},
-    {"host_map with application_map", [](World& w) { return map_status(w, kHostMap | GNTMAP_application_map); },
-     GNTST_general_error},
+    {"host_map with application_map",
+     [](World& w) { return map_status(w, kHostMap | GNTMAP_application_map); }, GNTST_general_error},
     {"host_map with contains_pte", [](World& w) { return map_status(w, kHostMap | GNTMAP_contains_pte); },
      GNTST_general_error},
     {"guest-available flag bits are refused by create_grant_p2m_mapping",
@@ -475,7 +485,8 @@ const StatusRow kMapStatuses[] = {
     {"unknown domain", [](World& w) { return map_status(w, kHostMap, kNoSuchDomain); }, GNTST_bad_domain},
     {"first ref past a one-frame table", [](World& w) { return map_status(w, kHostMap, kFront, 512); },
      GNTST_bad_gntref},
-    {"ref 0xffffffff", [](World& w) { return map_status(w, kHostMap, kFront, 0xffffffffu); }, GNTST_bad_gntref},
+    {"ref 0xffffffff", [](World& w) { return map_status(w, kHostMap, kFront, 0xffffffffu); },
+     GNTST_bad_gntref},
     {"granted frame not populated in the granter (get_paged_frame)",
      [](World& w) {
          standard(w);
@@ -538,7 +549,8 @@ TEST(GrantTableStatus, MapGrantRef) {
 
 // GNTTABOP_unmap_grant_ref / unmap_and_replace (unmap_common, replace_grant_p2m_mapping).
 
-std::int16_t unmap_and_replace(World& w, grant_handle_t handle, std::uint64_t host_addr, std::uint64_t new_addr) {
+std::int16_t unmap_and_replace(World& w, grant_handle_t handle, std::uint64_t host_addr,
+                               std::uint64_t new_addr) {
     gnttab_unmap_and_replace_t op{};
     op.host_addr = host_addr;
     op.new_addr = new_addr;
@@ -564,8 +576,8 @@ const StatusRow kUnmapStatuses[] = {
          return w.unmap_at(kBack, GrantTable::kMaptrackPerPage, kHostGfn);
      },
      GNTST_bad_handle},
-    {"free handle inside the maptrack",
-     [](World& w) { return w.unmap_at(kBack, mapped(w) + 1, kHostGfn); }, GNTST_bad_handle},
+    {"free handle inside the maptrack", [](World& w) { return w.unmap_at(kBack, mapped(w) + 1, kHostGfn); },
+     GNTST_bad_handle},
     {"handle already unmapped",
      [](World& w) {
          grant_handle_t h = mapped(w);
@@ -581,13 +593,22 @@ const StatusRow kUnmapStatuses[] = {
      GNTST_bad_handle},
     {"host_addr naming another gfn (replace_grant_p2m_mapping)",
      [](World& w) { return w.unmap_at(kBack, mapped(w), kHostGfn + 1); }, GNTST_general_error},
-    {"nonzero dev_bus_addr matches no frame", [](World& w) { return w.unmap(kBack, mapped(w), kHostGfn << 12, 0x1000); },
+    {"host_addr of another mapping of the same frame (deliberate: Xen would accept it)",
+     [](World& w) {
+         const grant_handle_t h = mapped(w);
+         EXPECT_EQ(w.map_at(kBack, kFront, kRef, kHostGfn + 1, kHostMap).status, GNTST_okay);
+         return w.unmap_at(kBack, h, kHostGfn + 1);
+     },
      GNTST_general_error},
-    {"host_addr 0 removes nothing and succeeds", [](World& w) { return w.unmap(kBack, mapped(w), 0); }, GNTST_okay},
+    {"nonzero dev_bus_addr matches no frame",
+     [](World& w) { return w.unmap(kBack, mapped(w), kHostGfn << 12, 0x1000); }, GNTST_general_error},
+    {"host_addr 0 removes nothing and succeeds", [](World& w) { return w.unmap(kBack, mapped(w), 0); },
+     GNTST_okay},
     {"offset bits of host_addr are ignored",
      [](World& w) { return w.unmap(kBack, mapped(w), (kHostGfn << kPageShift) | 0xfff); }, GNTST_okay},
     {"unmap_and_replace with a new_addr is refused for a translated guest",
-     [](World& w) { return unmap_and_replace(w, mapped(w), kHostGfn << kPageShift, 0x5000); }, GNTST_general_error},
+     [](World& w) { return unmap_and_replace(w, mapped(w), kHostGfn << kPageShift, 0x5000); },
+     GNTST_general_error},
     {"unmap_and_replace with new_addr 0 unmaps",
      [](World& w) {
          auto rc = unmap_and_replace(w, mapped(w), kHostGfn << kPageShift, 0);
@@ -624,16 +645,35 @@ std::int16_t copy_status(World& w, Side src, Side dst, std::uint16_t len = 64, D
 }
 
 const StatusRow kCopyStatuses[] = {
-    {"grant to own frame", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kFront, kRef), gmfn(own)); },
+    {"grant to own frame",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kFront, kRef), gmfn(own));
+     },
      GNTST_okay},
-    {"own frame to grant", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gmfn(own), gref(kFront, kRef)); },
+    {"own frame to grant",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gmfn(own), gref(kFront, kRef));
+     },
      GNTST_okay},
-    {"source by frame in another domain", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gmfn(p, 0, kFront), gmfn(own)); },
+    {"source by frame in another domain",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gmfn(p, 0, kFront), gmfn(own));
+     },
      GNTST_permission_denied},
     {"source by frame naming our own id instead of DOMID_SELF",
-     [](World& w) { auto [p, own] = standard(w); return copy_status(w, gmfn(own, 0, kBack), gmfn(own)); },
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gmfn(own, 0, kBack), gmfn(own));
+     },
      GNTST_permission_denied},
-    {"dest by frame in another domain", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kFront, kRef), gmfn(p, 0, kFront)); },
+    {"dest by frame in another domain",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kFront, kRef), gmfn(p, 0, kFront));
+     },
      GNTST_permission_denied},
     {"even dom0 may name only its own frames",
      [](World& w) {
@@ -642,17 +682,41 @@ const StatusRow kCopyStatuses[] = {
          return copy_status(w, gmfn(p, 0, kFront), gmfn(d0), 64, kDom0);
      },
      GNTST_permission_denied},
-    {"unknown source domain", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kNoSuchDomain, kRef), gmfn(own)); },
+    {"unknown source domain",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kNoSuchDomain, kRef), gmfn(own));
+     },
      GNTST_bad_domain},
-    {"unknown dest domain", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gmfn(own), gref(kNoSuchDomain, kRef)); },
+    {"unknown dest domain",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gmfn(own), gref(kNoSuchDomain, kRef));
+     },
      GNTST_bad_domain},
-    {"source ref past the table", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kFront, 512), gmfn(own)); },
+    {"source ref past the table",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kFront, 512), gmfn(own));
+     },
      GNTST_bad_gntref},
-    {"dest ref past the table", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gmfn(own), gref(kFront, 4096)); },
+    {"dest ref past the table",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gmfn(own), gref(kFront, 4096));
+     },
      GNTST_bad_gntref},
-    {"source frame not populated", [](World& w) { standard(w); return copy_status(w, gmfn(0x600), gref(kFront, kRef)); },
+    {"source frame not populated",
+     [](World& w) {
+         standard(w);
+         return copy_status(w, gmfn(0x600), gref(kFront, kRef));
+     },
      GNTST_bad_page},
-    {"dest frame not populated", [](World& w) { standard(w); return copy_status(w, gref(kFront, kRef), gmfn(0x600)); },
+    {"dest frame not populated",
+     [](World& w) {
+         standard(w);
+         return copy_status(w, gref(kFront, kRef), gmfn(0x600));
+     },
      GNTST_bad_page},
     {"granted frame not populated",
      [](World& w) {
@@ -661,12 +725,23 @@ const StatusRow kCopyStatuses[] = {
          return copy_status(w, gref(kFront, 11), gmfn(own));
      },
      GNTST_bad_page},
-    {"source offset + len past the page", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kFront, kRef, 4000), gmfn(own), 97); },
+    {"source offset + len past the page",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kFront, kRef, 4000), gmfn(own), 97);
+     },
      GNTST_bad_copy_arg},
-    {"dest offset + len past the page", [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kFront, kRef), gmfn(own, 4095), 2); },
+    {"dest offset + len past the page",
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kFront, kRef), gmfn(own, 4095), 2);
+     },
      GNTST_bad_copy_arg},
     {"claim errors come before the bounds check",
-     [](World& w) { auto [p, own] = standard(w); return copy_status(w, gref(kFront, 999), gmfn(own, 4095), 2); },
+     [](World& w) {
+         auto [p, own] = standard(w);
+         return copy_status(w, gref(kFront, 999), gmfn(own, 4095), 2);
+     },
      GNTST_bad_gntref},
     {"readonly grant as destination",
      [](World& w) {
@@ -716,7 +791,8 @@ TEST(GrantTableStatus, Copy) {
         SCOPED_TRACE(row.intent);
         World w;
         EXPECT_EQ(row.run(w), row.status);
-        EXPECT_EQ(w.flags(kFront, kRef) & GTF_writing, w.gt->pin(kFront, kRef) & GrantTable::kPinHostWriteMask ? GTF_writing : 0u);
+        EXPECT_EQ(w.flags(kFront, kRef) & GTF_writing,
+                  w.gt->pin(kFront, kRef) & GrantTable::kPinHostWriteMask ? GTF_writing : 0u);
     }
 }
 
@@ -785,8 +861,7 @@ TEST(GrantTableCopy, BatchReportsPerOpStatusAndWork) {
     World w;
     auto [page, own] = standard(w);
     gnttab_copy_t ops[4] = {
-        copy_op(gref(kFront, kRef), gmfn(own), 100),
-        copy_op(gref(kFront, 999), gmfn(own), 100),  // bad ref
+        copy_op(gref(kFront, kRef), gmfn(own), 100), copy_op(gref(kFront, 999), gmfn(own), 100),  // bad ref
         copy_op(gmfn(own), gref(kFront, kRef, 10), 30),
         copy_op(gref(kFront, kRef, 4000), gmfn(own), 200),  // bad copy arg
     };
@@ -828,16 +903,19 @@ const StatusRow kTableStatuses[] = {
     {"setup_table naming our own id", [](World& w) { return setup_status(w, kBack, kBack, 2); }, GNTST_okay},
     {"setup_table of another domain, unprivileged (xsm_grant_setup)",
      [](World& w) { return setup_status(w, kBack, kFront, 1); }, GNTST_permission_denied},
-    {"setup_table of another domain by dom0", [](World& w) { return setup_status(w, kDom0, kFront, 1); }, GNTST_okay},
+    {"setup_table of another domain by dom0", [](World& w) { return setup_status(w, kDom0, kFront, 1); },
+     GNTST_okay},
     {"setup_table of an unknown domain", [](World& w) { return setup_status(w, kDom0, kNoSuchDomain, 1); },
      GNTST_bad_domain},
     {"setup_table past max_grant_frames", [](World& w) { return setup_status(w, kBack, DOMID_SELF, 65); },
      GNTST_general_error},
-    {"setup_table of zero frames", [](World& w) { return setup_status(w, kBack, DOMID_SELF, 0); }, GNTST_okay},
+    {"setup_table of zero frames", [](World& w) { return setup_status(w, kBack, DOMID_SELF, 0); },
+     GNTST_okay},
     {"query_size DOMID_SELF", [](World& w) { return query_status(w, kBack, DOMID_SELF); }, GNTST_okay},
     {"query_size of another domain, unprivileged", [](World& w) { return query_status(w, kBack, kFront); },
      GNTST_permission_denied},
-    {"query_size of another domain by dom0", [](World& w) { return query_status(w, kDom0, kFront); }, GNTST_okay},
+    {"query_size of another domain by dom0", [](World& w) { return query_status(w, kDom0, kFront); },
+     GNTST_okay},
     {"query_size of an unknown domain", [](World& w) { return query_status(w, kDom0, kNoSuchDomain); },
      GNTST_bad_domain},
 };
@@ -914,7 +992,8 @@ TEST(GrantTableFrames, AddToPhysmapGrowsWithinTheLimit) {
         {"frame 2 grows the table to 3", 2, 0x92, 0, 3},
         {"the last frame allowed", 3, 0x93, 0, 4},
         {"one past max_grant_frames", 4, 0x94, -XEN_EINVAL, 4},
-        {"the v2 status-frame bit is just a huge index in v1", XENMAPIDX_grant_table_status, 0x95, -XEN_EINVAL, 4},
+        {"the v2 status-frame bit is just a huge index in v1", XENMAPIDX_grant_table_status, 0x95,
+         -XEN_EINVAL, 4},
         {"gfn outside the physmap", 1, kPages, -XEN_EINVAL, 4},
     };
     World w(GrantTableLimits{4, 8});
@@ -995,7 +1074,7 @@ TEST(GrantTableFrames, AddToPhysmapReplacesRamButNotMappedPages) {
     w.grant(kFront, kRef, kBack, granted, GTF_permit_access);
     EXPECT_EQ(w.map_at(kBack, kFront, kRef, kHostGfn, kHostMapRo).status, GNTST_okay);
     EXPECT_EQ(w.gt->add_to_physmap(kFront, 1, granted), -XEN_EINVAL);  // another domain maps that RAM
-    EXPECT_EQ(w.gt->add_to_physmap(kBack, 0, kHostGfn), -XEN_EINVAL);   // a live grant mapping
+    EXPECT_EQ(w.gt->add_to_physmap(kBack, 0, kHostGfn), -XEN_EINVAL);  // a live grant mapping
     EXPECT_EQ(w.mem(kBack).page(kHostGfn), w.mem(kFront).page(granted));
     EXPECT_NE(w.mem(kFront).ram_frame(granted), nullptr);
 }
@@ -1164,7 +1243,9 @@ TEST(GrantTableLifetime, MapperDestroyedReleasesItsMappings) {
     ASSERT_EQ(w.map_at(kBack, kBack, 5, kHostGfn + 2, kHostMap).status, GNTST_okay);  // its own grant too
     EXPECT_EQ(w.gt->active_maps(kBack), 3u);
 
+    EXPECT_EQ(setup_status(w, kBack, DOMID_SELF, 2), GNTST_okay);
     w.gt->domain_destroyed(kBack);
+    EXPECT_EQ(w.gt->nr_frames(kBack), GrantTable::kInitialNrGrantFrames);  // freed at once: nothing pins it
     EXPECT_EQ(w.gt->active_maps(kBack), 0u);
     EXPECT_EQ(w.flags(kFront, 10), GTF_permit_access);
     EXPECT_EQ(w.flags(kFront, 11), GTF_permit_access);
@@ -1185,9 +1266,11 @@ TEST(GrantTableLifetime, GranterDestroyedWhileMappedStaysUntilUnmapped) {
     w.grant(kFront, 11, kBack, page, GTF_permit_access);
     auto op = w.map_at(kBack, kFront, kRef, kHostGfn, kHostMap);
     ASSERT_EQ(op.status, GNTST_okay);
+    EXPECT_EQ(setup_status(w, kFront, DOMID_SELF, 3), GNTST_okay);
 
     w.gt->domain_destroyed(kFront);
     EXPECT_EQ(w.gt->pinned_entries(kFront), 1u);  // a zombie table: the mapping still holds it
+    EXPECT_EQ(w.gt->nr_frames(kFront), 3u);
     EXPECT_EQ(w.mem(kBack).page(kHostGfn), w.mem(kFront).page(page));
     EXPECT_EQ(w.mem(kFront).page(kGntGfn), nullptr);
     EXPECT_EQ(w.map_at(kBack, kFront, 11, kHostGfn + 1, kHostMapRo).status, GNTST_bad_domain);
@@ -1198,6 +1281,8 @@ TEST(GrantTableLifetime, GranterDestroyedWhileMappedStaysUntilUnmapped) {
     EXPECT_EQ(w.gt->pinned_entries(kFront), 0u);
     EXPECT_EQ(w.mem(kFront).foreign_refs(page), 0u);
     EXPECT_EQ(w.mem(kBack).page(kHostGfn), nullptr);
+    // The last pin freed the table; the record left in the DomainTable now reads as a fresh one.
+    EXPECT_EQ(w.gt->nr_frames(kFront), GrantTable::kInitialNrGrantFrames);
 }
 
 TEST(GrantTableLifetime, DestroyingAnUntouchedDomainIsHarmless) {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Set-up, build and run for people and CI (README quick start, .ci/run).
+#   cmake/xensim-dev.sh run        install what is missing, build, run the default scenario
+#   cmake/xensim-dev.sh test       install what is missing, build, run every test (ctest)
+#   cmake/xensim-dev.sh asan-test  the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   cmake/xensim-dev.sh bench      build in Release and run the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian 12 packages the build needs; only the missing ones are installed (idempotent).
+PACKAGES=(cmake make g++ pkg-config libsystemc-dev libxen-dev nlohmann-json3-dev libboost-dev
+          libgtest-dev libbenchmark-dev)
+
+install_missing() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "xensim: installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+build() {  # build DIR [cmake args...]
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
+}
+
+cmd=${1:-}
+case "$cmd" in
+run)
+    install_missing
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    ./build/xensim run scenarios/evtchn-pingpong.json --out xensim-out
+    ;;
+test)
+    install_missing
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    ctest --test-dir build --output-on-failure -j "$(nproc)"
+    ;;
+asan-test)
+    install_missing
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DXENSIM_SANITIZE=ON -DXENSIM_BUILD_BENCHMARKS=OFF
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+    ;;
+bench)
+    install_missing
+    build build-release -DCMAKE_BUILD_TYPE=Release
+    ./build-release/tests/xensim_benchmarks
+    ./build-release/xensim bench scenarios/evtchn-pingpong.json --set workloads.0.round_trips=200000 --set stop.sim_time_ms=100000
+    ;;
+*)
+    echo "usage: $0 run|test|asan-test|bench" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,134 @@
+// Event-channel ping-pong through the whole platform: counts derived by hand from the protocol.
+#include "tests/model/model_test_util.h"
+
+namespace xensim::testing {
+namespace {
+
+using nlohmann::json;
+
+json pingpong(std::uint64_t n, const std::string& responder_type = "hvm") {
+    json domains = json::array({{{"name", "dom0"}, {"type", "pv"}}, {{"name", "ping"}}});
+    if (responder_type == "dom0")
+        ;  // dom0 answers
+    else
+        domains.push_back({{"name", "pong"}});
+    return {{"name", "pingpong"},
+            {"platform", {{"pcpus", 4}}},
+            {"domains", domains},
+            {"workloads", json::array({{{"type", "evtchn_pingpong"},
+                                        {"name", "pp"},
+                                        {"initiator", "ping"},
+                                        {"responder", responder_type == "dom0" ? "dom0" : "pong"},
+                                        {"round_trips", n}}})}};
+}
+
+// Boot of an HVM guest in XenGuest::boot: XENMEM_add_to_physmap for shared_info and one grant
+// frame, HVMOP_set_param(HVM_PARAM_CALLBACK_IRQ): three hypercalls.
+constexpr std::uint64_t kHvmBootHypercalls = 3;
+
+TEST(EvtchnPingPong, ExactCountsBetweenTwoHvmGuests) {
+    const std::uint64_t n = 250;
+    Simulation sim(pingpong(n));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& ping = sim.domain("ping");
+    const json& pong = sim.domain("pong");
+    // N round trips => 2N EVTCHNOP_send, N from each side, each a VMCALL exit from an HVM sender.
+    EXPECT_EQ(count(ping.at("hypercalls"), "event_channel_op/EVTCHNOP_send"), n);
+    EXPECT_EQ(count(pong.at("hypercalls"), "event_channel_op/EVTCHNOP_send"), n);
+    EXPECT_EQ(count(ping.at("exits_by_cause"), "VMCALL:hypercall:event_channel_op/EVTCHNOP_send"), n);
+    EXPECT_EQ(count(pong.at("exits_by_cause"), "VMCALL:hypercall:event_channel_op/EVTCHNOP_send"), n);
+    // Every hypercall of an HVM guest is one VMCALL exit: boot + bind (initiator) + sends.
+    EXPECT_EQ(count(ping.at("exits"), "VMCALL"), kHvmBootHypercalls + 1 + n);
+    EXPECT_EQ(count(pong.at("exits"), "VMCALL"), kHvmBootHypercalls + n);
+    // Upcalls: one per received send; the initiator also takes the event Xen raises on bind.
+    EXPECT_EQ(pong.at("upcalls"), n);
+    EXPECT_EQ(ping.at("upcalls"), n + 1);
+    EXPECT_EQ(sim.stat("xen.evtchn.sends"), 2 * n);
+    // Xen kicks for the 2N sends only: the bind-time event lands on a port the guest still has
+    // masked (found masked), and the guest raises that upcall itself when it unmasks the port.
+    EXPECT_EQ(sim.stat("xen.evtchn.upcalls"), 2 * n);
+    EXPECT_EQ(sim.stat("xen.evtchn.masked"), 1u);
+    EXPECT_EQ(sim.stat("xen.evtchn.already_pending"), 0u);
+    // Halts: the initiator blocks once per round trip; the responder once before the first ping
+    // and once after each answer. Each block is a HLT exit that blocked and each wake-up is one.
+    EXPECT_EQ(ping.at("halts"), n);
+    EXPECT_EQ(pong.at("halts"), n + 1);
+    EXPECT_EQ(ping.at("wakeups"), n);
+    EXPECT_EQ(pong.at("wakeups"), n);
+    // The initiator's last HLT (its idle loop, after the final round trip) is counted as an exit
+    // but the run stops before it blocks.
+    EXPECT_EQ(count(ping.at("exits"), "HLT"), n + 1);
+    EXPECT_EQ(count(pong.at("exits"), "HLT"), n + 1);
+    // Nothing else exits: no EXTERNAL_INTERRUPT, because every event finds its target halted.
+    EXPECT_EQ(ping.at("exits_total"), kHvmBootHypercalls + 1 + n + n + 1);
+    EXPECT_EQ(count(ping.at("exits"), "EXTERNAL_INTERRUPT"), 0u);
+    // dom0 is PV and idle: its boot hypercalls (2 add_to_physmap + CALLBACKOP_register) and no exits.
+    const json& dom0 = sim.domain("dom0");
+    EXPECT_EQ(dom0.at("exits_total"), 0u);
+    EXPECT_EQ(count(dom0.at("hypercalls"), "callback_op/CALLBACKOP_register"), 1u);
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), n);
+    EXPECT_EQ(w.at("failures"), 0u);
+    EXPECT_DOUBLE_EQ(w.at("per_request").at("exits").at("VMCALL").get<double>(),
+                     static_cast<double>(2 * kHvmBootHypercalls + 1 + 2 * n) / n);
+}
+
+TEST(EvtchnPingPong, PvDom0ResponderTakesNoExitsButMakesTheHypercalls) {
+    const std::uint64_t n = 100;
+    Simulation sim(pingpong(n, "dom0"));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& dom0 = sim.domain("dom0");
+    EXPECT_EQ(dom0.at("exits_total"), 0u);
+    EXPECT_EQ(count(dom0.at("hypercalls"), "event_channel_op/EVTCHNOP_send"), n);
+    // A PV kernel idles with SCHEDOP_block: once before the first ping, once after each answer.
+    EXPECT_EQ(count(dom0.at("hypercalls"), "sched_op/SCHEDOP_block"), n + 1);
+    EXPECT_EQ(dom0.at("upcalls"), n);
+    EXPECT_EQ(count(sim.domain("ping").at("exits"), "VMCALL"), kHvmBootHypercalls + 1 + n);
+}
+
+TEST(EvtchnPingPong, PvhDom0ExitsWithVmcallAndHlt) {
+    const std::uint64_t n = 100;
+    json s = pingpong(n, "dom0");
+    s["domains"][0]["type"] = "pvh";
+    Simulation sim(s);
+    const json& dom0 = sim.domain("dom0");
+    // PVH boots like HVM (3 hypercalls) and answers with VMCALL; it idles with HLT.
+    EXPECT_EQ(count(dom0.at("exits"), "VMCALL"), kHvmBootHypercalls + n);
+    EXPECT_EQ(count(dom0.at("exits"), "HLT"), n + 1);
+}
+
+// A LAPIC-delivered upcall vector needs an EOI per upcall; how it exits depends on APIC
+// virtualization (Intel SDM 29.1: APIC-access exits; 29.4.3: APIC-write exits; 29.1.2:
+// virtual-interrupt delivery virtualizes EOI).
+struct EoiCase {
+    const char* apicv;
+    const char* exit_reason;  // nullptr: no exit
+};
+
+class EoiExits : public ::testing::TestWithParam<EoiCase> {};
+
+TEST_P(EoiExits, EveryPercpuVectorUpcallEndsWithAnEoiThatExitsAsTheApicModeSays) {
+    const std::uint64_t n = 50;
+    json s = pingpong(n);
+    s["platform"]["hvm"]["apic_virtualization"] = GetParam().apicv;
+    s["domains"][1]["upcall"] = "percpu_vector";
+    Simulation sim(s);
+    const json& ping = sim.domain("ping");
+    EXPECT_EQ(ping.at("upcalls"), n + 1);
+    EXPECT_EQ(ping.at("eois"), n + 1);
+    // Boot registers the vector per vCPU with HVMOP_set_evtchn_upcall_vector instead of set_param.
+    EXPECT_EQ(count(ping.at("hypercalls"), "hvm_op/HVMOP_set_evtchn_upcall_vector"), 1u);
+    for (const char* reason : {"APIC_ACCESS", "APIC_WRITE"}) {
+        bool expected = GetParam().exit_reason && std::string(reason) == GetParam().exit_reason;
+        EXPECT_EQ(count(ping.at("exits"), reason), expected ? n + 1 : 0) << reason;
+    }
+    // The responder kept the callback vector: no EOI.
+    EXPECT_EQ(sim.domain("pong").at("eois"), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ApicModes, EoiExits,
+                         ::testing::Values(EoiCase{"off", "APIC_ACCESS"}, EoiCase{"register", "APIC_WRITE"},
+                                           EoiCase{"full", nullptr}));
+
+}  // namespace
+}  // namespace xensim::testing

@@ -1,0 +1,51 @@
+// Helpers for model tests: build a platform from inline scenario JSON, run it, read its report.
+#pragma once
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sim/platform/platform.h"
+#include "sim/platform/scenario.h"
+
+namespace xensim::testing {
+
+struct Simulation {
+    explicit Simulation(const nlohmann::json& scenario)
+        : scenario_(parse_scenario(scenario.dump(), "inline")), platform(scenario_, tracer) {
+        result = platform.run();
+        report = platform.report(result);
+    }
+    const nlohmann::json& domain(const std::string& name) const {
+        for (const auto& d : report.at("domains"))
+            if (d.at("name") == name) return d;
+        throw std::out_of_range("no domain " + name);
+    }
+    std::uint64_t stat(const std::string& dotted) const {
+        const Counter* c = platform.stats().find_counter(dotted);
+        if (!c) throw std::out_of_range("no counter " + dotted);
+        return c->value();
+    }
+    std::uint64_t family(const std::string& dotted, const std::string& label) const {
+        const CounterFamily* f = platform.stats().find_family(dotted);
+        if (!f) throw std::out_of_range("no counter family " + dotted);
+        return f->value(label);
+    }
+
+  private:
+    Scenario scenario_;
+
+  public:
+    Tracer tracer;
+    Platform platform;
+    RunResult result;
+    nlohmann::json report;
+};
+
+// Counts in a JSON object, 0 when the key is absent.
+inline std::uint64_t count(const nlohmann::json& obj, const std::string& key) {
+    return obj.contains(key) ? obj.at(key).get<std::uint64_t>() : 0;
+}
+
+}  // namespace xensim::testing

@@ -1,0 +1,187 @@
+// The xensim command line as a user and a CI job use it.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Result {
+    int status;
+    std::string output;  // stdout and stderr
+};
+
+Result xensim(const std::string& args) {
+    std::string cmd = std::string(XENSIM_BIN) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string src(const std::string& rel) { return std::string(XENSIM_SOURCE_DIR) + "/" + rel; }
+
+fs::path temp_dir(const std::string& name) {
+    fs::path d = fs::temp_directory_path() / ("xensim-cli-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+json read_json(const fs::path& p) {
+    std::ifstream in(p);
+    return json::parse(in);
+}
+
+TEST(Cli, HelpAndVersion) {
+    Result h = xensim("--help");
+    EXPECT_EQ(h.status, 0);
+    EXPECT_NE(h.output.find("xensim run SCENARIO.json"), std::string::npos);
+    Result v = xensim("--version");
+    EXPECT_EQ(v.status, 0);
+    EXPECT_EQ(v.output.rfind("xensim ", 0), 0u);
+    EXPECT_EQ(v.output.find("Copyright"), std::string::npos) << "no SystemC banner";
+}
+
+TEST(Cli, BadFlagsExitWithStatus2) {
+    EXPECT_EQ(xensim("").status, 2);
+    EXPECT_EQ(xensim("frobnicate").status, 2);
+    EXPECT_EQ(xensim("run").status, 2);
+    EXPECT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --seed minus1").status, 2);
+    EXPECT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --trace-format svg").status, 2);
+    Result r = xensim("run " + src("scenarios/evtchn-pingpong.json") + " --trace nosuch --out " +
+                      temp_dir("badtrace").string());
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("unknown trace category \"nosuch\""), std::string::npos) << r.output;
+}
+
+TEST(Cli, EveryShippedScenarioValidates) {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(src("scenarios"))) {
+        if (e.path().extension() != ".json") continue;
+        Result r = xensim("validate " + e.path().string());
+        EXPECT_EQ(r.status, 0) << e.path() << "\n" << r.output;
+        ++n;
+    }
+    EXPECT_GE(n, 2);
+}
+
+TEST(Cli, BadScenarioNamesFilePointerAndSimulatesNothing) {
+    fs::path d = temp_dir("bad");
+    fs::path f = d / "bad.json";
+    std::ofstream(f) << R"({"name":"x","domains":[{"name":"dom0","type":"pv"},{"name":"g","vcpus":"two"}]})";
+    fs::path out = d / "out";
+    Result r = xensim("run " + f.string() + " --out " + out.string());
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find(f.string() + ": /domains/1/vcpus: expected an integer"), std::string::npos)
+        << r.output;
+    EXPECT_FALSE(fs::exists(out / "report.json")) << "nothing is simulated for a bad scenario";
+    Result missing = xensim("validate " + (d / "nope.json").string());
+    EXPECT_EQ(missing.status, 2);
+    EXPECT_NE(missing.output.find("cannot open"), std::string::npos);
+}
+
+TEST(Cli, CheckedInJsonSchemaIsWhatTheLoaderDeclares) {
+    Result r = xensim("schema");
+    ASSERT_EQ(r.status, 0);
+    json generated = json::parse(r.output);
+    json shipped = read_json(src("scenarios/schema/scenario.schema.json"));
+    EXPECT_EQ(generated, shipped) << "regenerate with: xensim schema > scenarios/schema/scenario.schema.json";
+}
+
+json strip_host(json report) {
+    report.erase("host");
+    return report;
+}
+
+TEST(Cli, SameScenarioAndSeedGiveIdenticalReports) {
+    fs::path a = temp_dir("det-a"), b = temp_dir("det-b");
+    for (const char* s : {"scenarios/evtchn-pingpong.json", "scenarios/grant-copy.json"}) {
+        ASSERT_EQ(xensim("run " + src(s) + " --out " + a.string()).status, 0);
+        ASSERT_EQ(xensim("run " + src(s) + " --out " + b.string()).status, 0);
+        json ra = read_json(a / "report.json"), rb = read_json(b / "report.json");
+        EXPECT_EQ(strip_host(ra), strip_host(rb)) << s;
+        EXPECT_EQ(ra["schema_version"], 1);
+        EXPECT_TRUE(ra["host"].contains("wall_seconds"));
+    }
+}
+
+TEST(Cli, ReportCarriesConfigCountersAndPerRequestFigures) {
+    fs::path d = temp_dir("report");
+    Result r = xensim("run " + src("scenarios/evtchn-pingpong.json") + " --out " + d.string() +
+                      " --set workloads.0.round_trips=100");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("Domains"), std::string::npos);
+    EXPECT_NE(r.output.find("Workloads"), std::string::npos);
+    json rep = read_json(d / "report.json");
+    EXPECT_EQ(rep["config"]["workloads"][0]["round_trips"], 100);
+    EXPECT_EQ(rep["config"]["platform"]["scheduler"]["tslice_us"], 30000) << "defaults are in the config";
+    EXPECT_EQ(rep["cost_model"]["vmexit_roundtrip"], 700);
+    EXPECT_EQ(rep["workloads"][0]["ops"], 100);
+    EXPECT_TRUE(rep["workloads"][0]["per_request"].contains("exits"));
+    EXPECT_TRUE(rep["workloads"][0]["totals"].contains("exits"));
+    EXPECT_EQ(rep["simulation"]["stop_reason"], "workloads_done");
+    EXPECT_GT(rep["simulation"]["hypervisor_operations"].get<std::uint64_t>(), 0u);
+    EXPECT_TRUE(rep["stats"]["xen"]["evtchn"].contains("sends"));
+}
+
+TEST(Cli, CostOverrideSlowsTheRoundTripAndChangesNoCount) {
+    fs::path a = temp_dir("cost-a"), b = temp_dir("cost-b");
+    std::string base = "run " + src("scenarios/evtchn-pingpong.json") + " --set workloads.0.round_trips=100";
+    ASSERT_EQ(xensim(base + " --out " + a.string()).status, 0);
+    ASSERT_EQ(xensim(base + " --set platform.cost.vmexit_roundtrip=2800 --out " + b.string()).status, 0);
+    json ra = read_json(a / "report.json"), rb = read_json(b / "report.json");
+    EXPECT_GT(rb["workloads"][0]["latency_ns"]["mean"].get<double>(),
+              ra["workloads"][0]["latency_ns"]["mean"].get<double>());
+    EXPECT_EQ(ra["domains"][1]["exits"], rb["domains"][1]["exits"]);
+}
+
+TEST(Cli, OpLimitAndTimeLimitStopTheRun) {
+    fs::path d = temp_dir("limits");
+    ASSERT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --set stop.ops=10 --out " + d.string()).status, 0);
+    json r = read_json(d / "report.json");
+    EXPECT_EQ(r["simulation"]["stop_reason"], "op_limit");
+    EXPECT_EQ(r["workloads"][0]["ops"], 10);
+    ASSERT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") +
+                     " --set workloads.0.think_cycles=2100000 --set stop.sim_time_ms=5 --out " + d.string())
+                  .status,
+              0);
+    r = read_json(d / "report.json");
+    EXPECT_EQ(r["simulation"]["stop_reason"], "sim_time_limit");
+    EXPECT_EQ(r["simulation"]["sim_time_ns"], 5'000'000);
+    EXPECT_LT(r["workloads"][0]["ops"].get<int>(), 1000);
+}
+
+TEST(Cli, TracesInBothFormats) {
+    fs::path d = temp_dir("trace");
+    std::string run = "run " + src("scenarios/evtchn-pingpong.json") + " --set workloads.0.round_trips=5 --out " +
+                      d.string();
+    ASSERT_EQ(xensim(run + " --trace all").status, 0);
+    json t = read_json(d / "trace.json");
+    std::map<std::string, int> by_cat;
+    for (const auto& e : t["traceEvents"])
+        if (e.contains("cat")) by_cat[e["cat"]]++;
+    EXPECT_GT(by_cat["vmexit"], 0);
+    EXPECT_GT(by_cat["hypercall"], 0);
+    EXPECT_GT(by_cat["evtchn"], 0);
+    EXPECT_GT(by_cat["sched"], 0);
+    ASSERT_EQ(xensim(run + " --trace evtchn --trace-format text").status, 0);
+    std::ifstream txt(d / "trace.txt");
+    std::string all((std::istreambuf_iterator<char>(txt)), {});
+    EXPECT_NE(all.find("evtchn.evtchn_send"), std::string::npos);
+    EXPECT_EQ(all.find("vmexit.vmexit"), std::string::npos) << "only the enabled category is written";
+}
+
+}  // namespace

@@ -1,0 +1,130 @@
+// Scenario validation: every problem named with file, JSON pointer, expected and found.
+#include <gtest/gtest.h>
+
+#include "sim/core/config_schema.h"
+#include "sim/platform/scenario.h"
+
+namespace xensim {
+namespace {
+
+using nlohmann::json;
+
+const char* kMinimal = R"({"name": "t", "domains": [{"name": "dom0", "type": "pv"}, {"name": "g"}]})";
+
+std::string error_of(const std::string& text, ScenarioOverrides o = {}) {
+    try {
+        parse_scenario(text, "s.json", o);
+    } catch (const ScenarioError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(ScenarioValidation, MinimalScenarioGetsEveryDefault) {
+    Scenario s = parse_scenario(kMinimal, "s.json");
+    const json& e = s.effective;
+    EXPECT_EQ(e["platform"]["pcpus"], 2);
+    EXPECT_EQ(e["platform"]["cpu_mhz"], 2100);
+    EXPECT_EQ(e["platform"]["cost"]["vmexit_roundtrip"], 700);
+    EXPECT_EQ(e["platform"]["cost"]["handler"]["VMCALL"], 530);
+    EXPECT_EQ(e["domains"][1]["type"], "hvm");
+    EXPECT_EQ(e["domains"][1]["vcpus"], 1);
+    EXPECT_EQ(e["stop"]["sim_time_ms"], 1000);
+    EXPECT_TRUE(e["workloads"].is_array());
+}
+
+struct BadCase {
+    const char* intent;
+    const char* scenario;
+    const char* expect_in_message;
+};
+
+class BadScenario : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadScenario, IsRejectedWithPointerExpectedAndFound) {
+    std::string msg = error_of(GetParam().scenario);
+    ASSERT_FALSE(msg.empty()) << GetParam().intent;
+    EXPECT_NE(msg.find("s.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(GetParam().expect_in_message), std::string::npos) << GetParam().intent << "\n" << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadScenario,
+    ::testing::Values(
+        BadCase{"vcpus of the wrong type",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","vcpus":"two"}]})",
+                "/domains/1/vcpus: expected an integer (vCPUs), found string \"two\""},
+        BadCase{"vcpus out of range", R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","vcpus":33}]})",
+                "/domains/1/vcpus: expected an integer in [1, 32], found integer 33"},
+        BadCase{"unknown key", R"({"name":"t","domains":[{"name":"d0","type":"pv","vcpu":2}]})",
+                "/domains/0/vcpu: expected no such key"},
+        BadCase{"missing required name", R"({"domains":[{"name":"d0","type":"pv"}]})",
+                "/name: expected required a string"},
+        BadCase{"empty domains", R"({"name":"t","domains":[]})", "/domains: expected an array of 1 to 64 items"},
+        BadCase{"bad enum", R"({"name":"t","domains":[{"name":"d0","type":"xen"}]})",
+                "/domains/0/type: expected one of \"hvm\", \"pv\", \"pvh\", found string \"xen\""},
+        BadCase{"dom0 must be pv or pvh", R"({"name":"t","domains":[{"name":"d0","type":"hvm"}]})",
+                "/domains/0/type: expected \"pv\" or \"pvh\""},
+        BadCase{"guests must be hvm",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","type":"pv"}]})",
+                "/domains/1/type: expected \"hvm\""},
+        BadCase{"duplicate domain names",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"d0"}]})", "/domains/1/name"},
+        BadCase{"pinning beyond the pCPUs",
+                R"({"name":"t","platform":{"pcpus":2},"domains":[{"name":"d0","type":"pv","pinning":[0,5]}]})",
+                "/domains/0/pinning/1: expected a pCPU id below platform.pcpus (2)"},
+        BadCase{"unknown workload type",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
+                "/workloads/0/type: expected one of \"evtchn_pingpong\", \"grant_copy\""},
+        BadCase{"workload names an unknown domain",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
+                "/workloads/0/responder: expected the name of a domain"},
+        BadCase{"grant copy from dom0",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"grant_copy","name":"w","guest":"d0"}]})",
+                "/workloads/0/guest: expected a guest domain"},
+        BadCase{"cost override of the wrong kind",
+                R"({"name":"t","platform":{"cost":{"handler":{"VMCALL":-1}}},"domains":[{"name":"d0","type":"pv"}]})",
+                "/platform/cost/handler/VMCALL: expected an integer in [0, 1000000000], found integer -1"},
+        BadCase{"unknown cost parameter",
+                R"({"name":"t","platform":{"cost":{"vmexit":1}},"domains":[{"name":"d0","type":"pv"}]})",
+                "/platform/cost/vmexit: expected no such key"},
+        BadCase{"not JSON at all", "{\"name\": \"t\",\n  \"domains\": [}", "s.json:2:"}));
+
+TEST(ScenarioValidation, EveryProblemIsReportedNotJustTheFirst) {
+    std::string msg = error_of(R"({"name":"t","bogus":1,"domains":[{"name":"d0","type":"pv","vcpus":0}]})");
+    EXPECT_NE(msg.find("/bogus"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("/domains/0/vcpus"), std::string::npos) << msg;
+}
+
+TEST(ScenarioValidation, SetOverridesApplyBeforeValidation) {
+    ScenarioOverrides o;
+    o.sets = {"platform.pcpus=8", "domains.1.vcpus=4", "platform.cost.handler.HLT=123"};
+    o.has_seed = true;
+    o.seed = 99;
+    Scenario s = parse_scenario(kMinimal, "s.json", o);
+    EXPECT_EQ(s.effective["platform"]["pcpus"], 8);
+    EXPECT_EQ(s.effective["domains"][1]["vcpus"], 4);
+    EXPECT_EQ(s.effective["platform"]["cost"]["handler"]["HLT"], 123);
+    EXPECT_EQ(s.effective["platform"]["seed"], 99);
+    o.sets = {"platform.pcpuz=8"};
+    EXPECT_NE(error_of(kMinimal, o).find("/platform/pcpuz: expected no such key"), std::string::npos);
+    o.sets = {"domains.7.vcpus=1"};
+    EXPECT_NE(error_of(kMinimal, o).find("index 7 is past the end"), std::string::npos);
+    o.sets = {"noequals"};
+    EXPECT_NE(error_of(kMinimal, o).find("expected PATH=VALUE"), std::string::npos);
+}
+
+TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
+    json s = scenario_json_schema();
+    EXPECT_EQ(s["type"], "object");
+    EXPECT_EQ(s["additionalProperties"], false);
+    const json& dom = s["properties"]["domains"]["items"];
+    EXPECT_EQ(dom["properties"]["vcpus"]["maximum"], 32);
+    EXPECT_EQ(dom["required"], json::array({"name"}));
+    const json& cost = s["properties"]["platform"]["properties"]["cost"];
+    EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 2u);
+}
+
+}  // namespace
+}  // namespace xensim
