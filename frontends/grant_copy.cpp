@@ -79,7 +79,8 @@ void GrantCopyBackend::start(XenGuest& guest, GuestServices& s) {
     if (!g) return;
     map_gfn_ = *g;
     s.free_page(*g);
-    guest.set_port_handler(p_.backend_port, [this, &guest](GuestServices& vs, evtchn_port_t) { serve(guest, vs); });
+    guest.set_port_handler(p_.backend_port,
+                           [this, &guest](GuestServices& vs, evtchn_port_t) { serve(guest, vs); });
     guest.unmask(s, p_.backend_port);
 }
 
@@ -89,7 +90,8 @@ void GrantCopyBackend::serve(XenGuest& guest, GuestServices& s) {
     map.flags = GNTMAP_host_map;
     map.ref = GNTTAB_NR_RESERVED_ENTRIES;
     map.dom = p_.guest_domid;
-    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, reinterpret_cast<unsigned long>(&map), 1);
+    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, reinterpret_cast<unsigned long>(&map),
+                1);
     if (map.status != GNTST_okay) return;  // nothing to answer into; the guest's request stays pending
     auto* req = reinterpret_cast<GrantCopyRequest*>(s.page(map_gfn_));
     // Copy the request once and use only the copy (never read shared memory twice).
@@ -112,7 +114,8 @@ void GrantCopyBackend::serve(XenGuest& guest, GuestServices& s) {
             c.len = kGuestPageSize;
             c.flags = GNTCOPY_source_gref;
         }
-        s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(ops.data()), r.count);
+        s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(ops.data()),
+                    r.count);
         for (unsigned i = 0; i < r.count; ++i) {
             if (ops[i].status != GNTST_okay && status == GNTST_okay) status = ops[i].status;
             sum = fnv1a(s.page(buffers_[i]), kGuestPageSize, sum);
@@ -124,7 +127,8 @@ void GrantCopyBackend::serve(XenGuest& guest, GuestServices& s) {
     gnttab_unmap_grant_ref_t unmap{};
     unmap.host_addr = map_gfn_ << 12;
     unmap.handle = map.handle;
-    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref, reinterpret_cast<unsigned long>(&unmap), 1);
+    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref,
+                reinterpret_cast<unsigned long>(&unmap), 1);
     ++served_;
     guest.notify(s, p_.backend_port);
 }

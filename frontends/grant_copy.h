@@ -35,9 +35,9 @@ struct GrantCopyParams {
 struct GrantCopyRequest {
     std::uint32_t seq;
     std::uint32_t count;
-    std::int32_t status;      // 0, or the first failing GNTST_* code
+    std::int32_t status;  // 0, or the first failing GNTST_* code
     std::uint32_t pad;
-    std::uint64_t checksum;   // FNV-1a of the copied bytes, written by dom0
+    std::uint64_t checksum;  // FNV-1a of the copied bytes, written by dom0
     grant_ref_t grefs[32];
 };
 

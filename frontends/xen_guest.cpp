@@ -22,7 +22,8 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
     xatp.space = XENMAPSPACE_shared_info;
     xatp.idx = 0;
     xatp.gpfn = *gfn;
-    if (long r = s.hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, reinterpret_cast<unsigned long>(&xatp)))
+    if (long r = s.hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap,
+                             reinterpret_cast<unsigned long>(&xatp)))
         return r;
     shared_info_gfn_ = *gfn;
     // Grant table frames.
@@ -34,7 +35,8 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
         x.space = XENMAPSPACE_grant_table;
         x.idx = i;
         x.gpfn = *g;
-        if (long r = s.hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, reinterpret_cast<unsigned long>(&x)))
+        if (long r = s.hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap,
+                                 reinterpret_cast<unsigned long>(&x)))
             return r;
         grant_frame_gfns_.push_back(*g);
         grant_frames_.push_back(reinterpret_cast<grant_entry_v1_t*>(s.page(*g)));
@@ -46,19 +48,20 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
     shared_info_t* si = shared_info(s);
     for (auto& w : si->evtchn_mask) w = ~xen_ulong_t(0);
     // The upcall.
-    for (GuestServices* v : vcpus)
-        v->set_upcall_handler([this, v] { handle_upcall(*v); });
+    for (GuestServices* v : vcpus) v->set_upcall_handler([this, v] { handle_upcall(*v); });
     if (pv_) {
         callback_register_t cb{};
         cb.type = CALLBACKTYPE_event;
-        if (long r = s.hypercall(__HYPERVISOR_callback_op, CALLBACKOP_register, reinterpret_cast<unsigned long>(&cb)))
+        if (long r = s.hypercall(__HYPERVISOR_callback_op, CALLBACKOP_register,
+                                 reinterpret_cast<unsigned long>(&cb)))
             return r;
     } else if (opts.upcall == GuestUpcall::callback_vector) {
         xen_hvm_param_t p{};
         p.domid = DOMID_SELF;
         p.index = HVM_PARAM_CALLBACK_IRQ;
         p.value = (std::uint64_t(HVM_PARAM_CALLBACK_TYPE_VECTOR) << 56) | opts.vector;
-        if (long r = s.hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, reinterpret_cast<unsigned long>(&p))) return r;
+        if (long r = s.hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, reinterpret_cast<unsigned long>(&p)))
+            return r;
     } else {
         for (unsigned i = 0; i < vcpus.size(); ++i) {
             xen_hvm_evtchn_upcall_vector_t uv{};
@@ -78,7 +81,8 @@ long XenGuest::bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_por
     evtchn_bind_interdomain_t op{};
     op.remote_dom = remote_dom;
     op.remote_port = remote_port;
-    long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain, reinterpret_cast<unsigned long>(&op));
+    long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
+                         reinterpret_cast<unsigned long>(&op));
     if (r == 0) {
         *local = op.local_port;
         unmask(s, op.local_port);
@@ -90,7 +94,8 @@ long XenGuest::alloc_unbound(GuestServices& s, domid_t remote_dom, evtchn_port_t
     evtchn_alloc_unbound_t op{};
     op.dom = DOMID_SELF;
     op.remote_dom = remote_dom;
-    long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, reinterpret_cast<unsigned long>(&op));
+    long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
+                         reinterpret_cast<unsigned long>(&op));
     if (r == 0) {
         *port = op.port;
         unmask(s, op.port);

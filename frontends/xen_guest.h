@@ -31,8 +31,8 @@ enum class GuestUpcall { callback_vector, percpu_vector };
 
 struct GuestBootOptions {
     GuestUpcall upcall = GuestUpcall::callback_vector;
-    std::uint8_t vector = 0xf3;     // Linux's HYPERVISOR_CALLBACK_VECTOR
-    unsigned grant_frames = 1;      // grant table frames to map at boot
+    std::uint8_t vector = 0xf3;  // Linux's HYPERVISOR_CALLBACK_VECTOR
+    unsigned grant_frames = 1;   // grant table frames to map at boot
 };
 
 class XenGuest {
@@ -47,7 +47,8 @@ class XenGuest {
     bool booted() const { return booted_; }
 
     // --- event channels ---
-    long bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port, evtchn_port_t* local);
+    long bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port,
+                          evtchn_port_t* local);
     long alloc_unbound(GuestServices& s, domid_t remote_dom, evtchn_port_t* port);
     long notify(GuestServices& s, evtchn_port_t port);
     long close(GuestServices& s, evtchn_port_t port);
@@ -69,7 +70,9 @@ class XenGuest {
     std::uint64_t events_handled() const { return events_handled_; }
 
   private:
-    shared_info_t* shared_info(GuestServices& s) { return reinterpret_cast<shared_info_t*>(s.page(shared_info_gfn_)); }
+    shared_info_t* shared_info(GuestServices& s) {
+        return reinterpret_cast<shared_info_t*>(s.page(shared_info_gfn_));
+    }
 
     unsigned vcpus_;
     bool pv_;

@@ -28,15 +28,16 @@ std::string render_summary(const json& r) {
     std::ostringstream os;
     const json& sim = r.at("simulation");
     os << "scenario " << r.at("scenario").at("name").get<std::string>() << ": "
-       << fmt("%.3f", sim.at("sim_time_ns").get<double>() / 1e6) << " ms simulated, stop: "
-       << sim.at("stop_reason").get<std::string>() << "\n\n";
+       << fmt("%.3f", sim.at("sim_time_ns").get<double>() / 1e6)
+       << " ms simulated, stop: " << sim.at("stop_reason").get<std::string>() << "\n\n";
 
     os << "Domains\n";
     os << "  " << pad("domain", 14) << pad("type", 5) << pad("exits", 10, true) << pad("hypercalls", 12, true)
        << pad("upcalls", 10, true) << pad("halts", 9, true) << "   exits by reason\n";
     for (const json& d : r.at("domains")) {
         std::string reasons;
-        for (const auto& [k, v] : d.at("exits").items()) reasons += (reasons.empty() ? "" : ", ") + k + " " + u(v);
+        for (const auto& [k, v] : d.at("exits").items())
+            reasons += (reasons.empty() ? "" : ", ") + k + " " + u(v);
         os << "  " << pad("d" + u(d.at("id")) + " " + d.at("name").get<std::string>(), 14)
            << pad(d.at("type").get<std::string>(), 5) << pad(u(d.at("exits_total")), 10, true)
            << pad(u(d.at("hypercalls_total")), 12, true) << pad(u(d.at("upcalls")), 10, true)
@@ -51,8 +52,9 @@ std::string render_summary(const json& r) {
     }
 
     os << "\nPhysical CPUs\n";
-    os << "  " << pad("pcpu", 6) << pad("switches", 10, true) << pad("same-dom", 10, true) << pad("dom-chg", 9, true)
-       << pad("to-idle", 9, true) << pad("from-idle", 11, true) << pad("idle %", 8, true) << "\n";
+    os << "  " << pad("pcpu", 6) << pad("switches", 10, true) << pad("same-dom", 10, true)
+       << pad("dom-chg", 9, true) << pad("to-idle", 9, true) << pad("from-idle", 11, true)
+       << pad("idle %", 8, true) << "\n";
     double sim_cycles_total = 0;
     if (r.contains("config"))
         sim_cycles_total = sim.at("sim_time_ns").get<double>() *
@@ -69,8 +71,8 @@ std::string render_summary(const json& r) {
     if (!r.at("workloads").empty()) {
         os << "\nWorkloads\n";
         os << "  " << pad("workload", 16) << pad("type", 17) << pad("ops", 9, true) << pad("fail", 6, true)
-           << pad("ops/s", 12, true) << pad("mean us", 10, true) << pad("p50 us", 9, true) << pad("p99 us", 9, true)
-           << pad("exits/op", 10, true) << "\n";
+           << pad("ops/s", 12, true) << pad("mean us", 10, true) << pad("p50 us", 9, true)
+           << pad("p99 us", 9, true) << pad("exits/op", 10, true) << "\n";
         for (const json& w : r.at("workloads")) {
             const json& l = w.at("latency_ns");
             os << "  " << pad(w.at("name").get<std::string>(), 16) << pad(w.at("type").get<std::string>(), 17)

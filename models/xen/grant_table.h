@@ -74,7 +74,12 @@
 //  * No XSM beyond the dummy policy, no IOMMU, no sub-page, transitive or v2 grants, no transfer.
 //  * A destroyed domain whose grants are still mapped by others stays as a zombie table (Xen keeps
 //    the dying domain until its pages are released): others can unmap; new maps and copies against
-//    it get GNTST_bad_domain. The table is freed when its last pin goes.
+//    it get GNTST_bad_domain. The table is freed when its last pin goes. The granter's DomainRecord
+//    (its RAM) must outlive those mappings; a record left in the DomainTable after its table is
+//    freed reads as a fresh, empty table.
+//  * add_to_physmap validates before growing (Xen grows the table even when the physmap update
+//    then fails) and refuses (-XEN_EINVAL) a gfn holding a live grant mapping or RAM another domain
+//    has mapped; RAM at the gfn is otherwise dropped, as Xen frees it.
 #pragma once
 
 #include <cstdint>

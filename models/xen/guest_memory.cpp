@@ -47,7 +47,9 @@ void GuestMemory::put_foreign_ref(Gfn gfn) {
     if (f.foreign_refs) --f.foreign_refs;
 }
 
-unsigned GuestMemory::foreign_refs(Gfn gfn) const { return gfn < frames_.size() ? frames_[gfn].foreign_refs : 0; }
+unsigned GuestMemory::foreign_refs(Gfn gfn) const {
+    return gfn < frames_.size() ? frames_[gfn].foreign_refs : 0;
+}
 
 XenPage* GuestMemory::ram_frame(Gfn gfn) { return gfn < frames_.size() ? frames_[gfn].ram.get() : nullptr; }
 

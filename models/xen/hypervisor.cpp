@@ -13,16 +13,26 @@ namespace {
 
 // Sub-op names by command number, verbatim from the public headers.
 const char* evtchnop_name(unsigned cmd) {
-    static const char* names[] = {"EVTCHNOP_bind_interdomain", "EVTCHNOP_bind_virq",  "EVTCHNOP_bind_pirq",
-                                  "EVTCHNOP_close",            "EVTCHNOP_send",       "EVTCHNOP_status",
-                                  "EVTCHNOP_alloc_unbound",    "EVTCHNOP_bind_ipi",   "EVTCHNOP_bind_vcpu",
-                                  "EVTCHNOP_unmask",           "EVTCHNOP_reset",      "EVTCHNOP_init_control",
-                                  "EVTCHNOP_expand_array",     "EVTCHNOP_set_priority", "EVTCHNOP_reset_cont"};
+    static const char* names[] = {"EVTCHNOP_bind_interdomain",
+                                  "EVTCHNOP_bind_virq",
+                                  "EVTCHNOP_bind_pirq",
+                                  "EVTCHNOP_close",
+                                  "EVTCHNOP_send",
+                                  "EVTCHNOP_status",
+                                  "EVTCHNOP_alloc_unbound",
+                                  "EVTCHNOP_bind_ipi",
+                                  "EVTCHNOP_bind_vcpu",
+                                  "EVTCHNOP_unmask",
+                                  "EVTCHNOP_reset",
+                                  "EVTCHNOP_init_control",
+                                  "EVTCHNOP_expand_array",
+                                  "EVTCHNOP_set_priority",
+                                  "EVTCHNOP_reset_cont"};
     return cmd < sizeof names / sizeof *names ? names[cmd] : "EVTCHNOP_unknown";
 }
 
 const char* schedop_name(unsigned cmd) {
-    static const char* names[] = {"SCHEDOP_yield",    "SCHEDOP_block",        "SCHEDOP_shutdown",
+    static const char* names[] = {"SCHEDOP_yield",    "SCHEDOP_block",           "SCHEDOP_shutdown",
                                   "SCHEDOP_poll",     "SCHEDOP_remote_shutdown", "SCHEDOP_shutdown_code",
                                   "SCHEDOP_watchdog", "SCHEDOP_pin_override"};
     return cmd < sizeof names / sizeof *names ? names[cmd] : "SCHEDOP_unknown";
@@ -30,19 +40,28 @@ const char* schedop_name(unsigned cmd) {
 
 const char* hvmop_name(unsigned cmd) {
     switch (cmd) {
-        case HVMOP_set_param: return "HVMOP_set_param";
-        case HVMOP_get_param: return "HVMOP_get_param";
-        case HVMOP_set_evtchn_upcall_vector: return "HVMOP_set_evtchn_upcall_vector";
-        default: return "HVMOP_other";
+        case HVMOP_set_param:
+            return "HVMOP_set_param";
+        case HVMOP_get_param:
+            return "HVMOP_get_param";
+        case HVMOP_set_evtchn_upcall_vector:
+            return "HVMOP_set_evtchn_upcall_vector";
+        default:
+            return "HVMOP_other";
     }
 }
 
-const char* memop_name(unsigned cmd) { return cmd == XENMEM_add_to_physmap ? "XENMEM_add_to_physmap" : "XENMEM_other"; }
+const char* memop_name(unsigned cmd) {
+    return cmd == XENMEM_add_to_physmap ? "XENMEM_add_to_physmap" : "XENMEM_other";
+}
 const char* xenver_name(unsigned cmd) {
     switch (cmd) {
-        case XENVER_version: return "XENVER_version";
-        case XENVER_get_features: return "XENVER_get_features";
-        default: return "XENVER_other";
+        case XENVER_version:
+            return "XENVER_version";
+        case XENVER_get_features:
+            return "XENVER_get_features";
+        default:
+            return "XENVER_other";
     }
 }
 const char* vcpuop_name(unsigned cmd) { return cmd == VCPUOP_is_up ? "VCPUOP_is_up" : "VCPUOP_other"; }
@@ -52,17 +71,28 @@ const char* callbackop_name(unsigned cmd) {
 
 const char* errno_name(long r) {
     switch (-r) {
-        case XEN_EPERM: return "EPERM";
-        case XEN_ENOENT: return "ENOENT";
-        case XEN_ESRCH: return "ESRCH";
-        case XEN_EFAULT: return "EFAULT";
-        case XEN_EBUSY: return "EBUSY";
-        case XEN_EEXIST: return "EEXIST";
-        case XEN_EINVAL: return "EINVAL";
-        case XEN_ENOSPC: return "ENOSPC";
-        case XEN_ENOSYS: return "ENOSYS";
-        case XEN_EOPNOTSUPP: return "EOPNOTSUPP";
-        default: return "other";
+        case XEN_EPERM:
+            return "EPERM";
+        case XEN_ENOENT:
+            return "ENOENT";
+        case XEN_ESRCH:
+            return "ESRCH";
+        case XEN_EFAULT:
+            return "EFAULT";
+        case XEN_EBUSY:
+            return "EBUSY";
+        case XEN_EEXIST:
+            return "EEXIST";
+        case XEN_EINVAL:
+            return "EINVAL";
+        case XEN_ENOSPC:
+            return "ENOSPC";
+        case XEN_ENOSYS:
+            return "ENOSYS";
+        case XEN_EOPNOTSUPP:
+            return "EOPNOTSUPP";
+        default:
+            return "other";
     }
 }
 
@@ -86,7 +116,8 @@ const Hypervisor::HypercallEntry* Hypervisor::find_hypercall(unsigned op) {
         {__HYPERVISOR_vcpu_op, "vcpu_op", vcpuop_name, &Hypervisor::do_vcpu_op, true},
         {__HYPERVISOR_sched_op, "sched_op", schedop_name, &Hypervisor::do_sched_op, true},
         {__HYPERVISOR_callback_op, "callback_op", callbackop_name, &Hypervisor::do_callback_op, false},
-        {__HYPERVISOR_event_channel_op, "event_channel_op", evtchnop_name, &Hypervisor::do_event_channel_op, true},
+        {__HYPERVISOR_event_channel_op, "event_channel_op", evtchnop_name, &Hypervisor::do_event_channel_op,
+         true},
         {__HYPERVISOR_hvm_op, "hvm_op", hvmop_name, &Hypervisor::do_hvm_op, true},
     };
     for (const auto& e : table)
@@ -149,15 +180,27 @@ evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
     op.dom = dom;
     op.remote_dom = remote;
     long r = event_channels_->hypercall(0, EVTCHNOP_alloc_unbound, &op);
-    if (r) throw std::runtime_error("toolstack could not allocate an event channel: " + std::string(errno_name(r)));
+    if (r)
+        throw std::runtime_error("toolstack could not allocate an event channel: " +
+                                 std::string(errno_name(r)));
     return op.port;
+}
+
+const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned long cmd) {
+    auto key = std::make_pair(op, cmd);
+    auto it = names_.find(key);
+    if (it != names_.end()) return it->second;
+    const HypercallEntry* e = find_hypercall(op);
+    std::string name = e ? std::string(e->name) + "/" + e->sub_op(static_cast<unsigned>(cmd))
+                         : "unknown_" + std::to_string(op);
+    return names_.emplace(key, HypercallNames{name, "hypercall:" + name}).first->second;
 }
 
 long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
     const HypercallEntry* e = find_hypercall(op);
-    std::string name = e ? std::string(e->name) + "/" + e->sub_op(static_cast<unsigned>(args[0]))
-                         : "unknown_" + std::to_string(op);
-    std::string cause = "hypercall:" + name;
+    const HypercallNames& names = names_for(op, args[0]);
+    const std::string& name = names.name;
+    const std::string& cause = names.cause;
     long result = 0;
     auto body = [&] {
         std::uint64_t t0 = v.now_ps();
@@ -172,9 +215,10 @@ long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
             result = (this->*(e->handler))(v, args);
             current_ = saved;
         }
-        if (result < 0) stats.hypercall_errors.inc(name + ":" + errno_name(result));
+        if (result < 0) stats.hypercall_errors.inc(name + ":" + errno_name(result));  // rare path
         if (tracer_.on(TraceCategory::hypercall))
-            tracer_.emit(trace_events::hypercall, TraceTrack::vcpu(v.domain().id, v.id()), t0, v.now_ps() - t0,
+            tracer_.emit(trace_events::hypercall, TraceTrack::vcpu(v.domain().id, v.id()), t0,
+                         v.now_ps() - t0,
                          {std::string_view(e ? e->name : "unknown"),
                           std::string_view(e ? e->sub_op(static_cast<unsigned>(args[0])) : "unknown"),
                           std::int64_t(result)});
@@ -202,10 +246,12 @@ long Hypervisor::do_event_channel_op(Vcpu& v, const HypercallArgs& a) {
     long r = event_channels_->hypercall(v.domain().id, cmd, reinterpret_cast<void*>(a[1]));
     if (cmd == EVTCHNOP_send && r == 0 && tracer_.on(TraceCategory::evtchn)) {
         const auto& s = event_channels_->last_send();
-        static const char* outcomes[] = {"kicked", "already_pending", "masked", "upcall_already_pending", "dropped"};
-        tracer_.emit(trace_events::evtchn_send, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
-                     {std::uint64_t(reinterpret_cast<evtchn_send_t*>(a[1])->port), std::uint64_t(s.target_dom),
-                      std::uint64_t(s.target_port), std::string_view(outcomes[s.outcome])});
+        static const char* outcomes[] = {"kicked", "already_pending", "masked", "upcall_already_pending",
+                                         "dropped"};
+        tracer_.emit(
+            trace_events::evtchn_send, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
+            {std::uint64_t(reinterpret_cast<evtchn_send_t*>(a[1])->port), std::uint64_t(s.target_dom),
+             std::uint64_t(s.target_port), std::string_view(outcomes[s.outcome])});
     }
     v.hypervisor_work(pending_ipis_ * cost_.ipi_send);
     pending_ipis_ = 0;
@@ -222,9 +268,10 @@ long Hypervisor::do_grant_table_op(Vcpu& v, const HypercallArgs& a) {
                cost_.copy_cost(work.bytes_copied);
     v.hypervisor_work(c);
     if (tracer_.on(TraceCategory::gnttab))
-        tracer_.emit(trace_events::gnttab_op, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
-                     {std::string_view(gnttabop_name(cmd)), std::uint64_t(a[2]), std::uint64_t(work.maps),
-                      std::uint64_t(work.unmaps), std::uint64_t(work.copies), std::uint64_t(work.bytes_copied)});
+        tracer_.emit(
+            trace_events::gnttab_op, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
+            {std::string_view(gnttabop_name(cmd)), std::uint64_t(a[2]), std::uint64_t(work.maps),
+             std::uint64_t(work.unmaps), std::uint64_t(work.copies), std::uint64_t(work.bytes_copied)});
     return r;
 }
 
@@ -238,8 +285,10 @@ long Hypervisor::do_sched_op(Vcpu& v, const HypercallArgs& a) {
             v.domain().vcpu_info(v.id()).evtchn_upcall_mask = 0;
             v.block_until_event();
             return 0;
-        case SCHEDOP_shutdown: return 0;
-        default: return -XEN_ENOSYS;
+        case SCHEDOP_shutdown:
+            return 0;
+        default:
+            return -XEN_ENOSYS;
     }
 }
 
@@ -273,7 +322,8 @@ long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
             list[p->vcpu]->set_upcall_mode(UpcallMode::percpu_vector, p->vector);
             return 0;
         }
-        default: return -XEN_ENOSYS;
+        default:
+            return -XEN_ENOSYS;
     }
 }
 
@@ -287,20 +337,23 @@ long Hypervisor::do_memory_op(Vcpu& v, const HypercallArgs& a) {
             return v.domain().memory.map_xen_page(x->gpfn, &v.domain().shared_info_page) ? 0 : -XEN_EINVAL;
         case XENMAPSPACE_grant_table:
             return grant_table_->add_to_physmap(v.domain().id, static_cast<unsigned>(x->idx), x->gpfn);
-        default: return -XEN_EOPNOTSUPP;
+        default:
+            return -XEN_EOPNOTSUPP;
     }
 }
 
 long Hypervisor::do_xen_version(Vcpu& v, const HypercallArgs& a) {
     switch (a[0]) {
-        case XENVER_version: return (4 << 16) | 17;  // the ABI of the libxen-dev headers we build against
+        case XENVER_version:
+            return (4 << 16) | 17;  // the ABI of the libxen-dev headers we build against
         case XENVER_get_features: {
             auto* f = reinterpret_cast<xen_feature_info_t*>(a[1]);
             if (f->submap_idx != 0) return -XEN_EINVAL;
             f->submap = (1u << XENFEAT_hvm_callback_vector) | (1u << XENFEAT_hvm_safe_pvclock);
             return 0;
         }
-        default: return -XEN_ENOSYS;
+        default:
+            return -XEN_ENOSYS;
     }
 }
 

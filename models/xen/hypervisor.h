@@ -129,6 +129,13 @@ class Hypervisor : public sc_core::sc_module {
     std::map<DomId, StatsGroup*> domain_group_by_id_;
     std::vector<std::unique_ptr<Vcpu>> vcpu_storage_;
     std::map<DomId, std::vector<Vcpu*>> vcpus_;
+    // Interned "op/sub-op" names and exit causes: no allocation per hypercall, and nothing owned
+    // by a vCPU thread's stack while it blocks inside one (SystemC never unwinds those stacks).
+    struct HypercallNames {
+        std::string name, cause;
+    };
+    const HypercallNames& names_for(unsigned op, unsigned long cmd);
+    std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     Vcpu* current_ = nullptr;  // the vCPU whose hypercall is being handled
     unsigned pending_ipis_ = 0;
 };

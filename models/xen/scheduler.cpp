@@ -10,11 +10,13 @@ namespace xensim {
 using sc_core::sc_time;
 
 namespace {
+__extension__ typedef __int128 Int128;
 sc_time ps_time(std::uint64_t ps) { return sc_time::from_value(ps); }
 }  // namespace
 
 PhysicalCpu::Stats::Stats(StatsGroup& g)
-    : switches_same_domain(g, "switches_same_domain", "switches", "context switches between vCPUs of one domain"),
+    : switches_same_domain(g, "switches_same_domain", "switches",
+                           "context switches between vCPUs of one domain"),
       switches_domain_change(g, "switches_domain_change", "switches",
                              "context switches between vCPUs of different domains"),
       switches_to_idle(g, "switches_to_idle", "switches", "switches from a vCPU to the idle loop"),
@@ -67,7 +69,8 @@ Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& co
                      Tracer& tracer, StatsGroup& stats)
     : params_(params), cost_(cost), clock_(clock), tracer_(tracer) {
     for (unsigned i = 0; i < pcpus; ++i) {
-        pcpus_.push_back(std::make_unique<PhysicalCpu>(("pcpu" + std::to_string(i)).c_str(), i, *this, stats));
+        pcpus_.push_back(
+            std::make_unique<PhysicalCpu>(("pcpu" + std::to_string(i)).c_str(), i, *this, stats));
         tracer_.name_track(TraceTrack::pcpu(i), "physical CPUs", "pcpu" + std::to_string(i));
     }
     sc_core::sc_spawn_options o;
@@ -80,7 +83,8 @@ Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& co
 std::uint64_t Scheduler::now_ps() const { return sc_core::sc_time_stamp().value(); }
 
 bool Scheduler::allowed(const Vcpu& v, unsigned pcpu) const {
-    return v.affinity_.empty() || std::find(v.affinity_.begin(), v.affinity_.end(), pcpu) != v.affinity_.end();
+    return v.affinity_.empty() ||
+           std::find(v.affinity_.begin(), v.affinity_.end(), pcpu) != v.affinity_.end();
 }
 
 void Scheduler::add_vcpu(Vcpu& v, std::vector<unsigned> affinity, unsigned weight) {
@@ -111,10 +115,11 @@ void Scheduler::accounting() {
     for (Vcpu* v : vcpus_) {
         if (v->state_ == VcpuState::running) burn(*v);
         // Each vCPU earns its weight's share of all pCPUs' time in the period, capped at a period.
-        std::int64_t share =
-            static_cast<std::int64_t>(static_cast<__int128>(period) * pcpus_.size() * v->weight_ / total_weight_);
+        std::int64_t share = static_cast<std::int64_t>(static_cast<Int128>(period) * pcpus_.size() *
+                                                       v->weight_ / total_weight_);
         v->credit_ps_ = std::min(v->credit_ps_ + share, period);
-        if (v->prio_ == SchedPriority::boost && v->state_ == VcpuState::running) v->prio_ = SchedPriority::under;
+        if (v->prio_ == SchedPriority::boost && v->state_ == VcpuState::running)
+            v->prio_ = SchedPriority::under;
         if (v->prio_ != SchedPriority::boost)
             v->prio_ = v->credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;
         any_active = any_active || v->state_ != VcpuState::blocked;
@@ -153,12 +158,15 @@ int Scheduler::wake(Vcpu& v, int from_pcpu) {
         }
         return -1;
     }
-    unsigned home = v.last_pcpu_ >= 0 && allowed(v, v.last_pcpu_) ? v.last_pcpu_ : (v.affinity_.empty() ? 0 : v.affinity_[0]);
+    unsigned home = v.last_pcpu_ >= 0 && allowed(v, v.last_pcpu_)
+                        ? v.last_pcpu_
+                        : (v.affinity_.empty() ? 0 : v.affinity_[0]);
     PhysicalCpu& p = *pcpus_[home];
     bool was_requested = p.current_ && p.current_->preempt_requested_;
     enqueue(p, v);
     evaluate_preemption(p);
-    if (p.current_ && p.current_->preempt_requested_ && !was_requested && static_cast<int>(home) != from_pcpu) {
+    if (p.current_ && p.current_->preempt_requested_ && !was_requested &&
+        static_cast<int>(home) != from_pcpu) {
         p.stats.ipis_received.inc();
         return static_cast<int>(home);
     }
@@ -172,7 +180,8 @@ void Scheduler::evaluate_preemption(PhysicalCpu& p) {
         return;
     }
     if (!params_.wakeup_preemption || cur->preempt_requested_ || p.runq_.empty()) return;
-    auto best = std::min_element(p.runq_.begin(), p.runq_.end(), [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; });
+    auto best = std::min_element(p.runq_.begin(), p.runq_.end(),
+                                 [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; });
     if ((*best)->prio_ >= cur->prio_) return;
     std::uint64_t ran = now_ps() - p.running_since_ps_;
     std::uint64_t limit = params_.ratelimit_us * 1'000'000;
@@ -269,7 +278,8 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
 void Scheduler::block(Vcpu& v) {
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);
-    if (v.prio_ == SchedPriority::boost) v.prio_ = v.credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;
+    if (v.prio_ == SchedPriority::boost)
+        v.prio_ = v.credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;
     v.state_ = VcpuState::blocked;
     v.preempt_requested_ = false;
     v.pcpu_ = -1;

@@ -39,8 +39,8 @@ namespace xensim {
 class Vcpu;
 
 struct SchedulerParams {
-    std::uint64_t tslice_us = 30000;          // credit1 default sched_credit_tslice_ms = 30
-    std::uint64_t ratelimit_us = 1000;        // credit1 default sched_ratelimit_us = 1000
+    std::uint64_t tslice_us = 30000;             // credit1 default sched_credit_tslice_ms = 30
+    std::uint64_t ratelimit_us = 1000;           // credit1 default sched_ratelimit_us = 1000
     std::uint64_t accounting_period_us = 30000;  // credit1 CSCHED_ACCT_PERIOD = 3 ticks of 10 ms
     bool wakeup_preemption = true;
 };
@@ -77,8 +77,8 @@ class PhysicalCpu : public sc_core::sc_module {
 
   private:
     Vcpu* current_ = nullptr;
-    Vcpu* prev_ = nullptr;   // what ran before the switch in progress (for the switch kind)
-    Vcpu* next_ = nullptr;   // the vCPU being switched to
+    Vcpu* prev_ = nullptr;  // what ran before the switch in progress (for the switch kind)
+    Vcpu* next_ = nullptr;  // the vCPU being switched to
     bool switching_ = false;
     std::deque<Vcpu*> runq_;
     sc_core::sc_event switch_done_ev_, tick_ev_;
@@ -88,8 +88,8 @@ class PhysicalCpu : public sc_core::sc_module {
 
 class Scheduler {
   public:
-    Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& cost, const Clock& clock, Tracer& tracer,
-              StatsGroup& stats);
+    Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& cost, const Clock& clock,
+              Tracer& tracer, StatsGroup& stats);
 
     // Registers a vCPU (blocked until woken) with its hard affinity (empty = every pCPU).
     void add_vcpu(Vcpu& v, std::vector<unsigned> affinity, unsigned weight);
@@ -107,12 +107,12 @@ class Scheduler {
 
   private:
     friend class PhysicalCpu;
-    void schedule(PhysicalCpu& p);        // p has no current vCPU: pick the next one and switch
+    void schedule(PhysicalCpu& p);  // p has no current vCPU: pick the next one and switch
     void complete_switch(PhysicalCpu& p);
     void evaluate_preemption(PhysicalCpu& p);
     void enqueue(PhysicalCpu& p, Vcpu& v);
-    Vcpu* pick(PhysicalCpu& p);           // best from p's queue, else steal
-    void burn(Vcpu& v);                   // charge run time since last accounting to credit
+    Vcpu* pick(PhysicalCpu& p);  // best from p's queue, else steal
+    void burn(Vcpu& v);          // charge run time since last accounting to credit
     void accounting();
     void arm_accounting();
     bool allowed(const Vcpu& v, unsigned pcpu) const;

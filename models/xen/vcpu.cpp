@@ -81,7 +81,8 @@ void Vcpu::run_guest(Cycles c) {
         if (irq_pending_signal_) {
             irq_pending_signal_ = false;
             stats.ipis_received.inc();
-            bool exits = type_ != DomainType::pv && !(type_ == DomainType::hvm && hv_.params().posted_interrupts);
+            bool exits =
+                type_ != DomainType::pv && !(type_ == DomainType::hvm && hv_.params().posted_interrupts);
             if (exits) record_exit(ExitReason::EXTERNAL_INTERRUPT, "ipi:evtchn", now_ps());
             after_hypervisor_work();
         }
@@ -149,9 +150,14 @@ void Vcpu::eoi() {
     stats.eois.inc();
     lapic_in_service_ = false;
     switch (hv_.params().apic_virtualization) {
-        case ApicVirtualization::off: vmexit(ExitReason::APIC_ACCESS, "eoi", [] {}); break;
-        case ApicVirtualization::register_virt: vmexit(ExitReason::APIC_WRITE, "eoi", [] {}); break;
-        case ApicVirtualization::full: break;  // virtual-interrupt delivery: EOI virtualized, no exit
+        case ApicVirtualization::off:
+            vmexit(ExitReason::APIC_ACCESS, "eoi", [] {});
+            break;
+        case ApicVirtualization::register_virt:
+            vmexit(ExitReason::APIC_WRITE, "eoi", [] {});
+            break;
+        case ApicVirtualization::full:
+            break;  // virtual-interrupt delivery: EOI virtualized, no exit
     }
 }
 
@@ -166,7 +172,8 @@ bool Vcpu::kick(int from_pcpu) {
             irq_ev_.notify(sc_core::SC_ZERO_TIME);
             sched_.pcpu(static_cast<unsigned>(pcpu_)).stats.ipis_received.inc();
             return true;
-        case VcpuState::runnable: return false;  // injected when it next runs
+        case VcpuState::runnable:
+            return false;  // injected when it next runs
     }
     return false;
 }

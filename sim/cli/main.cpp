@@ -117,7 +117,8 @@ int run(const Args& a) {
         std::cout << "scenario " << sc.effective.at("name").get<std::string>() << ": "
                   << report["simulation"]["hypervisor_operations"] << " hypervisor operations in "
                   << report["host"]["wall_seconds"] << " s = "
-                  << static_cast<std::uint64_t>(report["host"]["hypervisor_operations_per_second"].get<double>())
+                  << static_cast<std::uint64_t>(
+                         report["host"]["hypervisor_operations_per_second"].get<double>())
                   << " per host second\n";
     } else {
         std::ofstream out(a.out + "/report.json");

@@ -24,14 +24,22 @@ std::string pointer_escape(const std::string& key) {
 
 std::string kind_name(ConfigNode::Kind k) {
     switch (k) {
-        case ConfigNode::Kind::object: return "an object";
-        case ConfigNode::Kind::variant: return "an object";
-        case ConfigNode::Kind::array: return "an array";
-        case ConfigNode::Kind::integer: return "an integer";
-        case ConfigNode::Kind::number: return "a number";
-        case ConfigNode::Kind::boolean: return "a boolean";
-        case ConfigNode::Kind::string: return "a string";
-        case ConfigNode::Kind::enumeration: return "a string";
+        case ConfigNode::Kind::object:
+            return "an object";
+        case ConfigNode::Kind::variant:
+            return "an object";
+        case ConfigNode::Kind::array:
+            return "an array";
+        case ConfigNode::Kind::integer:
+            return "an integer";
+        case ConfigNode::Kind::number:
+            return "a number";
+        case ConfigNode::Kind::boolean:
+            return "a boolean";
+        case ConfigNode::Kind::string:
+            return "a string";
+        case ConfigNode::Kind::enumeration:
+            return "a string";
     }
     return "?";
 }
@@ -46,23 +54,31 @@ std::string join_quoted(const std::vector<std::string>& v) {
 
 std::string describe_json(const json& v) {
     switch (v.type()) {
-        case json::value_t::null: return "null";
-        case json::value_t::boolean: return std::string("boolean ") + (v.get<bool>() ? "true" : "false");
+        case json::value_t::null:
+            return "null";
+        case json::value_t::boolean:
+            return std::string("boolean ") + (v.get<bool>() ? "true" : "false");
         case json::value_t::number_integer:
-        case json::value_t::number_unsigned: return "integer " + v.dump();
-        case json::value_t::number_float: return "number " + v.dump();
-        case json::value_t::string: return "string " + v.dump();
-        case json::value_t::array: return "an array of " + std::to_string(v.size());
-        case json::value_t::object: return "an object";
-        default: return "an unsupported value";
+        case json::value_t::number_unsigned:
+            return "integer " + v.dump();
+        case json::value_t::number_float:
+            return "number " + v.dump();
+        case json::value_t::string:
+            return "string " + v.dump();
+        case json::value_t::array:
+            return "an array of " + std::to_string(v.size());
+        case json::value_t::object:
+            return "an object";
+        default:
+            return "an unsupported value";
     }
 }
 
 std::string format_config_errors(const std::string& file, const std::vector<ConfigError>& errors) {
     std::ostringstream os;
     for (const auto& e : errors)
-        os << file << ": " << (e.pointer.empty() ? "/" : e.pointer) << ": expected " << e.expected << ", found "
-           << e.found << "\n";
+        os << file << ": " << (e.pointer.empty() ? "/" : e.pointer) << ": expected " << e.expected
+           << ", found " << e.found << "\n";
     return os.str();
 }
 
@@ -77,7 +93,8 @@ ConfigNodePtr ConfigNode::integer(std::int64_t def, std::int64_t min, std::int64
     return n;
 }
 
-ConfigNodePtr ConfigNode::number(double def, double min, double max, std::string unit, std::string description) {
+ConfigNodePtr ConfigNode::number(double def, double min, double max, std::string unit,
+                                 std::string description) {
     auto n = std::make_shared<ConfigNode>();
     n->kind_ = Kind::number;
     n->default_ = def;
@@ -103,7 +120,8 @@ ConfigNodePtr ConfigNode::string(std::optional<std::string> def, std::string des
     return n;
 }
 
-ConfigNodePtr ConfigNode::enumeration(std::string def, std::vector<std::string> choices, std::string description) {
+ConfigNodePtr ConfigNode::enumeration(std::string def, std::vector<std::string> choices,
+                                      std::string description) {
     auto n = std::make_shared<ConfigNode>();
     n->kind_ = Kind::enumeration;
     n->default_ = def;
@@ -146,9 +164,12 @@ json ConfigNode::default_value() const {
                 if (!f.required) o[f.name] = f.node->default_value();
             return o;
         }
-        case Kind::array: return json::array();
-        case Kind::variant: return json();
-        default: return default_;
+        case Kind::array:
+            return json::array();
+        case Kind::variant:
+            return json();
+        default:
+            return default_;
     }
 }
 
@@ -196,8 +217,8 @@ json ConfigNode::resolve(const json& in, const std::string& at, std::vector<Conf
         case Kind::array: {
             if (!in.is_array()) return fail("an array");
             if (in.size() < min_items_ || in.size() > max_items_)
-                return fail("an array of " + std::to_string(min_items_) + " to " + std::to_string(max_items_) +
-                            " items");
+                return fail("an array of " + std::to_string(min_items_) + " to " +
+                            std::to_string(max_items_) + " items");
             json out = json::array();
             for (std::size_t i = 0; i < in.size(); ++i)
                 out.push_back(item_->resolve(in[i], at + "/" + std::to_string(i), errors));
@@ -212,8 +233,8 @@ json ConfigNode::resolve(const json& in, const std::string& at, std::vector<Conf
                 if (!known) {
                     std::vector<std::string> names;
                     for (const auto& f : fields_) names.push_back(f.name);
-                    errors.push_back({at + "/" + pointer_escape(key), "no such key (known keys: " +
-                                                                          join_quoted(names) + ")",
+                    errors.push_back({at + "/" + pointer_escape(key),
+                                      "no such key (known keys: " + join_quoted(names) + ")",
                                       "key \"" + key + "\""});
                 }
             }
@@ -222,8 +243,9 @@ json ConfigNode::resolve(const json& in, const std::string& at, std::vector<Conf
                 if (in.contains(f.name))
                     out[f.name] = f.node->resolve(in.at(f.name), p, errors);
                 else if (f.required)
-                    errors.push_back({p, "required " + kind_name(f.node->kind()) + " (" + f.node->description() + ")",
-                                      "nothing"});
+                    errors.push_back(
+                        {p, "required " + kind_name(f.node->kind()) + " (" + f.node->description() + ")",
+                         "nothing"});
                 else
                     out[f.name] = f.node->default_value();
             }
@@ -323,7 +345,8 @@ const ConfigNode* ConfigNode::find(const std::string& dotted) const {
     auto dot = dotted.find('.');
     std::string head = dotted.substr(0, dot);
     for (const auto& f : fields_)
-        if (f.name == head) return dot == std::string::npos ? f.node.get() : f.node->find(dotted.substr(dot + 1));
+        if (f.name == head)
+            return dot == std::string::npos ? f.node.get() : f.node->find(dotted.substr(dot + 1));
     return nullptr;
 }
 

@@ -48,10 +48,12 @@ class ConfigNode {
     // Leaves. `unit` may be empty. Integers and numbers take inclusive bounds.
     static ConfigNodePtr integer(std::int64_t def, std::int64_t min, std::int64_t max, std::string unit,
                                  std::string description);
-    static ConfigNodePtr number(double def, double min, double max, std::string unit, std::string description);
+    static ConfigNodePtr number(double def, double min, double max, std::string unit,
+                                std::string description);
     static ConfigNodePtr boolean(bool def, std::string description);
     static ConfigNodePtr string(std::optional<std::string> def, std::string description);
-    static ConfigNodePtr enumeration(std::string def, std::vector<std::string> choices, std::string description);
+    static ConfigNodePtr enumeration(std::string def, std::vector<std::string> choices,
+                                     std::string description);
     // Composites. An object's absent optional fields take their node's default.
     static ConfigNodePtr object(std::vector<ConfigField> fields, std::string description);
     static ConfigNodePtr array(ConfigNodePtr item, std::size_t min_items, std::size_t max_items,
@@ -63,7 +65,8 @@ class ConfigNode {
     const std::string& description() const { return description_; }
 
     // Validates `in` (at JSON pointer `at`) and returns the effective value with defaults filled.
-    nlohmann::json resolve(const nlohmann::json& in, const std::string& at, std::vector<ConfigError>& errors) const;
+    nlohmann::json resolve(const nlohmann::json& in, const std::string& at,
+                           std::vector<ConfigError>& errors) const;
     // The default of this node (objects: all fields' defaults; arrays: empty).
     nlohmann::json default_value() const;
     // JSON Schema (draft 2020-12) fragment for this node.

@@ -37,7 +37,8 @@ const std::vector<CostParam>& params() {
                  {ExitReason::HLT, 400, "HLT handling up to blocking the vCPU"},
                  {ExitReason::EXTERNAL_INTERRUPT, 1000, "host interrupt taken in guest mode and handled"},
                  {ExitReason::APIC_ACCESS, 760, "trapped APIC access (EOI without APIC virtualization)"},
-                 {ExitReason::APIC_WRITE, 650, "trap-like APIC write exit (EOI with register virtualization)"},
+                 {ExitReason::APIC_WRITE, 650,
+                  "trap-like APIC write exit (EOI with register virtualization)"},
                  {ExitReason::CPUID, 500, "CPUID emulation"},
                  {ExitReason::MSR_READ, 400, "MSR read emulation"},
                  {ExitReason::MSR_WRITE, 500, "MSR write emulation"},
@@ -102,7 +103,8 @@ ConfigNodePtr CostModel::schema() {
     std::map<std::string, std::vector<ConfigField>> nested;
     std::vector<std::string> nested_order;
     for (const auto& p : params()) {
-        auto leaf = ConfigNode::integer(static_cast<std::int64_t>(p.def), 0, 1'000'000'000, "cycles", p.description);
+        auto leaf =
+            ConfigNode::integer(static_cast<std::int64_t>(p.def), 0, 1'000'000'000, "cycles", p.description);
         auto dot = p.name.find('.');
         if (dot == std::string::npos) {
             top.push_back({p.name, leaf, false});
@@ -113,9 +115,11 @@ ConfigNodePtr CostModel::schema() {
         }
     }
     for (const auto& g : nested_order)
-        top.push_back({g, ConfigNode::object(nested[g], g == "handler" ? "exit handler work by Intel basic exit reason"
-                                                                        : "per-call work of each hypercall"),
-                       false});
+        top.push_back(
+            {g,
+             ConfigNode::object(nested[g], g == "handler" ? "exit handler work by Intel basic exit reason"
+                                                          : "per-call work of each hypercall"),
+             false});
     return ConfigNode::object(top, "cost-model overrides in cycles; see docs/cost-model.md");
 }
 

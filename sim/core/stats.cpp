@@ -107,8 +107,8 @@ nlohmann::json StatsGroup::dump(bool describe) const {
             j[f->name()] = v;
     }
     for (const Distribution* d : distributions_) {
-        nlohmann::json v = {{"count", d->count()},  {"mean", d->mean()},
-                            {"min", d->min()},      {"p50", d->percentile(50)},
+        nlohmann::json v = {{"count", d->count()},      {"mean", d->mean()},
+                            {"min", d->min()},          {"p50", d->percentile(50)},
                             {"p99", d->percentile(99)}, {"p99_9", d->percentile(99.9)},
                             {"max", d->max()}};
         if (describe) {

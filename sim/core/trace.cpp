@@ -28,8 +28,8 @@ std::uint32_t Tracer::parse_categories(const std::string& list) {
     return mask;
 }
 
-void Tracer::emit(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps, std::uint64_t dur_ps,
-                  std::vector<TraceValue> values) {
+void Tracer::emit(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps,
+                  std::uint64_t dur_ps, std::vector<TraceValue> values) {
     if (!on(def.category)) return;
     if (values.size() != def.fields.size()) throw std::logic_error("trace event field count mismatch");
     for (std::size_t i = 0; i < values.size(); ++i)
@@ -65,13 +65,14 @@ class TextSink : public TraceSink {
     void name_track(const TraceTrack& track, const std::string& process, const std::string& thread) override {
         out_ << "# track " << track_text(track) << " = " << process << "/" << thread << "\n";
     }
-    void write(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps, std::uint64_t dur_ps,
-               const std::vector<TraceValue>& values) override {
+    void write(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps,
+               std::uint64_t dur_ps, const std::vector<TraceValue>& values) override {
         char ts[32];
         std::snprintf(ts, sizeof ts, "%14.6f", static_cast<double>(start_ps) / 1e6);
         out_ << ts << " us " << track_text(track) << " " << category_name(def.category) << "." << def.name;
         if (def.slice) out_ << " dur_ps=" << dur_ps;
-        for (std::size_t i = 0; i < values.size(); ++i) out_ << " " << def.fields[i].name << "=" << value_text(values[i]);
+        for (std::size_t i = 0; i < values.size(); ++i)
+            out_ << " " << def.fields[i].name << "=" << value_text(values[i]);
         out_ << "\n";
     }
     void finish() override { out_.flush(); }
@@ -90,11 +91,15 @@ class PerfettoSink : public TraceSink {
     }
     void name_track(const TraceTrack& track, const std::string& process, const std::string& thread) override {
         auto [pid, tid] = ids(track);
-        put({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", process}}}});
+        put({{"ph", "M"},
+             {"name", "process_name"},
+             {"pid", pid},
+             {"tid", tid},
+             {"args", {{"name", process}}}});
         put({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", thread}}}});
     }
-    void write(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps, std::uint64_t dur_ps,
-               const std::vector<TraceValue>& values) override {
+    void write(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps,
+               std::uint64_t dur_ps, const std::vector<TraceValue>& values) override {
         auto [pid, tid] = ids(track);
         nlohmann::json args = nlohmann::json::object();
         for (std::size_t i = 0; i < values.size(); ++i) {
@@ -107,8 +112,8 @@ class PerfettoSink : public TraceSink {
             else
                 args[key] = std::string(std::get<std::string_view>(v));
         }
-        nlohmann::json e = {{"name", def.name},  {"cat", category_name(def.category)},
-                            {"pid", pid},        {"tid", tid},
+        nlohmann::json e = {{"name", def.name},     {"cat", category_name(def.category)},
+                            {"pid", pid},           {"tid", tid},
                             {"ts", start_ps / 1e6}, {"args", args}};
         if (def.slice) {
             e["ph"] = "X";
@@ -141,7 +146,9 @@ class PerfettoSink : public TraceSink {
 
 }  // namespace
 
-std::unique_ptr<TraceSink> make_text_trace_sink(const std::string& path) { return std::make_unique<TextSink>(path); }
+std::unique_ptr<TraceSink> make_text_trace_sink(const std::string& path) {
+    return std::make_unique<TextSink>(path);
+}
 std::unique_ptr<TraceSink> make_perfetto_trace_sink(const std::string& path) {
     return std::make_unique<PerfettoSink>(path);
 }

@@ -36,8 +36,9 @@ struct TraceCategoryInfo {
     std::string_view name;
 };
 inline constexpr TraceCategoryInfo kTraceCategories[] = {
-    {TraceCategory::sched, "sched"},     {TraceCategory::vmexit, "vmexit"}, {TraceCategory::hypercall, "hypercall"},
-    {TraceCategory::evtchn, "evtchn"},   {TraceCategory::gnttab, "gnttab"}, {TraceCategory::workload, "workload"},
+    {TraceCategory::sched, "sched"},         {TraceCategory::vmexit, "vmexit"},
+    {TraceCategory::hypercall, "hypercall"}, {TraceCategory::evtchn, "evtchn"},
+    {TraceCategory::gnttab, "gnttab"},       {TraceCategory::workload, "workload"},
 };
 
 enum class TraceFieldType { u64, i64, str };
@@ -68,7 +69,8 @@ struct TraceTrack {
 class TraceSink {
   public:
     virtual ~TraceSink() = default;
-    virtual void name_track(const TraceTrack& track, const std::string& process, const std::string& thread) = 0;
+    virtual void name_track(const TraceTrack& track, const std::string& process,
+                            const std::string& thread) = 0;
     virtual void write(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps,
                        std::uint64_t dur_ps, const std::vector<TraceValue>& values) = 0;
     virtual void finish() = 0;

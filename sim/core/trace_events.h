@@ -7,20 +7,35 @@ namespace xensim::trace_events {
 
 using F = TraceFieldType;
 
-inline const TraceEventDef context_switch{
-    "context_switch", TraceCategory::sched, false,
-    {{"from_domain", F::i64}, {"from_vcpu", F::i64}, {"to_domain", F::i64}, {"to_vcpu", F::i64}, {"kind", F::str}}};
+inline const TraceEventDef context_switch{"context_switch",
+                                          TraceCategory::sched,
+                                          false,
+                                          {{"from_domain", F::i64},
+                                           {"from_vcpu", F::i64},
+                                           {"to_domain", F::i64},
+                                           {"to_vcpu", F::i64},
+                                           {"kind", F::str}}};
 inline const TraceEventDef vcpu_running{"running", TraceCategory::sched, true, {{"pcpu", F::u64}}};
-inline const TraceEventDef vmexit{"vmexit", TraceCategory::vmexit, true, {{"reason", F::str}, {"cause", F::str}}};
+inline const TraceEventDef vmexit{
+    "vmexit", TraceCategory::vmexit, true, {{"reason", F::str}, {"cause", F::str}}};
 inline const TraceEventDef hypercall{
     "hypercall", TraceCategory::hypercall, true, {{"op", F::str}, {"sub_op", F::str}, {"result", F::i64}}};
-inline const TraceEventDef evtchn_send{"evtchn_send", TraceCategory::evtchn, false,
-                                       {{"port", F::u64}, {"target_domain", F::u64}, {"target_port", F::u64},
-                                        {"outcome", F::str}}};
+inline const TraceEventDef evtchn_send{
+    "evtchn_send",
+    TraceCategory::evtchn,
+    false,
+    {{"port", F::u64}, {"target_domain", F::u64}, {"target_port", F::u64}, {"outcome", F::str}}};
 inline const TraceEventDef evtchn_upcall{"evtchn_upcall", TraceCategory::evtchn, false, {{"vector", F::u64}}};
-inline const TraceEventDef gnttab_op{"gnttab_op", TraceCategory::gnttab, false,
-                                     {{"op", F::str}, {"count", F::u64}, {"maps", F::u64}, {"unmaps", F::u64},
-                                      {"copies", F::u64}, {"bytes", F::u64}}};
-inline const TraceEventDef workload_op{"workload_op", TraceCategory::workload, true, {{"workload", F::str}, {"op", F::u64}}};
+inline const TraceEventDef gnttab_op{"gnttab_op",
+                                     TraceCategory::gnttab,
+                                     false,
+                                     {{"op", F::str},
+                                      {"count", F::u64},
+                                      {"maps", F::u64},
+                                      {"unmaps", F::u64},
+                                      {"copies", F::u64},
+                                      {"bytes", F::u64}}};
+inline const TraceEventDef workload_op{
+    "workload_op", TraceCategory::workload, true, {{"workload", F::str}, {"op", F::u64}}};
 
 }  // namespace xensim::trace_events

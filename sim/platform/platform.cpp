@@ -42,7 +42,8 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer)
       workloads_group_("workloads", &root_) {
     const json& e = scenario_.effective;
     op_limit_ = e.at("stop").at("ops");
-    hv_ = std::make_unique<Hypervisor>("xen", hypervisor_params(e.at("platform")), cost_, clock_, tracer_, root_);
+    hv_ = std::make_unique<Hypervisor>("xen", hypervisor_params(e.at("platform")), cost_, clock_, tracer_,
+                                       root_);
     build_domains();
     build_workloads();
     install_programs();
@@ -134,7 +135,7 @@ void Platform::install_programs() {
         for (auto& s : rt->services) all.push_back(s.get());
         GuestBootOptions opts;
         opts.upcall = rt->config.at("upcall") == "percpu_vector" ? GuestUpcall::percpu_vector
-                                                                  : GuestUpcall::callback_vector;
+                                                                 : GuestUpcall::callback_vector;
         opts.grant_frames = rt->config.at("grant_frames");
         for (std::size_t i = 0; i < rt->services.size(); ++i) {
             GuestServices* s = rt->services[i].get();
@@ -176,7 +177,8 @@ RunResult Platform::run() {
     std::uint64_t limit_ms = scenario_.effective.at("stop").at("sim_time_ms");
     hv_->start();
     auto t0 = std::chrono::steady_clock::now();
-    sc_core::sc_start(sc_core::sc_time(static_cast<double>(limit_ms), sc_core::SC_MS), sc_core::SC_EXIT_ON_STARVATION);
+    sc_core::sc_start(sc_core::sc_time(static_cast<double>(limit_ms), sc_core::SC_MS),
+                      sc_core::SC_EXIT_ON_STARVATION);
     r.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.sim_time_ps = sc_core::sc_time_stamp().value();
     hv_->scheduler().finish();

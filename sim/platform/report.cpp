@@ -18,7 +18,8 @@ json family_json(const CounterFamily& f) {
 }
 
 void add_into(json& total, const json& part) {
-    for (const auto& [k, v] : part.items()) total[k] = total.value(k, std::uint64_t(0)) + v.get<std::uint64_t>();
+    for (const auto& [k, v] : part.items())
+        total[k] = total.value(k, std::uint64_t(0)) + v.get<std::uint64_t>();
 }
 
 std::uint64_t sum_values(const json& j) {
@@ -34,7 +35,9 @@ json per_op(const json& totals, std::uint64_t ops) {
     return j;
 }
 
-const char* type_name(DomainType t) { return t == DomainType::pv ? "pv" : t == DomainType::pvh ? "pvh" : "hvm"; }
+const char* type_name(DomainType t) {
+    return t == DomainType::pv ? "pv" : t == DomainType::pvh ? "pvh" : "hvm";
+}
 
 }  // namespace
 
@@ -96,7 +99,8 @@ json Platform::report(const RunResult& run) const {
         dj["hypervisor_cycles"] = hyp;
         dj["unclaimed_io"] = d->unclaimed_io->value();
         dj["vcpus"] = vcpus;
-        hv_ops += dj["exits_total"].get<std::uint64_t>() + dj["hypercalls_total"].get<std::uint64_t>() + upcalls;
+        hv_ops +=
+            dj["exits_total"].get<std::uint64_t>() + dj["hypercalls_total"].get<std::uint64_t>() + upcalls;
         dom_totals[d->id] = dj;
         domains.push_back(dj);
     }
@@ -106,17 +110,18 @@ json Platform::report(const RunResult& run) const {
     auto& sched = const_cast<Hypervisor&>(*hv_).scheduler();
     for (unsigned i = 0; i < sched.pcpu_count(); ++i) {
         const auto& s = sched.pcpu(i).stats;
-        json pj = {{"id", i},
-                   {"context_switches",
-                    {{"same_domain", s.switches_same_domain.value()},
-                     {"domain_change", s.switches_domain_change.value()},
-                     {"to_idle", s.switches_to_idle.value()},
-                     {"from_idle", s.switches_from_idle.value()}}},
-                   {"context_switches_total", s.switches_same_domain.value() + s.switches_domain_change.value() +
-                                                  s.switches_to_idle.value() + s.switches_from_idle.value()},
-                   {"switch_cycles", s.switch_cycles.value()},
-                   {"idle_cycles", s.idle_cycles.value()},
-                   {"ipis_received", s.ipis_received.value()}};
+        json pj = {
+            {"id", i},
+            {"context_switches",
+             {{"same_domain", s.switches_same_domain.value()},
+              {"domain_change", s.switches_domain_change.value()},
+              {"to_idle", s.switches_to_idle.value()},
+              {"from_idle", s.switches_from_idle.value()}}},
+            {"context_switches_total", s.switches_same_domain.value() + s.switches_domain_change.value() +
+                                           s.switches_to_idle.value() + s.switches_from_idle.value()},
+            {"switch_cycles", s.switch_cycles.value()},
+            {"idle_cycles", s.idle_cycles.value()},
+            {"ipis_received", s.ipis_received.value()}};
         hv_ops += pj["context_switches_total"].get<std::uint64_t>();
         pcpus.push_back(pj);
     }
@@ -150,7 +155,8 @@ json Platform::report(const RunResult& run) const {
             doms.push_back(dj.at("name"));
             add_into(totals["exits"], dj.at("exits"));
             add_into(totals["hypercalls"], dj.at("hypercalls"));
-            totals["upcalls"] = totals["upcalls"].get<std::uint64_t>() + dj.at("upcalls").get<std::uint64_t>();
+            totals["upcalls"] =
+                totals["upcalls"].get<std::uint64_t>() + dj.at("upcalls").get<std::uint64_t>();
         }
         totals["exits_total"] = sum_values(totals["exits"]);
         totals["hypercalls_total"] = sum_values(totals["hypercalls"]);

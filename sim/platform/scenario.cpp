@@ -15,20 +15,26 @@ ConfigNodePtr scenario_schema() {
     static const ConfigNodePtr schema = [] {
         auto scheduler = N::object(
             {
-                {"tslice_us", N::integer(30000, 100, 1'000'000, "us", "time slice (credit1 sched_credit_tslice_ms)")},
-                {"ratelimit_us", N::integer(1000, 0, 1'000'000, "us", "minimum run time before wake-up preemption")},
+                {"tslice_us",
+                 N::integer(30000, 100, 1'000'000, "us", "time slice (credit1 sched_credit_tslice_ms)")},
+                {"ratelimit_us",
+                 N::integer(1000, 0, 1'000'000, "us", "minimum run time before wake-up preemption")},
                 {"accounting_period_us",
                  N::integer(30000, 1000, 1'000'000, "us", "credit accounting period (credits handed out)")},
-                {"wakeup_preemption", N::boolean(true, "a BOOSTed waking vCPU preempts a lower-priority one")},
+                {"wakeup_preemption",
+                 N::boolean(true, "a BOOSTed waking vCPU preempts a lower-priority one")},
             },
             "credit-like scheduler parameters");
         auto hvm = N::object(
             {
                 {"posted_interrupts",
-                 N::boolean(false, "posted interrupts: event delivery to a running vCPU takes no EXTERNAL_INTERRUPT exit")},
+                 N::boolean(
+                     false,
+                     "posted interrupts: event delivery to a running vCPU takes no EXTERNAL_INTERRUPT exit")},
                 {"apic_virtualization",
-                 N::enumeration("off", {"off", "register", "full"},
-                                "EOI handling: off = APIC_ACCESS exit, register = APIC_WRITE exit, full = no exit")},
+                 N::enumeration(
+                     "off", {"off", "register", "full"},
+                     "EOI handling: off = APIC_ACCESS exit, register = APIC_WRITE exit, full = no exit")},
             },
             "hardware virtualization features");
         auto gnttab = N::object(
@@ -55,11 +61,11 @@ ConfigNodePtr scenario_schema() {
                 {"vcpus", N::integer(1, 1, 32, "vCPUs", "virtual CPUs (at most XEN_LEGACY_MAX_VCPUS)")},
                 {"memory_mb", N::integer(256, 4, 1'048'576, "MiB", "guest memory")},
                 {"weight", N::integer(256, 1, 65535, "", "credit scheduler weight")},
-                {"pinning", N::array(N::integer(0, 0, 63, "", "a pCPU id"), 0, 64, "hard affinity; empty = any pCPU")},
-                {"upcall",
-                 N::enumeration("callback_vector", {"callback_vector", "percpu_vector"},
-                                "HVM event upcall: HVM_PARAM_CALLBACK_IRQ vector (no EOI) or "
-                                "HVMOP_set_evtchn_upcall_vector (LAPIC, EOI per upcall)")},
+                {"pinning",
+                 N::array(N::integer(0, 0, 63, "", "a pCPU id"), 0, 64, "hard affinity; empty = any pCPU")},
+                {"upcall", N::enumeration("callback_vector", {"callback_vector", "percpu_vector"},
+                                          "HVM event upcall: HVM_PARAM_CALLBACK_IRQ vector (no EOI) or "
+                                          "HVMOP_set_evtchn_upcall_vector (LAPIC, EOI per upcall)")},
                 {"grant_frames", N::integer(1, 1, 64, "frames", "grant table frames the guest maps at boot")},
             },
             "a domain; the first is dom0");
@@ -69,7 +75,8 @@ ConfigNodePtr scenario_schema() {
                 {"initiator", N::string(std::nullopt, "domain that sends first and measures"), true},
                 {"responder", N::string(std::nullopt, "domain that answers"), true},
                 {"round_trips", N::integer(1000, 1, 1'000'000'000, "round trips", "round trips to run")},
-                {"think_cycles", N::integer(0, 0, 1'000'000'000, "cycles", "initiator compute between round trips")},
+                {"think_cycles",
+                 N::integer(0, 0, 1'000'000'000, "cycles", "initiator compute between round trips")},
             },
             "event-channel ping-pong between two domains");
         auto grant_copy = N::object(
@@ -80,11 +87,12 @@ ConfigNodePtr scenario_schema() {
                 {"rounds", N::integer(100, 1, 1'000'000'000, "requests", "requests to run")},
             },
             "a guest grants pages, dom0 copies them with GNTTABOP_copy");
-        auto workload =
-            N::variant({{"evtchn_pingpong", pingpong}, {"grant_copy", grant_copy}}, "a workload, selected by type");
+        auto workload = N::variant({{"evtchn_pingpong", pingpong}, {"grant_copy", grant_copy}},
+                                   "a workload, selected by type");
         auto stop = N::object(
             {
-                {"sim_time_ms", N::integer(1000, 1, 1'000'000'000, "ms", "stop after this much simulated time")},
+                {"sim_time_ms",
+                 N::integer(1000, 1, 1'000'000'000, "ms", "stop after this much simulated time")},
                 {"ops", N::integer(0, 0, 1'000'000'000'000LL, "operations",
                                    "stop after this many workload operations in all (0: no limit)")},
             },
@@ -137,13 +145,14 @@ void apply_set(json& doc, const std::string& assignment, const std::string& file
                 throw ScenarioError(file + ": --set " + assignment + ": \"" + p + "\" is not an array index");
             }
             if (idx >= node->size())
-                throw ScenarioError(file + ": --set " + assignment + ": index " + p + " is past the end (size " +
-                                    std::to_string(node->size()) + ")");
+                throw ScenarioError(file + ": --set " + assignment + ": index " + p +
+                                    " is past the end (size " + std::to_string(node->size()) + ")");
             node = &(*node)[idx];
         } else {
             if (node->is_null()) *node = json::object();
             if (!node->is_object())
-                throw ScenarioError(file + ": --set " + assignment + ": \"" + p + "\" is inside a non-object");
+                throw ScenarioError(file + ": --set " + assignment + ": \"" + p +
+                                    "\" is inside a non-object");
             node = &(*node)[p];
         }
     }
@@ -160,9 +169,11 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
         if (!d.contains("name")) continue;  // already reported
         std::string type = d.at("type");
         if (i == 0 && type == "hvm")
-            errors.push_back({at + "/type", "\"pv\" or \"pvh\" (the first domain is dom0)", "string \"hvm\""});
+            errors.push_back(
+                {at + "/type", "\"pv\" or \"pvh\" (the first domain is dom0)", "string \"hvm\""});
         if (i > 0 && type != "hvm")
-            errors.push_back({at + "/type", "\"hvm\" (only dom0 may be pv or pvh)", "string \"" + type + "\""});
+            errors.push_back(
+                {at + "/type", "\"hvm\" (only dom0 may be pv or pvh)", "string \"" + type + "\""});
         if (!names.insert(d.at("name").get<std::string>()).second)
             errors.push_back({at + "/name", "a name no other domain has", describe_json(d.at("name"))});
         const json& pin = d.at("pinning");
@@ -189,13 +200,15 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             if (!w.contains(key)) return -1;
             long idx = dom_index(w.at(key));
             if (idx < 0)
-                errors.push_back({at + "/" + key, "the name of a domain in /domains", describe_json(w.at(key))});
+                errors.push_back(
+                    {at + "/" + key, "the name of a domain in /domains", describe_json(w.at(key))});
             return idx;
         };
         if (w.at("type") == "evtchn_pingpong") {
             long a = need_domain("initiator"), b = need_domain("responder");
             if (a >= 0 && a == b)
-                errors.push_back({at + "/responder", "a domain other than the initiator", describe_json(w.at("responder"))});
+                errors.push_back({at + "/responder", "a domain other than the initiator",
+                                  describe_json(w.at("responder"))});
         } else if (w.at("type") == "grant_copy") {
             long g = need_domain("guest");
             if (g == 0)
@@ -207,7 +220,8 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
 
 }  // namespace
 
-Scenario parse_scenario(const std::string& text, const std::string& file, const ScenarioOverrides& overrides) {
+Scenario parse_scenario(const std::string& text, const std::string& file,
+                        const ScenarioOverrides& overrides) {
     json doc;
     try {
         doc = json::parse(text);

@@ -42,6 +42,7 @@ struct Scenario {
 // Reads, overrides, validates. Throws ScenarioError listing every problem.
 Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides = {});
 // The same from JSON text already in memory (`file` names it in messages).
-Scenario parse_scenario(const std::string& text, const std::string& file, const ScenarioOverrides& overrides = {});
+Scenario parse_scenario(const std::string& text, const std::string& file,
+                        const ScenarioOverrides& overrides = {});
 
 }  // namespace xensim

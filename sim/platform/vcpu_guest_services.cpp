@@ -64,12 +64,15 @@ void VcpuGuestServices::cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::ui
                 std::memcpy(&out[2], "MMXe", 4);
                 std::memcpy(&out[3], "nVMM", 4);
                 break;
-            case 0x40000001: out[0] = (4u << 16) | 17u; break;
+            case 0x40000001:
+                out[0] = (4u << 16) | 17u;
+                break;
             case 0x40000002:
                 out[0] = 1;           // hypercall transfer pages
                 out[1] = 0x40000000;  // MSR that installs the hypercall page
                 break;
-            default: break;
+            default:
+                break;
         }
     };
     if (v_.type() == DomainType::pv) {

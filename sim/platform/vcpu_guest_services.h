@@ -19,7 +19,8 @@ namespace xensim {
 
 class VcpuGuestServices : public GuestServices {
   public:
-    VcpuGuestServices(Hypervisor& hv, Vcpu& vcpu, Counter& unclaimed_io) : hv_(hv), v_(vcpu), unclaimed_(unclaimed_io) {}
+    VcpuGuestServices(Hypervisor& hv, Vcpu& vcpu, Counter& unclaimed_io)
+        : hv_(hv), v_(vcpu), unclaimed_(unclaimed_io) {}
 
     unsigned vcpu_id() const override { return v_.id(); }
     bool is_pv() const override { return v_.type() == DomainType::pv; }
@@ -42,7 +43,9 @@ class VcpuGuestServices : public GuestServices {
         return hv_.hypercall(v_, op, {a1, a2, a3, a4, a5});
     }
     void halt() override;
-    void set_upcall_handler(std::function<void()> handler) override { v_.set_upcall_handler(std::move(handler)); }
+    void set_upcall_handler(std::function<void()> handler) override {
+        v_.set_upcall_handler(std::move(handler));
+    }
     void eoi() override { v_.eoi(); }
 
     std::optional<std::uint64_t> alloc_page() override { return v_.domain().memory.allocate_page(); }

@@ -128,7 +128,10 @@ TEST_P(EoiExits, EveryPercpuVectorUpcallEndsWithAnEoiThatExitsAsTheApicModeSays)
 
 INSTANTIATE_TEST_SUITE_P(ApicModes, EoiExits,
                          ::testing::Values(EoiCase{"off", "APIC_ACCESS"}, EoiCase{"register", "APIC_WRITE"},
-                                           EoiCase{"full", nullptr}));
+                                           EoiCase{"full", nullptr}),
+                         [](const ::testing::TestParamInfo<EoiCase>& info) {
+                             return std::string(info.param.apicv);
+                         });
 
 }  // namespace
 }  // namespace xensim::testing

@@ -39,7 +39,8 @@ TEST(GrantCopy, EachRoundMapsCopiesUnmapsAndFlushesOnce) {
     const json& guest = sim.domain("guest");
     EXPECT_EQ(count(guest.at("hypercalls"), "event_channel_op/EVTCHNOP_send"), rounds);
     EXPECT_EQ(guest.at("upcalls"), rounds + 1);
-    EXPECT_EQ(w.at("per_request").at("upcalls").get<double>(), static_cast<double>(rounds + 1 + rounds) / rounds);
+    EXPECT_EQ(w.at("per_request").at("upcalls").get<double>(),
+              static_cast<double>(rounds + 1 + rounds) / rounds);
 }
 
 TEST(GrantCopy, ARequestTakesAtLeastTheCopyTimeTheCostModelCharges) {

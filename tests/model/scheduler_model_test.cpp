@@ -9,7 +9,8 @@ using nlohmann::json;
 json pingpong_on(unsigned pcpus, std::uint64_t n) {
     return {{"name", "sched"},
             {"platform", {{"pcpus", pcpus}}},
-            {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}}, {{"name", "ping"}}, {{"name", "pong"}}})},
+            {"domains",
+             json::array({{{"name", "dom0"}, {"type", "pv"}}, {{"name", "ping"}}, {{"name", "pong"}}})},
             {"workloads", json::array({{{"type", "evtchn_pingpong"},
                                         {"name", "pp"},
                                         {"initiator", "ping"},

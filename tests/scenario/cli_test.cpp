@@ -150,7 +150,10 @@ TEST(Cli, CostOverrideSlowsTheRoundTripAndChangesNoCount) {
 
 TEST(Cli, OpLimitAndTimeLimitStopTheRun) {
     fs::path d = temp_dir("limits");
-    ASSERT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --set stop.ops=10 --out " + d.string()).status, 0);
+    ASSERT_EQ(
+        xensim("run " + src("scenarios/evtchn-pingpong.json") + " --set stop.ops=10 --out " + d.string())
+            .status,
+        0);
     json r = read_json(d / "report.json");
     EXPECT_EQ(r["simulation"]["stop_reason"], "op_limit");
     EXPECT_EQ(r["workloads"][0]["ops"], 10);
@@ -166,8 +169,8 @@ TEST(Cli, OpLimitAndTimeLimitStopTheRun) {
 
 TEST(Cli, TracesInBothFormats) {
     fs::path d = temp_dir("trace");
-    std::string run = "run " + src("scenarios/evtchn-pingpong.json") + " --set workloads.0.round_trips=5 --out " +
-                      d.string();
+    std::string run = "run " + src("scenarios/evtchn-pingpong.json") +
+                      " --set workloads.0.round_trips=5 --out " + d.string();
     ASSERT_EQ(xensim(run + " --trace all").status, 0);
     json t = read_json(d / "trace.json");
     std::map<std::string, int> by_cat;

@@ -1,4 +1,6 @@
 // Scenario validation: every problem named with file, JSON pointer, expected and found.
+#include <cctype>
+
 #include <gtest/gtest.h>
 
 #include "sim/core/config_schema.h"
@@ -54,13 +56,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"vcpus of the wrong type",
                 R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","vcpus":"two"}]})",
                 "/domains/1/vcpus: expected an integer (vCPUs), found string \"two\""},
-        BadCase{"vcpus out of range", R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","vcpus":33}]})",
+        BadCase{"vcpus out of range",
+                R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","vcpus":33}]})",
                 "/domains/1/vcpus: expected an integer in [1, 32], found integer 33"},
         BadCase{"unknown key", R"({"name":"t","domains":[{"name":"d0","type":"pv","vcpu":2}]})",
                 "/domains/0/vcpu: expected no such key"},
         BadCase{"missing required name", R"({"domains":[{"name":"d0","type":"pv"}]})",
                 "/name: expected required a string"},
-        BadCase{"empty domains", R"({"name":"t","domains":[]})", "/domains: expected an array of 1 to 64 items"},
+        BadCase{"empty domains", R"({"name":"t","domains":[]})",
+                "/domains: expected an array of 1 to 64 items"},
         BadCase{"bad enum", R"({"name":"t","domains":[{"name":"d0","type":"xen"}]})",
                 "/domains/0/type: expected one of \"hvm\", \"pv\", \"pvh\", found string \"xen\""},
         BadCase{"dom0 must be pv or pvh", R"({"name":"t","domains":[{"name":"d0","type":"hvm"}]})",
@@ -70,25 +74,36 @@ INSTANTIATE_TEST_SUITE_P(
                 "/domains/1/type: expected \"hvm\""},
         BadCase{"duplicate domain names",
                 R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"d0"}]})", "/domains/1/name"},
-        BadCase{"pinning beyond the pCPUs",
-                R"({"name":"t","platform":{"pcpus":2},"domains":[{"name":"d0","type":"pv","pinning":[0,5]}]})",
-                "/domains/0/pinning/1: expected a pCPU id below platform.pcpus (2)"},
-        BadCase{"unknown workload type",
-                R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
-                "/workloads/0/type: expected one of \"evtchn_pingpong\", \"grant_copy\""},
-        BadCase{"workload names an unknown domain",
-                R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
-                "/workloads/0/responder: expected the name of a domain"},
-        BadCase{"grant copy from dom0",
-                R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"grant_copy","name":"w","guest":"d0"}]})",
-                "/workloads/0/guest: expected a guest domain"},
-        BadCase{"cost override of the wrong kind",
-                R"({"name":"t","platform":{"cost":{"handler":{"VMCALL":-1}}},"domains":[{"name":"d0","type":"pv"}]})",
-                "/platform/cost/handler/VMCALL: expected an integer in [0, 1000000000], found integer -1"},
+        BadCase{
+            "pinning beyond the pCPUs",
+            R"({"name":"t","platform":{"pcpus":2},"domains":[{"name":"d0","type":"pv","pinning":[0,5]}]})",
+            "/domains/0/pinning/1: expected a pCPU id below platform.pcpus (2)"},
+        BadCase{
+            "unknown workload type",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
+            "/workloads/0/type: expected one of \"evtchn_pingpong\", \"grant_copy\""},
+        BadCase{
+            "workload names an unknown domain",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
+            "/workloads/0/responder: expected the name of a domain"},
+        BadCase{
+            "grant copy from dom0",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"grant_copy","name":"w","guest":"d0"}]})",
+            "/workloads/0/guest: expected a guest domain"},
+        BadCase{
+            "cost override of the wrong kind",
+            R"({"name":"t","platform":{"cost":{"handler":{"VMCALL":-1}}},"domains":[{"name":"d0","type":"pv"}]})",
+            "/platform/cost/handler/VMCALL: expected an integer in [0, 1000000000], found integer -1"},
         BadCase{"unknown cost parameter",
                 R"({"name":"t","platform":{"cost":{"vmexit":1}},"domains":[{"name":"d0","type":"pv"}]})",
                 "/platform/cost/vmexit: expected no such key"},
-        BadCase{"not JSON at all", "{\"name\": \"t\",\n  \"domains\": [}", "s.json:2:"}));
+        BadCase{"not JSON at all", "{\"name\": \"t\",\n  \"domains\": [}", "s.json:2:"}),
+    [](const ::testing::TestParamInfo<BadCase>& param_info) {
+        std::string n;
+        for (const char* c = param_info.param.intent; *c; ++c)
+            n += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+        return n;
+    });
 
 TEST(ScenarioValidation, EveryProblemIsReportedNotJustTheFirst) {
     std::string msg = error_of(R"({"name":"t","bogus":1,"domains":[{"name":"d0","type":"pv","vcpus":0}]})");
