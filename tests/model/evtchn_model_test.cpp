@@ -129,8 +129,8 @@ TEST_P(EoiExits, EveryPercpuVectorUpcallEndsWithAnEoiThatExitsAsTheApicModeSays)
 INSTANTIATE_TEST_SUITE_P(ApicModes, EoiExits,
                          ::testing::Values(EoiCase{"off", "APIC_ACCESS"}, EoiCase{"register", "APIC_WRITE"},
                                            EoiCase{"full", nullptr}),
-                         [](const ::testing::TestParamInfo<EoiCase>& info) {
-                             return std::string(info.param.apicv);
+                         [](const ::testing::TestParamInfo<EoiCase>& param_info) {
+                             return std::string(param_info.param.apicv);
                          });
 
 }  // namespace
