@@ -29,7 +29,12 @@ void EvtchnPingPong::run_initiator(XenGuest& guest, GuestServices& s) {
             stats_.failures.inc();
             break;
         }
-        while (!reply_seen_) s.halt();
+        while (!reply_seen_) {
+            if (p_.poll)
+                s.compute(p_.poll_cycles);
+            else
+                s.halt();
+        }
         stats_.complete_op(s.now_ns() - t0);
         if (p_.think_cycles) s.compute(p_.think_cycles);
     }

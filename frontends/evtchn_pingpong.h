@@ -3,13 +3,15 @@
 // The toolstack (the platform, at build time) allocates an unbound port in the responder for the
 // initiator, as libxl does for the console and xenstore channels. The initiator binds to it
 // (EVTCHNOP_bind_interdomain), then repeats: note the time, EVTCHNOP_send, halt until the
-// responder's reply arrives, record the round trip, think for `think_cycles`. The responder's
+// responder's reply arrives (or spin until it does, in poll mode), record the round trip, think
+// for `think_cycles`. The responder's
 // upcall handler answers each event with EVTCHNOP_send on the same channel.
 //
 // Counts fixed by the protocol for N round trips (tests check them): 2N EVTCHNOP_send; one VMCALL
 // exit per send from an HVM/PVH sender; one upcall per send at the receiver (each send finds the
 // receiver's upcall flag clear, because its handler cleared it), plus one upcall at the initiator
-// for the event Xen raises on its port at bind time.
+// for the event Xen raises on its port at bind time. In poll mode each reply reaches a vCPU
+// running guest code: one EXTERNAL_INTERRUPT exit per round trip, none with posted interrupts.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,10 @@ struct PingPongParams {
     evtchn_port_t responder_port = 0;  // allocated by the toolstack in the responder
     std::uint64_t round_trips = 1000;
     Cycles think_cycles = 0;
+    // How the initiator waits for the reply: halt until the upcall, or poll (spin in guest mode
+    // in slices of poll_cycles), so the reply interrupts a running vCPU.
+    bool poll = false;
+    Cycles poll_cycles = 100;
 };
 
 class EvtchnPingPong {

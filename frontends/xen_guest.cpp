@@ -1,5 +1,7 @@
 #include "frontends/xen_guest.h"
 
+#include <cstring>
+
 #include <xen/callback.h>
 
 namespace xensim {
@@ -14,6 +16,21 @@ XenGuest::XenGuest(unsigned vcpus, bool pv) : vcpus_(vcpus), pv_(pv) {}
 long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& opts) {
     opts_ = opts;
     GuestServices& s = *vcpus.at(0);
+    if (!pv_) {
+        // PVHVM platform discovery as Linux's xen_cpuid_base / init_hvm_pv_info: the signature
+        // leaf, the version leaf, the hypercall-page leaf, then the MSR write that installs the
+        // hypercall page (xen/include/public/arch-x86/cpuid.h).
+        std::uint32_t r[4];
+        s.cpuid(0x40000000, 0, r);
+        if (std::memcmp(&r[1], "XenV", 4) || std::memcmp(&r[2], "MMXe", 4) || std::memcmp(&r[3], "nVMM", 4))
+            return -XEN_ENOSYS;
+        s.cpuid(0x40000001, 0, r);
+        s.cpuid(0x40000002, 0, r);
+        std::uint32_t hypercall_msr = r[1];
+        auto page = s.alloc_page();
+        if (!page) return -XEN_ENOMEM;
+        s.wrmsr(hypercall_msr, *page << 12);
+    }
     // shared_info into our physmap.
     auto gfn = s.alloc_page();
     if (!gfn) return -XEN_ENOMEM;

@@ -1,7 +1,9 @@
 // The guest kernel's Xen support: what Linux's drivers/xen core (or Mini-OS) does for a driver.
 //
 // One XenGuest per domain, shared by its vCPUs. boot() performs the platform set-up a PVHVM or PV
-// kernel does before any PV driver runs, each step a real hypercall: map shared_info
+// kernel does before any PV driver runs: an HVM/PVH kernel first finds Xen through the CPUID
+// leaves 0x40000000-0x40000002 and installs the hypercall page with a WRMSR (CPUID and MSR_WRITE
+// exits), then, each step a real hypercall: map shared_info
 // (XENMEM_add_to_physmap, HVM), map the grant table frames (XENMEM_add_to_physmap with
 // XENMAPSPACE_grant_table), and register the event upcall — HVM_PARAM_CALLBACK_IRQ with a vector,
 // or HVMOP_set_evtchn_upcall_vector per vCPU (then every upcall ends with an EOI), or

@@ -99,6 +99,8 @@ void Platform::build_workloads() {
             p.responder_port = hv_->toolstack_alloc_unbound(b, a);
             p.round_trips = w.at("round_trips");
             p.think_cycles = w.at("think_cycles");
+            p.poll = w.at("wait") == "poll";
+            p.poll_cycles = w.at("poll_cycles");
             rt->pingpong = std::make_unique<EvtchnPingPong>(p, *rt->stats);
             EvtchnPingPong* pp = rt->pingpong.get();
             XenGuest* ga = domains_[a]->guest.get();

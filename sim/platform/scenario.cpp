@@ -77,6 +77,11 @@ ConfigNodePtr scenario_schema() {
                 {"round_trips", N::integer(1000, 1, 1'000'000'000, "round trips", "round trips to run")},
                 {"think_cycles",
                  N::integer(0, 0, 1'000'000'000, "cycles", "initiator compute between round trips")},
+                {"wait",
+                 N::enumeration("halt", {"halt", "poll"},
+                                "how the initiator waits for a reply: HLT until the upcall, or spin in "
+                                "guest mode (the reply then interrupts a running vCPU)")},
+                {"poll_cycles", N::integer(100, 1, 1'000'000'000, "cycles", "length of one poll iteration")},
             },
             "event-channel ping-pong between two domains");
         auto grant_copy = N::object(

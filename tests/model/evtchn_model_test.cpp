@@ -25,6 +25,10 @@ json pingpong(std::uint64_t n, const std::string& responder_type = "hvm") {
 // Boot of an HVM guest in XenGuest::boot: XENMEM_add_to_physmap for shared_info and one grant
 // frame, HVMOP_set_param(HVM_PARAM_CALLBACK_IRQ): three hypercalls.
 constexpr std::uint64_t kHvmBootHypercalls = 3;
+// Before those, PVHVM discovery: CPUID 0x40000000, 0x40000001, 0x40000002, and the WRMSR that
+// installs the hypercall page.
+constexpr std::uint64_t kHvmBootCpuidExits = 3;
+constexpr std::uint64_t kHvmBootMsrExits = 1;
 
 TEST(EvtchnPingPong, ExactCountsBetweenTwoHvmGuests) {
     const std::uint64_t n = 250;
@@ -60,7 +64,11 @@ TEST(EvtchnPingPong, ExactCountsBetweenTwoHvmGuests) {
     EXPECT_EQ(count(ping.at("exits"), "HLT"), n + 1);
     EXPECT_EQ(count(pong.at("exits"), "HLT"), n + 1);
     // Nothing else exits: no EXTERNAL_INTERRUPT, because every event finds its target halted.
-    EXPECT_EQ(ping.at("exits_total"), kHvmBootHypercalls + 1 + n + n + 1);
+    EXPECT_EQ(count(ping.at("exits"), "CPUID"), kHvmBootCpuidExits);
+    EXPECT_EQ(count(ping.at("exits"), "MSR_WRITE"), kHvmBootMsrExits);
+    EXPECT_EQ(count(ping.at("exits_by_cause"), "CPUID:leaf:0x40000000"), 1u);
+    EXPECT_EQ(ping.at("exits_total"),
+              kHvmBootCpuidExits + kHvmBootMsrExits + kHvmBootHypercalls + 1 + n + n + 1);
     EXPECT_EQ(count(ping.at("exits"), "EXTERNAL_INTERRUPT"), 0u);
     // dom0 is PV and idle: its boot hypercalls (2 add_to_physmap + CALLBACKOP_register) and no exits.
     const json& dom0 = sim.domain("dom0");
@@ -95,6 +103,36 @@ TEST(EvtchnPingPong, PvhDom0ExitsWithVmcallAndHlt) {
     // PVH boots like HVM (3 hypercalls) and answers with VMCALL; it idles with HLT.
     EXPECT_EQ(count(dom0.at("exits"), "VMCALL"), kHvmBootHypercalls + n);
     EXPECT_EQ(count(dom0.at("exits"), "HLT"), n + 1);
+}
+
+// Polling instead of halting: every reply finds the initiator running guest code on its pCPU, so
+// Xen IPIs that pCPU and the vCPU takes an EXTERNAL_INTERRUPT exit — unless posted interrupts
+// deliver the vector without one (Intel SDM 29.6).
+TEST(EvtchnPingPong, PollingInitiatorTakesOneExternalInterruptPerReply) {
+    const std::uint64_t n = 80;
+    json s = pingpong(n);
+    s["workloads"][0]["wait"] = "poll";
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& ping = sim.domain("ping");
+    EXPECT_EQ(count(ping.at("exits"), "EXTERNAL_INTERRUPT"), n);
+    EXPECT_EQ(count(ping.at("exits_by_cause"), "EXTERNAL_INTERRUPT:ipi:evtchn"), n);
+    EXPECT_EQ(ping.at("halts"), 0u) << "a polling initiator never blocks during the exchange";
+    EXPECT_EQ(ping.at("upcalls"), n + 1);
+    EXPECT_EQ(ping.at("ipis_received"), n);
+}
+
+TEST(EvtchnPingPong, PostedInterruptsRemoveTheExternalInterruptExits) {
+    const std::uint64_t n = 80;
+    json s = pingpong(n);
+    s["workloads"][0]["wait"] = "poll";
+    s["platform"]["hvm"]["posted_interrupts"] = true;
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& ping = sim.domain("ping");
+    EXPECT_EQ(count(ping.at("exits"), "EXTERNAL_INTERRUPT"), 0u);
+    EXPECT_EQ(ping.at("upcalls"), n + 1) << "the events are still delivered";
+    EXPECT_EQ(ping.at("ipis_received"), n) << "the notification still interrupts the pCPU";
 }
 
 // A LAPIC-delivered upcall vector needs an EOI per upcall; how it exits depends on APIC
