@@ -31,6 +31,7 @@ struct WorkloadStats {
     Counter failures;
     Distribution latency_ns;
     bool done = false;
+    bool background = false;  // runs until the run ends; the run does not wait for it
     std::uint64_t start_ns = 0, end_ns = 0;
     std::function<void()> on_progress;  // set by the platform to check its stop condition
 };

@@ -111,13 +111,23 @@ void Scheduler::arm_accounting() {
 void Scheduler::accounting() {
     accounting_armed_ = false;
     const std::int64_t period = static_cast<std::int64_t>(params_.accounting_period_us) * 1'000'000;
+    // As csched_acct: the period's CPU time (period x pCPUs) is shared among the *active* vCPUs
+    // (runnable, running, or ran during the period) by weight; a vCPU cannot use more than one
+    // pCPU, so its share is capped at one period; credit stays within [-period, period].
+    std::uint64_t active_weight = 0;
+    for (Vcpu* v : vcpus_)
+        if (v->state_ != VcpuState::blocked || v->ran_in_period_) active_weight += v->weight_;
     bool any_active = false;
     for (Vcpu* v : vcpus_) {
         if (v->state_ == VcpuState::running) burn(*v);
-        // Each vCPU earns its weight's share of all pCPUs' time in the period, capped at a period.
-        std::int64_t share = static_cast<std::int64_t>(static_cast<Int128>(period) * pcpus_.size() *
-                                                       v->weight_ / total_weight_);
-        v->credit_ps_ = std::min(v->credit_ps_ + share, period);
+        bool active = v->state_ != VcpuState::blocked || v->ran_in_period_;
+        v->ran_in_period_ = v->state_ == VcpuState::running;
+        if (active && active_weight) {
+            std::int64_t share = static_cast<std::int64_t>(static_cast<Int128>(period) * pcpus_.size() *
+                                                           v->weight_ / active_weight);
+            v->credit_ps_ += std::min(share, period);
+        }
+        v->credit_ps_ = std::clamp(v->credit_ps_, -period, period);
         if (v->prio_ == SchedPriority::boost && v->state_ == VcpuState::running)
             v->prio_ = SchedPriority::under;
         if (v->prio_ != SchedPriority::boost)
@@ -271,8 +281,11 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     next->last_pcpu_ = next->pcpu_;
     next->run_start_ps_ = now;
     next->acct_since_ps_ = now;
+    next->ran_in_period_ = true;
     next->scheduled_ev_.notify(sc_core::SC_ZERO_TIME);
     p.tick_ev_.notify(ps_time(params_.tslice_us * 1'000'000));
+    // A vCPU that woke while the switch was under way competes with the one just switched in.
+    evaluate_preemption(p);
 }
 
 void Scheduler::block(Vcpu& v) {

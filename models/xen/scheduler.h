@@ -2,8 +2,9 @@
 //
 // What is modelled (after Xen's credit scheduler, xen/common/sched/credit.c):
 //   - one run queue per pCPU, ordered by priority BOOST > UNDER > OVER, FIFO within a priority;
-//   - credits: every accounting period each vCPU earns period x pCPUs x its domain's weight share,
-//     capped at one period's worth, and burns the time it runs; UNDER while credit > 0, else OVER;
+//   - credits: every accounting period the active vCPUs (runnable, running, or ran in the period)
+//     share period x pCPUs by weight (a vCPU earns at most one period), burn the time they run,
+//     and stay within one period of credit either way; UNDER while credit > 0, else OVER;
 //   - a vCPU waking from blocked while UNDER is BOOSTed and preempts a lower-priority current vCPU
 //     (wake-up preemption), unless the current one has run less than the rate limit;
 //   - a time slice after which an equal-or-higher priority waiter takes the pCPU;
@@ -18,9 +19,9 @@
 // (block, or yield after the scheduler requested preemption), so it always knows exactly how
 // much it ran. The scheduler only decides, requests, and completes switches.
 //
-// Fidelity limits: no soft affinity, no NUMA, no cpupools, no credit2/RTDS; accounting gives credit
-// to every vCPU rather than to "active" ones; the idle loop's lazy context switch is charged as
-// context_switch_idle in each direction.
+// Fidelity limits: no soft affinity, no NUMA, no cpupools, no credit2/RTDS, no caps; credit is
+// kept in picoseconds of run time rather than credit1's 10 ms ticks (accounting is exact, not
+// sampled); the idle loop's lazy context switch is charged as context_switch_idle each way.
 #pragma once
 
 #include <cstdint>

@@ -69,6 +69,11 @@ void Vcpu::run_guest(Cycles c) {
     stats.guest_cycles.inc(c);
     while (remaining > 0) {
         wait_until_running();
+        if (preempt_requested_) {  // requested while we were not yet waiting on preempt_ev_
+            stats.preemptions.inc();
+            sched_.yield(*this);
+            continue;
+        }
         if (upcall_deliverable()) {
             deliver_upcalls();
             continue;

@@ -139,6 +139,7 @@ class Vcpu : public sc_core::sc_module {
     std::int64_t credit_ps_ = 0;
     SchedPriority prio_ = SchedPriority::under;
     bool preempt_requested_ = false;
+    bool ran_in_period_ = false;
     std::uint64_t acct_since_ps_ = 0, run_start_ps_ = 0, blocked_since_ps_ = 0;
     sc_core::sc_event scheduled_ev_, preempt_ev_, irq_ev_;
 };

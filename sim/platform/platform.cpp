@@ -108,6 +108,16 @@ void Platform::build_workloads() {
             domains_[b]->passive.push_back([pp, gb](GuestServices& s) { pp->start_responder(*gb, s); });
             domains_[a]->active.push_back([pp, ga](GuestServices& s) { pp->run_initiator(*ga, s); });
             rt->domains = {a, b};
+        } else if (rt->type == "cpu_burn") {
+            DomId d = dom_id(w.at("domain"));
+            CpuBurnParams p;
+            p.slice_cycles = w.at("slice_cycles");
+            p.slices = w.at("slices");
+            rt->stats->background = p.slices == 0;
+            rt->burn = std::make_unique<CpuBurn>(p, *rt->stats);
+            CpuBurn* b = rt->burn.get();
+            domains_[d]->every_vcpu.push_back([b](GuestServices& s) { b->run(s); });
+            rt->domains = {d};
         } else if (rt->type == "grant_copy") {
             DomId g = dom_id(w.at("guest"));
             GrantCopyParams p;
@@ -148,10 +158,12 @@ void Platform::install_programs() {
                         for (auto& role : rt->passive) role(*s);
                         for (auto& role : rt->active) role(*s);
                     }
+                    for (auto& role : rt->every_vcpu) role(*s);
                     for (;;) s->halt();
                 });
             } else {
-                v.set_program([s] {
+                v.set_program([rt, s] {
+                    for (auto& role : rt->every_vcpu) role(*s);
                     for (;;) s->halt();
                 });
             }
@@ -159,17 +171,24 @@ void Platform::install_programs() {
     }
 }
 
+bool Platform::finite_workloads_done() const {
+    // The run waits for every workload that can finish; background loads never do.
+    bool any = false;
+    for (auto& w : workloads_) {
+        if (w->stats->background) continue;
+        if (!w->stats->done) return false;
+        any = true;
+    }
+    return any;
+}
+
 void Platform::on_progress() {
     std::uint64_t ops = 0;
-    bool all_done = true;
-    for (auto& w : workloads_) {
-        ops += w->stats->ops.value();
-        all_done = all_done && w->stats->done;
-    }
+    for (auto& w : workloads_) ops += w->stats->ops.value();
     if (op_limit_ && ops >= op_limit_ && !stopped_for_ops_) {
         stopped_for_ops_ = true;
         sc_core::sc_stop();
-    } else if (all_done && !workloads_.empty()) {
+    } else if (finite_workloads_done()) {
         sc_core::sc_stop();
     }
 }
@@ -184,11 +203,9 @@ RunResult Platform::run() {
     r.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.sim_time_ps = sc_core::sc_time_stamp().value();
     hv_->scheduler().finish();
-    bool all_done = !workloads_.empty();
-    for (auto& w : workloads_) all_done = all_done && w->stats->done;
     if (stopped_for_ops_)
         r.stop_reason = "op_limit";
-    else if (all_done)
+    else if (finite_workloads_done())
         r.stop_reason = "workloads_done";
     else if (sc_core::sc_pending_activity() || r.sim_time_ps >= limit_ms * 1'000'000'000ull) {
         // Starvation exit with work still scheduled past the limit: the limit was reached.

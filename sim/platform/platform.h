@@ -6,7 +6,8 @@
 // domain a guest kernel (XenGuest) and each vCPU its program: vCPU 0 boots the kernel (its
 // hypercalls are counted like any other), starts the domain's workload roles, runs the active
 // ones, then idles; other vCPUs idle. The run ends when every workload is done, when the op limit
-// or the simulated-time limit is reached, or — reported as "stalled" — when nothing is left to
+// or the simulated-time limit is reached (background loads such as an endless cpu_burn are not
+// waited for), or — reported as "stalled" — when nothing is left to
 // happen while a workload is still unfinished.
 //
 // SystemC elaborates once per process, so a process builds and runs one Platform.
@@ -56,6 +57,7 @@ class Platform {
     void build_workloads();
     void install_programs();
     void on_progress();
+    bool finite_workloads_done() const;
 
     Scenario scenario_;
     Tracer& tracer_;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "frontends/cpu_burn.h"
 #include "sim/platform/platform.h"
 
 namespace xensim {
@@ -21,6 +22,8 @@ struct Platform::DomainRuntime {
     std::vector<std::unique_ptr<VcpuGuestServices>> services;
     // Roles run on vCPU 0 after boot: passive ones (start) then active ones (run to completion).
     std::vector<std::function<void(GuestServices&)>> passive, active;
+    // Roles every vCPU runs (vCPU 0 after its own roles).
+    std::vector<std::function<void(GuestServices&)>> every_vcpu;
 };
 
 struct Platform::WorkloadRuntime {
@@ -29,6 +32,7 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<EvtchnPingPong> pingpong;
     std::unique_ptr<GrantCopyClient> copy_client;
     std::unique_ptr<GrantCopyBackend> copy_backend;
+    std::unique_ptr<CpuBurn> burn;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
 };
 

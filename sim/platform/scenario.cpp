@@ -92,8 +92,19 @@ ConfigNodePtr scenario_schema() {
                 {"rounds", N::integer(100, 1, 1'000'000'000, "requests", "requests to run")},
             },
             "a guest grants pages, dom0 copies them with GNTTABOP_copy");
-        auto workload = N::variant({{"evtchn_pingpong", pingpong}, {"grant_copy", grant_copy}},
-                                   "a workload, selected by type");
+        auto cpu_burn = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"domain", N::string(std::nullopt, "domain whose every vCPU burns CPU"), true},
+                {"slice_cycles",
+                 N::integer(1'000'000, 1000, 1'000'000'000'000LL, "cycles", "compute per operation")},
+                {"slices", N::integer(0, 0, 1'000'000'000, "operations",
+                                      "slices per vCPU; 0 burns until the run ends (a background load)")},
+            },
+            "a guest that only computes: the neighbour in contention studies");
+        auto workload =
+            N::variant({{"evtchn_pingpong", pingpong}, {"grant_copy", grant_copy}, {"cpu_burn", cpu_burn}},
+                       "a workload, selected by type");
         auto stop = N::object(
             {
                 {"sim_time_ms",
@@ -214,6 +225,8 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             if (a >= 0 && a == b)
                 errors.push_back({at + "/responder", "a domain other than the initiator",
                                   describe_json(w.at("responder"))});
+        } else if (w.at("type") == "cpu_burn") {
+            need_domain("domain");
         } else if (w.at("type") == "grant_copy") {
             long g = need_domain("guest");
             if (g == 0)

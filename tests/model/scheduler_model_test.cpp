@@ -61,3 +61,78 @@ TEST(Scheduler, MorePcpusThanVcpusMeansNoDomainChanges) {
 
 }  // namespace
 }  // namespace xensim::testing
+
+namespace xensim::testing {
+namespace {
+
+using nlohmann::json;
+
+// Two CPU-bound guests on one pCPU share it in proportion to their weights (credit1's promise),
+// once the credit they start with is spent.
+TEST(Scheduler, WeightsSplitAContendedPcpuInProportion) {
+    json s = {{"name", "weights"},
+              {"platform", {{"pcpus", 1}}},
+              {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}},
+                                       {{"name", "a"}, {"weight", 256}},
+                                       {{"name", "b"}, {"weight", 512}}})},
+              {"workloads", json::array({{{"type", "cpu_burn"}, {"name", "burn_a"}, {"domain", "a"}},
+                                         {{"type", "cpu_burn"}, {"name", "burn_b"}, {"domain", "b"}}})},
+              {"stop", {{"sim_time_ms", 3000}}}};
+    Simulation sim(s);
+    EXPECT_EQ(sim.result.stop_reason, "sim_time_limit");
+    double a = sim.domain("a").at("guest_cycles");
+    double b = sim.domain("b").at("guest_cycles");
+    EXPECT_GT(b / a, 1.85);
+    EXPECT_LT(b / a, 2.10);
+    // Nearly all of the pCPU went to guest code: switches happen per time slice, not more often.
+    EXPECT_LT(sim.report.at("pcpus").at(0).at("context_switches_total").get<std::uint64_t>(), 3000u / 30 * 3);
+}
+
+// An I/O-bound guest sharing a pCPU with a CPU burner: its wake-ups are BOOSTed and preempt the
+// burner once the burner has run for the rate limit (credit1's ratelimit_us), so a round trip
+// costs at most about the rate limit; with no rate limit, microseconds; without wake-up
+// preemption it waits for the burner's 30 ms time slice to end.
+json neighbour(bool wakeup_preemption, unsigned ratelimit_us) {
+    return {{"name", "neighbour"},
+            {"platform",
+             {{"pcpus", 2},
+              {"scheduler", {{"wakeup_preemption", wakeup_preemption}, {"ratelimit_us", ratelimit_us}}}}},
+            {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}, {"pinning", {0}}},
+                                     {{"name", "ping"}, {"pinning", {0}}},
+                                     {{"name", "pong"}, {"pinning", {1}}},
+                                     {{"name", "noisy"}, {"pinning", {1}}}})},
+            {"workloads", json::array({{{"type", "evtchn_pingpong"},
+                                        {"name", "pp"},
+                                        {"initiator", "ping"},
+                                        {"responder", "pong"},
+                                        {"round_trips", 40}},
+                                       {{"type", "cpu_burn"}, {"name", "burn"}, {"domain", "noisy"}}})},
+            {"stop", {{"sim_time_ms", 5000}}}};
+}
+
+double p50_latency_ns(const Simulation& sim) {
+    return sim.report.at("workloads").at(0).at("latency_ns").at("p50").get<double>();
+}
+
+TEST(Scheduler, WakeupPreemptionBoundsAnIoGuestsWaitByTheRateLimit) {
+    Simulation sim(neighbour(true, 1000));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    EXPECT_LT(p50_latency_ns(sim), 1'500'000.0);
+    EXPECT_GT(p50_latency_ns(sim), 1'000'000.0) << "the burner keeps the pCPU for its rate limit";
+    EXPECT_GT(sim.domain("noisy").at("vcpus").at(0).at("preemptions").get<std::uint64_t>(), 30u);
+}
+
+TEST(Scheduler, WithoutARateLimitTheBoostedWakeupPreemptsAtOnce) {
+    Simulation sim(neighbour(true, 0));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    EXPECT_LT(p50_latency_ns(sim), 100'000.0);
+}
+
+TEST(Scheduler, WithoutWakeupPreemptionTheIoGuestWaitsForTheTimeSlice) {
+    Simulation sim(neighbour(false, 1000));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    EXPECT_GT(p50_latency_ns(sim), 10'000'000.0) << "the pong vCPU waits behind the burner";
+}
+
+}  // namespace
+}  // namespace xensim::testing
