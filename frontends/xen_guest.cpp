@@ -2,8 +2,6 @@
 
 #include <cstring>
 
-#include <xen/callback.h>
-
 namespace xensim {
 
 namespace {

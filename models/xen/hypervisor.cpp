@@ -3,8 +3,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include <xen/callback.h>
-
 #include "sim/core/trace_events.h"
 
 namespace xensim {

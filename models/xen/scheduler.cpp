@@ -288,7 +288,14 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     evaluate_preemption(p);
 }
 
+void Scheduler::trace_run(Vcpu& v) {
+    if (tracer_.on(TraceCategory::sched))
+        tracer_.emit(trace_events::vcpu_running, TraceTrack::vcpu(v.domain().id, v.id()), v.run_start_ps_,
+                     now_ps() - v.run_start_ps_, {std::uint64_t(v.pcpu_)});
+}
+
 void Scheduler::block(Vcpu& v) {
+    trace_run(v);
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);
     if (v.prio_ == SchedPriority::boost)
@@ -301,6 +308,7 @@ void Scheduler::block(Vcpu& v) {
 }
 
 void Scheduler::yield(Vcpu& v) {
+    trace_run(v);
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);
     v.prio_ = v.credit_ps_ > 0 ? SchedPriority::under : SchedPriority::over;

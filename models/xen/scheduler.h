@@ -114,6 +114,7 @@ class Scheduler {
     void enqueue(PhysicalCpu& p, Vcpu& v);
     Vcpu* pick(PhysicalCpu& p);  // best from p's queue, else steal
     void burn(Vcpu& v);          // charge run time since last accounting to credit
+    void trace_run(Vcpu& v);     // the "running" slice of a vCPU leaving its pCPU
     void accounting();
     void arm_accounting();
     bool allowed(const Vcpu& v, unsigned pcpu) const;

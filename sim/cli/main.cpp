@@ -19,7 +19,7 @@ const char* kUsage = R"(usage:
                            [--trace CATEGORIES] [--trace-format perfetto|text]
       Simulate the scenario, print a summary, write DIR/report.json (DIR defaults to
       ./xensim-out) and, with --trace, DIR/trace.json (perfetto) or DIR/trace.txt (text).
-      CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, workload, or all.
+      CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, or all.
   xensim validate SCENARIO.json [--set a.b.c=value]... [--seed N]
       Check the scenario without simulating; print the effective configuration.
   xensim bench SCENARIO.json [--set a.b.c=value]... [--seed N]

@@ -28,7 +28,6 @@ enum class TraceCategory : std::uint32_t {
     hypercall = 1u << 2,  // hypercalls by op
     evtchn = 1u << 3,     // event-channel sends and upcalls
     gnttab = 1u << 4,     // grant map / unmap / copy
-    workload = 1u << 5,   // guest workload operations
 };
 
 struct TraceCategoryInfo {
@@ -38,7 +37,7 @@ struct TraceCategoryInfo {
 inline constexpr TraceCategoryInfo kTraceCategories[] = {
     {TraceCategory::sched, "sched"},         {TraceCategory::vmexit, "vmexit"},
     {TraceCategory::hypercall, "hypercall"}, {TraceCategory::evtchn, "evtchn"},
-    {TraceCategory::gnttab, "gnttab"},       {TraceCategory::workload, "workload"},
+    {TraceCategory::gnttab, "gnttab"},
 };
 
 enum class TraceFieldType { u64, i64, str };

@@ -35,7 +35,5 @@ inline const TraceEventDef gnttab_op{"gnttab_op",
                                       {"unmaps", F::u64},
                                       {"copies", F::u64},
                                       {"bytes", F::u64}}};
-inline const TraceEventDef workload_op{
-    "workload_op", TraceCategory::workload, true, {{"workload", F::str}, {"op", F::u64}}};
 
 }  // namespace xensim::trace_events

@@ -18,6 +18,7 @@
 #endif
 
 #include <xen/xen.h>
+#include <xen/callback.h>
 #include <xen/errno.h>
 #include <xen/event_channel.h>
 #include <xen/grant_table.h>

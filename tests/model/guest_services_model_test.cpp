@@ -1,0 +1,123 @@
+// Guest operations become VM exits with the right Intel basic exit reason and cause, through a
+// hypervisor built directly (no scenario), as a device model test would drive a device.
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "models/xen/hypervisor.h"
+#include "sim/platform/vcpu_guest_services.h"
+
+namespace xensim {
+namespace {
+
+struct Machine {
+    explicit Machine(DomainType guest_type)
+        : clock(2100),
+          root(""),
+          io_group("io", &root),
+          unclaimed(io_group, "unclaimed_io", "accesses", "unclaimed") {
+        HypervisorParams hp;
+        hp.pcpus = 2;
+        hv = std::make_unique<Hypervisor>("xen", hp, cost, clock, tracer, root);
+        hv->create_domain({0, "dom0", DomainType::pv, 1, 4096, 256, {}});
+        if (guest_type != DomainType::pv) hv->create_domain({1, "guest", guest_type, 1, 4096, 256, {}});
+    }
+    CostModel cost = CostModel::defaults();
+    Clock clock;
+    Tracer tracer;
+    StatsGroup root;
+    StatsGroup io_group;
+    Counter unclaimed;
+    std::unique_ptr<Hypervisor> hv;
+};
+
+std::uint64_t exits(Vcpu& v, const char* reason) { return v.stats.exits.value(reason); }
+std::uint64_t by_cause(Vcpu& v, const std::string& c) { return v.stats.exits_by_cause.value(c); }
+
+TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
+    Machine m(DomainType::hvm);
+    Vcpu& v = m.hv->vcpu(1, 0);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed);
+    GuestServices& s = services;  // as guest code sees it
+    std::uint32_t in_value = 0;
+    std::uint64_t mmio_value = 0;
+    std::uint8_t buf[512];
+    long unknown = 0, hvm_forbidden = 0, bad_port = 0, version = 0;
+    std::uint32_t leaf[4];
+    v.set_program([&] {
+        s.out(0x80, 1, 0x12);
+        in_value = s.in(0x1f7, 1);
+        s.ins(0x1f0, 2, buf, 256);  // rep insw: one exit for the whole string
+        s.outs(0x1f0, 2, buf, 256);
+        mmio_value = s.mmio_read(0xfebc0000, 4);
+        s.mmio_write(0xfebc0008, 4, 1);
+        s.cpuid(0x40000000, 0, leaf);
+        (void)s.rdmsr(0x1b);
+        s.wrmsr(0x40000000, 0x1000);
+        unknown = s.hypercall(63);
+        hvm_forbidden = s.hypercall(__HYPERVISOR_callback_op, CALLBACKOP_register, 0);
+        evtchn_send_t send{};
+        send.port = 77;
+        bad_port =
+            s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send));
+        version = s.hypercall(__HYPERVISOR_xen_version, XENVER_version);
+        sc_core::sc_stop();
+    });
+    m.hv->vcpu(0, 0).set_program([] {});
+    m.hv->start();
+    sc_core::sc_start();
+
+    EXPECT_EQ(exits(v, "IO_INSTRUCTION"), 4u);
+    EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x80"), 1u);
+    EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x1f0"), 2u);
+    EXPECT_EQ(exits(v, "EPT_VIOLATION"), 2u);
+    EXPECT_EQ(by_cause(v, "EPT_VIOLATION:mmio:0xfebc0000"), 1u);
+    EXPECT_EQ(exits(v, "CPUID"), 1u);
+    EXPECT_EQ(exits(v, "MSR_READ"), 1u);
+    EXPECT_EQ(exits(v, "MSR_WRITE"), 1u);
+    EXPECT_EQ(exits(v, "VMCALL"), 4u);
+    EXPECT_EQ(v.stats.exits.total(), 13u);
+    // No device claims anything yet: reads float high, as on an unclaimed port / MMIO range.
+    EXPECT_EQ(in_value, 0xffu);
+    EXPECT_EQ(mmio_value, 0xffffffffu);
+    EXPECT_EQ(buf[0], 0xff);
+    EXPECT_EQ(m.unclaimed.value(), 6u);
+    EXPECT_EQ(std::memcmp(&leaf[1], "XenVMMXenVMM", 12), 0) << "Xen's signature leaf";
+    // Xen's errnos: unknown hypercall, a hypercall absent from the HVM table, a bad port.
+    EXPECT_EQ(unknown, -XEN_ENOSYS);
+    EXPECT_EQ(hvm_forbidden, -XEN_ENOSYS);
+    EXPECT_EQ(bad_port, -XEN_EINVAL);
+    EXPECT_EQ(version, (4 << 16) | 17);
+    EXPECT_EQ(m.hv->stats.hypercall_errors.value("event_channel_op/EVTCHNOP_send:EINVAL"), 1u);
+    EXPECT_EQ(v.stats.hypercalls.value("unknown_63"), 1u);
+    // Time: every exit charged exit_cost(reason) on the vCPU.
+    Cycles expected = 4 * m.cost.exit_cost(ExitReason::IO_INSTRUCTION) +
+                      2 * m.cost.exit_cost(ExitReason::EPT_VIOLATION) + m.cost.exit_cost(ExitReason::CPUID) +
+                      m.cost.exit_cost(ExitReason::MSR_READ) + m.cost.exit_cost(ExitReason::MSR_WRITE) +
+                      4 * m.cost.exit_cost(ExitReason::VMCALL);
+    EXPECT_GE(v.stats.hypervisor_cycles.value(), expected);
+}
+
+TEST(GuestServices, PvDomainTakesNoVmExits) {
+    Machine m(DomainType::pv);
+    Vcpu& v = m.hv->vcpu(0, 0);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed);
+    GuestServices& s = services;
+    long version = 0;
+    v.set_program([&] {
+        s.out(0x80, 1, 0);
+        std::uint32_t leaf[4];
+        s.cpuid(0x40000000, 0, leaf);
+        version = s.hypercall(__HYPERVISOR_xen_version, XENVER_version);
+        sc_core::sc_stop();
+    });
+    m.hv->start();
+    sc_core::sc_start();
+    EXPECT_EQ(v.stats.exits.total(), 0u);
+    EXPECT_EQ(version, (4 << 16) | 17);
+    EXPECT_EQ(v.stats.hypercalls.value("xen_version/XENVER_version"), 1u) << "still counted as a hypercall";
+    EXPECT_GE(v.stats.hypervisor_cycles.value(), m.cost.pv_hypercall);
+}
+
+}  // namespace
+}  // namespace xensim
