@@ -18,21 +18,6 @@ namespace {
 }
 
 // The errnos this engine can return, named as the "errors" counter labels them.
-struct ErrnoName {
-    int value;
-    const char* name;
-};
-constexpr ErrnoName kErrnoNames[] = {
-    {XEN_EPERM, "EPERM"},   {XEN_ENOENT, "ENOENT"}, {XEN_ESRCH, "ESRCH"},   {XEN_EFAULT, "EFAULT"},
-    {XEN_EEXIST, "EEXIST"}, {XEN_EINVAL, "EINVAL"}, {XEN_ENOSPC, "ENOSPC"}, {XEN_ENOSYS, "ENOSYS"},
-};
-
-std::string errno_name(long rc) {
-    for (const auto& e : kErrnoNames)
-        if (-rc == e.value) return e.name;
-    return "E" + std::to_string(-rc);
-}
-
 // Bit helpers on the guest-visible xen_ulong_t arrays (Xen's guest_test_and_set_bit & co.).
 bool test_bit(const xen_ulong_t* words, unsigned bit) {
     return (words[bit / EventChannels::kBitsPerWord] >> (bit % EventChannels::kBitsPerWord)) & 1;
@@ -284,7 +269,7 @@ long EventChannels::hypercall(DomId caller, unsigned cmd, void* arg) {
         else
             rc = row->handler(*this, caller, arg);
     }
-    if (rc < 0) errors_.inc(errno_name(rc));
+    if (rc < 0) errors_.inc(xen_errno_name(rc));
     return rc;
 }
 

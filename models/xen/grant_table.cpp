@@ -38,19 +38,6 @@ static_assert(GNTST_no_space == -13, "GNTST_* numbering");
 static_assert(sizeof(kGntstNames) / sizeof(kGntstNames[0]) == GrantTable::kNrGntst);
 static_assert(kGnttabopCacheFlush + 1 == GrantTable::kNrGnttabops);
 
-const char* xen_errno_name(long e) {
-    switch (e) {
-        case XEN_EINVAL:
-            return "XEN_EINVAL";
-        case XEN_ENOSYS:
-            return "XEN_ENOSYS";
-        case XEN_EFAULT:
-            return "XEN_EFAULT";
-        default:
-            return "XEN_E_other";
-    }
-}
-
 // A guest handle is a plain pointer below interface version 0x00030201 and a struct {T* p;} from
 // then on; the engine works with either.
 template <class Handle>

@@ -67,33 +67,6 @@ const char* callbackop_name(unsigned cmd) {
     return cmd == CALLBACKOP_register ? "CALLBACKOP_register" : "CALLBACKOP_other";
 }
 
-const char* errno_name(long r) {
-    switch (-r) {
-        case XEN_EPERM:
-            return "EPERM";
-        case XEN_ENOENT:
-            return "ENOENT";
-        case XEN_ESRCH:
-            return "ESRCH";
-        case XEN_EFAULT:
-            return "EFAULT";
-        case XEN_EBUSY:
-            return "EBUSY";
-        case XEN_EEXIST:
-            return "EEXIST";
-        case XEN_EINVAL:
-            return "EINVAL";
-        case XEN_ENOSPC:
-            return "ENOSPC";
-        case XEN_ENOSYS:
-            return "ENOSYS";
-        case XEN_EOPNOTSUPP:
-            return "EOPNOTSUPP";
-        default:
-            return "other";
-    }
-}
-
 }  // namespace
 
 struct Hypervisor::HypercallEntry {
@@ -180,7 +153,7 @@ evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
     long r = event_channels_->hypercall(0, EVTCHNOP_alloc_unbound, &op);
     if (r)
         throw std::runtime_error("toolstack could not allocate an event channel: " +
-                                 std::string(errno_name(r)));
+                                 std::string(xen_errno_name(r)));
     return op.port;
 }
 
@@ -213,7 +186,7 @@ long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
             result = (this->*(e->handler))(v, args);
             current_ = saved;
         }
-        if (result < 0) stats.hypercall_errors.inc(name + ":" + errno_name(result));  // rare path
+        if (result < 0) stats.hypercall_errors.inc(name + ":" + xen_errno_name(result));  // rare path
         if (tracer_.on(TraceCategory::hypercall))
             tracer_.emit(trace_events::hypercall, TraceTrack::vcpu(v.domain().id, v.id()), t0,
                          v.now_ps() - t0,

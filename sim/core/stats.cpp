@@ -130,24 +130,26 @@ const StatsGroup* StatsGroup::find_group(const std::string& dotted) const {
     return nullptr;
 }
 
-const Counter* StatsGroup::find_counter(const std::string& dotted) const {
+template <class T>
+const T* StatsGroup::find_leaf(const std::string& dotted,
+                               const std::vector<const T*>& (*list)(const StatsGroup&)) const {
     auto dot = dotted.rfind('.');
     const StatsGroup* g = dot == std::string::npos ? this : find_group(dotted.substr(0, dot));
     if (!g) return nullptr;
     std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
-    for (const Counter* c : g->counters_)
-        if (c->name() == leaf) return c;
+    for (const T* item : list(*g))
+        if (item->name() == leaf) return item;
     return nullptr;
 }
 
+const Counter* StatsGroup::find_counter(const std::string& dotted) const {
+    return find_leaf<Counter>(
+        dotted, [](const StatsGroup& g) -> const std::vector<const Counter*>& { return g.counters_; });
+}
+
 const CounterFamily* StatsGroup::find_family(const std::string& dotted) const {
-    auto dot = dotted.rfind('.');
-    const StatsGroup* g = dot == std::string::npos ? this : find_group(dotted.substr(0, dot));
-    if (!g) return nullptr;
-    std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
-    for (const CounterFamily* f : g->families_)
-        if (f->name() == leaf) return f;
-    return nullptr;
+    return find_leaf<CounterFamily>(
+        dotted, [](const StatsGroup& g) -> const std::vector<const CounterFamily*>& { return g.families_; });
 }
 
 }  // namespace xensim

@@ -109,6 +109,9 @@ class StatsGroup {
     friend class CounterFamily;
     friend class Distribution;
     void add_name(const std::string& n);
+    template <class T>
+    const T* find_leaf(const std::string& dotted,
+                       const std::vector<const T*>& (*list)(const StatsGroup&)) const;
 
     std::string name_;
     StatsGroup* parent_;

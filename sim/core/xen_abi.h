@@ -29,3 +29,24 @@
 #include <xen/vcpu.h>
 #include <xen/version.h>
 #include <xen/io/ring.h>
+
+namespace xensim {
+
+// "EINVAL" for -XEN_EINVAL (or XEN_EINVAL): the errno names of xen/errno.h, taken from the header's
+// own XEN_ERRNO list so they cannot drift; "E?" for a value the header does not name.
+inline const char* xen_errno_name(long rc) {
+    struct Entry {
+        long value;
+        const char* name;
+    };
+    static const Entry table[] = {
+#define XEN_ERRNO(name, value) {value, #name},
+#include <xen/errno.h>
+    };
+    long v = rc < 0 ? -rc : rc;
+    for (const Entry& e : table)
+        if (e.value == v) return e.name;
+    return "E?";
+}
+
+}  // namespace xensim
