@@ -215,7 +215,7 @@ long Hypervisor::do_event_channel_op(Vcpu& v, const HypercallArgs& a) {
     unsigned cmd = static_cast<unsigned>(a[0]);
     pending_ipis_ = 0;
     long r = event_channels_->hypercall(v.domain().id, cmd, reinterpret_cast<void*>(a[1]));
-    if (cmd == EVTCHNOP_send && r == 0 && tracer_.on(TraceCategory::evtchn)) {
+    if (cmd == EVTCHNOP_send && r == 0 && a[1] && tracer_.on(TraceCategory::evtchn)) {
         const auto& s = event_channels_->last_send();
         static const char* outcomes[] = {"kicked", "already_pending", "masked", "upcall_already_pending",
                                          "dropped"};
@@ -268,6 +268,7 @@ long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
     switch (a[0]) {
         case HVMOP_set_param: {
             auto* p = reinterpret_cast<xen_hvm_param_t*>(a[1]);
+            if (!p) return -XEN_EFAULT;
             if (p->domid != DOMID_SELF && p->domid != v.domain().id) return -XEN_EPERM;
             if (p->index != HVM_PARAM_CALLBACK_IRQ) return -XEN_EINVAL;
             unsigned type = static_cast<unsigned>(p->value >> 56);
@@ -279,6 +280,7 @@ long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
         }
         case HVMOP_get_param: {
             auto* p = reinterpret_cast<xen_hvm_param_t*>(a[1]);
+            if (!p) return -XEN_EFAULT;
             if (p->index != HVM_PARAM_CALLBACK_IRQ) return -XEN_EINVAL;
             p->value = v.upcall_mode() == UpcallMode::callback_vector
                            ? (std::uint64_t(HVM_PARAM_CALLBACK_TYPE_VECTOR) << 56) | v.upcall_vector_
@@ -287,6 +289,7 @@ long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
         }
         case HVMOP_set_evtchn_upcall_vector: {
             auto* p = reinterpret_cast<xen_hvm_evtchn_upcall_vector_t*>(a[1]);
+            if (!p) return -XEN_EFAULT;
             auto& list = vcpus_.at(v.domain().id);
             if (p->vcpu >= list.size()) return -XEN_ENOENT;
             if (p->vector < 0x10) return -XEN_EINVAL;
@@ -301,6 +304,7 @@ long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
 long Hypervisor::do_memory_op(Vcpu& v, const HypercallArgs& a) {
     if (a[0] != XENMEM_add_to_physmap) return -XEN_ENOSYS;
     auto* x = reinterpret_cast<xen_add_to_physmap_t*>(a[1]);
+    if (!x) return -XEN_EFAULT;
     if (x->domid != DOMID_SELF && x->domid != v.domain().id) return -XEN_EPERM;
     switch (x->space) {
         case XENMAPSPACE_shared_info:
@@ -319,6 +323,7 @@ long Hypervisor::do_xen_version(Vcpu& v, const HypercallArgs& a) {
             return (4 << 16) | 17;  // the ABI of the libxen-dev headers we build against
         case XENVER_get_features: {
             auto* f = reinterpret_cast<xen_feature_info_t*>(a[1]);
+            if (!f) return -XEN_EFAULT;
             if (f->submap_idx != 0) return -XEN_EINVAL;
             f->submap = (1u << XENFEAT_hvm_callback_vector) | (1u << XENFEAT_hvm_safe_pvclock);
             return 0;
@@ -336,6 +341,7 @@ long Hypervisor::do_vcpu_op(Vcpu& v, const HypercallArgs& a) {
 long Hypervisor::do_callback_op(Vcpu& v, const HypercallArgs& a) {
     if (a[0] != CALLBACKOP_register) return -XEN_ENOSYS;
     auto* cb = reinterpret_cast<callback_register_t*>(a[1]);
+    if (!cb) return -XEN_EFAULT;
     if (cb->type != CALLBACKTYPE_event) return -XEN_EOPNOTSUPP;
     for (Vcpu* w : vcpus_.at(v.domain().id)) w->set_upcall_mode(UpcallMode::pv_callback, 0);
     return 0;

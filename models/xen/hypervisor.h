@@ -12,8 +12,8 @@
 // Each handler's cost is the cost model's per-op figure plus what the engine reports it did
 // (grant maps, unmaps, TLB flushes, copied bytes; IPIs sent to deliver events).
 //
-// Fidelity limits: hypercall arguments are host pointers into the guest's own structures (no
-// copy_from_guest faults, so no -EFAULT); no continuations/preemption of long hypercalls; only
+// Fidelity limits: hypercall arguments are host pointers into the guest's own structures; a null
+// pointer gets -EFAULT, but no other bad address can be expressed; no continuations/preemption of long hypercalls; only
 // the callback types named above are modelled (others get -EOPNOTSUPP, documented in
 // docs/architecture.md).
 #pragma once

@@ -42,7 +42,7 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     std::uint32_t in_value = 0;
     std::uint64_t mmio_value = 0;
     std::uint8_t buf[512];
-    long unknown = 0, hvm_forbidden = 0, bad_port = 0, version = 0;
+    long unknown = 0, hvm_forbidden = 0, bad_port = 0, version = 0, null_arg = 0, null_evtchn = 0;
     std::uint32_t leaf[4];
     v.set_program([&] {
         s.out(0x80, 1, 0x12);
@@ -61,6 +61,8 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
         bad_port =
             s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send));
         version = s.hypercall(__HYPERVISOR_xen_version, XENVER_version);
+        null_arg = s.hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, 0);
+        null_evtchn = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, 0);
         sc_core::sc_stop();
     });
     m.hv->vcpu(0, 0).set_program([] {});
@@ -75,8 +77,8 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     EXPECT_EQ(exits(v, "CPUID"), 1u);
     EXPECT_EQ(exits(v, "MSR_READ"), 1u);
     EXPECT_EQ(exits(v, "MSR_WRITE"), 1u);
-    EXPECT_EQ(exits(v, "VMCALL"), 4u);
-    EXPECT_EQ(v.stats.exits.total(), 13u);
+    EXPECT_EQ(exits(v, "VMCALL"), 6u);
+    EXPECT_EQ(v.stats.exits.total(), 15u);
     // No device claims anything yet: reads float high, as on an unclaimed port / MMIO range.
     EXPECT_EQ(in_value, 0xffu);
     EXPECT_EQ(mmio_value, 0xffffffffu);
@@ -88,6 +90,8 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     EXPECT_EQ(hvm_forbidden, -XEN_ENOSYS);
     EXPECT_EQ(bad_port, -XEN_EINVAL);
     EXPECT_EQ(version, (4 << 16) | 17);
+    EXPECT_EQ(null_arg, -XEN_EFAULT) << "a null argument pointer is a fault, not a crash";
+    EXPECT_EQ(null_evtchn, -XEN_EFAULT);
     EXPECT_EQ(m.hv->stats.hypercall_errors.value("event_channel_op/EVTCHNOP_send:EINVAL"), 1u);
     EXPECT_EQ(v.stats.hypercalls.value("unknown_63"), 1u);
     // Time: every exit charged exit_cost(reason) on the vCPU.
