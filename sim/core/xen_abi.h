@@ -11,6 +11,12 @@
 
 #include <cstdint>
 
+// The newest guest interface these headers describe (as a current guest kernel builds against);
+// without it, ring.h would fall back to pre-3.2.8 definitions of the barriers.
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00040e00
+#endif
+
 #ifndef xen_mb
 #define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
