@@ -635,6 +635,17 @@ long GrantTable::op_query_size(DomId caller, void* uop, unsigned count, GrantWor
 // ---------------------------------------------------------------------------------------------
 // XENMEM_add_to_physmap(XENMAPSPACE_grant_table)
 
+bool GrantTable::seed_reserved_entry(DomId dom, grant_ref_t ref, Gfn gfn, DomId grantee) {
+    if (ref >= GNTTAB_NR_RESERVED_ENTRIES) return false;
+    DomainGrants* t = table(dom);
+    if (!t) return false;
+    auto* entries = reinterpret_cast<grant_entry_v1_t*>(t->shared[0]->bytes);
+    entries[ref].frame = static_cast<std::uint32_t>(gfn);
+    entries[ref].domid = grantee;
+    entries[ref].flags = GTF_permit_access;
+    return true;
+}
+
 int GrantTable::add_to_physmap(DomId caller, unsigned idx, Gfn gfn) {
     DomainRecord* rec = domains_.find(caller);
     if (!rec) invariant_broken("add_to_physmap from a domain not in the domain table", caller);

@@ -144,6 +144,11 @@ class GrantTable {
     // max_grant_frames and places shared frame idx at gfn in the caller's physmap (moving it if it
     // was mapped elsewhere). 0 or -XEN_EINVAL.
     int add_to_physmap(DomId caller, unsigned idx, Gfn gfn);
+    // The toolstack writes a reserved entry (GNTTAB_RESERVED_CONSOLE, GNTTAB_RESERVED_XENSTORE)
+    // into a domain's table before the domain runs, as libxl's xc_dom_gnttab_seed does: frame
+    // `gfn` of `dom` granted to `grantee`. False for an unknown domain or a ref beyond the
+    // reserved range.
+    bool seed_reserved_entry(DomId dom, grant_ref_t ref, Gfn gfn, DomId grantee);
     // The domain is going away: its own mappings of others' grants are released
     // (gnttab_release_mappings) and its table freed, or kept as a zombie while others map its grants.
     void domain_destroyed(DomId domid);

@@ -167,6 +167,11 @@ const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned lo
     return names_.emplace(key, HypercallNames{name, "hypercall:" + name}).first->second;
 }
 
+void Hypervisor::toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value) {
+    if (index >= HVM_NR_PARAMS) throw std::logic_error("HVM parameter index out of range");
+    hvm_params_[dom][index] = value;
+}
+
 long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
     const HypercallEntry* e = find_hypercall(op);
     const HypercallNames& names = names_for(op, args[0]);
@@ -281,11 +286,23 @@ long Hypervisor::do_hvm_op(Vcpu& v, const HypercallArgs& a) {
         case HVMOP_get_param: {
             auto* p = reinterpret_cast<xen_hvm_param_t*>(a[1]);
             if (!p) return -XEN_EFAULT;
-            if (p->index != HVM_PARAM_CALLBACK_IRQ) return -XEN_EINVAL;
-            p->value = v.upcall_mode() == UpcallMode::callback_vector
-                           ? (std::uint64_t(HVM_PARAM_CALLBACK_TYPE_VECTOR) << 56) | v.upcall_vector_
-                           : 0;
-            return 0;
+            if (p->domid != DOMID_SELF && p->domid != v.domain().id) return -XEN_EPERM;
+            if (p->index >= HVM_NR_PARAMS) return -XEN_EINVAL;
+            switch (p->index) {  // hvm_allow_get_param: what a guest may read about itself
+                case HVM_PARAM_CALLBACK_IRQ:
+                    p->value = v.upcall_mode() == UpcallMode::callback_vector
+                                   ? (std::uint64_t(HVM_PARAM_CALLBACK_TYPE_VECTOR) << 56) | v.upcall_vector_
+                                   : 0;
+                    return 0;
+                case HVM_PARAM_STORE_PFN:
+                case HVM_PARAM_STORE_EVTCHN:
+                case HVM_PARAM_CONSOLE_PFN:
+                case HVM_PARAM_CONSOLE_EVTCHN:
+                    p->value = hvm_params_[v.domain().id][p->index];
+                    return 0;
+                default:
+                    return -XEN_EPERM;
+            }
         }
         case HVMOP_set_evtchn_upcall_vector: {
             auto* p = reinterpret_cast<xen_hvm_evtchn_upcall_vector_t*>(a[1]);

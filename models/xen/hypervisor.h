@@ -4,8 +4,9 @@
 // What is modelled: Xen's hypercall entry for HVM/PVH guests (VMCALL exit) and PV guests (no
 // exit), dispatch through a const table {number, name, sub-op names, handler} with per-op and
 // per-domain counters, and the hypercalls the PV I/O paths need: event_channel_op,
-// grant_table_op, sched_op (yield, block, shutdown), hvm_op (set/get_param for
-// HVM_PARAM_CALLBACK_IRQ, set_evtchn_upcall_vector), memory_op (XENMEM_add_to_physmap for
+// grant_table_op, sched_op (yield, block, shutdown), hvm_op (set_param for
+// HVM_PARAM_CALLBACK_IRQ; get_param for the parameters Xen lets a guest read — callback, store
+// and console; set_evtchn_upcall_vector), memory_op (XENMEM_add_to_physmap for
 // shared_info and grant frames), xen_version, vcpu_op (is_up), callback_op (PV event callback).
 // Anything else returns -ENOSYS as Xen does for an unknown hypercall; HVM guests get -ENOSYS
 // for hypercalls absent from Xen's hvm_hypercall_table (callback_op).
@@ -13,8 +14,8 @@
 // (grant maps, unmaps, TLB flushes, copied bytes; IPIs sent to deliver events).
 //
 // Fidelity limits: hypercall arguments are host pointers into the guest's own structures; a null
-// pointer gets -EFAULT, but no other bad address can be expressed; no continuations/preemption of long hypercalls; only
-// the callback types named above are modelled (others get -EOPNOTSUPP, documented in
+// pointer gets -EFAULT, but no other bad address can be expressed; no continuations/preemption of long
+// hypercalls; only the callback types named above are modelled (others get -EOPNOTSUPP, documented in
 // docs/architecture.md).
 #pragma once
 
@@ -76,6 +77,8 @@ class Hypervisor : public sc_core::sc_module {
     // Toolstack actions at domain-build time (not charged, as they happen before the guest runs):
     // EVTCHNOP_alloc_unbound in `dom` for `remote`, as libxl does for console and xenstore.
     evtchn_port_t toolstack_alloc_unbound(DomId dom, DomId remote);
+    // An HVM parameter the toolstack sets at build (HVM_PARAM_STORE_PFN, HVM_PARAM_STORE_EVTCHN ...).
+    void toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value);
 
     const HypervisorParams& params() const { return params_; }
     const CostModel& cost() const { return cost_; }
@@ -136,6 +139,7 @@ class Hypervisor : public sc_core::sc_module {
     };
     const HypercallNames& names_for(unsigned op, unsigned long cmd);
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
+    std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
     Vcpu* current_ = nullptr;  // the vCPU whose hypercall is being handled
     unsigned pending_ipis_ = 0;
 };

@@ -94,12 +94,12 @@ using XsConnId = unsigned;
 
 // xenstored's hard_quotas defaults (tools/xenstored/domain.c); every one can be set by the scenario.
 struct XsQuota {
-    unsigned nodes_per_domain = 1000;            // ACC_NODES, "nodes": nodes owned by one domain
-    unsigned watches_per_domain = 128;           // ACC_WATCH, "watches"
-    unsigned transactions_per_domain = 10;       // ACC_TRANS, "transactions" (per connection here)
-    unsigned value_size = 2048;                  // ACC_NODESZ, "node-size": calc_node_acc_size
+    unsigned nodes_per_domain = 1000;              // ACC_NODES, "nodes": nodes owned by one domain
+    unsigned watches_per_domain = 128;             // ACC_WATCH, "watches" (per connection here)
+    unsigned transactions_per_domain = 10;         // ACC_TRANS, "transactions" (per connection here)
+    unsigned value_size = 2048;                    // ACC_NODESZ, "node-size": calc_node_acc_size
     unsigned path_length = XENSTORE_REL_PATH_MAX;  // ACC_PATHLEN, "path-max": after /local/domain/<id>/
-    unsigned perms_per_node = 5;                 // ACC_NPERM, "node-permissions"
+    unsigned perms_per_node = 5;                   // ACC_NPERM, "node-permissions"
 };
 
 // One permission entry: struct xs_permissions from xenstore_lib.h (id, XS_PERM_* bits).
@@ -149,6 +149,8 @@ class XenStore {
     bool is_domain_introduced(DomId domid) const { return introduced_.count(domid) != 0; }
 
     static std::string domain_path(DomId domid) { return "/local/domain/" + std::to_string(domid); }
+    // "XS_READ" for XS_READ ...; "XS_UNKNOWN" for a type with no handler.
+    static const char* type_name(std::uint32_t type);
 
     // Introspection for tests and reports.
     std::size_t node_count() const { return nodes_.size(); }
@@ -183,7 +185,7 @@ class XenStore {
         std::map<DomId, long> owned_delta;  // node-count changes to apply at commit
     };
     struct Watch {
-        std::string node;   // canonical path or @special
+        std::string node;  // canonical path or @special
         std::string token;
         std::size_t prefix_len = 0;  // relative watch: strip "/local/domain/<id>/"
     };

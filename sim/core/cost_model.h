@@ -55,6 +55,7 @@ struct CostModel {
     Cycles scheduler_decision;
     Cycles upcall_dispatch;
     Cycles ioreq_roundtrip;
+    Cycles xenstored_request;
 
     // The documented default preset.
     static CostModel defaults();

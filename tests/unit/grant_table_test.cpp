@@ -1332,3 +1332,38 @@ TEST(GrantTableStats, CountersFollowTheOps) {
 
 }  // namespace
 }  // namespace xensim
+
+namespace xensim {
+namespace {
+
+TEST(GrantTableSeed, ToolstackSeededReservedEntryIsMappableAndSurvivesTheGuestMappingItsTable) {
+    DomainTable domains;
+    domains.add(0, "dom0", true, 1, 4096);
+    DomainRecord& g = domains.add(1, "guest", false, 1, 4096);
+    StatsGroup root("");
+    GrantTable gt(domains, root);
+    Gfn ring = *g.memory.allocate_page();
+    g.memory.page(ring)[0] = 0x5a;
+    ASSERT_TRUE(gt.seed_reserved_entry(1, GNTTAB_RESERVED_XENSTORE, ring, 0));
+    EXPECT_FALSE(gt.seed_reserved_entry(1, GNTTAB_NR_RESERVED_ENTRIES, ring, 0)) << "only reserved refs";
+    EXPECT_FALSE(gt.seed_reserved_entry(9, GNTTAB_RESERVED_XENSTORE, ring, 0)) << "unknown domain";
+    // The guest maps its table frame 0 later: the seeded entry is there.
+    Gfn frame = GuestMemory::kFirstAllocatableGfn + 100;
+    ASSERT_EQ(gt.add_to_physmap(1, 0, frame), 0);
+    auto* e = reinterpret_cast<grant_entry_v1_t*>(g.memory.page(frame));
+    EXPECT_EQ(e[GNTTAB_RESERVED_XENSTORE].frame, ring);
+    EXPECT_EQ(e[GNTTAB_RESERVED_XENSTORE].flags, GTF_permit_access);
+    // xenstored in dom0 maps it.
+    gnttab_map_grant_ref_t map{};
+    map.host_addr = (GuestMemory::kFirstAllocatableGfn + 50) << kPageShift;
+    map.flags = GNTMAP_host_map;
+    map.ref = GNTTAB_RESERVED_XENSTORE;
+    map.dom = 1;
+    GrantWork work;
+    ASSERT_EQ(gt.hypercall(0, GNTTABOP_map_grant_ref, &map, 1, work), 0);
+    ASSERT_EQ(map.status, GNTST_okay);
+    EXPECT_EQ(domains.find(0)->memory.page(GuestMemory::kFirstAllocatableGfn + 50)[0], 0x5a);
+}
+
+}  // namespace
+}  // namespace xensim

@@ -1,0 +1,130 @@
+#include "models/dom0/xenstored.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace xensim {
+
+Xenstored::RingConn::RingConn(StatsGroup& parent, DomId d)
+    : dom(d),
+      group("dom" + std::to_string(d), &parent),
+      requests(group, "requests", "requests", "requests read from this domain's ring, by XS type"),
+      bytes_in(group, "bytes_in", "bytes", "request bytes consumed from the ring"),
+      bytes_out(group, "bytes_out", "bytes", "reply and watch-event bytes written to the ring"),
+      notifications(group, "notifications", "notifications", "EVTCHNOP_send to the domain"),
+      errors(group, "errors", "connections", "ring protocol violations (bad index, oversized message)") {}
+
+Xenstored::Xenstored(XenStore& store, StatsGroup& parent) : store_(store), group_("xenstored", &parent) {}
+
+long Xenstored::connect_domain(BackendServices& s, DomId dom, evtchn_port_t remote_port) {
+    // A free frame of ours to map the ring at (as xenstored's gnttab mapping lands in its VA).
+    auto slot = s.alloc_page();
+    if (!slot) return -XEN_ENOMEM;
+    s.free_page(*slot);
+    gnttab_map_grant_ref_t map{};
+    map.host_addr = *slot << kPageShift;
+    map.flags = GNTMAP_host_map;
+    map.ref = GNTTAB_RESERVED_XENSTORE;
+    map.dom = dom;
+    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, reinterpret_cast<unsigned long>(&map), 1,
+                0, 0);
+    if (map.status != GNTST_okay) return map.status;
+    evtchn_bind_interdomain_t bind{};
+    bind.remote_dom = dom;
+    bind.remote_port = remote_port;
+    if (long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
+                             reinterpret_cast<unsigned long>(&bind), 0, 0, 0))
+        return r;
+    auto c = std::make_unique<RingConn>(group_, dom);
+    c->conn = store_.connect(dom, false);
+    c->ring_gfn = *slot;
+    c->port = bind.local_port;
+    by_dom_[dom] = c.get();
+    by_port_[bind.local_port] = std::move(c);
+    store_.introduce_domain(dom);
+    return bind.local_port;
+}
+
+bool Xenstored::connection_failed(DomId dom) const {
+    auto it = by_dom_.find(dom);
+    return it != by_dom_.end() && it->second->dead;
+}
+
+XsConnId Xenstored::connection_of(DomId dom) const {
+    auto it = by_dom_.find(dom);
+    return it == by_dom_.end() ? 0 : it->second->conn;
+}
+
+void Xenstored::on_event(BackendServices& s, evtchn_port_t port) {
+    auto it = by_port_.find(port);
+    if (it == by_port_.end()) return;
+    serve(s, *it->second);
+    collect_events();
+    for (auto& [p, c] : by_port_) flush(s, *c);
+}
+
+void Xenstored::serve(BackendServices& s, RingConn& c) {
+    if (c.dead) return;
+    auto* intf = reinterpret_cast<xenstore_domain_interface*>(s.page(c.ring_gfn));
+    XENSTORE_RING_IDX cons = intf->req_cons, prod = intf->req_prod;
+    xen_rmb();
+    XENSTORE_RING_IDX used = prod - cons;
+    if (used > XENSTORE_RING_SIZE) {  // domain_can_read's check: a producer beyond the ring is bogus
+        intf->error = XENSTORE_ERROR_RINGIDX;
+        c.dead = true;
+        c.errors.inc();
+        return;
+    }
+    std::string bytes(used, '\0');
+    for (XENSTORE_RING_IDX i = 0; i < used; ++i) bytes[i] = intf->req[MASK_XENSTORE_IDX(cons + i)];
+    xen_mb();
+    intf->req_cons = prod;
+    c.bytes_in.inc(used);
+    if (used) s.compute(s.costs().copy_cost(used));
+    if (!c.parser.feed(bytes)) {
+        intf->error = c.parser.error_code();
+        c.dead = true;
+        c.errors.inc();
+        return;
+    }
+    while (c.parser.has_message()) {
+        XsMessage req = c.parser.pop();
+        c.requests.inc(XenStore::type_name(req.type));
+        s.compute(s.costs().xenstored_request);
+        for (const XsMessage& reply : store_.handle(c.conn, req)) xs_serialize(reply, c.out);
+    }
+}
+
+void Xenstored::collect_events() {
+    for (auto& [p, c] : by_port_)
+        for (const XsMessage& ev : store_.take_events(c->conn)) xs_serialize(ev, c->out);
+}
+
+void Xenstored::flush(BackendServices& s, RingConn& c) {
+    if (c.dead || c.out.empty()) return;
+    auto* intf = reinterpret_cast<xenstore_domain_interface*>(s.page(c.ring_gfn));
+    XENSTORE_RING_IDX cons = intf->rsp_cons, prod = intf->rsp_prod;
+    xen_mb();
+    XENSTORE_RING_IDX used = prod - cons;
+    if (used > XENSTORE_RING_SIZE) {  // the guest moved rsp_cons past what we produced
+        intf->error = XENSTORE_ERROR_RINGIDX;
+        c.dead = true;
+        c.errors.inc();
+        return;
+    }
+    std::size_t n = std::min<std::size_t>(XENSTORE_RING_SIZE - used, c.out.size());
+    if (n == 0) return;  // full: the guest's next event (after it reads) resumes us
+    for (std::size_t i = 0; i < n; ++i) intf->rsp[MASK_XENSTORE_IDX(prod + i)] = c.out[i];
+    xen_wmb();
+    intf->rsp_prod = prod + static_cast<XENSTORE_RING_IDX>(n);
+    c.out.erase(0, n);
+    c.bytes_out.inc(n);
+    s.compute(s.costs().copy_cost(n));
+    evtchn_send_t send{};
+    send.port = c.port;
+    s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send), 0, 0,
+                0);
+    c.notifications.inc();
+}
+
+}  // namespace xensim

@@ -1,0 +1,74 @@
+// xenstored's domain transport: the XenStore ring of each guest, served on dom0's vCPUs.
+//
+// What is modelled (tools/xenstored/domain.c and io.c; docs/misc/xenstore-ring.txt): the
+// toolstack places the guest's ring in a guest frame, records it in the guest's reserved grant
+// entry GNTTAB_RESERVED_XENSTORE and allocates the store event channel in the guest for dom0.
+// connect_domain() then does what xenstored's introduce does: maps the ring through that grant
+// (GNTTABOP_map_grant_ref), binds the channel (EVTCHNOP_bind_interdomain), and the engine
+// learns the domain (@introduceDomain fires). On every event of a connection, on_event():
+//   - copies the request bytes between req_cons and req_prod out of the shared ring once, after
+//     checking the indexes (a producer more than a ring ahead is a bogus guest: the connection is
+//     marked with XENSTORE_ERROR_RINGIDX in the ring's error field and ignored from then on, as
+//     xenstored's ignore_connection), and frames them with XsWireParser (an oversized message
+//     length gets XENSTORE_ERROR_PROTO the same way);
+//   - hands each complete request to the engine (XenStore::handle) and charges xenstored's cost
+//     per request (cost model: xenstored_request, plus copying the bytes);
+//   - queues the replies and every watch event the request caused — for any connection — and
+//     writes what fits behind rsp_prod, notifying each guest whose ring it wrote.
+// Counters per connected domain: requests by XS type, bytes in and out, notifications, errors.
+//
+// Fidelity limits: xenstored's own process scheduling inside dom0 is folded into the per-request
+// cost (its wake-up from the event-channel device is not a separate dom0 context switch); no
+// ring reconnection (server_features is 0); no quota on queued output.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "models/dom0/backend_services.h"
+#include "models/xen/guest_memory.h"
+#include "models/xen/xenstore_store.h"
+#include "sim/core/stats.h"
+
+namespace xensim {
+
+class Xenstored {
+  public:
+    Xenstored(XenStore& store, StatsGroup& parent);
+
+    // Introduce `dom`: map its ring (reserved grant), bind its store channel (`remote_port`, the
+    // guest's end). Runs on a dom0 vCPU. Returns dom0's local port, or a negative errno / GNTST.
+    long connect_domain(BackendServices& s, DomId dom, evtchn_port_t remote_port);
+    // The handler of a connection's local port: serve requests and flush queued output.
+    void on_event(BackendServices& s, evtchn_port_t port);
+
+    bool connection_failed(DomId dom) const;
+    XsConnId connection_of(DomId dom) const;
+
+  private:
+    struct RingConn {
+        RingConn(StatsGroup& parent, DomId d);
+        DomId dom;
+        XsConnId conn = 0;
+        Gfn ring_gfn = 0;
+        evtchn_port_t port = 0;
+        XsWireParser parser;
+        std::string out;  // serialized replies and events not yet in the ring
+        bool dead = false;
+        StatsGroup group;
+        CounterFamily requests;
+        Counter bytes_in, bytes_out, notifications, errors;
+    };
+    void serve(BackendServices& s, RingConn& c);
+    void flush(BackendServices& s, RingConn& c);
+    void collect_events();
+
+    XenStore& store_;
+    StatsGroup group_;
+    std::map<evtchn_port_t, std::unique_ptr<RingConn>> by_port_;
+    std::map<DomId, RingConn*> by_dom_;
+};
+
+}  // namespace xensim
