@@ -14,7 +14,21 @@ Xenstored::RingConn::RingConn(StatsGroup& parent, DomId d)
       notifications(group, "notifications", "notifications", "EVTCHNOP_send to the domain"),
       errors(group, "errors", "connections", "ring protocol violations (bad index, oversized message)") {}
 
-Xenstored::Xenstored(XenStore& store, StatsGroup& parent) : store_(store), group_("xenstored", &parent) {}
+Xenstored::Xenstored(XenStore& store, StatsGroup& parent, std::mutex* lock)
+    : store_(store), lock_(lock), group_("xenstored", &parent) {}
+
+namespace {
+// Locks the optional mutex for the current scope.
+struct MaybeLock {
+    explicit MaybeLock(std::mutex* m) : m_(m) {
+        if (m_) m_->lock();
+    }
+    ~MaybeLock() {
+        if (m_) m_->unlock();
+    }
+    std::mutex* m_;
+};
+}  // namespace
 
 long Xenstored::connect_domain(BackendServices& s, DomId dom, evtchn_port_t remote_port) {
     // A free frame of ours to map the ring at (as xenstored's gnttab mapping lands in its VA).
@@ -36,12 +50,15 @@ long Xenstored::connect_domain(BackendServices& s, DomId dom, evtchn_port_t remo
                              reinterpret_cast<unsigned long>(&bind), 0, 0, 0))
         return r;
     auto c = std::make_unique<RingConn>(group_, dom);
-    c->conn = store_.connect(dom, false);
+    {
+        MaybeLock guard(lock_);
+        c->conn = store_.connect(dom, false);
+        store_.introduce_domain(dom);
+    }
     c->ring_gfn = *slot;
     c->port = bind.local_port;
     by_dom_[dom] = c.get();
     by_port_[bind.local_port] = std::move(c);
-    store_.introduce_domain(dom);
     return bind.local_port;
 }
 
@@ -91,11 +108,13 @@ void Xenstored::serve(BackendServices& s, RingConn& c) {
         XsMessage req = c.parser.pop();
         c.requests.inc(XenStore::type_name(req.type));
         s.compute(s.costs().xenstored_request);
+        MaybeLock guard(lock_);
         for (const XsMessage& reply : store_.handle(c.conn, req)) xs_serialize(reply, c.out);
     }
 }
 
 void Xenstored::collect_events() {
+    MaybeLock guard(lock_);
     for (auto& [p, c] : by_port_)
         for (const XsMessage& ev : store_.take_events(c->conn)) xs_serialize(ev, c->out);
 }

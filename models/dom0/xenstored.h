@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "models/dom0/backend_services.h"
@@ -36,7 +37,8 @@ namespace xensim {
 
 class Xenstored {
   public:
-    Xenstored(XenStore& store, StatsGroup& parent);
+    // `lock`, when given, is held around every engine call (a socket server may share the store).
+    Xenstored(XenStore& store, StatsGroup& parent, std::mutex* lock = nullptr);
 
     // Introduce `dom`: map its ring (reserved grant), bind its store channel (`remote_port`, the
     // guest's end). Runs on a dom0 vCPU. Returns dom0's local port, or a negative errno / GNTST.
@@ -66,6 +68,7 @@ class Xenstored {
     void collect_events();
 
     XenStore& store_;
+    std::mutex* lock_;
     StatsGroup group_;
     std::map<evtchn_port_t, std::unique_ptr<RingConn>> by_port_;
     std::map<DomId, RingConn*> by_dom_;

@@ -1,15 +1,20 @@
 // xensim: the command-line tool. Exit status 0 ok, 2 bad input (scenario or flags), 1 internal
 // error (including a run whose workloads failed verification or stalled).
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "reports/summary_table.h"
 #include "sim/platform/platform.h"
 #include "sim/platform/scenario.h"
+#include "sim/platform/xenstore_layout.h"
+#include "sim/platform/xenstore_socket.h"
 #include "sim/core/version.h"
 
 namespace {
@@ -26,6 +31,10 @@ const char* kUsage = R"(usage:
       Run without writing files; print simulated hypervisor operations per host second.
   xensim schema
       Print the JSON Schema of scenario files.
+  xensim xenstored --socket PATH [--scenario SCENARIO.json]
+      Serve a standalone XenStore on the Unix socket PATH for dom0 tools (XENSTORED_PATH=PATH
+      xenstore-ls /) until SIGINT or SIGTERM; with --scenario, pre-populated with the nodes the
+      toolstack writes for its domains.
   xensim --help | --version
 
 Exit status: 0 ok, 2 bad input, 1 internal error or failed run.
@@ -139,6 +148,43 @@ int run(const Args& a) {
     return 0;
 }
 
+// --- xensim xenstored: a standalone store on a Unix socket ---
+
+std::atomic<bool> g_xenstored_stop{false};  // set by SIGINT / SIGTERM (lock-free: signal-safe)
+
+extern "C" void xenstored_on_signal(int) { g_xenstored_stop.store(true); }
+
+int run_xenstored(const std::vector<std::string>& v) {
+    std::string socket, scenario;
+    for (std::size_t i = 1; i < v.size(); ++i) {
+        if (v[i] != "--socket" && v[i] != "--scenario") throw UsageError("xenstored: unexpected argument " + v[i]);
+        if (i + 1 >= v.size()) throw UsageError(v[i] + " needs a value");
+        (v[i] == "--socket" ? socket : scenario) = v[i + 1];
+        ++i;
+    }
+    if (socket.empty()) throw UsageError("xenstored needs --socket PATH");
+    xensim::StatsGroup stats("xenstore");
+    xensim::XenStore store(stats);
+    if (!scenario.empty()) xensim::write_scenario_layout(store, xensim::load_scenario(scenario).effective);
+    std::mutex mutex;
+    xensim::XenStoreSocketServer server(store, mutex, socket);
+    try {
+        server.start();
+    } catch (const std::runtime_error& e) {
+        std::cerr << "xensim: " << e.what() << "\n";
+        return 2;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = xenstored_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::cout << "xenstored: listening on " << socket << std::endl;
+    server.run_until(g_xenstored_stop);
+    server.close();
+    return 0;
+}
+
 }  // namespace
 
 int sc_main(int argc, char** argv) {
@@ -153,6 +199,8 @@ int sc_main(int argc, char** argv) {
         return 0;
     }
     try {
+        if (argc >= 2 && std::string(argv[1]) == "xenstored")
+            return run_xenstored(std::vector<std::string>(argv + 1, argv + argc));
         Args a = parse_args(argc, argv);
         if (a.command == "schema") {
             std::cout << xensim::scenario_json_schema().dump(2) << "\n";

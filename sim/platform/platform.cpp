@@ -1,5 +1,6 @@
 #include "sim/platform/platform.h"
 #include "sim/platform/platform_runtime.h"
+#include "sim/platform/xenstore_layout.h"
 
 #include <chrono>
 
@@ -39,12 +40,14 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer)
       cost_(CostModel::from_config(scenario.effective.at("platform").at("cost"))),
       clock_(scenario.effective.at("platform").at("cpu_mhz").get<std::uint64_t>()),
       root_(""),
-      workloads_group_("workloads", &root_) {
+      workloads_group_("workloads", &root_),
+      xenstore_group_("xenstore", &root_) {
     const json& e = scenario_.effective;
     op_limit_ = e.at("stop").at("ops");
     hv_ = std::make_unique<Hypervisor>("xen", hypervisor_params(e.at("platform")), cost_, clock_, tracer_,
                                        root_);
     build_domains();
+    build_xenstore();
     build_workloads();
     install_programs();
 }
@@ -79,6 +82,44 @@ void Platform::build_domains() {
     }
 }
 
+void Platform::build_xenstore() {
+    store_ = std::make_unique<XenStore>(xenstore_group_);
+    xenstored_ = std::make_unique<Xenstored>(*store_, root_, &store_mutex_);
+    write_scenario_layout(*store_, scenario_.effective);
+    for (auto& d : domains_) {
+        if (d->id == 0) continue;
+        // The toolstack's part (libxl__build_pre / xc_dom_gnttab_seed): a ring frame in the guest,
+        // granted to dom0 in the reserved entry, and an unbound channel in the guest for dom0.
+        DomainRecord& rec = *hv_->domains().find(d->id);
+        auto ring = rec.memory.allocate_page();
+        if (!ring) throw std::runtime_error("domain " + d->name + " has no memory for its xenstore ring");
+        d->store_port = hv_->toolstack_alloc_unbound(d->id, 0);
+        hv_->toolstack_set_hvm_param(d->id, HVM_PARAM_STORE_PFN, *ring);
+        hv_->toolstack_set_hvm_param(d->id, HVM_PARAM_STORE_EVTCHN, d->store_port);
+        hv_->grant_table().seed_reserved_entry(d->id, GNTTAB_RESERVED_XENSTORE, *ring, 0);
+        const std::string home = XenStore::domain_path(d->id);
+        store_->write(home + "/store/port", std::to_string(d->store_port));
+        store_->write(home + "/store/ring-ref", std::to_string(*ring));
+    }
+}
+
+void Platform::start_xenstored(GuestServices& dom0) {
+    // xenstored introduces every guest: maps its ring, binds its channel, then serves it from
+    // dom0's event handler.
+    auto& backend = static_cast<VcpuGuestServices&>(dom0);
+    XenGuest& kernel = *domains_[0]->guest;
+    for (auto& d : domains_) {
+        if (d->id == 0) continue;
+        long port = xenstored_->connect_domain(backend, d->id, d->store_port);
+        if (port <= 0) continue;  // counted by xenstored; the guest's requests will go unanswered
+        auto local = static_cast<evtchn_port_t>(port);
+        kernel.set_port_handler(local, [this](GuestServices& vs, evtchn_port_t p) {
+            xenstored_->on_event(static_cast<VcpuGuestServices&>(vs), p);
+        });
+        kernel.unmask(dom0, local);
+    }
+}
+
 void Platform::build_workloads() {
     const json& e = scenario_.effective;
     auto dom_id = [&](const std::string& name) -> DomId {
@@ -108,6 +149,21 @@ void Platform::build_workloads() {
             domains_[b]->passive.push_back([pp, gb](GuestServices& s) { pp->start_responder(*gb, s); });
             domains_[a]->active.push_back([pp, ga](GuestServices& s) { pp->run_initiator(*ga, s); });
             rt->domains = {a, b};
+        } else if (rt->type == "xenstore_ops") {
+            DomId g = dom_id(w.at("guest"));
+            XenstoreOpsParams p;
+            std::string mode = w.at("mode");
+            p.mode = mode == "read"    ? XenstoreOpsParams::Mode::read
+                     : mode == "write" ? XenstoreOpsParams::Mode::write
+                                       : XenstoreOpsParams::Mode::write_read;
+            p.ops = w.at("ops");
+            p.value_bytes = w.at("value_bytes");
+            p.keys = w.at("keys");
+            rt->xenstore_ops = std::make_unique<XenstoreOps>(p, *rt->stats);
+            XenstoreOps* x = rt->xenstore_ops.get();
+            XenGuest* gg = domains_[g]->guest.get();
+            domains_[g]->active.push_back([x, gg](GuestServices& s) { x->run(*gg, s); });
+            rt->domains = {g, 0};
         } else if (rt->type == "cpu_burn") {
             DomId d = dom_id(w.at("domain"));
             CpuBurnParams p;
@@ -153,8 +209,9 @@ void Platform::install_programs() {
             GuestServices* s = rt->services[i].get();
             Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));
             if (i == 0) {
-                v.set_program([rt, s, all, opts] {
+                v.set_program([this, rt, s, all, opts] {
                     if (rt->guest->boot(all, opts) == 0) {
+                        if (rt->id == 0) start_xenstored(*s);
                         for (auto& role : rt->passive) role(*s);
                         for (auto& role : rt->active) role(*s);
                     }

@@ -1,7 +1,10 @@
 // Scenario -> built platform -> run -> results.
 //
 // The builder plays the toolstack: it creates dom0 and the guests with their vCPUs, memory,
-// weights and pinning, allocates the event channels a workload needs as libxl allocates console
+// weights and pinning, writes their XenStore nodes and gives each guest its store ring (a guest
+// frame recorded in HVM_PARAM_STORE_PFN and in the reserved grant GNTTAB_RESERVED_XENSTORE) and
+// store channel (HVM_PARAM_STORE_EVTCHN); dom0 runs xenstored, which connects every guest's ring
+// at dom0 boot. It allocates the event channels a workload needs as libxl allocates console
 // and xenstore channels (EVTCHNOP_alloc_unbound on the guest's behalf, before it runs), gives each
 // domain a guest kernel (XenGuest) and each vCPU its program: vCPU 0 boots the kernel (its
 // hypercalls are counted like any other), starts the domain's workload roles, runs the active
@@ -14,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,7 +27,9 @@
 #include "frontends/grant_copy.h"
 #include "frontends/workload.h"
 #include "frontends/xen_guest.h"
+#include "models/dom0/xenstored.h"
 #include "models/xen/hypervisor.h"
+#include "models/xen/xenstore_store.h"
 #include "sim/core/cost_model.h"
 #include "sim/core/stats.h"
 #include "sim/core/trace.h"
@@ -48,12 +54,17 @@ class Platform {
     nlohmann::json report(const RunResult& run) const;
 
     Hypervisor& hypervisor() { return *hv_; }
+    XenStore& xenstore() { return *store_; }
+    // Held around every XenStore access when a socket server shares the store with the run.
+    std::mutex& xenstore_mutex() { return store_mutex_; }
     const StatsGroup& stats() const { return root_; }
 
   private:
     struct DomainRuntime;
     struct WorkloadRuntime;
     void build_domains();
+    void build_xenstore();
+    void start_xenstored(GuestServices& dom0);
     void build_workloads();
     void install_programs();
     void on_progress();
@@ -66,6 +77,10 @@ class Platform {
     StatsGroup root_;
     StatsGroup workloads_group_;
     std::unique_ptr<Hypervisor> hv_;
+    StatsGroup xenstore_group_;
+    std::unique_ptr<XenStore> store_;
+    std::unique_ptr<Xenstored> xenstored_;
+    std::mutex store_mutex_;
     std::vector<std::unique_ptr<DomainRuntime>> domains_;
     std::vector<std::unique_ptr<WorkloadRuntime>> workloads_;
     std::uint64_t op_limit_ = 0;

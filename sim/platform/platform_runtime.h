@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "frontends/cpu_burn.h"
+#include "frontends/xenstore_ops.h"
 #include "sim/platform/platform.h"
 
 namespace xensim {
@@ -24,6 +25,8 @@ struct Platform::DomainRuntime {
     std::vector<std::function<void(GuestServices&)>> passive, active;
     // Roles every vCPU runs (vCPU 0 after its own roles).
     std::vector<std::function<void(GuestServices&)>> every_vcpu;
+    // The store channel the toolstack allocated in this guest for xenstored (0 for dom0).
+    evtchn_port_t store_port = 0;
 };
 
 struct Platform::WorkloadRuntime {
@@ -33,6 +36,7 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<GrantCopyClient> copy_client;
     std::unique_ptr<GrantCopyBackend> copy_backend;
     std::unique_ptr<CpuBurn> burn;
+    std::unique_ptr<XenstoreOps> xenstore_ops;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
 };
 

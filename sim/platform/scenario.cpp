@@ -102,9 +102,23 @@ ConfigNodePtr scenario_schema() {
                                       "slices per vCPU; 0 burns until the run ends (a background load)")},
             },
             "a guest that only computes: the neighbour in contention studies");
-        auto workload =
-            N::variant({{"evtchn_pingpong", pingpong}, {"grant_copy", grant_copy}, {"cpu_burn", cpu_burn}},
-                       "a workload, selected by type");
+        auto xenstore_ops = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest domain that talks to xenstored over its ring"),
+                 true},
+                {"mode", N::enumeration("write_read", {"read", "write", "write_read"},
+                                        "what each operation does under the guest's data/ directory")},
+                {"ops", N::integer(100, 1, 1'000'000'000, "operations", "operations to run")},
+                {"value_bytes", N::integer(16, 0, 2000, "bytes", "size of each value written")},
+                {"keys", N::integer(8, 1, 512, "nodes", "distinct nodes used round-robin")},
+            },
+            "XenStore reads and writes from a guest over its xenstore ring");
+        auto workload = N::variant({{"evtchn_pingpong", pingpong},
+                                    {"grant_copy", grant_copy},
+                                    {"cpu_burn", cpu_burn},
+                                    {"xenstore_ops", xenstore_ops}},
+                                   "a workload, selected by type");
         auto stop = N::object(
             {
                 {"sim_time_ms",
@@ -227,6 +241,11 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
                                   describe_json(w.at("responder"))});
         } else if (w.at("type") == "cpu_burn") {
             need_domain("domain");
+        } else if (w.at("type") == "xenstore_ops") {
+            long g = need_domain("guest");
+            if (g == 0)
+                errors.push_back({at + "/guest", "a guest domain (dom0 runs xenstored itself)",
+                                  describe_json(w.at("guest"))});
         } else if (w.at("type") == "grant_copy") {
             long g = need_domain("guest");
             if (g == 0)

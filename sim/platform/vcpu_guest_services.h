@@ -13,11 +13,13 @@
 #pragma once
 
 #include "frontends/guest_services.h"
+#include "models/dom0/backend_services.h"
 #include "models/xen/hypervisor.h"
 
 namespace xensim {
 
-class VcpuGuestServices : public GuestServices {
+// Implements both the guest's and a dom0 backend's door (they share the same operations).
+class VcpuGuestServices : public GuestServices, public BackendServices {
   public:
     VcpuGuestServices(Hypervisor& hv, Vcpu& vcpu, Counter& unclaimed_io)
         : hv_(hv), v_(vcpu), unclaimed_(unclaimed_io) {}

@@ -43,6 +43,12 @@ struct Simulation {
     nlohmann::json report;
 };
 
+// At dom0 boot xenstored connects every guest: GNTTABOP_map_grant_ref of the guest's ring
+// (reserved grant GNTTAB_RESERVED_XENSTORE) and EVTCHNOP_bind_interdomain of its store channel.
+// The bind raises dom0's new port while dom0 still has it masked (one "masked" notification per
+// guest); dom0 takes that event when it unmasks the port.
+constexpr std::uint64_t kXenstoredHypercallsPerGuest = 2;
+
 // Counts in a JSON object, 0 when the key is absent.
 inline std::uint64_t count(const nlohmann::json& obj, const std::string& key) {
     return obj.contains(key) ? obj.at(key).get<std::uint64_t>() : 0;

@@ -81,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             "unknown workload type",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
-            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"grant_copy\""},
+            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"grant_copy\", \"xenstore_ops\""},
         BadCase{
             "workload names an unknown domain",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
@@ -138,7 +138,7 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     EXPECT_EQ(dom["required"], json::array({"name"}));
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
-    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 3u);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 4u);
 }
 
 }  // namespace

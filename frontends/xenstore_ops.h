@@ -1,0 +1,42 @@
+// XenStore operations from a guest: what every PV driver's negotiation costs, request by request.
+//
+// The guest connects its xenbus client (HVM_PARAM_STORE_PFN / _EVTCHN) and performs `ops`
+// operations on nodes under its own data/ directory (a relative path, resolved by xenstored
+// against /local/domain/<id>): `write` writes a value of `value_bytes`, `read` reads back what a
+// first write put there, `write_read` writes then reads back and compares (a mismatch is a
+// failure). One operation's latency is the simulated time of its request(s).
+//
+// Per XenStore request, by protocol: the guest notifies once after writing the request
+// (EVTCHNOP_send, a VMCALL exit), halts until xenstored's notification, and notifies once after
+// taking the reply off the ring (so xenstored may continue its output).
+#pragma once
+
+#include <cstdint>
+
+#include "frontends/workload.h"
+#include "frontends/xen_guest.h"
+#include "frontends/xenbus_client.h"
+
+namespace xensim {
+
+struct XenstoreOpsParams {
+    enum class Mode { read, write, write_read };
+    Mode mode = Mode::write_read;
+    std::uint64_t ops = 100;
+    unsigned value_bytes = 16;
+    unsigned keys = 8;  // distinct nodes written round-robin
+};
+
+class XenstoreOps {
+  public:
+    XenstoreOps(XenstoreOpsParams params, WorkloadStats& stats) : p_(params), stats_(stats) {}
+    void run(XenGuest& guest, GuestServices& s);
+    std::uint64_t requests() const { return requests_; }
+
+  private:
+    XenstoreOpsParams p_;
+    WorkloadStats& stats_;
+    std::uint64_t requests_ = 0;
+};
+
+}  // namespace xensim

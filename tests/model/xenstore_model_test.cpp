@@ -1,0 +1,97 @@
+// XenStore end to end: a guest's requests over its ring, served by xenstored on dom0's vCPUs.
+#include "tests/model/model_test_util.h"
+
+#include <xen/io/xs_wire.h>
+
+namespace xensim::testing {
+namespace {
+
+using nlohmann::json;
+
+json xenstore_scenario(const std::string& mode, std::uint64_t ops) {
+    return {{"name", "xs"},
+            {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}}, {{"name", "guest"}}})},
+            {"workloads", json::array({{{"type", "xenstore_ops"},
+                                        {"name", "xs"},
+                                        {"guest", "guest"},
+                                        {"mode", mode},
+                                        {"ops", ops},
+                                        {"keys", 4}}})}};
+}
+
+TEST(XenStoreRing, EachRequestIsOneNotificationEachWayAndOneHalt) {
+    const std::uint64_t n = 40;
+    Simulation sim(xenstore_scenario("write", n));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), n);
+    EXPECT_EQ(w.at("failures"), 0u);
+    const json& guest = sim.domain("guest");
+    // The guest: HVMOP_get_param for the store's frame and port, then per request one
+    // EVTCHNOP_send after writing it and one after taking the reply off the ring.
+    EXPECT_EQ(count(guest.at("hypercalls"), "hvm_op/HVMOP_get_param"), 2u);
+    EXPECT_EQ(count(guest.at("hypercalls"), "event_channel_op/EVTCHNOP_send"), 2 * n);
+    EXPECT_EQ(guest.at("halts"), n) << "it waits once per request for xenstored's answer";
+    // xenstored: one request of each, one notification per reply.
+    EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WRITE"), n);
+    EXPECT_EQ(sim.stat("xenstored.dom1.notifications"), n);
+    EXPECT_EQ(count(sim.domain("dom0").at("hypercalls"), "event_channel_op/EVTCHNOP_send"), n);
+    EXPECT_EQ(sim.family("xenstore.ops", "XS_WRITE"), n);
+    EXPECT_EQ(sim.stat("xenstored.dom1.errors"), 0u);
+    // The values are in the store, under the guest's home (relative paths resolve there).
+    XenStore& store = sim.platform.xenstore();
+    ASSERT_TRUE(store.read("/local/domain/1/data/xsops/k3"));
+    EXPECT_EQ(store.read("/local/domain/1/data/xsops/k3")->size(), 16u);
+    // Every request is charged xenstored's cost on dom0.
+    EXPECT_GT(w.at("latency_ns").at("min").get<double>(),
+              sim.platform.hypervisor().cost().xenstored_request * 1000.0 / 2100.0);
+}
+
+TEST(XenStoreRing, ToolstackLayoutIsWhatLibxlWrites) {
+    Simulation sim(xenstore_scenario("write_read", 5));
+    ASSERT_EQ(sim.report.at("workloads").at(0).at("failures"), 0u);
+    XenStore& store = sim.platform.xenstore();
+    EXPECT_EQ(store.read("/local/domain/1/name"), "guest");
+    EXPECT_EQ(store.read("/local/domain/1/domid"), "1");
+    EXPECT_EQ(store.read("/local/domain/1/memory/target"), std::to_string(256 * 1024));
+    EXPECT_EQ(store.read("/local/domain/0/name"), "Domain-0");
+    EXPECT_TRUE(store.read("/local/domain/1/store/port"));
+    EXPECT_TRUE(store.read("/local/domain/1/store/ring-ref"));
+    auto perms = store.get_perms("/local/domain/1");
+    ASSERT_TRUE(perms);
+    EXPECT_EQ(xs_perm_to_string((*perms)[0]), "n0") << "dom0 owns the home directory";
+    EXPECT_EQ(xs_perm_to_string((*perms)[1]), "r1") << "the domain may read it";
+    auto data = store.get_perms("/local/domain/1/data");
+    ASSERT_TRUE(data);
+    EXPECT_EQ(xs_perm_to_string((*data)[0]), "n1") << "data/ is the domain's own";
+    EXPECT_TRUE(store.is_domain_introduced(1));
+}
+
+// A guest that corrupts its ring (a producer index more than a ring ahead) gets its connection
+// ignored with XENSTORE_ERROR_RINGIDX in the ring's error field, as xenstored does; nothing else
+// is disturbed.
+TEST(XenStoreRing, BogusRequestIndexIsAnsweredWithRingIdxErrorNotACrash) {
+    json s = xenstore_scenario("write", 3);
+    s["workloads"] = json::array();  // the guest never speaks; we corrupt its ring before the run
+    s["stop"] = {{"sim_time_ms", 5}};
+    // Build, corrupt, run: the Simulation helper runs at construction, so do it by hand here.
+    Scenario sc = parse_scenario(s.dump(), "inline");
+    Tracer tracer;
+    Platform platform(sc, tracer);
+    DomainRecord& guest = *platform.hypervisor().domains().find(1);
+    auto ring_ref = platform.xenstore().read("/local/domain/1/store/ring-ref");
+    ASSERT_TRUE(ring_ref);
+    auto* intf = reinterpret_cast<xenstore_domain_interface*>(guest.memory.page(std::stoull(*ring_ref)));
+    ASSERT_NE(intf, nullptr);
+    intf->req_prod = XENSTORE_RING_SIZE + 7;
+    RunResult r = platform.run();
+    EXPECT_NE(r.stop_reason, "stalled");
+    EXPECT_EQ(intf->error, static_cast<std::uint32_t>(XENSTORE_ERROR_RINGIDX));
+    EXPECT_EQ(intf->req_cons, 0u) << "nothing was consumed from a bogus ring";
+    const Counter* errors = platform.stats().find_counter("xenstored.dom1.errors");
+    ASSERT_NE(errors, nullptr);
+    EXPECT_EQ(errors->value(), 1u);
+}
+
+}  // namespace
+}  // namespace xensim::testing
