@@ -1,5 +1,6 @@
 #include "sim/platform/scenario.h"
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -67,6 +68,24 @@ ConfigNodePtr scenario_schema() {
                                           "HVM event upcall: HVM_PARAM_CALLBACK_IRQ vector (no EOI) or "
                                           "HVMOP_set_evtchn_upcall_vector (LAPIC, EOI per upcall)")},
                 {"grant_frames", N::integer(1, 1, 64, "frames", "grant table frames the guest maps at boot")},
+                {"disks",
+                 N::array(N::object(
+                              {
+                                  {"vdev", N::string(std::nullopt, "guest device name: xvd[a-z] or hd[a-d]"),
+                                   true},
+                                  {"sectors",
+                                   N::integer(2'097'152, 1, 1LL << 40, "512-byte sectors", "disk size")},
+                                  {"mode", N::enumeration("w", {"w", "r"}, "read-write or read-only")},
+                              },
+                              "a PV disk (vbd) served by dom0"),
+                          0, 16, "PV disks; the toolstack writes their XenStore nodes")},
+                {"nics",
+                 N::array(N::object(
+                              {
+                                  {"mac", N::string(std::nullopt, "MAC address aa:bb:cc:dd:ee:ff"), true},
+                              },
+                              "a PV network interface (vif) served by dom0"),
+                          0, 16, "PV network interfaces; the toolstack writes their XenStore nodes")},
             },
             "a domain; the first is dom0");
         auto pingpong = N::object(
@@ -141,6 +160,20 @@ ConfigNodePtr scenario_schema() {
     return schema;
 }
 
+std::optional<unsigned> vbd_devid(const std::string& vdev) {
+    // docs/misc/vbd-interface.txt: xvd<x> -> (202 << 8) | (disk << 4) for the first 16 disks;
+    // hd<x> -> the IDE majors 3 (hda, hdb) and 22 (hdc, hdd), 64 minors per disk.
+    if (vdev.size() == 4 && vdev.compare(0, 3, "xvd") == 0 && vdev[3] >= 'a' && vdev[3] <= 'z') {
+        unsigned disk = static_cast<unsigned>(vdev[3] - 'a');
+        return disk < 16 ? (202u << 8) | (disk << 4) : (1u << 28) | (disk << 8);
+    }
+    if (vdev.size() == 3 && vdev.compare(0, 2, "hd") == 0 && vdev[2] >= 'a' && vdev[2] <= 'd') {
+        unsigned disk = static_cast<unsigned>(vdev[2] - 'a');
+        return ((disk < 2 ? 3u : 22u) << 8) | ((disk % 2) * 64);
+    }
+    return std::nullopt;
+}
+
 json scenario_json_schema() {
     json s = scenario_schema()->json_schema();
     s["$schema"] = "https://json-schema.org/draft/2020-12/schema";
@@ -189,6 +222,18 @@ void apply_set(json& doc, const std::string& assignment, const std::string& file
     *node = value;
 }
 
+bool valid_mac(const std::string& m) {
+    if (m.size() != 17) return false;
+    for (std::size_t i = 0; i < m.size(); ++i) {
+        if (i % 3 == 2) {
+            if (m[i] != ':') return false;
+        } else if (!std::isxdigit(static_cast<unsigned char>(m[i]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void cross_check(const json& e, std::vector<ConfigError>& errors) {
     const json& domains = e.at("domains");
     std::set<std::string> names;
@@ -206,6 +251,27 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
                 {at + "/type", "\"hvm\" (only dom0 may be pv or pvh)", "string \"" + type + "\""});
         if (!names.insert(d.at("name").get<std::string>()).second)
             errors.push_back({at + "/name", "a name no other domain has", describe_json(d.at("name"))});
+        const json& disks = d.at("disks");
+        std::set<std::string> vdevs;
+        for (std::size_t k = 0; k < disks.size(); ++k) {
+            const json& disk = disks[k];
+            if (!disk.contains("vdev")) continue;
+            std::string at_vdev = at + "/disks/" + std::to_string(k) + "/vdev";
+            if (!vbd_devid(disk.at("vdev")))
+                errors.push_back({at_vdev, "xvd[a-z] or hd[a-d]", describe_json(disk.at("vdev"))});
+            else if (!vdevs.insert(disk.at("vdev").get<std::string>()).second)
+                errors.push_back(
+                    {at_vdev, "a device name not used twice in the domain", describe_json(disk.at("vdev"))});
+        }
+        if (i == 0 && (!disks.empty() || !d.at("nics").empty()))
+            errors.push_back({at + (disks.empty() ? "/nics" : "/disks"),
+                              "no PV devices on dom0 (it runs the backends)", "a device"});
+        const json& nics = d.at("nics");
+        for (std::size_t k = 0; k < nics.size(); ++k)
+            if (nics[k].contains("mac") && !valid_mac(nics[k].at("mac")))
+                errors.push_back({at + "/nics/" + std::to_string(k) + "/mac",
+                                  "a MAC address of six hex pairs, e.g. 00:16:3e:00:00:01",
+                                  describe_json(nics[k].at("mac"))});
         const json& pin = d.at("pinning");
         for (std::size_t k = 0; k < pin.size(); ++k)
             if (pin[k].get<unsigned>() >= pcpus)

@@ -8,6 +8,7 @@
 // the JSON pointer, what was expected and what was found.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct Scenario {
     std::string file;
     nlohmann::json effective;  // validated, every default filled in
 };
+
+// The Xen virtual-block-device number of a guest device name (docs/misc/vbd-interface.txt):
+// xvda -> 51712, hda -> 768; nullopt for a name we do not model.
+std::optional<unsigned> vbd_devid(const std::string& vdev);
 
 // Reads, overrides, validates. Throws ScenarioError listing every problem.
 Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides = {});

@@ -5,7 +5,14 @@
 //     device/, data/, control/, drivers/, feature/, attr/, error/   owned by the domain (rwperm)
 //     control/shutdown                 owned by the domain
 //   /vm/<uuid>                         name, uuid                  (dom0 only)
-// Device nodes (device/vbd, backend/vbd ...) are written by the PV device work that uses them.
+// and for each PV device, the frontend and backend directories libxl__device_generic_add makes:
+//   /local/domain/<id>/device/vbd/<devid>        backend, backend-id, state, virtual-device, device-type
+//   /local/domain/0/backend/vbd/<id>/<devid>     frontend, frontend-id, online, removable, bootable,
+//                                                state, dev, type, mode, device-type, params
+//   .../device/vif/<n> and .../backend/vif/<id>/<n> likewise, with mac, handle, bridge, script.
+// The keys a backend writes itself when it starts (sectors, sector-size, info, feature-*,
+// max-ring-page-order, multi-queue-max-queues for vbd; feature-* for vif) come from the backend
+// models, not from the toolstack. params is "xensim:<vdev>" until a storage model names an image.
 #pragma once
 
 #include <cstdint>
@@ -14,11 +21,15 @@
 #include <nlohmann/json.hpp>
 
 #include "models/xen/xenstore_store.h"
+#include "sim/core/xenbus_state.h"
 
 namespace xensim {
 
 void write_domain_layout(XenStore& store, DomId id, const std::string& name, std::uint64_t memory_kib,
                          unsigned vcpus);
+void write_vbd(XenStore& store, DomId domid, DomId backend_domid, unsigned devid, const std::string& vdev,
+               const std::string& mode);
+void write_vif(XenStore& store, DomId domid, DomId backend_domid, unsigned devid, const std::string& mac);
 // Every domain of an effective scenario configuration, in order (dom0 first).
 void write_scenario_layout(XenStore& store, const nlohmann::json& effective);
 

@@ -67,6 +67,35 @@ TEST(XenStoreRing, ToolstackLayoutIsWhatLibxlWrites) {
     EXPECT_TRUE(store.is_domain_introduced(1));
 }
 
+TEST(XenStoreRing, PvDeviceNodesAreWrittenAsLibxlWritesThem) {
+    json s = xenstore_scenario("write", 1);
+    s["domains"][1]["disks"] = {{{"vdev", "xvda"}}, {{"vdev", "hdc"}, {"mode", "r"}}};
+    s["domains"][1]["nics"] = {{{"mac", "00:16:3e:00:00:01"}}};
+    Simulation sim(s);
+    XenStore& store = sim.platform.xenstore();
+    // xvda is virtual device 51712 (202 << 8), hdc is 5632 (22 << 8): docs/misc/vbd-interface.txt.
+    const std::string front = "/local/domain/1/device/vbd/51712";
+    const std::string back = "/local/domain/0/backend/vbd/1/51712";
+    EXPECT_EQ(store.read(front + "/backend"), back);
+    EXPECT_EQ(store.read(front + "/backend-id"), "0");
+    EXPECT_EQ(store.read(front + "/state"), "1") << "XenbusStateInitialising";
+    EXPECT_EQ(store.read(back + "/frontend"), front);
+    EXPECT_EQ(store.read(back + "/frontend-id"), "1");
+    EXPECT_EQ(store.read(back + "/mode"), "w");
+    EXPECT_EQ(store.read(back + "/dev"), "xvda");
+    EXPECT_EQ(store.read("/local/domain/0/backend/vbd/1/5632/mode"), "r");
+    EXPECT_EQ(store.read("/local/domain/1/device/vif/0/mac"), "00:16:3e:00:00:01");
+    EXPECT_EQ(store.read("/local/domain/0/backend/vif/1/0/frontend"), "/local/domain/1/device/vif/0");
+    auto fp = store.get_perms(front);
+    ASSERT_TRUE(fp);
+    EXPECT_EQ(xs_perm_to_string((*fp)[0]), "n1") << "the frontend directory is the guest's";
+    EXPECT_EQ(xs_perm_to_string((*fp)[1]), "r0") << "readable by the backend domain";
+    auto bp = store.get_perms(back);
+    ASSERT_TRUE(bp);
+    EXPECT_EQ(xs_perm_to_string((*bp)[0]), "n0");
+    EXPECT_EQ(xs_perm_to_string((*bp)[1]), "r1");
+}
+
 // A guest that corrupts its ring (a producer index more than a ring ahead) gets its connection
 // ignored with XENSTORE_ERROR_RINGIDX in the ring's error field, as xenstored does; nothing else
 // is disturbed.

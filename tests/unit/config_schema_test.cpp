@@ -81,7 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             "unknown workload type",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
-            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"grant_copy\", \"xenstore_ops\""},
+            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"grant_copy\", "
+            "\"xenstore_ops\""},
         BadCase{
             "workload names an unknown domain",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
@@ -127,6 +128,17 @@ TEST(ScenarioValidation, SetOverridesApplyBeforeValidation) {
     EXPECT_NE(error_of(kMinimal, o).find("index 7 is past the end"), std::string::npos);
     o.sets = {"noequals"};
     EXPECT_NE(error_of(kMinimal, o).find("expected PATH=VALUE"), std::string::npos);
+}
+
+TEST(ScenarioValidation, VirtualBlockDeviceNumbersFollowVbdInterfaceTxt) {
+    EXPECT_EQ(vbd_devid("xvda"), 51712u);
+    EXPECT_EQ(vbd_devid("xvdb"), 51728u);
+    EXPECT_EQ(vbd_devid("xvdq"), (1u << 28) | (16u << 8)) << "the extended scheme past 15 disks";
+    EXPECT_EQ(vbd_devid("hda"), 768u);
+    EXPECT_EQ(vbd_devid("hdb"), 832u);
+    EXPECT_EQ(vbd_devid("hdc"), 5632u);
+    EXPECT_FALSE(vbd_devid("sda"));
+    EXPECT_FALSE(vbd_devid("xvd"));
 }
 
 TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
