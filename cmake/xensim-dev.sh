@@ -4,16 +4,21 @@
 #   cmake/xensim-dev.sh test       install what is missing, build, run every test (ctest)
 #   cmake/xensim-dev.sh asan-test  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   cmake/xensim-dev.sh bench      build in Release and run the benchmarks
+#   cmake/xensim-dev.sh fuzz       install clang + libFuzzer if missing, build the fuzz target in
+#                                  build-fuzz and run it for XENSIM_FUZZ_SECONDS (default 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian 12 packages the build needs; only the missing ones are installed (idempotent).
 PACKAGES=(cmake make g++ pkg-config libsystemc-dev libxen-dev nlohmann-json3-dev libboost-dev
-          libgtest-dev libbenchmark-dev)
+          libgtest-dev libbenchmark-dev xenstore-utils)
+# The fuzz phase only: clang 14 and its runtime libraries (libclang_rt.fuzzer, asan, ubsan).
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
-install_missing() {
-    local missing=()
-    for p in "${PACKAGES[@]}"; do
+install_missing() {  # install_missing [PACKAGE...] (default: PACKAGES)
+    local want=("$@") missing=()
+    [ $# -eq 0 ] && want=("${PACKAGES[@]}")
+    for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -56,8 +61,20 @@ bench)
     ./build-release/tests/xensim_benchmarks
     ./build-release/xensim bench scenarios/evtchn-pingpong.json --set workloads.0.round_trips=200000 --set stop.sim_time_ms=100000
     ;;
+fuzz)
+    install_missing
+    install_missing "${FUZZ_PACKAGES[@]}"
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXENSIM_FUZZ=ON \
+        -DXENSIM_BUILD_BENCHMARKS=OFF >/dev/null
+    cmake --build build-fuzz -j "$(nproc)" --target xenstore_fuzz
+    # New inputs go to a scratch corpus; the checked-in seeds stay as they are. A crash exits non-zero
+    # and leaves crash-* in build-fuzz/.
+    mkdir -p build-fuzz/corpus-xenstore
+    (cd build-fuzz && ./tests/xenstore_fuzz -max_total_time="${XENSIM_FUZZ_SECONDS:-60}" -print_final_stats=1 \
+        corpus-xenstore ../tests/fuzz/corpus)
+    ;;
 *)
-    echo "usage: $0 run|test|asan-test|bench" >&2
+    echo "usage: $0 run|test|asan-test|bench|fuzz" >&2
     exit 2
     ;;
 esac

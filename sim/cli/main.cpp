@@ -22,9 +22,12 @@ namespace {
 const char* kUsage = R"(usage:
   xensim run SCENARIO.json [--set a.b.c=value]... [--seed N] [--out DIR]
                            [--trace CATEGORIES] [--trace-format perfetto|text]
+                           [--xenstore-socket PATH [--hold]]
       Simulate the scenario, print a summary, write DIR/report.json (DIR defaults to
       ./xensim-out) and, with --trace, DIR/trace.json (perfetto) or DIR/trace.txt (text).
       CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, or all.
+      --xenstore-socket serves the simulated host's XenStore on PATH during the run (a client
+      that writes makes the run depend on it); --hold keeps serving after the run until SIGINT.
   xensim validate SCENARIO.json [--set a.b.c=value]... [--seed N]
       Check the scenario without simulating; print the effective configuration.
   xensim bench SCENARIO.json [--set a.b.c=value]... [--seed N]
@@ -44,8 +47,21 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+std::atomic<bool> g_xenstored_stop{false};  // set by SIGINT / SIGTERM (lock-free: signal-safe)
+
+extern "C" void xenstored_on_signal(int) { g_xenstored_stop.store(true); }
+
+void install_stop_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = xenstored_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
 struct Args {
-    std::string command, scenario, out = "xensim-out", trace, trace_format = "perfetto";
+    std::string command, scenario, out = "xensim-out", trace, trace_format = "perfetto", xenstore_socket;
+    bool hold = false;
     xensim::ScenarioOverrides overrides;
 };
 
@@ -74,6 +90,10 @@ Args parse_args(int argc, char** argv) {
             a.overrides.has_seed = true;
         } else if (s == "--out") {
             a.out = value(i);
+        } else if (s == "--xenstore-socket") {
+            a.xenstore_socket = value(i);
+        } else if (s == "--hold") {
+            a.hold = true;
         } else if (s == "--trace") {
             a.trace = value(i);
         } else if (s == "--trace-format") {
@@ -91,6 +111,9 @@ Args parse_args(int argc, char** argv) {
     bool needs_scenario = a.command == "run" || a.command == "validate" || a.command == "bench";
     if (needs_scenario && a.scenario.empty()) throw UsageError(a.command + " needs a scenario file");
     if (!needs_scenario && a.command != "schema") throw UsageError("unknown command " + a.command);
+    if ((!a.xenstore_socket.empty() || a.hold) && a.command != "run")
+        throw UsageError("--xenstore-socket and --hold go with run");
+    if (a.hold && a.xenstore_socket.empty()) throw UsageError("--hold needs --xenstore-socket PATH");
     return a;
 }
 
@@ -120,7 +143,20 @@ int run(const Args& a) {
         }
     }
     Platform platform(sc, tracer);
+    std::unique_ptr<XenStoreSocketServer> store_server;
+    if (!a.xenstore_socket.empty()) {
+        store_server = std::make_unique<XenStoreSocketServer>(platform.xenstore(), platform.xenstore_mutex(),
+                                                              a.xenstore_socket);
+        try {
+            store_server->start();
+        } catch (const std::runtime_error& e) {
+            throw UsageError(std::string("--xenstore-socket: ") + e.what());
+        }
+        store_server->start_background();
+        std::cout << "xenstored: listening on " << a.xenstore_socket << std::endl;
+    }
     RunResult result = platform.run();
+    if (store_server) store_server->stop_background();  // the report reads the store's counters
     nlohmann::json report = platform.report(result);
     if (a.command == "bench") {
         std::cout << "scenario " << sc.effective.at("name").get<std::string>() << ": "
@@ -135,6 +171,12 @@ int run(const Args& a) {
         if (!out) throw std::runtime_error("cannot write " + a.out + "/report.json");
         std::cout << render_summary(report) << "report: " << a.out << "/report.json\n";
     }
+    if (store_server && a.hold) {
+        std::cout << "xenstored: holding the store on " << a.xenstore_socket << " until SIGINT" << std::endl;
+        install_stop_signals();
+        store_server->run_until(g_xenstored_stop);
+    }
+    if (store_server) store_server->close();
     int failures = 0;
     for (const auto& w : report["workloads"]) failures += w["failures"].get<int>();
     if (result.stop_reason == "stalled") {
@@ -150,14 +192,11 @@ int run(const Args& a) {
 
 // --- xensim xenstored: a standalone store on a Unix socket ---
 
-std::atomic<bool> g_xenstored_stop{false};  // set by SIGINT / SIGTERM (lock-free: signal-safe)
-
-extern "C" void xenstored_on_signal(int) { g_xenstored_stop.store(true); }
-
 int run_xenstored(const std::vector<std::string>& v) {
     std::string socket, scenario;
     for (std::size_t i = 1; i < v.size(); ++i) {
-        if (v[i] != "--socket" && v[i] != "--scenario") throw UsageError("xenstored: unexpected argument " + v[i]);
+        if (v[i] != "--socket" && v[i] != "--scenario")
+            throw UsageError("xenstored: unexpected argument " + v[i]);
         if (i + 1 >= v.size()) throw UsageError(v[i] + " needs a value");
         (v[i] == "--socket" ? socket : scenario) = v[i + 1];
         ++i;
@@ -174,11 +213,7 @@ int run_xenstored(const std::vector<std::string>& v) {
         std::cerr << "xensim: " << e.what() << "\n";
         return 2;
     }
-    struct sigaction sa {};
-    sa.sa_handler = xenstored_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    install_stop_signals();
     std::cout << "xenstored: listening on " << socket << std::endl;
     server.run_until(g_xenstored_stop);
     server.close();

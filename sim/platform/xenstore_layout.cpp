@@ -21,6 +21,12 @@ void write_domain_layout(XenStore& store, DomId id, const std::string& name, std
                          unsigned vcpus) {
     const std::string home = XenStore::domain_path(id);
     const std::string vm = "/vm/" + uuid_for(id);
+    // libxl: the home directory is dom0's, readable by the domain (set first, so the nodes below
+    // inherit it); these subtrees are the domain's own.
+    const std::vector<XsPerm> roperm = {{0, XS_PERM_NONE}, {id, XS_PERM_READ}};
+    const std::vector<XsPerm> rwperm = {{id, XS_PERM_NONE}};
+    store.mkdir(home);
+    store.set_perms(home, roperm);
     store.write(vm + "/name", name);
     store.write(vm + "/uuid", uuid_for(id));
     store.write(home + "/name", name);
@@ -30,10 +36,6 @@ void write_domain_layout(XenStore& store, DomId id, const std::string& name, std
     store.write(home + "/memory/static-max", std::to_string(memory_kib));
     for (unsigned v = 0; v < vcpus; ++v)
         store.write(home + "/cpu/" + std::to_string(v) + "/availability", "online");
-    // libxl: the home directory is dom0's, readable by the domain; these subtrees are the domain's.
-    const std::vector<XsPerm> roperm = {{0, XS_PERM_NONE}, {id, XS_PERM_READ}};
-    const std::vector<XsPerm> rwperm = {{id, XS_PERM_NONE}};
-    store.set_perms(home, roperm);
     for (const char* dir : {"device", "data", "control", "drivers", "feature", "attr", "error"}) {
         store.mkdir(home + "/" + dir);
         store.set_perms(home + "/" + dir, id == 0 ? roperm : rwperm);

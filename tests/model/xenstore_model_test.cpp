@@ -61,6 +61,10 @@ TEST(XenStoreRing, ToolstackLayoutIsWhatLibxlWrites) {
     ASSERT_TRUE(perms);
     EXPECT_EQ(xs_perm_to_string((*perms)[0]), "n0") << "dom0 owns the home directory";
     EXPECT_EQ(xs_perm_to_string((*perms)[1]), "r1") << "the domain may read it";
+    auto name_perms = store.get_perms("/local/domain/1/name");
+    ASSERT_TRUE(name_perms);
+    ASSERT_EQ(name_perms->size(), 2u) << "children inherit the home directory's perms";
+    EXPECT_EQ(xs_perm_to_string((*name_perms)[1]), "r1") << "a guest can read its own name";
     auto data = store.get_perms("/local/domain/1/data");
     ASSERT_TRUE(data);
     EXPECT_EQ(xs_perm_to_string((*data)[0]), "n1") << "data/ is the domain's own";

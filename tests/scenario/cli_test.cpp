@@ -61,6 +61,10 @@ TEST(Cli, BadFlagsExitWithStatus2) {
     EXPECT_EQ(xensim("run").status, 2);
     EXPECT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --seed minus1").status, 2);
     EXPECT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --trace-format svg").status, 2);
+    EXPECT_EQ(xensim("run " + src("scenarios/evtchn-pingpong.json") + " --hold").status, 2)
+        << "--hold needs a socket";
+    EXPECT_EQ(
+        xensim("validate " + src("scenarios/evtchn-pingpong.json") + " --xenstore-socket /tmp/x").status, 2);
     Result r = xensim("run " + src("scenarios/evtchn-pingpong.json") + " --trace nosuch --out " +
                       temp_dir("badtrace").string());
     EXPECT_EQ(r.status, 2);
