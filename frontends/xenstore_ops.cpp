@@ -24,12 +24,28 @@ void XenstoreOps::run(XenGuest& guest, GuestServices& s) {
     if (p_.mode == Mode::read)  // something to read: one write per key first (not timed)
         for (unsigned k = 0; k < p_.keys; ++k)
             if (!xb.write(key(k), value_for(k, p_.value_bytes)).ok()) stats_.failures.inc();
+    const std::string watched = "data/xsops";
+    if (p_.mode == Mode::write_watch) {
+        if (!xb.watch(watched, "xsops").ok()) stats_.failures.inc();
+        xb.wait_for_watch_event();  // a new watch fires once at once
+        watch_events_ += xb.take_watch_events().size();
+    }
     stats_.start_ns = s.now_ns();
     for (std::uint64_t i = 0; i < p_.ops; ++i) {
         std::uint64_t t0 = s.now_ns();
         bool ok = true;
         if (p_.mode != Mode::read) ok = xb.write(key(i), value_for(i, p_.value_bytes)).ok();
-        if (ok && p_.mode != Mode::write) {
+        if (ok && p_.mode == Mode::write_watch) {
+            // The event names the written node (relative watches report relative paths).
+            bool seen = false;
+            while (!seen) {
+                xb.wait_for_watch_event();
+                for (const auto& ev : xb.take_watch_events()) {
+                    ++watch_events_;
+                    seen = seen || ev.path == key(i);
+                }
+            }
+        } else if (ok && p_.mode != Mode::write) {
             auto v = xb.read(key(i));
             std::uint64_t written = p_.mode == Mode::read ? i % p_.keys : i;
             ok = v && *v == value_for(written, p_.value_bytes);

@@ -4,7 +4,9 @@
 // operations on nodes under its own data/ directory (a relative path, resolved by xenstored
 // against /local/domain/<id>): `write` writes a value of `value_bytes`, `read` reads back what a
 // first write put there, `write_read` writes then reads back and compares (a mismatch is a
-// failure). One operation's latency is the simulated time of its request(s).
+// failure), `write_watch` watches data/xsops (taking the event the watch fires at once), then
+// writes and waits for the WATCH_EVENT naming the written node. One operation's latency is the
+// simulated time of its request(s) (and, for write_watch, until the event arrived).
 //
 // Per XenStore request, by protocol: the guest notifies once after writing the request
 // (EVTCHNOP_send, a VMCALL exit), halts until xenstored's notification, and notifies once after
@@ -20,7 +22,7 @@
 namespace xensim {
 
 struct XenstoreOpsParams {
-    enum class Mode { read, write, write_read };
+    enum class Mode { read, write, write_read, write_watch };
     Mode mode = Mode::write_read;
     std::uint64_t ops = 100;
     unsigned value_bytes = 16;
@@ -32,11 +34,13 @@ class XenstoreOps {
     XenstoreOps(XenstoreOpsParams params, WorkloadStats& stats) : p_(params), stats_(stats) {}
     void run(XenGuest& guest, GuestServices& s);
     std::uint64_t requests() const { return requests_; }
+    std::uint64_t watch_events() const { return watch_events_; }
 
   private:
     XenstoreOpsParams p_;
     WorkloadStats& stats_;
     std::uint64_t requests_ = 0;
+    std::uint64_t watch_events_ = 0;
 };
 
 }  // namespace xensim

@@ -153,9 +153,10 @@ void Platform::build_workloads() {
             DomId g = dom_id(w.at("guest"));
             XenstoreOpsParams p;
             std::string mode = w.at("mode");
-            p.mode = mode == "read"    ? XenstoreOpsParams::Mode::read
-                     : mode == "write" ? XenstoreOpsParams::Mode::write
-                                       : XenstoreOpsParams::Mode::write_read;
+            p.mode = mode == "read"          ? XenstoreOpsParams::Mode::read
+                     : mode == "write"       ? XenstoreOpsParams::Mode::write
+                     : mode == "write_watch" ? XenstoreOpsParams::Mode::write_watch
+                                             : XenstoreOpsParams::Mode::write_read;
             p.ops = w.at("ops");
             p.value_bytes = w.at("value_bytes");
             p.keys = w.at("keys");

@@ -126,7 +126,7 @@ ConfigNodePtr scenario_schema() {
                 {"name", N::string(std::nullopt, "workload name, unique"), true},
                 {"guest", N::string(std::nullopt, "guest domain that talks to xenstored over its ring"),
                  true},
-                {"mode", N::enumeration("write_read", {"read", "write", "write_read"},
+                {"mode", N::enumeration("write_read", {"read", "write", "write_read", "write_watch"},
                                         "what each operation does under the guest's data/ directory")},
                 {"ops", N::integer(100, 1, 1'000'000'000, "operations", "operations to run")},
                 {"value_bytes", N::integer(16, 0, 2000, "bytes", "size of each value written")},

@@ -47,6 +47,20 @@ TEST(XenStoreRing, EachRequestIsOneNotificationEachWayAndOneHalt) {
               sim.platform.hypervisor().cost().xenstored_request * 1000.0 / 2100.0);
 }
 
+// A guest's watch over its ring: the registration fires once at once, then every write of a node
+// under the watched path comes back as a WATCH_EVENT (queued behind the write's reply).
+TEST(XenStoreRing, WatchEventsReachTheGuestOverItsRing) {
+    const std::uint64_t n = 20;
+    Simulation sim(xenstore_scenario("write_watch", n));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), n);
+    EXPECT_EQ(w.at("failures"), 0u);
+    EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WATCH"), 1u);
+    EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WRITE"), n);
+    EXPECT_EQ(sim.stat("xenstore.watch_events"), n + 1) << "the initial fire and one per write";
+}
+
 TEST(XenStoreRing, ToolstackLayoutIsWhatLibxlWrites) {
     Simulation sim(xenstore_scenario("write_read", 5));
     ASSERT_EQ(sim.report.at("workloads").at(0).at("failures"), 0u);
