@@ -98,14 +98,18 @@ void XenbusClient::read_message(std::uint32_t& type, std::uint32_t& req_id, std:
         if (!fill()) s_.halt();
 }
 
+void XenbusClient::queue_watch_event(const std::string& payload) {
+    auto parts = split_nul(payload);  // "path\0token\0"
+    events_.push_back({parts.size() > 0 ? parts[0] : "", parts.size() > 1 ? parts[1] : ""});
+}
+
 void XenbusClient::pump_until_reply(std::uint32_t req_id, XenbusReply& out) {
     for (;;) {
         std::uint32_t type = 0, id = 0;
         std::string payload;
         read_message(type, id, payload);
         if (type == XS_WATCH_EVENT) {
-            auto parts = split_nul(payload);
-            events_.push_back({parts.size() > 0 ? parts[0] : "", parts.size() > 1 ? parts[1] : ""});
+            queue_watch_event(payload);
             continue;
         }
         if (id != req_id) continue;  // a stale reply (not expected with one request in flight)
@@ -187,10 +191,7 @@ void XenbusClient::wait_for_watch_event() {
         std::uint32_t type = 0, id = 0;
         std::string payload;
         read_message(type, id, payload);
-        if (type == XS_WATCH_EVENT) {
-            auto parts = split_nul(payload);
-            events_.push_back({parts.size() > 0 ? parts[0] : "", parts.size() > 1 ? parts[1] : ""});
-        }
+        if (type == XS_WATCH_EVENT) queue_watch_event(payload);
     }
 }
 

@@ -74,6 +74,7 @@ class XenbusClient {
     bool take_message(std::uint32_t& type, std::uint32_t& req_id, std::string& payload);
     void read_message(std::uint32_t& type, std::uint32_t& req_id, std::string& payload);
     void pump_until_reply(std::uint32_t req_id, XenbusReply& out);
+    void queue_watch_event(const std::string& payload);
 
     XenGuest& guest_;
     GuestServices& s_;
