@@ -68,6 +68,26 @@ std::string render_summary(const json& r) {
            << pad(fmt("%.1f", idle), 8, true) << "\n";
     }
 
+    // XenStore traffic over the guests' rings, from the stats tree (present when any guest spoke).
+    if (r.contains("stats") && r.at("stats").contains("xenstored")) {
+        const json& xsd = r.at("stats").at("xenstored");
+        bool any = false;
+        for (const auto& [dom, c] : xsd.items()) any = any || !c.at("requests").empty();
+        if (any) {
+            os << "\nXenStore (xenstored on dom0)\n";
+            for (const auto& [dom, c] : xsd.items()) {
+                if (c.at("requests").empty()) continue;
+                os << "  " << pad(dom, 8) << " requests:";
+                for (const auto& [type, n] : c.at("requests").items()) os << " " << type << "=" << u(n);
+                os << "  bytes in/out " << u(c.at("bytes_in")) << "/" << u(c.at("bytes_out"))
+                   << ", notifications " << u(c.at("notifications")) << ", errors " << u(c.at("errors"))
+                   << "\n";
+            }
+            if (r.at("stats").contains("xenstore"))
+                os << "  watch events " << u(r.at("stats").at("xenstore").at("watch_events")) << "\n";
+        }
+    }
+
     if (!r.at("workloads").empty()) {
         os << "\nWorkloads\n";
         os << "  " << pad("workload", 16) << pad("type", 17) << pad("ops", 9, true) << pad("fail", 6, true)

@@ -141,6 +141,17 @@ TEST(Cli, ReportCarriesConfigCountersAndPerRequestFigures) {
     EXPECT_TRUE(rep["stats"]["xen"]["evtchn"].contains("sends"));
 }
 
+TEST(Cli, SummaryShowsXenStoreTrafficPerDomain) {
+    fs::path d = temp_dir("xs-summary");
+    Result r =
+        xensim("run " + src("scenarios/xenstore-ops.json") + " --set workloads.0.ops=10 --out " + d.string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("XenStore (xenstored on dom0)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("XS_READ=10 XS_WRITE=10"), std::string::npos) << r.output;
+    json rep = read_json(d / "report.json");
+    EXPECT_EQ(rep["stats"]["xenstored"]["dom1"]["requests"]["XS_WRITE"], 10);
+}
+
 TEST(Cli, CostOverrideSlowsTheRoundTripAndChangesNoCount) {
     fs::path a = temp_dir("cost-a"), b = temp_dir("cost-b");
     std::string base = "run " + src("scenarios/evtchn-pingpong.json") + " --set workloads.0.round_trips=100";
