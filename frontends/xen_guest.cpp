@@ -173,6 +173,24 @@ void XenGuest::handle_upcall(GuestServices& s) {
     if (!pv_ && opts_.upcall == GuestUpcall::percpu_vector) s.eoi();
 }
 
+bool XenGuest::run_deferred(GuestServices& s) {
+    bool ran = false;
+    while (!deferred_.empty()) {
+        auto work = std::move(deferred_.front());
+        deferred_.pop_front();
+        work(s);
+        ran = true;
+    }
+    return ran;
+}
+
+void XenGuest::idle(GuestServices& s) {
+    for (;;) {
+        run_deferred(s);
+        s.halt();
+    }
+}
+
 grant_entry_v1_t* XenGuest::grant_entry(grant_ref_t ref) {
     unsigned frame = ref / kEntriesPerFrame;
     return frame < grant_frames_.size() ? &grant_frames_[frame][ref % kEntriesPerFrame] : nullptr;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <vector>
@@ -68,6 +69,15 @@ class XenGuest {
     bool end_access(grant_ref_t ref);
     grant_entry_v1_t* grant_entry(grant_ref_t ref);
 
+    // --- deferred work (Linux's work queues / kernel threads) ---
+    // Work an upcall handler must not do itself (anything that waits for an event) runs later in
+    // thread context: the idle loop calls run_deferred before it halts.
+    void defer(std::function<void(GuestServices&)> work) { deferred_.push_back(std::move(work)); }
+    // Runs every queued item (and items they queue); false if there was nothing to run.
+    bool run_deferred(GuestServices& s);
+    // The kernel's idle loop: run deferred work, halt when there is none. Never returns.
+    [[noreturn]] void idle(GuestServices& s);
+
     std::uint64_t upcalls_handled() const { return upcalls_handled_; }
     std::uint64_t events_handled() const { return events_handled_; }
 
@@ -85,6 +95,7 @@ class XenGuest {
     std::vector<grant_entry_v1_t*> grant_frames_;
     std::vector<grant_ref_t> free_grefs_;
     std::map<evtchn_port_t, PortHandler> handlers_;
+    std::deque<std::function<void(GuestServices&)>> deferred_;
     std::uint64_t upcalls_handled_ = 0, events_handled_ = 0;
 };
 

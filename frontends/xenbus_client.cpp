@@ -34,10 +34,14 @@ long XenbusClient::connect() {
     p.index = HVM_PARAM_STORE_EVTCHN;
     if (long r = s_.hypercall(__HYPERVISOR_hvm_op, HVMOP_get_param, reinterpret_cast<unsigned long>(&p)))
         return r;
+    return connect_at(pfn, static_cast<evtchn_port_t>(p.value));
+}
+
+long XenbusClient::connect_at(std::uint64_t pfn, evtchn_port_t port) {
     std::uint8_t* page = s_.page(pfn);
     if (!page) return -XEN_EINVAL;
     ring_ = reinterpret_cast<::xenstore_domain_interface*>(page);
-    port_ = static_cast<evtchn_port_t>(p.value);
+    port_ = port;
     // The store's event only needs to wake us; the ring indexes say what happened.
     guest_.set_port_handler(port_, [](GuestServices&, evtchn_port_t) {});
     guest_.unmask(s_, port_);

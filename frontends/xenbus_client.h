@@ -11,7 +11,9 @@
 // arrive meanwhile are queued for watch_events().
 //
 // One request is in flight at a time (as Linux serializes xenbus requests per transaction
-// mutex); the client is used from one vCPU.
+// mutex); the client is used from one vCPU, and never from an upcall handler: a request waits
+// for an event, which cannot be delivered while the handler runs. Handlers defer such work
+// (XenGuest::defer), as Linux hands it to the xenwatch / xenbus kernel threads.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,8 @@ class XenbusClient {
 
     // Reads the store's frame and port from the HVM params and hooks the port. 0 or -errno.
     long connect();
+    // The same with the frame and port given (a PV kernel's start_info store_mfn / store_evtchn).
+    long connect_at(std::uint64_t pfn, evtchn_port_t port);
     bool connected() const { return ring_ != nullptr; }
 
     // One request: type XS_*, transaction id, payload (NUL-separated arguments as the protocol

@@ -12,13 +12,13 @@ std::string value_for(std::uint64_t i, unsigned bytes) {
 
 }  // namespace
 
-void XenstoreOps::run(XenGuest& guest, GuestServices& s) {
-    XenbusClient xb(guest, s);
-    if (xb.connect() != 0) {
+void XenstoreOps::run(XenbusClient& xb, GuestServices& s) {
+    if (!xb.connected()) {
         stats_.failures.inc();
         stats_.finish(s.now_ns());
         return;
     }
+    std::uint64_t requests_before = xb.requests();
     using Mode = XenstoreOpsParams::Mode;
     auto key = [&](std::uint64_t i) { return "data/xsops/k" + std::to_string(i % p_.keys); };
     if (p_.mode == Mode::read)  // something to read: one write per key first (not timed)
@@ -53,7 +53,7 @@ void XenstoreOps::run(XenGuest& guest, GuestServices& s) {
         if (!ok) stats_.failures.inc();
         stats_.complete_op(s.now_ns() - t0);
     }
-    requests_ = xb.requests();
+    requests_ = xb.requests() - requests_before;
     stats_.finish(s.now_ns());
 }
 

@@ -1,6 +1,7 @@
 // XenStore operations from a guest: what every PV driver's negotiation costs, request by request.
 //
-// The guest connects its xenbus client (HVM_PARAM_STORE_PFN / _EVTCHN) and performs `ops`
+// The domain's kernel xenbus client (an HVM guest finds its ring through HVM_PARAM_STORE_PFN /
+// _EVTCHN; dom0's kernel has a local ring to its own xenstored) performs `ops`
 // operations on nodes under its own data/ directory (a relative path, resolved by xenstored
 // against /local/domain/<id>): `write` writes a value of `value_bytes`, `read` reads back what a
 // first write put there, `write_read` writes then reads back and compares (a mismatch is a
@@ -32,7 +33,8 @@ struct XenstoreOpsParams {
 class XenstoreOps {
   public:
     XenstoreOps(XenstoreOpsParams params, WorkloadStats& stats) : p_(params), stats_(stats) {}
-    void run(XenGuest& guest, GuestServices& s);
+    // `xb` is the kernel's connected xenbus client.
+    void run(XenbusClient& xb, GuestServices& s);
     std::uint64_t requests() const { return requests_; }
     std::uint64_t watch_events() const { return watch_events_; }
 

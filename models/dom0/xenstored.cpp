@@ -62,6 +62,25 @@ long Xenstored::connect_domain(BackendServices& s, DomId dom, evtchn_port_t remo
     return bind.local_port;
 }
 
+long Xenstored::connect_local(BackendServices& s, DomId dom0, Gfn ring_gfn, evtchn_port_t kernel_port) {
+    evtchn_bind_interdomain_t bind{};
+    bind.remote_dom = DOMID_SELF;
+    bind.remote_port = kernel_port;
+    if (long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
+                             reinterpret_cast<unsigned long>(&bind), 0, 0, 0))
+        return r;
+    auto c = std::make_unique<RingConn>(group_, dom0);
+    {
+        MaybeLock guard(lock_);
+        c->conn = store_.connect(dom0, true);
+    }
+    c->ring_gfn = ring_gfn;
+    c->port = bind.local_port;
+    by_dom_[dom0] = c.get();
+    by_port_[bind.local_port] = std::move(c);
+    return bind.local_port;
+}
+
 bool Xenstored::connection_failed(DomId dom) const {
     auto it = by_dom_.find(dom);
     return it != by_dom_.end() && it->second->dead;

@@ -43,6 +43,10 @@ class Xenstored {
     // Introduce `dom`: map its ring (reserved grant), bind its store channel (`remote_port`, the
     // guest's end). Runs on a dom0 vCPU. Returns dom0's local port, or a negative errno / GNTST.
     long connect_domain(BackendServices& s, DomId dom, evtchn_port_t remote_port);
+    // dom0's own kernel connection (xenstored's dom0_init over /dev/xen/xenbus_backend): the ring
+    // is a dom0 frame both sides use directly, the channel a dom0-to-dom0 loopback bound to the
+    // kernel's end `kernel_port`. Privileged. Returns xenstored's local port or a negative errno.
+    long connect_local(BackendServices& s, DomId dom0, Gfn ring_gfn, evtchn_port_t kernel_port);
     // The handler of a connection's local port: serve requests and flush queued output.
     void on_event(BackendServices& s, evtchn_port_t port);
 

@@ -86,6 +86,15 @@ void Platform::build_xenstore() {
     store_ = std::make_unique<XenStore>(xenstore_group_);
     xenstored_ = std::make_unique<Xenstored>(*store_, root_, &store_mutex_);
     write_scenario_layout(*store_, scenario_.effective);
+    {
+        // dom0's kernel reaches xenstored over a local ring: a dom0 frame and a loopback channel
+        // whose kernel end is allocated here (xenstored binds the other end when it starts).
+        DomainRuntime& d0 = *domains_[0];
+        auto ring = hv_->domains().find(0)->memory.allocate_page();
+        if (!ring) throw std::runtime_error("dom0 has no memory for its xenstore ring");
+        d0.store_ring = *ring;
+        d0.store_port = hv_->toolstack_alloc_unbound(0, 0);
+    }
     for (auto& d : domains_) {
         if (d->id == 0) continue;
         // The toolstack's part (libxl__build_pre / xc_dom_gnttab_seed): a ring frame in the guest,
@@ -94,6 +103,7 @@ void Platform::build_xenstore() {
         auto ring = rec.memory.allocate_page();
         if (!ring) throw std::runtime_error("domain " + d->name + " has no memory for its xenstore ring");
         d->store_port = hv_->toolstack_alloc_unbound(d->id, 0);
+        d->store_ring = *ring;
         hv_->toolstack_set_hvm_param(d->id, HVM_PARAM_STORE_PFN, *ring);
         hv_->toolstack_set_hvm_param(d->id, HVM_PARAM_STORE_EVTCHN, d->store_port);
         hv_->grant_table().seed_reserved_entry(d->id, GNTTAB_RESERVED_XENSTORE, *ring, 0);
@@ -109,8 +119,8 @@ void Platform::start_xenstored(GuestServices& dom0) {
     auto& backend = static_cast<VcpuGuestServices&>(dom0);
     XenGuest& kernel = *domains_[0]->guest;
     for (auto& d : domains_) {
-        if (d->id == 0) continue;
-        long port = xenstored_->connect_domain(backend, d->id, d->store_port);
+        long port = d->id == 0 ? xenstored_->connect_local(backend, 0, d->store_ring, d->store_port)
+                               : xenstored_->connect_domain(backend, d->id, d->store_port);
         if (port <= 0) continue;  // counted by xenstored; the guest's requests will go unanswered
         auto local = static_cast<evtchn_port_t>(port);
         kernel.set_port_handler(local, [this](GuestServices& vs, evtchn_port_t p) {
@@ -162,9 +172,9 @@ void Platform::build_workloads() {
             p.keys = w.at("keys");
             rt->xenstore_ops = std::make_unique<XenstoreOps>(p, *rt->stats);
             XenstoreOps* x = rt->xenstore_ops.get();
-            XenGuest* gg = domains_[g]->guest.get();
-            domains_[g]->active.push_back([x, gg](GuestServices& s) { x->run(*gg, s); });
-            rt->domains = {g, 0};
+            DomainRuntime* dr = domains_[g].get();
+            dr->active.push_back([x, dr](GuestServices& s) { x->run(dr->kernel_xenbus(s), s); });
+            rt->domains = g == 0 ? std::vector<DomId>{0} : std::vector<DomId>{g, 0};
         } else if (rt->type == "cpu_burn") {
             DomId d = dom_id(w.at("domain"));
             CpuBurnParams p;
@@ -217,7 +227,7 @@ void Platform::install_programs() {
                         for (auto& role : rt->active) role(*s);
                     }
                     for (auto& role : rt->every_vcpu) role(*s);
-                    for (;;) s->halt();
+                    rt->guest->idle(*s);  // deferred work runs on vCPU 0
                 });
             } else {
                 v.set_program([rt, s] {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "frontends/cpu_burn.h"
+#include "frontends/xenbus_client.h"
 #include "frontends/xenstore_ops.h"
 #include "sim/platform/platform.h"
 
@@ -25,8 +26,22 @@ struct Platform::DomainRuntime {
     std::vector<std::function<void(GuestServices&)>> passive, active;
     // Roles every vCPU runs (vCPU 0 after its own roles).
     std::vector<std::function<void(GuestServices&)>> every_vcpu;
-    // The store channel the toolstack allocated in this guest for xenstored (0 for dom0).
+    // The store channel the toolstack allocated (a guest's end for xenstored; dom0's kernel end of
+    // its loopback to xenstored) and the ring frame.
     evtchn_port_t store_port = 0;
+    Gfn store_ring = 0;
+    // The kernel's xenbus client on vCPU 0, connected on first use.
+    std::unique_ptr<XenbusClient> xenbus;
+    XenbusClient& kernel_xenbus(GuestServices& vcpu0) {
+        if (!xenbus) {
+            xenbus = std::make_unique<XenbusClient>(*guest, vcpu0);
+            if (type == DomainType::pv)
+                xenbus->connect_at(store_ring, store_port);  // start_info's store_mfn / store_evtchn
+            else
+                xenbus->connect();
+        }
+        return *xenbus;
+    }
 };
 
 struct Platform::WorkloadRuntime {

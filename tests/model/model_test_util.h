@@ -43,11 +43,15 @@ struct Simulation {
     nlohmann::json report;
 };
 
-// At dom0 boot xenstored connects every guest: GNTTABOP_map_grant_ref of the guest's ring
-// (reserved grant GNTTAB_RESERVED_XENSTORE) and EVTCHNOP_bind_interdomain of its store channel.
-// The bind raises dom0's new port while dom0 still has it masked (one "masked" notification per
-// guest); dom0 takes that event when it unmasks the port.
+// At dom0 boot xenstored connects dom0's own kernel (EVTCHNOP_bind_interdomain of the loopback
+// channel; the ring is dom0's own frame) and every guest (GNTTABOP_map_grant_ref of the guest's
+// ring through the reserved grant GNTTAB_RESERVED_XENSTORE, EVTCHNOP_bind_interdomain of its
+// store channel). Each bind raises xenstored's new port while dom0 still has it masked (one
+// "masked" notification per connection); dom0 takes each such event as one upcall when it
+// unmasks the port.
+constexpr std::uint64_t kXenstoredDom0Hypercalls = 1;
 constexpr std::uint64_t kXenstoredHypercallsPerGuest = 2;
+constexpr std::uint64_t xenstored_connections(std::uint64_t guests) { return guests + 1; }
 
 // Counts in a JSON object, 0 when the key is absent.
 inline std::uint64_t count(const nlohmann::json& obj, const std::string& key) {

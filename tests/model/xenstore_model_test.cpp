@@ -47,6 +47,25 @@ TEST(XenStoreRing, EachRequestIsOneNotificationEachWayAndOneHalt) {
               sim.platform.hypervisor().cost().xenstored_request * 1000.0 / 2100.0);
 }
 
+// dom0's own kernel reaches xenstored over a local ring (a dom0 frame and a loopback channel),
+// as Linux's dom0 does through xenstored's dom0 connection: privileged, no grant mapping.
+TEST(XenStoreRing, Dom0KernelTalksToItsXenstoredOverALocalRing) {
+    const std::uint64_t n = 10;
+    json s = xenstore_scenario("write_read", n);
+    s["workloads"][0]["guest"] = "dom0";
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), n);
+    EXPECT_EQ(w.at("failures"), 0u);
+    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_WRITE"), n);
+    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_READ"), n);
+    EXPECT_EQ(sim.domain("dom0").at("exits_total"), 0u) << "PV dom0 takes no VM exits";
+    // Only the guest's ring is grant-mapped; dom0's own ring is its own memory.
+    EXPECT_EQ(count(sim.domain("dom0").at("hypercalls"), "grant_table_op/GNTTABOP_map_grant_ref"), 1u);
+    EXPECT_TRUE(sim.platform.xenstore().read("/local/domain/0/data/xsops/k0"));
+}
+
 // A guest's watch over its ring: the registration fires once at once, then every write of a node
 // under the watched path comes back as a WATCH_EVENT (queued behind the write's reply).
 TEST(XenStoreRing, WatchEventsReachTheGuestOverItsRing) {
