@@ -62,7 +62,8 @@ const EventChannels::OpRow EventChannels::kOpTable[] = {
      &dispatch<evtchn_bind_interdomain_t, &EventChannels::op_bind_interdomain, true>},
     {EVTCHNOP_bind_virq, "EVTCHNOP_bind_virq",
      &dispatch<evtchn_bind_virq_t, &EventChannels::op_bind_virq, true>},
-    {EVTCHNOP_bind_pirq, "EVTCHNOP_bind_pirq", nullptr},
+    {EVTCHNOP_bind_pirq, "EVTCHNOP_bind_pirq",
+     &dispatch<evtchn_bind_pirq_t, &EventChannels::op_bind_pirq, true>},
     {EVTCHNOP_close, "EVTCHNOP_close", &dispatch<evtchn_close_t, &EventChannels::op_close, false>},
     {EVTCHNOP_send, "EVTCHNOP_send", &dispatch<evtchn_send_t, &EventChannels::op_send, false>},
     {EVTCHNOP_status, "EVTCHNOP_status", &dispatch<evtchn_status_t, &EventChannels::op_status, true>},
@@ -86,6 +87,7 @@ EventChannels::EventChannels(DomainTable& domains, StatsGroup& stats, UpcallKick
       errors_(stats, "errors", "calls", "EVTCHNOP_* hypercalls that failed, by errno"),
       sends_(stats, "sends", "calls", "successful EVTCHNOP_send calls"),
       virqs_(stats, "virqs", "events", "VIRQs raised by the hypervisor that found a bound port"),
+      pirqs_(stats, "pirqs", "events", "physical IRQs raised by devices that found a bound port"),
       upcalls_(stats, "upcalls", "events", "evtchn_upcall_pending 0->1 edges (vCPU kicks)"),
       already_pending_(stats, "already_pending", "events", "notifications coalesced: port already pending"),
       masked_(stats, "masked", "events", "notifications held: port newly pending but masked"),
@@ -189,6 +191,9 @@ long EventChannels::evtchn_close(DomId dom, evtchn_port_t port) {
             return -XEN_EINVAL;
         case ECS_UNBOUND:
         case ECS_IPI:
+            break;
+        case ECS_PIRQ:
+            d.pirq_to_evtchn[chn.pirq] = 0;
             break;
         case ECS_VIRQ: {
             const unsigned v = virq_is_global(chn.virq) ? 0 : chn.notify_vcpu_id;
@@ -341,6 +346,40 @@ long EventChannels::op_bind_ipi(DomId caller, evtchn_bind_ipi_t& b) {
     return 0;
 }
 
+long EventChannels::op_bind_pirq(DomId caller, evtchn_bind_pirq_t& b) {
+    // evtchn_bind_pirq: range, then permission, then not already bound; notifications go to vCPU 0.
+    if (b.pirq >= kNrPirqs) return -XEN_EINVAL;
+    DomainChannels& d = channels_of(caller);
+    auto it = d.pirq_to_evtchn.find(b.pirq);
+    if (it == d.pirq_to_evtchn.end()) return -XEN_EPERM;
+    if (it->second != 0) return -XEN_EEXIST;
+    const long port = get_free_port(d);
+    if (port < 0) return port;
+    Channel& chn = d.channels[port];
+    bind_port(d, chn, ECS_PIRQ);
+    chn.pirq = b.pirq;
+    chn.notify_vcpu_id = 0;
+    it->second = static_cast<evtchn_port_t>(port);
+    b.port = static_cast<evtchn_port_t>(port);
+    return 0;
+}
+
+void EventChannels::grant_pirq(DomId dom, unsigned pirq) {
+    if (pirq >= kNrPirqs) panic("PIRQ out of range", dom, pirq);
+    channels_of(dom).pirq_to_evtchn.emplace(pirq, 0);
+}
+
+void EventChannels::send_pirq(DomId dom, unsigned pirq) {
+    auto it = doms_.find(dom);
+    if (it == doms_.end()) return;
+    DomainChannels& d = it->second;
+    auto p = d.pirq_to_evtchn.find(pirq);
+    if (p == d.pirq_to_evtchn.end() || p->second == 0) return;  // not bound: dropped
+    const unsigned target = d.channels[p->second].notify_vcpu_id;
+    pirqs_.inc();
+    kick(dom, target, set_pending(dom, target, p->second) == SendResult::kicked);
+}
+
 long EventChannels::op_close(DomId caller, evtchn_close_t& c) { return evtchn_close(caller, c.port); }
 
 long EventChannels::op_send(DomId caller, evtchn_send_t& s) {
@@ -401,6 +440,10 @@ long EventChannels::evtchn_status(DomId caller, evtchn_status_t& st) {
         case ECS_IPI:
             st.status = EVTCHNSTAT_ipi;
             break;
+        case ECS_PIRQ:
+            st.status = EVTCHNSTAT_pirq;
+            st.u.pirq = chn.pirq;
+            break;
         default:
             panic("port in an unmodelled state", dom, st.port);
     }
@@ -429,6 +472,7 @@ long EventChannels::op_bind_vcpu(DomId caller, evtchn_bind_vcpu_t& b) {
             return 0;
         case ECS_UNBOUND:
         case ECS_INTERDOMAIN:
+        case ECS_PIRQ:
             chn.notify_vcpu_id = static_cast<std::uint16_t>(b.vcpu);
             return 0;
         default:

@@ -51,7 +51,9 @@
 //
 // Deliberate differences from Xen 4.17:
 //   - Only the 2-level ABI. EVTCHNOP_init_control / expand_array / set_priority (FIFO), EVTCHNOP_reset
-//     and EVTCHNOP_bind_pirq (ECS_PIRQ) return -XEN_ENOSYS; Xen implements them.
+//     return -XEN_ENOSYS; Xen implements them. EVTCHNOP_bind_pirq is modelled for PIRQs the
+//     platform granted (evtchn_bind_pirq: out of range -EINVAL, not permitted -EPERM, already
+//     bound -EEXIST); the IRQ routing behind a PIRQ (IO-APIC, MSI, PHYSDEVOP_*) is not.
 //   - No Xen-attached channels (xen_consumer, alloc_unbound_xen_event_channel), no SCHEDOP_poll pollers
 //     (evtchn_check_pollers), no global VIRQ handler redirection (VIRQs go to the domain given).
 //   - XSM is the default policy without a device-model target: "privileged" is DomainRecord::privileged.
@@ -83,7 +85,7 @@ inline constexpr std::uint8_t ECS_FREE = 0;         // Channel is available for 
 inline constexpr std::uint8_t ECS_RESERVED = 1;     // Channel is reserved (port 0).
 inline constexpr std::uint8_t ECS_UNBOUND = 2;      // Channel is waiting to bind to a remote domain.
 inline constexpr std::uint8_t ECS_INTERDOMAIN = 3;  // Channel is bound to another domain.
-inline constexpr std::uint8_t ECS_PIRQ = 4;         // Channel is bound to a physical IRQ line (not modelled).
+inline constexpr std::uint8_t ECS_PIRQ = 4;         // Channel is bound to a physical IRQ line.
 inline constexpr std::uint8_t ECS_VIRQ = 5;         // Channel is bound to a virtual IRQ line.
 inline constexpr std::uint8_t ECS_IPI = 6;          // Channel is bound to a virtual IPI line.
 
@@ -114,6 +116,13 @@ class EventChannels {
     // goes to the port bound on that vCPU (send_guest_vcpu_virq); for a global VIRQ the vcpu argument
     // is ignored and the port bound on vCPU 0 notifies its current notify vCPU (send_guest_global_virq).
     void send_virq(DomId dom, unsigned vcpu, unsigned virq);
+    // Physical IRQs (the interrupts of devices a domain drives, e.g. dom0's disk controller): the
+    // platform grants `pirq` to `dom` (as PHYSDEVOP_map_pirq / irq_permit_access would), the domain
+    // binds it with EVTCHNOP_bind_pirq, and the device raises it (send_guest_pirq). A PIRQ that is
+    // not bound is dropped, as Xen drops it.
+    static constexpr unsigned kNrPirqs = 256;
+    void grant_pirq(DomId dom, unsigned pirq);
+    void send_pirq(DomId dom, unsigned pirq);
 
     // The domain is going away: close all its ports (interdomain peers revert to unbound as Xen does).
     // Afterwards the domain can allocate no port (get_free_port on a dying domain: -XEN_EINVAL).
@@ -158,10 +167,12 @@ class EventChannels {
         DomId remote_dom = 0;           // ECS_UNBOUND: remote_domid; ECS_INTERDOMAIN: remote_dom
         evtchn_port_t remote_port = 0;  // ECS_INTERDOMAIN
         std::uint32_t virq = 0;         // ECS_VIRQ
+        std::uint32_t pirq = 0;         // ECS_PIRQ
     };
     struct DomainChannels {
         std::vector<Channel> channels;  // valid_evtchns entries, whole buckets
         std::vector<std::array<evtchn_port_t, NR_VIRQS>> virq_to_evtchn;  // per vCPU
+        std::map<unsigned, evtchn_port_t> pirq_to_evtchn;                 // granted PIRQs; 0 = not bound
         evtchn_port_t max_evtchn_port = kMaxPorts - 1;
         unsigned active = 0;  // active_evtchns
         bool is_dying = false;
@@ -190,6 +201,7 @@ class EventChannels {
     long op_bind_interdomain(DomId caller, evtchn_bind_interdomain_t& b);
     long op_bind_virq(DomId caller, evtchn_bind_virq_t& b);
     long op_bind_ipi(DomId caller, evtchn_bind_ipi_t& b);
+    long op_bind_pirq(DomId caller, evtchn_bind_pirq_t& b);
     long op_close(DomId caller, evtchn_close_t& c);
     long op_send(DomId caller, evtchn_send_t& s);
     long op_status(DomId caller, evtchn_status_t& s);
@@ -206,6 +218,7 @@ class EventChannels {
     CounterFamily errors_;
     Counter sends_;
     Counter virqs_;
+    Counter pirqs_;
     Counter upcalls_;
     Counter already_pending_;
     Counter masked_;

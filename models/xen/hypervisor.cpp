@@ -99,7 +99,8 @@ const Hypervisor::HypercallEntry* Hypervisor::find_hypercall(unsigned op) {
 Hypervisor::Stats::Stats(StatsGroup& g)
     : hypercalls(g, "hypercalls", "calls", "hypercalls by op/sub-op, all domains"),
       hypercall_errors(g, "hypercall_errors", "calls", "hypercalls that returned an error, by op/errno"),
-      ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs") {}
+      ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs"),
+      device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs") {}
 
 Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                        const Clock& clock, Tracer& tracer, StatsGroup& root)
@@ -117,6 +118,11 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
     grant_table_ = std::make_unique<GrantTable>(domains_, gnttab_group_, params.grant_table);
     event_channels_ = std::make_unique<EventChannels>(domains_, evtchn_group_,
                                                       [this](DomId d, unsigned v) { on_upcall_kick(d, v); });
+    sc_core::sc_spawn_options o;
+    o.spawn_method();
+    o.dont_initialize();
+    o.set_sensitivity(&device_irq_ev_);
+    sc_core::sc_spawn([this] { fire_device_irqs(); }, "device_irqs", &o);
 }
 
 Hypervisor::~Hypervisor() = default;
@@ -165,6 +171,24 @@ const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned lo
     std::string name = e ? std::string(e->name) + "/" + e->sub_op(static_cast<unsigned>(cmd))
                          : "unknown_" + std::to_string(op);
     return names_.emplace(key, HypercallNames{name, "hypercall:" + name}).first->second;
+}
+
+void Hypervisor::raise_pirq_at(DomId dom, unsigned pirq, std::uint64_t at_ps) {
+    std::uint64_t now = sc_core::sc_time_stamp().value();
+    device_irqs_.push({std::max(at_ps, now), device_irq_seq_++, dom, pirq});
+    device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
+}
+
+void Hypervisor::fire_device_irqs() {
+    std::uint64_t now = sc_core::sc_time_stamp().value();
+    while (!device_irqs_.empty() && device_irqs_.top().at_ps <= now) {
+        DeviceIrq irq = device_irqs_.top();
+        device_irqs_.pop();
+        stats.device_irqs.inc();
+        current_ = nullptr;  // raised by a device, not by a vCPU's hypercall
+        event_channels_->send_pirq(irq.dom, irq.pirq);
+    }
+    if (!device_irqs_.empty()) device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
 }
 
 void Hypervisor::toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value) {

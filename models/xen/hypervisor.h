@@ -22,6 +22,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <queue>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,10 @@ class Hypervisor : public sc_core::sc_module {
     // Toolstack actions at domain-build time (not charged, as they happen before the guest runs):
     // EVTCHNOP_alloc_unbound in `dom` for `remote`, as libxl does for console and xenstore.
     evtchn_port_t toolstack_alloc_unbound(DomId dom, DomId remote);
+    // A device interrupt: at simulated time `at_ps` (not before now), PIRQ `pirq` of `dom` is
+    // raised (a physical device's completion interrupt routed to the domain that drives it, e.g.
+    // dom0's disk). Interrupts due at the same time are raised in the order they were scheduled.
+    void raise_pirq_at(DomId dom, unsigned pirq, std::uint64_t at_ps);
     // An HVM parameter the toolstack sets at build (HVM_PARAM_STORE_PFN, HVM_PARAM_STORE_EVTCHN ...).
     void toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value);
 
@@ -95,7 +100,7 @@ class Hypervisor : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, hypercall_errors;
-        Counter ipis_sent;
+        Counter ipis_sent, device_irqs;
     };
 
   private:
@@ -140,6 +145,16 @@ class Hypervisor : public sc_core::sc_module {
     const HypercallNames& names_for(unsigned op, unsigned long cmd);
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
+    struct DeviceIrq {
+        std::uint64_t at_ps, seq;
+        DomId dom;
+        unsigned pirq;
+        bool operator>(const DeviceIrq& o) const { return at_ps != o.at_ps ? at_ps > o.at_ps : seq > o.seq; }
+    };
+    void fire_device_irqs();
+    std::priority_queue<DeviceIrq, std::vector<DeviceIrq>, std::greater<DeviceIrq>> device_irqs_;
+    std::uint64_t device_irq_seq_ = 0;
+    sc_core::sc_event device_irq_ev_;
     Vcpu* current_ = nullptr;  // the vCPU whose hypercall is being handled
     unsigned pending_ipis_ = 0;
 };

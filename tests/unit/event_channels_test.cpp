@@ -707,9 +707,8 @@ const Case kErrnos[] = {
      {},
      {}},
     {"NotModelled",
-     "bind_pirq, reset, FIFO ops and unknown sub-ops -> ENOSYS",
-     {{A::raw, kDom1, EVTCHNOP_bind_pirq, 0, -XEN_ENOSYS},
-      {A::raw, kDom1, EVTCHNOP_reset, 0, -XEN_ENOSYS},
+     "reset, FIFO ops and unknown sub-ops -> ENOSYS",
+     {{A::raw, kDom1, EVTCHNOP_reset, 0, -XEN_ENOSYS},
       {A::raw, kDom1, 14, 0, -XEN_ENOSYS},
       {A::raw, kDom1, EVTCHNOP_init_control, 0, -XEN_ENOSYS},
       {A::raw, kDom1, EVTCHNOP_expand_array, 0, -XEN_ENOSYS},
@@ -1070,6 +1069,83 @@ TEST_F(EventChannelsTest, KickMayReenter) {
     EXPECT_EQ(replies, 1u);
     // The outer send's own result is recorded before the callback ran; the nested send wrote last.
     EXPECT_EQ(ec2.last_send().target_dom, kDom2);
+}
+
+}  // namespace
+}  // namespace xensim
+
+namespace xensim {
+namespace {
+
+// Physical IRQs (evtchn_bind_pirq / send_guest_pirq): only granted PIRQs bind, once; a raised
+// PIRQ sets its port pending on vCPU 0 (or the vCPU bind_vcpu chose); closing unbinds it.
+class PirqTest : public ::testing::Test {
+  protected:
+    PirqTest() {
+        domains.add(0, "dom0", true, 2, 16);
+        domains.add(1, "guest", false, 1, 16);
+    }
+    long bind(DomId d, unsigned pirq, evtchn_port_t* port = nullptr) {
+        evtchn_bind_pirq_t b{};
+        b.pirq = pirq;
+        long rc = ec.hypercall(d, EVTCHNOP_bind_pirq, &b);
+        if (port) *port = b.port;
+        return rc;
+    }
+    bool pending(DomId d, evtchn_port_t p) {
+        return (domains.find(d)->shared_info().evtchn_pending[p / 64] >> (p % 64)) & 1;
+    }
+    DomainTable domains;
+    StatsGroup root{""};
+    std::vector<std::pair<DomId, unsigned>> kicks;
+    EventChannels ec{domains, root, [this](DomId d, unsigned v) { kicks.emplace_back(d, v); }};
+};
+
+TEST_F(PirqTest, OnlyGrantedPirqsBindAndOnlyOnce) {
+    EXPECT_EQ(bind(0, 14), -XEN_EPERM) << "not granted to dom0";
+    EXPECT_EQ(bind(0, EventChannels::kNrPirqs), -XEN_EINVAL) << "out of range";
+    ec.grant_pirq(0, 14);
+    evtchn_port_t port = 0;
+    ASSERT_EQ(bind(0, 14, &port), 0);
+    EXPECT_GT(port, 0u);
+    EXPECT_EQ(bind(0, 14), -XEN_EEXIST) << "already bound";
+    EXPECT_EQ(bind(1, 14), -XEN_EPERM) << "granted to dom0, not to the guest";
+    evtchn_status_t st{};
+    ASSERT_EQ(ec.status(0, port, st), 0);
+    EXPECT_EQ(st.status, EVTCHNSTAT_pirq);
+    EXPECT_EQ(st.u.pirq, 14u);
+    evtchn_send_t send{};
+    send.port = port;
+    EXPECT_EQ(ec.hypercall(0, EVTCHNOP_send, &send), -XEN_EINVAL) << "a PIRQ port is not sendable";
+}
+
+TEST_F(PirqTest, RaisedPirqSetsItsPortPendingAndKicksTheBoundVcpu) {
+    ec.grant_pirq(0, 14);
+    ec.send_pirq(0, 14);
+    EXPECT_TRUE(kicks.empty()) << "an unbound PIRQ is dropped";
+    evtchn_port_t port = 0;
+    ASSERT_EQ(bind(0, 14, &port), 0);
+    ec.send_pirq(0, 14);
+    EXPECT_TRUE(pending(0, port));
+    ASSERT_EQ(kicks.size(), 1u);
+    EXPECT_EQ(kicks[0], (std::pair<DomId, unsigned>{0, 0}));
+    // bind_vcpu moves it.
+    domains.find(0)->shared_info().evtchn_pending[port / 64] = 0;
+    domains.find(0)->vcpu_info(0).evtchn_upcall_pending = 0;
+    domains.find(0)->vcpu_info(0).evtchn_pending_sel = 0;
+    evtchn_bind_vcpu_t bv{};
+    bv.port = port;
+    bv.vcpu = 1;
+    ASSERT_EQ(ec.hypercall(0, EVTCHNOP_bind_vcpu, &bv), 0);
+    ec.send_pirq(0, 14);
+    ASSERT_EQ(kicks.size(), 2u);
+    EXPECT_EQ(kicks[1], (std::pair<DomId, unsigned>{0, 1}));
+    // Closing unbinds: the PIRQ can be bound again.
+    evtchn_close_t c{};
+    c.port = port;
+    ASSERT_EQ(ec.hypercall(0, EVTCHNOP_close, &c), 0);
+    EXPECT_EQ(bind(0, 14), 0);
+    EXPECT_EQ(root.find_counter("pirqs")->value(), 2u);
 }
 
 }  // namespace

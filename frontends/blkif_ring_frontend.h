@@ -1,0 +1,185 @@
+// The ring side of blkfront: turning block I/Os into blkif requests and responses back into completions.
+//
+// The problem. A guest's blkfront owns the shared blkif ring (it initialises it and produces requests)
+// and must describe every data page to the backend through a grant. Each request on the ring carries
+// an id the backend echoes; blkfront keeps its own private record of what that id stands for (Linux's
+// `shadow` array: the I/O, the grants used, the indirect pages) and never trusts the ring for it. The
+// backend may answer with anything, so each response is copied once and checked against the shadow.
+// This engine is that part of blkfront with no SystemC, no xenbus and no event channel: grants and
+// page allocation are the caller's (XenGuest), passed as callbacks so tests can fake them; the caller
+// sends the event-channel notification when push() says so and calls collect() from its interrupt.
+//
+// What is modelled, following Linux drivers/block/xen-blkfront.c (v6.x) and xen/include/public/io/blkif.h:
+//  * Set-up (setup_blkring): SHARED_RING_INIT + FRONT_RING_INIT over 2^ring_page_order pages; the shadow
+//    has one slot per ring slot and its free list hands out request ids (get_id_from_freelist).
+//  * submit (blkif_queue_request / blkif_queue_rw_req / blkif_queue_discard_req): READ and WRITE become
+//    requests of at most BLKIF_MAX_SEGMENTS_PER_REQUEST segments, or one BLKIF_OP_INDIRECT request when
+//    feature-max-indirect-segments was negotiated and the I/O needs more (its segment list written into
+//    indirect pages, 512 per page, whose grants go in indirect_grefs); FLUSH becomes
+//    BLKIF_OP_FLUSH_DISKCACHE with no segments; DISCARD a blkif_request_discard. Every request is built
+//    in the shadow first and then copied to the ring slot (blkif_ring_get_request + the final copy).
+//  * Grants (get_grant / get_indirect_grant, blkif_setup_rw_req_grant): without persistent grants every
+//    data page is granted (read-only for a WRITE, whose data the backend only reads) and the grant ended
+//    at completion (blkif_completion -> gnttab_try_end_foreign_access). With persistent grants the
+//    frontend keeps a pool of its own pages, granted writable once and reused (rinfo->grants,
+//    persistent_gnts_c): a WRITE copies the data into them at submission, a READ copies it out at
+//    completion (blkif_completion's copy), as Linux's bounce path does.
+//  * push: RING_PUSH_REQUESTS_AND_CHECK_NOTIFY (flush_requests); notify only when the macro says so.
+//  * collect (blkif_interrupt): rsp_prod read once; a producer beyond what was requested
+//    (RING_RESPONSE_PROD_OVERFLOW) is counted and nothing is read; each response copied once
+//    (RING_COPY_RESPONSE); an id outside the shadow, for a free slot, or with an operation other than
+//    the one requested is counted in bogus_responses and ignored. A completed slot returns to the free
+//    list (add_id_to_freelist); an I/O split over several requests completes when all parts have.
+//  * final_check: RING_FINAL_CHECK_FOR_RESPONSES.
+//
+// Where it deliberately differs from Linux blkfront:
+//  * Splitting an I/O of more than 11 segments into several direct requests is done here; in Linux the
+//    block layer never hands blkfront such a request (blk_queue_max_segments), and blkfront's own
+//    extra_ring_req exists only for 64 KiB guest pages.
+//  * Adjacent-merge (BlkifFrontendConfig::merge_adjacent) models the block layer's back-merge: an I/O
+//    that continues the last not-yet-pushed direct READ/WRITE request is appended to it while
+//    segments allow (<= 11) and the earlier I/O ended on a page boundary.
+//  * A misbehaving backend (bogus id, wrong operation, producer overflow) is counted and ignored;
+//    Linux marks the device BLKIF_STATE_ERROR and stops using it.
+//  * Indirect pages are granted read-only (the backend only reads them); Linux grants them writable.
+//    Without persistent grants they are kept on a private free list and reused (rinfo->indirect_pages).
+//  * A grant the backend still maps (end() false) is retried on later collect() calls instead of being
+//    handed to gnttab's deferred-free machinery; EOPNOTSUPP does not switch features off (the status is
+//    reported to the caller, who owns the feature negotiation).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "sim/core/stats.h"
+#include "sim/core/xen_abi.h"
+
+#include <xen/io/blkif.h>
+
+namespace xensim {
+
+struct BlkifFrontendConfig {
+    unsigned ring_page_order = 0;        // ring-page-order written to xenstore: 2^order pages
+    unsigned max_indirect_segments = 0;  // negotiated feature-max-indirect-segments; 0: no indirect
+    bool persistent_grants = false;      // feature-persistent negotiated
+    bool merge_adjacent = true;          // block-layer back-merge of unpushed I/Os
+    blkif_vdev_t handle = 0;             // the virtual device, written into every request
+};
+
+enum class BlockOp { read, write, flush, discard };
+
+struct BlockIo {
+    std::uint64_t id = 0;  // the caller's; returned in the completion
+    BlockOp op = BlockOp::read;
+    std::uint64_t sector = 0;
+    std::uint32_t sectors = 0;
+    // Guest frames holding the data, 4 KiB each, the data contiguous from offset 0 of the first.
+    std::vector<std::uint64_t> pages;
+};
+
+// Grant and page services of the guest kernel (XenGuest), as callbacks.
+struct GrantOps {
+    std::function<std::optional<grant_ref_t>(std::uint64_t gfn, bool readonly)> grant;
+    std::function<bool(grant_ref_t)> end;  // false while the backend still maps it
+    std::function<std::optional<std::uint64_t>()> alloc_page;
+    std::function<std::uint8_t*(std::uint64_t gfn)> page;
+};
+
+class BlkifRingFrontend {
+  public:
+    static constexpr unsigned kPageSize = 4096;
+    static constexpr unsigned kSectorsPerPage = kPageSize >> 9;
+    static constexpr unsigned kSegsPerIndirectFrame = kPageSize / sizeof(blkif_request_segment);  // 512
+
+    // `sring` spans 4096 << ring_page_order bytes; the frontend initialises it.
+    BlkifRingFrontend(void* sring, BlkifFrontendConfig cfg, GrantOps ops, StatsGroup& stats);
+    BlkifRingFrontend(const BlkifRingFrontend&) = delete;
+    BlkifRingFrontend& operator=(const BlkifRingFrontend&) = delete;
+
+    // Queues an I/O as one or more requests (not yet visible to the backend: see push). Returns false,
+    // with nothing queued, when the ring or the shadow lacks slots, or a grant or page could not be had.
+    // A malformed I/O (too few pages, no sectors for READ/WRITE/DISCARD) throws std::invalid_argument.
+    bool submit(const BlockIo& io);
+    // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY; true = notify the backend.
+    bool push();
+
+    struct Completion {
+        std::uint64_t id;
+        std::int16_t status;  // BLKIF_RSP_*; the first failing part's status for a split I/O
+    };
+    // Consumes the responses published so far.
+    std::vector<Completion> collect();
+    // RING_FINAL_CHECK_FOR_RESPONSES: true if more responses arrived (collect again).
+    bool final_check();
+
+    unsigned in_flight() const { return ring_.req_prod_pvt - ring_.rsp_cons; }
+    bool full() const { return RING_FULL(&ring_); }
+    unsigned size() const { return ring_.nr_ents; }
+    // Grants the backend still mapped at completion, retried on each collect().
+    std::size_t grants_pending_end() const { return pending_end_.size(); }
+    // Persistent grants held in the free pool.
+    std::size_t persistent_pool() const { return pool_.size(); }
+
+  private:
+    struct Grant {
+        grant_ref_t ref;
+        std::uint64_t gfn;      // the granted frame (for a persistent grant: our bounce page)
+        bool own_page = false;  // a page of ours (indirect, non-persistent): reusable once ended
+    };
+    struct CopyOut {  // READ with persistent grants: bounce page -> caller's page at completion
+        std::uint64_t from, to;
+    };
+    struct Shadow {
+        bool used = false;
+        blkif_request_t req{};           // the request as written to the ring
+        std::vector<std::uint64_t> ios;  // keys into ios_
+        std::vector<Grant> grants;       // data and indirect grants
+        std::vector<CopyOut> copies;
+        RING_IDX slot = 0;              // ring index the request was written at
+        std::uint64_t next_sector = 0;  // for merging: where this request's data ends
+        bool tail_full = false;         // the last segment covers its whole page
+    };
+    struct PendingIo {
+        std::uint64_t id;
+        unsigned parts;
+        std::int16_t status;
+    };
+    struct Stats {
+        explicit Stats(StatsGroup& g);
+        CounterFamily requests;
+        Counter ios, segments, indirect_requests, merges, grants_granted, grants_reused, grants_ended,
+            grants_end_deferred, notifications_sent, notifications_suppressed, bogus_responses, submit_full;
+        Distribution ring_occupancy;
+    };
+
+    bool submit_rw(const BlockIo& io, unsigned nseg, std::uint64_t key);
+    bool try_merge(const BlockIo& io, unsigned nseg, std::uint64_t key);
+    // Grants data segments [first, first + n) of io into s; segs gets the n descriptors.
+    bool take_segments(const BlockIo& io, unsigned first, unsigned n, Shadow& s, blkif_request_segment* segs);
+    std::optional<Grant> get_persistent();
+    std::optional<std::uint64_t> get_page();
+    void put_grant(const Grant& g);
+    bool try_end(const Grant& g);
+    void release(unsigned id, bool copy_out);
+    void publish(unsigned id);
+    unsigned free_slots() const;
+
+    BlkifFrontendConfig cfg_;
+    GrantOps ops_;
+    blkif_front_ring_t ring_{};
+    RING_IDX pushed_ = 0;
+    std::vector<Shadow> shadow_;
+    std::vector<unsigned> free_ids_;
+    std::map<std::uint64_t, PendingIo> ios_;
+    std::uint64_t next_key_ = 0;
+    std::vector<Grant> pool_;                // persistent grants free for reuse
+    std::vector<std::uint64_t> free_pages_;  // our pages free for reuse (indirect, bounce)
+    std::vector<Grant> pending_end_;
+    int last_unpushed_ = -1;  // shadow id of the newest request not yet pushed, for merging
+    Stats stats_;
+};
+
+}  // namespace xensim
