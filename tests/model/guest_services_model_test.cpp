@@ -125,3 +125,55 @@ TEST(GuestServices, PvDomainTakesNoVmExits) {
 
 }  // namespace
 }  // namespace xensim
+
+namespace xensim {
+namespace {
+
+// A device's completion interrupt: raised at a simulated time as a PIRQ, it reaches dom0's bound
+// port then (not before), wakes its halted vCPU, and runs its upcall; interrupts fire in time order
+// whatever order they were scheduled in.
+TEST(DeviceIrq, APirqRaisedAtATimeWakesDom0ThenAndNotBefore) {
+    Machine m(DomainType::hvm);
+    m.hv->event_channels().grant_pirq(0, 14);
+    Vcpu& v = m.hv->vcpu(0, 0);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed);
+    GuestServices& s = services;
+    DomainRecord& dom0 = v.domain();
+    std::vector<std::uint64_t> seen_ns;
+    evtchn_port_t port = 0;
+    long bound = -1;
+    v.set_program([&] {
+        callback_register_t cb{};
+        cb.type = CALLBACKTYPE_event;
+        s.hypercall(__HYPERVISOR_callback_op, CALLBACKOP_register, reinterpret_cast<unsigned long>(&cb));
+        evtchn_bind_pirq_t b{};
+        b.pirq = 14;
+        bound = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_pirq,
+                            reinterpret_cast<unsigned long>(&b));
+        port = b.port;
+        s.set_upcall_handler([&] {  // a minimal 2-level handler for the one port
+            dom0.vcpu_info(0).evtchn_upcall_pending = 0;
+            dom0.vcpu_info(0).evtchn_pending_sel = 0;
+            dom0.shared_info().evtchn_pending[port / 64] &= ~(xen_ulong_t(1) << (port % 64));
+            seen_ns.push_back(s.now_ns());
+        });
+        for (;;) s.halt();
+    });
+    m.hv->vcpu(1, 0).set_program([] {});
+    m.hv->raise_pirq_at(0, 14, 50'000'000);  // 50 us
+    m.hv->raise_pirq_at(0, 14, 20'000'000);  // 20 us: scheduled second, due first
+    m.hv->start();
+    sc_core::sc_start(sc_core::sc_time(1, sc_core::SC_MS));
+    ASSERT_EQ(bound, 0);
+    ASSERT_EQ(seen_ns.size(), 2u);
+    EXPECT_GE(seen_ns[0], 20'000u);
+    EXPECT_LT(seen_ns[0], 25'000u) << "delivered promptly: wake-up and switch, microseconds";
+    EXPECT_GE(seen_ns[1], 50'000u);
+    EXPECT_LT(seen_ns[1], 55'000u);
+    EXPECT_EQ(m.hv->stats.device_irqs.value(), 2u);
+    EXPECT_EQ(v.stats.wakeups.value(), 2u) << "each interrupt woke the halted dom0 vCPU";
+    EXPECT_EQ(v.stats.upcalls.value(), 2u);
+}
+
+}  // namespace
+}  // namespace xensim
