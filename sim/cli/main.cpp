@@ -23,8 +23,8 @@ const char* kUsage = R"(usage:
   xensim run SCENARIO.json [--set a.b.c=value]... [--seed N] [--out DIR]
                            [--trace CATEGORIES] [--trace-format perfetto|text]
                            [--xenstore-socket PATH [--hold]]
-      Simulate the scenario, print a summary, write DIR/report.json (DIR defaults to
-      ./xensim-out) and, with --trace, DIR/trace.json (perfetto) or DIR/trace.txt (text).
+      Simulate the scenario, print a summary, write DIR/report.json and DIR/stats.json (every
+      counter with its unit and description; DIR defaults to ./xensim-out) and, with --trace, DIR/trace.json (perfetto) or DIR/trace.txt (text).
       CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, or all.
       --xenstore-socket serves the simulated host's XenStore on PATH during the run (a client
       that writes makes the run depend on it); --hold keeps serving after the run until SIGINT.
@@ -169,6 +169,10 @@ int run(const Args& a) {
         std::ofstream out(a.out + "/report.json");
         out << report.dump(2) << "\n";
         if (!out) throw std::runtime_error("cannot write " + a.out + "/report.json");
+        // The stats catalog: every counter with its value, unit and description.
+        std::ofstream catalog(a.out + "/stats.json");
+        catalog << platform.stats().dump(true).dump(2) << "\n";
+        if (!catalog) throw std::runtime_error("cannot write " + a.out + "/stats.json");
         std::cout << render_summary(report) << "report: " << a.out << "/report.json\n";
     }
     if (store_server && a.hold) {

@@ -139,6 +139,11 @@ TEST(Cli, ReportCarriesConfigCountersAndPerRequestFigures) {
     EXPECT_EQ(rep["simulation"]["stop_reason"], "workloads_done");
     EXPECT_GT(rep["simulation"]["hypervisor_operations"].get<std::uint64_t>(), 0u);
     EXPECT_TRUE(rep["stats"]["xen"]["evtchn"].contains("sends"));
+    json catalog = read_json(d / "stats.json");
+    const json& sends = catalog["xen"]["evtchn"]["sends"];
+    EXPECT_EQ(sends["value"], rep["stats"]["xen"]["evtchn"]["sends"]);
+    EXPECT_FALSE(sends["unit"].get<std::string>().empty());
+    EXPECT_FALSE(sends["description"].get<std::string>().empty());
 }
 
 TEST(Cli, SummaryShowsXenStoreTrafficPerDomain) {
