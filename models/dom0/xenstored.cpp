@@ -43,8 +43,17 @@ long Xenstored::connect_domain(BackendServices& s, DomId dom, evtchn_port_t remo
     s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, reinterpret_cast<unsigned long>(&map), 1,
                 0, 0);
     if (map.status != GNTST_okay) return map.status;
+    return add_connection(s, dom, dom, remote_port, *slot, false);
+}
+
+long Xenstored::connect_local(BackendServices& s, DomId dom0, Gfn ring_gfn, evtchn_port_t kernel_port) {
+    return add_connection(s, dom0, DOMID_SELF, kernel_port, ring_gfn, true);
+}
+
+long Xenstored::add_connection(BackendServices& s, DomId dom, DomId remote_dom, evtchn_port_t remote_port,
+                               Gfn ring_gfn, bool privileged) {
     evtchn_bind_interdomain_t bind{};
-    bind.remote_dom = dom;
+    bind.remote_dom = remote_dom;
     bind.remote_port = remote_port;
     if (long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
                              reinterpret_cast<unsigned long>(&bind), 0, 0, 0))
@@ -52,31 +61,12 @@ long Xenstored::connect_domain(BackendServices& s, DomId dom, evtchn_port_t remo
     auto c = std::make_unique<RingConn>(group_, dom);
     {
         MaybeLock guard(lock_);
-        c->conn = store_.connect(dom, false);
-        store_.introduce_domain(dom);
-    }
-    c->ring_gfn = *slot;
-    c->port = bind.local_port;
-    by_dom_[dom] = c.get();
-    by_port_[bind.local_port] = std::move(c);
-    return bind.local_port;
-}
-
-long Xenstored::connect_local(BackendServices& s, DomId dom0, Gfn ring_gfn, evtchn_port_t kernel_port) {
-    evtchn_bind_interdomain_t bind{};
-    bind.remote_dom = DOMID_SELF;
-    bind.remote_port = kernel_port;
-    if (long r = s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
-                             reinterpret_cast<unsigned long>(&bind), 0, 0, 0))
-        return r;
-    auto c = std::make_unique<RingConn>(group_, dom0);
-    {
-        MaybeLock guard(lock_);
-        c->conn = store_.connect(dom0, true);
+        c->conn = store_.connect(dom, privileged);
+        if (!privileged) store_.introduce_domain(dom);
     }
     c->ring_gfn = ring_gfn;
     c->port = bind.local_port;
-    by_dom_[dom0] = c.get();
+    by_dom_[dom] = c.get();
     by_port_[bind.local_port] = std::move(c);
     return bind.local_port;
 }

@@ -67,6 +67,9 @@ class Xenstored {
         CounterFamily requests;
         Counter bytes_in, bytes_out, notifications, errors;
     };
+    // Binds xenstored's end of the channel and registers the connection (introducing a guest).
+    long add_connection(BackendServices& s, DomId dom, DomId remote_dom, evtchn_port_t remote_port,
+                        Gfn ring_gfn, bool privileged);
     void serve(BackendServices& s, RingConn& c);
     void flush(BackendServices& s, RingConn& c);
     void collect_events();

@@ -188,7 +188,8 @@ void Hypervisor::fire_device_irqs() {
         current_ = nullptr;  // raised by a device, not by a vCPU's hypercall
         event_channels_->send_pirq(irq.dom, irq.pirq);
     }
-    if (!device_irqs_.empty()) device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
+    if (!device_irqs_.empty())
+        device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
 }
 
 void Hypervisor::toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value) {

@@ -84,7 +84,8 @@ const std::vector<CostParam>& params() {
             [](CostModel& m) -> Cycles& { return m.upcall_dispatch; });
         add("ioreq_roundtrip", 2500, "forward an ioreq to the device model and resume the vCPU",
             [](CostModel& m) -> Cycles& { return m.ioreq_roundtrip; });
-        add("xenstored_request", 20000, "xenstored handling one request in dom0 user space (wake-up, lookup, reply)",
+        add("xenstored_request", 20000,
+            "xenstored handling one request in dom0 user space (wake-up, lookup, reply)",
             [](CostModel& m) -> Cycles& { return m.xenstored_request; });
         return t;
     }();

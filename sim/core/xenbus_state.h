@@ -53,41 +53,26 @@ constexpr bool xenbus_transition_allowed(XenbusSide side, XenbusState from, Xenb
     if (from == XenbusStateClosing) return to == XenbusStateClosed;
     if (from == XenbusStateClosed) return to == XenbusStateInitialising;
     if (to == XenbusStateClosed) return from == XenbusStateInitialising;  // gave up before connecting
-    switch (side) {
-        case XenbusSide::backend:
-            switch (from) {
-                case XenbusStateUnknown:
-                    return to == XenbusStateInitialising;
-                case XenbusStateInitialising:
-                    return to == XenbusStateInitWait;
-                case XenbusStateInitWait:
-                    return to == XenbusStateConnected;
-                case XenbusStateConnected:
-                    return to == XenbusStateReconfiguring;
-                case XenbusStateReconfiguring:
-                    return to == XenbusStateReconfigured;
-                case XenbusStateReconfigured:
-                    return to == XenbusStateConnected;
-                default:
-                    return false;
-            }
-        case XenbusSide::frontend:
-            switch (from) {
-                case XenbusStateUnknown:
-                    return to == XenbusStateInitialising;
-                case XenbusStateInitialising:
-                    return to == XenbusStateInitialised || to == XenbusStateConnected;
-                case XenbusStateInitialised:
-                    return to == XenbusStateConnected;
-                case XenbusStateConnected:
-                    return to == XenbusStateReconfiguring;
-                case XenbusStateReconfiguring:
-                    return to == XenbusStateReconfigured;
-                case XenbusStateReconfigured:
-                    return to == XenbusStateConnected;
-                default:
-                    return false;
-            }
+    const bool backend = side == XenbusSide::backend;
+    switch (from) {
+        case XenbusStateUnknown:
+            return to == XenbusStateInitialising;
+        // The sides differ only here: the backend waits in InitWait, the frontend in Initialised.
+        case XenbusStateInitialising:
+            return backend ? to == XenbusStateInitWait
+                           : (to == XenbusStateInitialised || to == XenbusStateConnected);
+        case XenbusStateInitWait:
+            return backend && to == XenbusStateConnected;
+        case XenbusStateInitialised:
+            return !backend && to == XenbusStateConnected;
+        case XenbusStateConnected:
+            return to == XenbusStateReconfiguring;
+        case XenbusStateReconfiguring:
+            return to == XenbusStateReconfigured;
+        case XenbusStateReconfigured:
+            return to == XenbusStateConnected;
+        default:
+            return false;
     }
     return false;
 }
