@@ -42,8 +42,9 @@ long XenbusClient::connect_at(std::uint64_t pfn, evtchn_port_t port) {
     if (!page) return -XEN_EINVAL;
     ring_ = reinterpret_cast<::xenstore_domain_interface*>(page);
     port_ = port;
-    // The store's event only needs to wake us; the ring indexes say what happened.
-    guest_.set_port_handler(port_, [](GuestServices&, evtchn_port_t) {});
+    // On the store's event, take what xenstored wrote (it never waits): watch events with a
+    // callback are dispatched (deferred), replies wait for their requester.
+    guest_.set_port_handler(port_, [this](GuestServices&, evtchn_port_t) { drain(); });
     guest_.unmask(s_, port_);
     return 0;
 }
@@ -97,30 +98,45 @@ bool XenbusClient::take_message(std::uint32_t& type, std::uint32_t& req_id, std:
     return true;
 }
 
-void XenbusClient::read_message(std::uint32_t& type, std::uint32_t& req_id, std::string& payload) {
-    while (!take_message(type, req_id, payload))
-        if (!fill()) s_.halt();
+bool XenbusClient::drain() {
+    bool got = fill();
+    std::uint32_t type = 0, id = 0;
+    std::string payload;
+    while (take_message(type, id, payload)) {
+        got = true;
+        if (type == XS_WATCH_EVENT)
+            queue_watch_event(payload);
+        else
+            replies_.push_back({type, id, std::move(payload)});
+    }
+    return got;
 }
 
 void XenbusClient::queue_watch_event(const std::string& payload) {
     auto parts = split_nul(payload);  // "path\0token\0"
-    events_.push_back({parts.size() > 0 ? parts[0] : "", parts.size() > 1 ? parts[1] : ""});
+    XenbusWatchEvent ev{parts.size() > 0 ? parts[0] : "", parts.size() > 1 ? parts[1] : ""};
+    auto cb = callbacks_.find(ev.token);
+    if (cb == callbacks_.end()) {
+        events_.push_back(std::move(ev));
+        return;
+    }
+    // A watch with a callback runs it later in thread context (Linux's xenwatch thread): the
+    // callback may make requests, which an upcall handler must not.
+    auto fn = cb->second;
+    guest_.defer([fn, ev](GuestServices&) { fn(ev); });
 }
 
 void XenbusClient::pump_until_reply(std::uint32_t req_id, XenbusReply& out) {
     for (;;) {
-        std::uint32_t type = 0, id = 0;
-        std::string payload;
-        read_message(type, id, payload);
-        if (type == XS_WATCH_EVENT) {
-            queue_watch_event(payload);
-            continue;
+        for (auto it = replies_.begin(); it != replies_.end(); ++it) {
+            if (it->req_id != req_id) continue;
+            out.type = it->type;
+            out.payload = std::move(it->payload);
+            if (out.type == XS_ERROR) out.error = out.payload.substr(0, out.payload.find('\0'));
+            replies_.erase(it);
+            return;
         }
-        if (id != req_id) continue;  // a stale reply (not expected with one request in flight)
-        out.type = type;
-        out.payload = payload;
-        if (type == XS_ERROR) out.error = payload.substr(0, payload.find('\0'));
-        return;
+        if (!drain()) s_.halt();
     }
 }
 
@@ -191,12 +207,16 @@ std::vector<XenbusWatchEvent> XenbusClient::take_watch_events() {
 }
 
 void XenbusClient::wait_for_watch_event() {
-    while (events_.empty()) {
-        std::uint32_t type = 0, id = 0;
-        std::string payload;
-        read_message(type, id, payload);
-        if (type == XS_WATCH_EVENT) queue_watch_event(payload);
-    }
+    while (events_.empty())
+        if (!drain()) s_.halt();
+}
+
+XenbusReply XenbusClient::watch(const std::string& path, const std::string& token,
+                                std::function<void(const XenbusWatchEvent&)> callback) {
+    callbacks_[token] = std::move(callback);
+    XenbusReply r = watch(path, token);
+    if (!r.ok()) callbacks_.erase(token);
+    return r;
 }
 
 }  // namespace xensim

@@ -8,7 +8,8 @@
 // channel once the message is in; reading takes every byte between rsp_cons and rsp_prod, frees
 // the space and notifies, so xenstored can continue its output. A full ring or an empty one waits
 // for the next event (HLT). Replies are matched by req_id; XS_WATCH_EVENT messages that
-// arrive meanwhile are queued for watch_events().
+// arrive meanwhile are queued for take_watch_events(), or, for a watch registered with a callback,
+// run as deferred work. The store port's handler drains the ring whenever xenstored notifies.
 //
 // One request is in flight at a time (as Linux serializes xenbus requests per transaction
 // mutex); the client is used from one vCPU, and never from an upcall handler: a request waits
@@ -18,6 +19,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +64,10 @@ class XenbusClient {
     XenbusReply rm(const std::string& path, std::uint32_t tx = 0);
     std::vector<std::string> directory(const std::string& path, std::uint32_t tx = 0);
     XenbusReply watch(const std::string& path, const std::string& token);
+    // A watch whose events run `callback` in thread context (deferred work on the kernel's vCPU 0),
+    // as Linux's xenwatch thread runs watch callbacks; the callback may make requests.
+    XenbusReply watch(const std::string& path, const std::string& token,
+                      std::function<void(const XenbusWatchEvent&)> callback);
     XenbusReply unwatch(const std::string& path, const std::string& token);
     std::optional<std::uint32_t> transaction_start();
     XenbusReply transaction_end(std::uint32_t tx, bool commit);
@@ -76,7 +83,7 @@ class XenbusClient {
     void write_bytes(const char* data, std::size_t len);  // notifies once, or when it must wait
     bool fill();  // moves every available reply byte into inbox_, notifies; false if none
     bool take_message(std::uint32_t& type, std::uint32_t& req_id, std::string& payload);
-    void read_message(std::uint32_t& type, std::uint32_t& req_id, std::string& payload);
+    bool drain();  // fill() and frame every complete message: events dispatched, replies kept
     void pump_until_reply(std::uint32_t req_id, XenbusReply& out);
     void queue_watch_event(const std::string& payload);
 
@@ -87,6 +94,12 @@ class XenbusClient {
     std::uint32_t next_req_id_ = 1;
     std::deque<XenbusWatchEvent> events_;
     std::string inbox_;  // reply bytes taken off the ring, not yet framed
+    struct PendingReply {
+        std::uint32_t type, req_id;
+        std::string payload;
+    };
+    std::deque<PendingReply> replies_;  // framed replies not yet claimed by their request
+    std::map<std::string, std::function<void(const XenbusWatchEvent&)>> callbacks_;  // by token
     std::uint64_t requests_ = 0;
 };
 

@@ -175,6 +175,22 @@ void Platform::build_workloads() {
             DomainRuntime* dr = domains_[g].get();
             dr->active.push_back([x, dr](GuestServices& s) { x->run(dr->kernel_xenbus(s), s); });
             rt->domains = g == 0 ? std::vector<DomId>{0} : std::vector<DomId>{g, 0};
+        } else if (rt->type == "xenbus_handshake") {
+            DomId g = dom_id(w.at("guest"));
+            std::vector<unsigned> devids;
+            for (const json& disk : e.at("domains").at(g).at("disks"))
+                devids.push_back(*vbd_devid(disk.at("vdev")));
+            rt->handshake_front = std::make_unique<XenbusHandshakeFrontend>(devids, *rt->stats);
+            DomainRuntime* dom0 = domains_[0].get();
+            for (unsigned devid : devids) {
+                rt->handshake_backs.push_back(std::make_unique<XenbusHandshakeBackend>(g, devid));
+                XenbusHandshakeBackend* b = rt->handshake_backs.back().get();
+                dom0->passive.push_back([b, dom0](GuestServices& s) { b->start(dom0->kernel_xenbus(s)); });
+            }
+            XenbusHandshakeFrontend* f = rt->handshake_front.get();
+            DomainRuntime* dr = domains_[g].get();
+            dr->active.push_back([f, dr](GuestServices& s) { f->run(dr->kernel_xenbus(s), s); });
+            rt->domains = {g, 0};
         } else if (rt->type == "cpu_burn") {
             DomId d = dom_id(w.at("domain"));
             CpuBurnParams p;

@@ -8,6 +8,7 @@
 
 #include "frontends/cpu_burn.h"
 #include "frontends/xenbus_client.h"
+#include "frontends/xenbus_handshake.h"
 #include "frontends/xenstore_ops.h"
 #include "sim/platform/platform.h"
 
@@ -52,6 +53,8 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<GrantCopyBackend> copy_backend;
     std::unique_ptr<CpuBurn> burn;
     std::unique_ptr<XenstoreOps> xenstore_ops;
+    std::unique_ptr<XenbusHandshakeFrontend> handshake_front;
+    std::vector<std::unique_ptr<XenbusHandshakeBackend>> handshake_backs;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
 };
 

@@ -133,7 +133,14 @@ ConfigNodePtr scenario_schema() {
                 {"keys", N::integer(8, 1, 512, "nodes", "distinct nodes used round-robin")},
             },
             "XenStore reads and writes from a guest over its xenstore ring");
+        auto handshake = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest whose disks go through the XenBus handshake"), true},
+            },
+            "the XenbusState handshake of every PV disk of a guest with dom0, over XenStore");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},
+                                    {"xenbus_handshake", handshake},
                                     {"grant_copy", grant_copy},
                                     {"cpu_burn", cpu_burn},
                                     {"xenstore_ops", xenstore_ops}},
@@ -307,6 +314,14 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
                                   describe_json(w.at("responder"))});
         } else if (w.at("type") == "cpu_burn") {
             need_domain("domain");
+        } else if (w.at("type") == "xenbus_handshake") {
+            long g = need_domain("guest");
+            if (g == 0)
+                errors.push_back(
+                    {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
+            else if (g > 0 && domains[g].at("disks").empty())
+                errors.push_back({at + "/guest", "a guest with at least one entry in disks",
+                                  describe_json(w.at("guest"))});
         } else if (w.at("type") == "xenstore_ops") {
             need_domain("guest");  // dom0 too: its kernel talks to xenstored over a local ring
         } else if (w.at("type") == "grant_copy") {

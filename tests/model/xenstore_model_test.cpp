@@ -133,6 +133,31 @@ TEST(XenStoreRing, PvDeviceNodesAreWrittenAsLibxlWritesThem) {
     EXPECT_EQ(xs_perm_to_string((*bp)[1]), "r1");
 }
 
+// The XenbusState handshake over XenStore for two disks: the backend (dom0's kernel, driven by a
+// watch callback) goes InitWait -> Connected, the frontend Initialising -> Initialised ->
+// Connected; per device exactly two state writes on each side and one watch each.
+TEST(XenbusHandshake, BothSidesReachConnectedForEveryDisk) {
+    json s = xenstore_scenario("write", 1);
+    s["domains"][1]["disks"] = {{{"vdev", "xvda"}}, {{"vdev", "xvdb"}}};
+    s["workloads"] = {{{"type", "xenbus_handshake"}, {"name", "hs"}, {"guest", "guest"}}};
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), 2u);
+    EXPECT_EQ(w.at("failures"), 0u);
+    XenStore& store = sim.platform.xenstore();
+    for (const char* devid : {"51712", "51728"}) {
+        EXPECT_EQ(store.read(std::string("/local/domain/1/device/vbd/") + devid + "/state"), "4") << devid;
+        EXPECT_EQ(store.read(std::string("/local/domain/0/backend/vbd/1/") + devid + "/state"), "4") << devid;
+    }
+    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_WATCH"), 2u);
+    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_WRITE"), 4u) << "InitWait and Connected per device";
+    EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WRITE"), 4u)
+        << "Initialised and Connected per device";
+    EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_UNWATCH"), 2u);
+    EXPECT_EQ(sim.stat("xenstored.dom0.errors") + sim.stat("xenstored.dom1.errors"), 0u);
+}
+
 // A guest that corrupts its ring (a producer index more than a ring ahead) gets its connection
 // ignored with XENSTORE_ERROR_RINGIDX in the ring's error field, as xenstored does; nothing else
 // is disturbed.

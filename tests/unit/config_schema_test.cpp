@@ -82,7 +82,7 @@ INSTANTIATE_TEST_SUITE_P(
             "unknown workload type",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
             "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"grant_copy\", "
-            "\"xenstore_ops\""},
+            "\"xenbus_handshake\", \"xenstore_ops\""},
         BadCase{
             "workload names an unknown domain",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
@@ -150,7 +150,7 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     EXPECT_EQ(dom["required"], json::array({"name"}));
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
-    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 4u);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 5u);
 }
 
 }  // namespace
