@@ -55,6 +55,9 @@ class GuestServices {
 
     // The guest's own memory: allocate a frame, and reach a frame's bytes.
     virtual std::optional<std::uint64_t> alloc_page() = 0;
+    // `n` consecutive frames whose bytes are one span (page(first) covers 4096 * n bytes), as a
+    // driver's physically contiguous allocation (a multi-page ring). nullopt if none.
+    virtual std::optional<std::uint64_t> alloc_pages(unsigned n) = 0;
     virtual void free_page(std::uint64_t gfn) = 0;
     virtual std::uint8_t* page(std::uint64_t gfn) = 0;
 };

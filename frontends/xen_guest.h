@@ -59,6 +59,7 @@ class XenGuest {
     // bit and, if an event is already pending, raise the selector and upcall flag ourselves.
     void unmask(GuestServices& s, evtchn_port_t port);
     void set_port_handler(evtchn_port_t port, PortHandler handler) { handlers_[port] = std::move(handler); }
+    void clear_port_handler(evtchn_port_t port) { handlers_.erase(port); }
     // The upcall handler body (public for tests).
     void handle_upcall(GuestServices& s);
 

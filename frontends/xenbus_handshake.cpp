@@ -9,13 +9,7 @@ namespace {
 std::string state_text(XenbusState s) { return std::to_string(static_cast<int>(s)); }
 
 XenbusState parse_state(const std::optional<std::string>& v) {
-    if (!v || v->empty()) return XenbusStateUnknown;
-    int n = 0;
-    for (char c : *v) {
-        if (c < '0' || c > '9') return XenbusStateUnknown;
-        n = n * 10 + (c - '0');
-    }
-    return n <= XenbusStateReconfigured ? static_cast<XenbusState>(n) : XenbusStateUnknown;
+    return v ? parse_xenbus_state(*v) : XenbusStateUnknown;
 }
 
 }  // namespace

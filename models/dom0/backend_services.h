@@ -25,6 +25,8 @@ class BackendServices {
     virtual std::optional<std::uint64_t> alloc_page() = 0;
     virtual void free_page(std::uint64_t gfn) = 0;
     virtual std::uint8_t* page(std::uint64_t gfn) = 0;
+    // A frame with nothing behind it, to map a foreign grant at (GNTMAP_host_map needs one).
+    virtual std::optional<std::uint64_t> take_unpopulated_frame() = 0;
 };
 
 }  // namespace xensim

@@ -5,17 +5,44 @@
 
 namespace xensim {
 
-GuestMemory::GuestMemory(std::uint64_t max_pages) : frames_(max_pages) {}
+GuestMemory::GuestMemory(std::uint64_t max_pages) : frames_(max_pages), ceiling_(max_pages) {}
+
+std::optional<Gfn> GuestMemory::take_unpopulated_frame() {
+    while (ceiling_ > kFirstAllocatableGfn && ram_pages_ + kFirstAllocatableGfn < ceiling_) {
+        Gfn g = --ceiling_;
+        if (!frames_[g].data()) return g;
+    }
+    return std::nullopt;
+}
 
 std::optional<Gfn> GuestMemory::allocate_page() {
-    if (ram_pages_ + kFirstAllocatableGfn >= frames_.size()) return std::nullopt;
-    for (Gfn g = next_free_hint_; g < frames_.size(); ++g) {
+    if (ram_pages_ + kFirstAllocatableGfn >= ceiling_) return std::nullopt;
+    for (Gfn g = next_free_hint_; g < ceiling_; ++g) {
         Frame& f = frames_[g];
         if (f.data()) continue;
-        f.ram = std::make_unique<XenPage>();
+        f.ram = std::make_shared<XenPage>();
         ++ram_pages_;
         next_free_hint_ = g + 1;
         return g;
+    }
+    return std::nullopt;
+}
+
+std::optional<Gfn> GuestMemory::allocate_contiguous(unsigned n) {
+    if (n == 0 || ram_pages_ + kFirstAllocatableGfn + n > ceiling_) return std::nullopt;
+    for (Gfn start = next_free_hint_; start + n <= ceiling_; ++start) {
+        unsigned run = 0;
+        while (run < n && !frames_[start + run].data()) ++run;
+        if (run < n) {
+            start += run;  // skip past the populated frame
+            continue;
+        }
+        std::shared_ptr<XenPage[]> block(new XenPage[n]);
+        for (unsigned i = 0; i < n; ++i)
+            frames_[start + i].ram = std::shared_ptr<XenPage>(block, &block[i]);  // aliases the block
+        ram_pages_ += n;
+        if (start == next_free_hint_) next_free_hint_ = start + n;
+        return start;
     }
     return std::nullopt;
 }

@@ -7,7 +7,8 @@
 // another domain's frames are reachable only through the grant table (grant_table.h), which hands
 // out page pointers for mapped grants and performs copies.
 //
-// Fidelity limits: no page types or reference counts, no ballooning, no superpages, no p2m types
+// Fidelity limits: no page types or reference counts, no balloon driver (only the unpopulated frames
+// a backend takes for grant mappings), no superpages, no p2m types
 // (ram/mmio/grant_map are not distinguished); gfns are handed out lowest-free-first from
 // kFirstAllocatableGfn, so a guest's layout is deterministic.
 #pragma once
@@ -39,9 +40,17 @@ class GuestMemory {
 
     // Populates the lowest free RAM frame; nullopt when the domain reached its memory size.
     std::optional<Gfn> allocate_page();
+    // Populates `n` consecutive free frames whose bytes are also consecutive in host memory (one
+    // 4096 * n block), the first at the lowest such gfn; nullopt if there is no such run or not
+    // enough memory. A multi-page shared ring is one of these: the engines see it as one span.
+    std::optional<Gfn> allocate_contiguous(unsigned n);
     // Releases a RAM frame allocated by allocate_page. False for a Xen-owned mapping, an
     // unpopulated frame, or a frame another domain holds a grant mapping of (foreign_refs > 0).
     bool free_page(Gfn gfn);
+    // An unpopulated frame at the top of the physmap, taken out of allocation for good: where a
+    // backend maps foreign grants (Linux's xen_alloc_unpopulated_pages / ballooned pages). Each
+    // such frame lowers the RAM the domain can allocate by one page. nullopt when none is left.
+    std::optional<Gfn> take_unpopulated_frame();
 
     // Grant mappings of this domain's frames held by other domains keep the frame alive, as the
     // page reference Xen takes on a mapped grant does.
@@ -76,7 +85,7 @@ class GuestMemory {
 
   private:
     struct Frame {
-        std::unique_ptr<XenPage> ram;  // owned RAM, or
+        std::shared_ptr<XenPage> ram;  // owned RAM (possibly part of a contiguous block), or
         XenPage* xen = nullptr;        // a Xen-owned page or a granted foreign frame mapped here
         bool foreign = false;          // xen points at another domain's RAM (grant mapping)
         unsigned foreign_refs = 0;     // grant mappings of this RAM frame held by other domains
@@ -84,6 +93,7 @@ class GuestMemory {
     };
     std::vector<Frame> frames_;
     std::uint64_t ram_pages_ = 0;
+    Gfn ceiling_;  // frames at and above this were taken by take_unpopulated_frame
     Gfn next_free_hint_ = kFirstAllocatableGfn;
 };
 

@@ -87,6 +87,12 @@ const std::vector<CostParam>& params() {
         add("xenstored_request", 20000,
             "xenstored handling one request in dom0 user space (wake-up, lookup, reply)",
             [](CostModel& m) -> Cycles& { return m.xenstored_request; });
+        add("blkfront_request", 3000,
+            "guest block layer and blkfront per request (build, grant, queue), excluding hypercalls",
+            [](CostModel& m) -> Cycles& { return m.blkfront_request; });
+        add("blkback_request", 4000,
+            "dom0 blkback per request (copy, validate, bio submit, completion), excluding hypercalls",
+            [](CostModel& m) -> Cycles& { return m.blkback_request; });
         return t;
     }();
     return table;

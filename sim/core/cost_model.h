@@ -56,6 +56,8 @@ struct CostModel {
     Cycles upcall_dispatch;
     Cycles ioreq_roundtrip;
     Cycles xenstored_request;
+    Cycles blkfront_request;
+    Cycles blkback_request;
 
     // The documented default preset.
     static CostModel defaults();

@@ -77,6 +77,18 @@ constexpr bool xenbus_transition_allowed(XenbusSide side, XenbusState from, Xenb
     return false;
 }
 
+// The value of a "state" node ("4" -> XenbusStateConnected); Unknown for anything else, as a
+// missing or garbled node means to a driver (xenbus_read_driver_state).
+constexpr XenbusState parse_xenbus_state(std::string_view v) {
+    if (v.empty() || v.size() > 2) return XenbusStateUnknown;
+    int n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return XenbusStateUnknown;
+        n = n * 10 + (c - '0');
+    }
+    return n <= XenbusStateReconfigured ? static_cast<XenbusState>(n) : XenbusStateUnknown;
+}
+
 // One side's state, with the transitions checked. switch_to returns false (state unchanged) for
 // a transition the protocol does not allow.
 class XenbusStateMachine {

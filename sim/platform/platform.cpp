@@ -1,5 +1,6 @@
 #include "sim/platform/platform.h"
 #include "sim/platform/platform_runtime.h"
+#include "sim/platform/dom0_kernel.h"
 #include "sim/platform/xenstore_layout.h"
 
 #include <chrono>
@@ -30,6 +31,31 @@ HypervisorParams hypervisor_params(const json& p) {
                              : apicv == "register" ? ApicVirtualization::register_virt
                                                    : ApicVirtualization::off;
     return hp;
+}
+
+std::unique_ptr<Disk> make_disk(const json& disk, StatsGroup& group) {
+    const std::uint64_t sectors = disk.at("sectors");
+    const std::string image_path = disk.at("image");
+    const bool read_only = disk.at("mode") == "r";
+    std::unique_ptr<DiskImage> image;
+    if (image_path.empty())
+        image = std::make_unique<MemoryImage>(sectors);
+    else
+        image = std::make_unique<FileImage>(image_path, sectors * kSectorSize, false);
+    std::unique_ptr<ServiceModel> model;
+    const std::string m = disk.at("model");
+    if (m == "null")
+        model = std::make_unique<NullModel>();
+    else if (m == "ramdisk")
+        model = std::make_unique<RamdiskModel>();
+    else if (m == "hdd")
+        model = std::make_unique<HddModel>(HddParams{}, sectors);
+    else
+        model = std::make_unique<SsdModel>();
+    DiskConfig cfg;
+    cfg.write_cache = disk.at("write_cache");
+    cfg.read_only = read_only;
+    return std::make_unique<Disk>(std::move(image), std::move(model), cfg, group);
 }
 
 }  // namespace
@@ -191,6 +217,8 @@ void Platform::build_workloads() {
             DomainRuntime* dr = domains_[g].get();
             dr->active.push_back([f, dr](GuestServices& s) { f->run(dr->kernel_xenbus(s), s); });
             rt->domains = {g, 0};
+        } else if (rt->type == "fio") {
+            build_fio(*rt, w);
         } else if (rt->type == "cpu_burn") {
             DomId d = dom_id(w.at("domain"));
             CpuBurnParams p;
@@ -223,6 +251,95 @@ void Platform::build_workloads() {
     }
 }
 
+void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
+    const json& e = scenario_.effective;
+    DomId g = 0;
+    for (auto& d : domains_)
+        if (d->name == w.at("guest")) g = d->id;
+    DomainRuntime* guest = domains_[g].get();
+    DomainRuntime* dom0 = domains_[0].get();
+    const std::string vdev = w.at("disk");
+    json disk;
+    for (const json& d : e.at("domains").at(g).at("disks"))
+        if (vdev.empty() || d.at("vdev") == vdev) {
+            disk = d;
+            break;
+        }
+    const unsigned devid = *vbd_devid(disk.at("vdev"));
+    if (!dom0_kernel_) {
+        GuestServices* v0 = dom0->services[0].get();
+        dom0_kernel_ = std::make_unique<Dom0Kernel>(
+            *dom0->guest, [dom0, v0]() -> XenbusClient& { return dom0->kernel_xenbus(*v0); }, *v0);
+    }
+    // The disk and dom0's backend, with the disk's completion interrupt routed to dom0.
+    rt.disk_group = std::make_unique<StatsGroup>(
+        "disk-" + guest->name + "-" + disk.at("vdev").get<std::string>(), &root_);
+    rt.disk = make_disk(disk, *rt.disk_group);
+    const json& bb = e.at("platform").at("blkback");
+    BlkbackParams bp;
+    bp.frontend_domid = g;
+    bp.devid = devid;
+    bp.pirq = next_pirq_++;
+    bp.max_ring_page_order = bb.at("max_ring_page_order");
+    bp.max_queues = bb.at("max_queues");
+    bp.max_indirect_segments = bb.at("max_indirect_segments");
+    bp.feature_persistent = bb.at("feature_persistent");
+    bp.max_persistent_grants = bb.at("max_persistent_grants");
+    hv_->event_channels().grant_pirq(0, bp.pirq);
+    rt.blkback = std::make_unique<Blkback>(bp, *rt.disk, *rt.disk_group);
+    Hypervisor* hv = hv_.get();
+    const unsigned pirq = bp.pirq;
+    rt.blkback->raise_irq = [hv, pirq](std::uint64_t at_ps) { hv->raise_pirq_at(0, pirq, at_ps); };
+    Blkback* back = rt.blkback.get();
+    BackendKernel* kernel = dom0_kernel_.get();
+    dom0->passive.push_back(
+        [back, kernel](GuestServices& s) { back->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
+    // The guest's driver, as its profile and the scenario say.
+    const json& bf = guest->config.at("blkfront");
+    const BlkfrontProfile& prof = blkfront_profile(bf.at("profile").get<std::string>());
+    BlkfrontParams fp;
+    fp.devid = devid;
+    fp.backend_domid = 0;
+    fp.queues = bf.at("queues").get<unsigned>() ? bf.at("queues").get<unsigned>() : prof.max_queues;
+    fp.ring_page_order = bf.at("ring_page_order").get<int>() >= 0 ? bf.at("ring_page_order").get<unsigned>()
+                                                                  : prof.ring_page_order;
+    const std::string pers = bf.at("persistent_grants");
+    fp.persistent_grants = pers == "profile" ? prof.persistent_grants : pers == "on";
+    fp.max_indirect_segments = bf.at("max_indirect_segments").get<int>() >= 0
+                                   ? bf.at("max_indirect_segments").get<unsigned>()
+                                   : prof.max_indirect_segments;
+    fp.shared_handler = prof.shared_handler;
+    rt.blkfront = std::make_unique<Blkfront>(*guest->guest, fp, *guest->group);
+    if (fp.shared_handler) {
+        if (!guest->blkfront_handler_group)
+            guest->blkfront_handler_group = std::make_shared<std::vector<Blkfront*>>();
+        rt.blkfront->join_handler_group(guest->blkfront_handler_group);
+    }
+    // The job.
+    FioJobParams jp;
+    jp.rw = FioJobParams::parse_rw(w.at("rw").get<std::string>());
+    jp.bs = w.at("bs");
+    jp.iodepth = w.at("iodepth");
+    jp.numjobs = w.at("numjobs");
+    jp.size = w.at("size");
+    jp.offset = w.at("offset");
+    jp.offset_increment = w.at("offset_increment");
+    jp.number_ios = w.at("number_ios");
+    jp.runtime_ns = w.at("runtime_ms").get<std::uint64_t>() * 1'000'000;
+    jp.time_based = w.at("time_based");
+    jp.rwmixread = w.at("rwmixread");
+    jp.norandommap = w.at("norandommap");
+    jp.verify = FioJobParams::parse_verify(w.at("verify").get<std::string>());
+    jp.seed = e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size();
+    const unsigned vcpus = guest->config.at("vcpus");
+    rt.fio = std::make_unique<FioWorkload>(jp, *rt.blkfront, *guest->guest, vcpus, *rt.stats);
+    FioWorkload* fio = rt.fio.get();
+    guest->active.push_back(
+        [fio, guest](GuestServices& s) { fio->run_boot_vcpu(guest->kernel_xenbus(s), s); });
+    guest->other_vcpus.push_back([fio](GuestServices& s) { fio->run_vcpu(s); });
+    rt.domains = {g, 0};
+}
+
 void Platform::install_programs() {
     for (auto& d : domains_) {
         DomainRuntime* rt = d.get();
@@ -247,6 +364,7 @@ void Platform::install_programs() {
                 });
             } else {
                 v.set_program([rt, s] {
+                    for (auto& role : rt->other_vcpus) role(*s);
                     for (auto& role : rt->every_vcpu) role(*s);
                     for (;;) s->halt();
                 });

@@ -27,6 +27,7 @@
 #include "frontends/grant_copy.h"
 #include "frontends/workload.h"
 #include "frontends/xen_guest.h"
+#include "models/dom0/backend_kernel.h"
 #include "models/dom0/xenstored.h"
 #include "models/xen/hypervisor.h"
 #include "models/xen/xenstore_store.h"
@@ -66,6 +67,7 @@ class Platform {
     void build_xenstore();
     void start_xenstored(GuestServices& dom0);
     void build_workloads();
+    void build_fio(WorkloadRuntime& rt, const nlohmann::json& workload);
     void install_programs();
     void on_progress();
     bool finite_workloads_done() const;
@@ -83,6 +85,8 @@ class Platform {
     std::mutex store_mutex_;
     std::vector<std::unique_ptr<DomainRuntime>> domains_;
     std::vector<std::unique_ptr<WorkloadRuntime>> workloads_;
+    std::unique_ptr<BackendKernel> dom0_kernel_;  // what dom0's backends see of its kernel
+    unsigned next_pirq_ = 16;                       // PIRQs handed to dom0's disks
     std::uint64_t op_limit_ = 0;
     bool stopped_for_ops_ = false;
 };

@@ -6,7 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "frontends/blkfront.h"
 #include "frontends/cpu_burn.h"
+#include "frontends/fio_workload.h"
+#include "models/dom0/blkback.h"
+#include "models/dom0/storage.h"
 #include "frontends/xenbus_client.h"
 #include "frontends/xenbus_handshake.h"
 #include "frontends/xenstore_ops.h"
@@ -27,10 +31,14 @@ struct Platform::DomainRuntime {
     std::vector<std::function<void(GuestServices&)>> passive, active;
     // Roles every vCPU runs (vCPU 0 after its own roles).
     std::vector<std::function<void(GuestServices&)>> every_vcpu;
+    // Roles the vCPUs other than 0 run (before every_vcpu roles).
+    std::vector<std::function<void(GuestServices&)>> other_vcpus;
     // The store channel the toolstack allocated (a guest's end for xenstored; dom0's kernel end of
     // its loopback to xenstored) and the ring frame.
     evtchn_port_t store_port = 0;
     Gfn store_ring = 0;
+    // Block devices served by one shared interrupt handler (the gplpv profile).
+    std::shared_ptr<std::vector<Blkfront*>> blkfront_handler_group;
     // The kernel's xenbus client on vCPU 0, connected on first use.
     std::unique_ptr<XenbusClient> xenbus;
     XenbusClient& kernel_xenbus(GuestServices& vcpu0) {
@@ -55,6 +63,12 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<XenstoreOps> xenstore_ops;
     std::unique_ptr<XenbusHandshakeFrontend> handshake_front;
     std::vector<std::unique_ptr<XenbusHandshakeBackend>> handshake_backs;
+    // fio: the disk, dom0's backend for it, the guest's driver and the job runner.
+    std::unique_ptr<StatsGroup> disk_group;
+    std::unique_ptr<Disk> disk;
+    std::unique_ptr<Blkback> blkback;
+    std::unique_ptr<Blkfront> blkfront;
+    std::unique_ptr<FioWorkload> fio;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
 };
 

@@ -53,6 +53,20 @@ ConfigNodePtr scenario_schema() {
                 {"scheduler", scheduler},
                 {"hvm", hvm},
                 {"grant_table", gnttab},
+                {"blkback",
+                 N::object(
+                     {
+                         {"max_ring_page_order",
+                          N::integer(4, 0, 4, "", "largest ring-page-order offered (max-ring-page-order)")},
+                         {"max_queues", N::integer(4, 1, 32, "queues", "multi-queue-max-queues offered")},
+                         {"max_indirect_segments",
+                          N::integer(256, 0, 4096, "segments",
+                                     "feature-max-indirect-segments offered; 0: no indirect descriptors")},
+                         {"feature_persistent", N::boolean(true, "offer persistent grants")},
+                         {"max_persistent_grants",
+                          N::integer(1056, 0, 1'000'000, "grants", "persistent grants kept per ring")},
+                     },
+                     "dom0's block backend (Linux xen-blkback parameters)")},
             },
             "the physical machine and hypervisor");
         auto domain = N::object(
@@ -69,16 +83,43 @@ ConfigNodePtr scenario_schema() {
                                           "HVMOP_set_evtchn_upcall_vector (LAPIC, EOI per upcall)")},
                 {"grant_frames", N::integer(1, 1, 64, "frames", "grant table frames the guest maps at boot")},
                 {"disks",
-                 N::array(N::object(
-                              {
-                                  {"vdev", N::string(std::nullopt, "guest device name: xvd[a-z] or hd[a-d]"),
-                                   true},
-                                  {"sectors",
-                                   N::integer(2'097'152, 1, 1LL << 40, "512-byte sectors", "disk size")},
-                                  {"mode", N::enumeration("w", {"w", "r"}, "read-write or read-only")},
-                              },
-                              "a PV disk (vbd) served by dom0"),
-                          0, 16, "PV disks; the toolstack writes their XenStore nodes")},
+                 N::array(
+                     N::object(
+                         {
+                             {"vdev", N::string(std::nullopt, "guest device name: xvd[a-z] or hd[a-d]"),
+                              true},
+                             {"sectors",
+                              N::integer(2'097'152, 1, 1LL << 40, "512-byte sectors", "disk size")},
+                             {"mode", N::enumeration("w", {"w", "r"}, "read-write or read-only")},
+                             {"image", N::string(std::string(""),
+                                                 "absolute path of a sparse image file (created if "
+                                                 "absent); empty: the image lives in memory")},
+                             {"model", N::enumeration("ssd", {"null", "ramdisk", "ssd", "hdd"},
+                                                      "service-time model of the storage behind it")},
+                             {"write_cache", N::boolean(false,
+                                                        "volatile write cache: writes complete into it, a "
+                                                        "flush destages them")},
+                         },
+                         "a PV disk (vbd) served by dom0"),
+                     0, 16, "PV disks; the toolstack writes their XenStore nodes")},
+                {"blkfront",
+                 N::object(
+                     {
+                         {"profile",
+                          N::enumeration("linux", {"linux", "gplpv", "winpv"},
+                                         "which guest PV block driver (docs/blkfront-profiles.md)")},
+                         {"queues",
+                          N::integer(0, 0, 32, "queues", "rings wanted per disk; 0: the profile's choice")},
+                         {"ring_page_order",
+                          N::integer(-1, -1, 4, "", "ring pages = 2^order; -1: the profile's choice")},
+                         {"persistent_grants",
+                          N::enumeration("profile", {"profile", "on", "off"}, "offer feature-persistent")},
+                         {"max_indirect_segments",
+                          N::integer(-1, -1, 4096, "segments",
+                                     "indirect segments per request wanted; 0: no indirect descriptors; -1: "
+                                     "the profile's choice")},
+                     },
+                     "the guest's PV block driver")},
                 {"nics",
                  N::array(N::object(
                               {
@@ -139,7 +180,31 @@ ConfigNodePtr scenario_schema() {
                 {"guest", N::string(std::nullopt, "guest whose disks go through the XenBus handshake"), true},
             },
             "the XenbusState handshake of every PV disk of a guest with dom0, over XenStore");
+        auto fio = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest that runs the job on one of its PV disks"), true},
+                {"disk", N::string(std::string(""), "vdev of the disk; empty: the guest's first disk")},
+                {"rw", N::enumeration("randread", {"read", "write", "randread", "randwrite", "rw", "randrw"},
+                                      "fio's rw: sequential or random, reads, writes or mixed")},
+                {"bs", N::integer(4096, 512, 4 << 20, "bytes", "block size of every I/O (multiple of 512)")},
+                {"iodepth", N::integer(1, 1, 4096, "I/Os", "I/Os in flight per job")},
+                {"numjobs", N::integer(1, 1, 256, "jobs", "job clones, spread over the guest's vCPUs")},
+                {"size", N::integer(0, 0, 1LL << 50, "bytes", "region per job; 0: to the end of the disk")},
+                {"offset", N::integer(0, 0, 1LL << 50, "bytes", "start of job 0's region")},
+                {"offset_increment",
+                 N::integer(0, 0, 1LL << 50, "bytes", "job i starts at offset + i * this")},
+                {"number_ios", N::integer(0, 0, 1LL << 40, "I/Os", "I/Os per job at most; 0: no limit")},
+                {"runtime_ms", N::integer(0, 0, 1'000'000'000, "ms", "stop issuing after this; 0: no limit")},
+                {"time_based", N::boolean(false, "run for runtime_ms, wrapping around the region")},
+                {"rwmixread", N::integer(50, 0, 100, "%", "reads in a mixed job")},
+                {"norandommap", N::boolean(false, "random offsets may repeat")},
+                {"verify", N::enumeration("none", {"none", "crc32c"},
+                                          "write headers and checksums, read every block back and compare")},
+            },
+            "an fio-style block job on a guest's PV disk (blkfront -> ring -> blkback -> storage)");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},
+                                    {"fio", fio},
                                     {"xenbus_handshake", handshake},
                                     {"grant_copy", grant_copy},
                                     {"cpu_burn", cpu_burn},
@@ -269,6 +334,11 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             else if (!vdevs.insert(disk.at("vdev").get<std::string>()).second)
                 errors.push_back(
                     {at_vdev, "a device name not used twice in the domain", describe_json(disk.at("vdev"))});
+            const std::string image = disk.at("image");
+            if (!image.empty() && image[0] != '/')
+                errors.push_back({at + "/disks/" + std::to_string(k) + "/image",
+                                  "an absolute path (or empty for an in-memory image)",
+                                  describe_json(disk.at("image"))});
         }
         if (i == 0 && (!disks.empty() || !d.at("nics").empty()))
             errors.push_back({at + (disks.empty() ? "/nics" : "/disks"),
@@ -292,6 +362,7 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
         return -1;
     };
     std::set<std::string> wnames;
+    std::set<long> fio_guests, handshake_guests;
     const json& workloads = e.at("workloads");
     for (std::size_t i = 0; i < workloads.size(); ++i) {
         const json& w = workloads[i];
@@ -316,12 +387,42 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             need_domain("domain");
         } else if (w.at("type") == "xenbus_handshake") {
             long g = need_domain("guest");
+            if (g > 0 && (fio_guests.count(g) || !handshake_guests.insert(g).second))
+                errors.push_back({at + "/guest", "a guest no other fio or xenbus_handshake workload uses",
+                                  describe_json(w.at("guest"))});
             if (g == 0)
                 errors.push_back(
                     {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
             else if (g > 0 && domains[g].at("disks").empty())
                 errors.push_back({at + "/guest", "a guest with at least one entry in disks",
                                   describe_json(w.at("guest"))});
+        } else if (w.at("type") == "fio") {
+            long g = need_domain("guest");
+            if (g == 0) {
+                errors.push_back(
+                    {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
+            } else if (g > 0) {
+                const json& disks = domains[g].at("disks");
+                std::string vdev = w.at("disk");
+                bool found = false;
+                for (const json& d : disks) found = found || (vdev.empty() || d.value("vdev", "") == vdev);
+                if (!found)
+                    errors.push_back({at + (vdev.empty() ? "/guest" : "/disk"),
+                                      vdev.empty() ? "a guest with at least one entry in disks"
+                                                   : "the vdev of one of the guest's disks",
+                                      describe_json(vdev.empty() ? w.at("guest") : w.at("disk"))});
+                if (!fio_guests.insert(g).second || handshake_guests.count(g))
+                    errors.push_back({at + "/guest",
+                                      "a guest no other fio or xenbus_handshake workload uses (one block "
+                                      "workload per guest)",
+                                      describe_json(w.at("guest"))});
+            }
+            std::uint64_t bs = w.at("bs");
+            if (bs % 512) errors.push_back({at + "/bs", "a multiple of 512", describe_json(w.at("bs"))});
+            if (w.at("offset").get<std::uint64_t>() % 512)
+                errors.push_back({at + "/offset", "a multiple of 512", describe_json(w.at("offset"))});
+            if (w.at("time_based").get<bool>() && w.at("runtime_ms").get<std::uint64_t>() == 0)
+                errors.push_back({at + "/runtime_ms", "a runtime above 0 (time_based needs one)", "0"});
         } else if (w.at("type") == "xenstore_ops") {
             need_domain("guest");  // dom0 too: its kernel talks to xenstored over a local ring
         } else if (w.at("type") == "grant_copy") {

@@ -51,8 +51,14 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
     void eoi() override { v_.eoi(); }
 
     std::optional<std::uint64_t> alloc_page() override { return v_.domain().memory.allocate_page(); }
+    std::optional<std::uint64_t> alloc_pages(unsigned n) override {
+        return v_.domain().memory.allocate_contiguous(n);
+    }
     void free_page(std::uint64_t gfn) override { v_.domain().memory.free_page(gfn); }
     std::uint8_t* page(std::uint64_t gfn) override { return v_.domain().memory.page(gfn); }
+    std::optional<std::uint64_t> take_unpopulated_frame() override {
+        return v_.domain().memory.take_unpopulated_frame();
+    }
 
   private:
     template <class F>

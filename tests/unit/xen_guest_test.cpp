@@ -42,6 +42,9 @@ class FakeMachine : public GuestServices {
         pages[g] = std::make_unique<std::uint8_t[]>(4096);  // value-initialized: zeros
         return g;
     }
+    std::optional<std::uint64_t> alloc_pages(unsigned n) override {
+        return n == 1 ? alloc_page() : std::nullopt;  // the kernel core never asks for more
+    }
     void free_page(std::uint64_t gfn) override { pages.erase(gfn); }
     std::uint8_t* page(std::uint64_t gfn) override {
         auto it = pages.find(gfn);

@@ -1,0 +1,260 @@
+#include "frontends/blkfront.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <xen/io/protocols.h>
+#include <xen/io/xs_wire.h>
+
+namespace xensim {
+
+namespace {
+
+constexpr BlkfrontProfile kProfiles[] = {
+    // name, max_queues, ring_page_order, persistent, max_indirect_segments, shared_handler
+    {"linux", 4, 0, true, 32, false},
+    {"gplpv", 1, 0, false, 0, true},
+    {"winpv", 1, 2, false, 256, false},
+};
+
+std::optional<unsigned> parse_uint(const std::optional<std::string>& v) {
+    if (!v || v->empty() || v->size() > 19) return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : *v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n > 0xffffffffu ? std::nullopt : std::optional<unsigned>(static_cast<unsigned>(n));
+}
+
+std::optional<std::uint64_t> parse_u64(const std::optional<std::string>& v) {
+    if (!v || v->empty() || v->size() > 19) return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : *v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n;
+}
+
+}  // namespace
+
+const BlkfrontProfile& blkfront_profile(std::string_view name) {
+    for (const auto& p : kProfiles)
+        if (name == p.name) return p;
+    throw std::invalid_argument("unknown blkfront profile \"" + std::string(name) +
+                                "\" (linux, gplpv, winpv)");
+}
+
+Blkfront::Stats::Stats(StatsGroup& g)
+    : ios_submitted(g, "ios_submitted", "ios", "I/Os queued on a ring"),
+      ios_completed(g, "ios_completed", "ios", "I/Os completed (any status)"),
+      ios_failed(g, "ios_failed", "ios", "I/Os completed with an error status"),
+      notifications_sent(g, "notifications_sent", "notifications", "EVTCHNOP_send to the backend"),
+      notifications_suppressed(g, "notifications_suppressed", "pushes",
+                               "pushes RING_PUSH_REQUESTS_AND_CHECK_NOTIFY said need no notification"),
+      interrupts(g, "interrupts", "interrupts", "event-channel interrupts handled for this device"),
+      empty_interrupts(g, "empty_interrupts", "interrupts", "interrupts that found no response") {}
+
+Blkfront::Blkfront(XenGuest& guest, const BlkfrontParams& params, StatsGroup& parent)
+    : guest_(guest),
+      p_(params),
+      group_("vbd-" + std::to_string(params.devid), &parent),
+      stats_(group_),
+      front_("device/vbd/" + std::to_string(params.devid)) {}
+
+Blkfront::~Blkfront() = default;
+
+unsigned Blkfront::ring_size() const {
+    return queues_.empty() || !queues_[0].ring ? 0 : queues_[0].ring->size();
+}
+
+void Blkfront::join_handler_group(std::shared_ptr<std::vector<Blkfront*>> group) {
+    handler_group_ = std::move(group);
+    handler_group_->push_back(this);
+}
+
+bool Blkfront::connect(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
+    boot_ = &s;
+    vcpus_ = std::max(1u, vcpus);
+    auto back = xb.read(front_ + "/backend");
+    auto backend_id = parse_uint(xb.read(front_ + "/backend-id"));
+    if (!back || !backend_id) return false;
+    back_ = *back;
+    backend_id_ = static_cast<domid_t>(*backend_id);
+    const std::string token = "blkfront:" + front_;
+    if (!xb.watch(back_ + "/state", token).ok()) return false;
+    bool ok = false;
+    for (;;) {
+        xb.take_watch_events();
+        XenbusState peer = parse_xenbus_state(xb.read(back_ + "/state").value_or(""));
+        if (peer == XenbusStateInitWait && fsm_.state() == XenbusStateInitialising) {
+            if (!talk_to_blkback(xb, s, vcpus_)) break;
+        } else if (peer == XenbusStateConnected && fsm_.state() == XenbusStateInitialised) {
+            ok = finish_connect(xb, s);
+            break;
+        } else if (peer == XenbusStateClosing || peer == XenbusStateClosed) {
+            break;
+        }
+        xb.wait_for_watch_event();
+    }
+    xb.unwatch(back_ + "/state", token);
+    return ok;
+}
+
+bool Blkfront::talk_to_blkback(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
+    const unsigned max_order = parse_uint(xb.read(back_ + "/max-ring-page-order")).value_or(0);
+    const unsigned max_queues = parse_uint(xb.read(back_ + "/multi-queue-max-queues")).value_or(1);
+    order_ = std::min({p_.ring_page_order, max_order, 4u});  // 4: XENBUS_MAX_RING_GRANT_ORDER
+    const unsigned nq = std::max(1u, std::min({p_.queues, max_queues, vcpus}));
+    const unsigned pages = 1u << order_;
+    queues_.resize(nq);
+    for (unsigned q = 0; q < nq; ++q) {
+        Queue& Q = queues_[q];
+        auto gfn = s.alloc_pages(pages);
+        if (!gfn) return false;
+        Q.ring_gfn = *gfn;
+        auto* sring = reinterpret_cast<blkif_sring*>(s.page(*gfn));
+        SHARED_RING_INIT(sring);
+        for (unsigned i = 0; i < pages; ++i) {
+            auto ref = guest_.grant_access(backend_id_, *gfn + i, false);
+            if (!ref) return false;
+            Q.ring_refs.push_back(*ref);
+        }
+        if (guest_.alloc_unbound(s, backend_id_, &Q.port)) return false;
+        evtchn_bind_vcpu_t bv{};
+        bv.port = Q.port;
+        bv.vcpu = queue_vcpu(q);
+        if (bv.vcpu != 0 && s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_vcpu,
+                                        reinterpret_cast<unsigned long>(&bv)))
+            return false;
+        guest_.set_port_handler(Q.port, [this, q](GuestServices& vs, evtchn_port_t) { interrupt(vs, q); });
+    }
+    // One transaction for every key, retried on EAGAIN as Linux does.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        auto tx = xb.transaction_start();
+        if (!tx) return false;
+        auto put = [&](const std::string& key, const std::string& value) {
+            return xb.write(front_ + "/" + key, value, *tx).ok();
+        };
+        bool ok = true;
+        auto ring_nodes = [&](const std::string& dir, const Queue& Q) {
+            if (order_ == 0) {
+                ok = ok && put(dir + "ring-ref", std::to_string(Q.ring_refs[0]));
+            } else {
+                for (unsigned i = 0; i < pages; ++i)
+                    ok = ok && put(dir + "ring-ref" + std::to_string(i), std::to_string(Q.ring_refs[i]));
+            }
+            ok = ok && put(dir + "event-channel", std::to_string(Q.port));
+        };
+        if (order_ > 0) ok = ok && put("ring-page-order", std::to_string(order_));
+        if (nq == 1) {
+            ring_nodes("", queues_[0]);
+        } else {
+            ok = ok && put("multi-queue-num-queues", std::to_string(nq));
+            for (unsigned q = 0; q < nq; ++q) ring_nodes("queue-" + std::to_string(q) + "/", queues_[q]);
+        }
+        ok = ok && put("protocol", XEN_IO_PROTO_ABI_NATIVE);
+        ok = ok && put("feature-persistent", p_.persistent_grants ? "1" : "0");
+        if (!ok) {
+            xb.transaction_end(*tx, false);
+            return false;
+        }
+        XenbusReply end = xb.transaction_end(*tx, true);
+        if (end.ok()) break;
+        if (end.error != "EAGAIN") return false;
+    }
+    if (!fsm_.switch_to(XenbusStateInitialised)) return false;
+    return xb.write(front_ + "/state", std::to_string(static_cast<int>(fsm_.state()))).ok();
+}
+
+bool Blkfront::finish_connect(XenbusClient& xb, GuestServices& s) {
+    auto sectors = parse_u64(xb.read(back_ + "/sectors"));
+    auto sector_size = parse_uint(xb.read(back_ + "/sector-size"));
+    auto info = parse_uint(xb.read(back_ + "/info")).value_or(0);
+    if (!sectors || !sector_size || *sector_size != 512) return false;  // only 512-byte sectors modelled
+    sectors_ = *sectors;
+    read_only_ = (info & VDISK_READONLY) != 0;
+    feature_flush_ = parse_uint(xb.read(back_ + "/feature-flush-cache")).value_or(0) == 1;
+    feature_discard_ = parse_uint(xb.read(back_ + "/feature-discard")).value_or(0) == 1;
+    persistent_ = p_.persistent_grants && parse_uint(xb.read(back_ + "/feature-persistent")).value_or(0) == 1;
+    const unsigned backend_indirect =
+        parse_uint(xb.read(back_ + "/feature-max-indirect-segments")).value_or(0);
+    // blkfront_setup_indirect: indirect only when it allows more than the direct maximum.
+    indirect_ = std::min(p_.max_indirect_segments, backend_indirect);
+    if (indirect_ <= BLKIF_MAX_SEGMENTS_PER_REQUEST) indirect_ = 0;
+    for (unsigned q = 0; q < queues_.size(); ++q) {
+        Queue& Q = queues_[q];
+        Q.group = std::make_unique<StatsGroup>("queue" + std::to_string(q), &group_);
+        BlkifFrontendConfig cfg;
+        cfg.ring_page_order = order_;
+        cfg.max_indirect_segments = indirect_;
+        cfg.persistent_grants = persistent_;
+        cfg.handle = static_cast<blkif_vdev_t>(p_.devid);
+        GrantOps ops;
+        const domid_t backend = backend_id_;
+        ops.grant = [this, backend](std::uint64_t gfn, bool ro) {
+            return guest_.grant_access(backend, gfn, ro);
+        };
+        ops.end = [this](grant_ref_t ref) { return guest_.end_access(ref); };
+        ops.alloc_page = [this] { return boot_->alloc_page(); };
+        ops.page = [this](std::uint64_t gfn) { return boot_->page(gfn); };
+        Q.ring = std::make_unique<BlkifRingFrontend>(s.page(Q.ring_gfn), cfg, std::move(ops), *Q.group);
+    }
+    if (!fsm_.switch_to(XenbusStateConnected)) return false;
+    if (!xb.write(front_ + "/state", std::to_string(static_cast<int>(fsm_.state()))).ok()) return false;
+    connected_ = true;
+    return true;
+}
+
+bool Blkfront::submit(GuestServices& s, unsigned q, const BlockIo& io) {
+    if (!connected_ || q >= queues_.size()) return false;
+    Queue& Q = queues_[q];
+    if (!Q.ring->submit(io)) return false;
+    Cycles c = s.costs().blkfront_request;
+    if (persistent_ && io.op == BlockOp::write) c += s.costs().copy_cost(std::uint64_t{io.sectors} * 512);
+    s.compute(c);
+    stats_.ios_submitted.inc();
+    return true;
+}
+
+void Blkfront::kick(GuestServices& s, unsigned q) {
+    if (!connected_ || q >= queues_.size()) return;
+    Queue& Q = queues_[q];
+    if (Q.ring->push()) {
+        stats_.notifications_sent.inc();
+        guest_.notify(s, Q.port);
+    } else {
+        stats_.notifications_suppressed.inc();
+    }
+}
+
+bool Blkfront::poll(GuestServices& s, unsigned q) {
+    Queue& Q = queues_[q];
+    if (!Q.ring) return false;
+    bool any = false;
+    do {
+        for (const auto& c : Q.ring->collect()) {
+            any = true;
+            stats_.ios_completed.inc();
+            if (c.status != BLKIF_RSP_OKAY) stats_.ios_failed.inc();
+            if (on_complete) on_complete(s, c.id, c.status);
+        }
+    } while (Q.ring->final_check());
+    return any;
+}
+
+void Blkfront::interrupt(GuestServices& s, unsigned q) {
+    stats_.interrupts.inc();
+    bool any = false;
+    if (handler_group_) {
+        // One handler for every device (gplpv): poll each device's rings.
+        for (Blkfront* dev : *handler_group_)
+            for (unsigned k = 0; k < dev->queues(); ++k) any = dev->poll(s, k) || any;
+    } else {
+        any = poll(s, q);
+    }
+    if (!any) stats_.empty_interrupts.inc();
+}
+
+}  // namespace xensim

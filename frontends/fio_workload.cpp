@@ -1,0 +1,202 @@
+#include "frontends/fio_workload.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace xensim {
+
+namespace {
+constexpr unsigned kPage = 4096;
+}
+
+FioWorkload::FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest& guest, unsigned vcpus,
+                         WorkloadStats& stats)
+    : p_(params),
+      device_(device),
+      guest_(guest),
+      vcpus_(std::max(1u, vcpus)),
+      stats_(stats),
+      ipi_ports_(vcpus_, 0),
+      progress_(vcpus_, false) {}
+
+FioWorkload::~FioWorkload() = default;
+
+void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
+    auto give_up = [&](const std::string& why) {
+        failed_ = true;
+        if (first_failure_.empty()) first_failure_ = why;
+        stats_.failures.inc();
+        ready_ = true;
+        for (evtchn_port_t port : ipi_ports_)
+            if (port) guest_.notify(s, port);
+        stats_.finish(s.now_ns());
+    };
+    // An IPI channel per vCPU: the start signal, and remote completions.
+    for (unsigned v = 0; v < vcpus_; ++v) {
+        evtchn_bind_ipi_t b{};
+        b.vcpu = v;
+        if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi,
+                        reinterpret_cast<unsigned long>(&b)) == 0) {
+            ipi_ports_[v] = b.port;
+            guest_.set_port_handler(b.port, [](GuestServices&, evtchn_port_t) {});
+            guest_.unmask(s, b.port);
+        }
+    }
+    if (!xb.connected() || !device_.connect(xb, s, vcpus_))
+        return give_up("the block device did not connect (backend closed or refused it)");
+    const std::uint64_t device_bytes = device_.sectors() * 512;
+    try {
+        for (unsigned j = 0; j < p_.numjobs; ++j)
+            jobs_.push_back(std::make_unique<FioJob>(p_, j, device_bytes));
+    } catch (const std::invalid_argument& e) {
+        return give_up(e.what());
+    }
+    const unsigned pages_per_io = (p_.bs + kPage - 1) / kPage;
+    for (unsigned j = 0; j < p_.numjobs; ++j) {
+        for (unsigned d = 0; d < p_.iodepth; ++d) {
+            Slot slot;
+            slot.job = jobs_[j].get();
+            slot.vcpu = j % vcpus_;
+            for (unsigned k = 0; k < pages_per_io; ++k) {
+                auto g = s.alloc_page();
+                if (!g) return give_up("guest out of memory for I/O buffers");
+                slot.pages.push_back(*g);
+            }
+            slots_.push_back(std::move(slot));
+        }
+    }
+    buffer_.resize(std::size_t{pages_per_io} * kPage);
+    device_.on_complete = [this](GuestServices& vs, std::uint64_t id, std::int16_t status) {
+        complete(vs, id, status);
+    };
+    vcpus_running_ = std::min(p_.numjobs, vcpus_);
+    ready_ = true;
+    stats_.start_ns = s.now_ns();
+    for (unsigned v = 1; v < vcpus_running_; ++v)
+        if (ipi_ports_[v]) guest_.notify(s, ipi_ports_[v]);
+    run_jobs(s);
+}
+
+void FioWorkload::run_vcpu(GuestServices& s) {
+    while (!ready_) s.halt();
+    if (failed_ || s.vcpu_id() >= vcpus_running_) return;
+    run_jobs(s);
+}
+
+bool FioWorkload::issue(GuestServices& s, Slot& slot, unsigned queue) {
+    BlockIo io;
+    io.id = static_cast<std::uint64_t>(&slot - slots_.data());
+    io.op = slot.io.write ? BlockOp::write : BlockOp::read;
+    io.sector = slot.io.offset / 512;
+    io.sectors = slot.io.length / 512;
+    io.pages = slot.pages;
+    if (!device_.submit(s, queue, io)) return false;
+    slot.queued = false;
+    slot.busy = true;
+    slot.submit_ns = s.now_ns();
+    return true;
+}
+
+void FioWorkload::run_jobs(GuestServices& s) {
+    const unsigned v = s.vcpu_id();
+    const unsigned q = device_.queue_for_vcpu(v);
+    std::vector<Slot*> mine;
+    for (Slot& slot : slots_)
+        if (slot.vcpu == v) mine.push_back(&slot);
+    for (;;) {
+        progress_[v] = false;
+        bool submitted = false, ring_full = false;
+        for (Slot* slot : mine) {
+            if (slot->busy) continue;
+            if (!slot->queued) {
+                auto io = slot->job->next(s.now_ns());
+                if (!io) continue;
+                slot->io = *io;
+                slot->queued = true;
+                if (io->write) {
+                    slot->job->fill(*io, buffer_.data());
+                    for (std::size_t k = 0; k * kPage < io->length; ++k)
+                        std::memcpy(s.page(slot->pages[k]), buffer_.data() + k * kPage,
+                                    std::min<std::size_t>(kPage, io->length - k * kPage));
+                    if (p_.verify != FioJobParams::Verify::none) s.compute(s.costs().copy_cost(io->length));
+                }
+            }
+            if (ring_full) continue;
+            if (issue(s, *slot, q))
+                submitted = true;
+            else
+                ring_full = true;
+        }
+        if (submitted) device_.kick(s, q);
+        bool busy = false, all_finished = true;
+        for (Slot* slot : mine) busy = busy || slot->busy || slot->queued;
+        for (const auto& job : jobs_)
+            if (job->job_index() % vcpus_ == v && !job->finished()) all_finished = false;
+        if (all_finished && !busy) break;
+        if (!busy && !submitted) {
+            // Nothing in flight and nothing issued, yet a job is not finished: it would wait
+            // forever. FioJob never does this; fail loudly rather than hang.
+            if (first_failure_.empty()) first_failure_ = "fio job stalled with nothing in flight";
+            stats_.failures.inc();
+            break;
+        }
+        if (!progress_[v]) s.halt();
+    }
+    vcpu_finished(s);
+}
+
+void FioWorkload::vcpu_finished(GuestServices& s) {
+    if (vcpus_running_ && --vcpus_running_ == 0) stats_.finish(s.now_ns());
+}
+
+void FioWorkload::wake(GuestServices& s, unsigned vcpu) {
+    if (vcpu < ipi_ports_.size() && ipi_ports_[vcpu]) guest_.notify(s, ipi_ports_[vcpu]);
+}
+
+void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t status) {
+    if (id >= slots_.size() || !slots_[id].busy) return;  // the ring engine already rejects bogus ids
+    Slot& slot = slots_[id];
+    slot.busy = false;
+    const FioJob::Io io = slot.io;
+    if (status != BLKIF_RSP_OKAY) {
+        ++errors_;
+        stats_.failures.inc();
+        if (first_failure_.empty())
+            first_failure_ = std::string("job ") + std::to_string(slot.job->job_index()) + ": " +
+                             (io.write ? "write" : "read") + " at offset " + std::to_string(io.offset) +
+                             " failed with status " + std::to_string(status);
+    } else if (!io.write && p_.verify != FioJobParams::Verify::none) {
+        for (std::size_t k = 0; k * kPage < io.length; ++k)
+            std::memcpy(buffer_.data() + k * kPage, s.page(slot.pages[k]),
+                        std::min<std::size_t>(kPage, io.length - k * kPage));
+        s.compute(s.costs().copy_cost(io.length));
+        std::string bad = slot.job->check(io, buffer_.data());
+        if (!bad.empty()) {
+            stats_.failures.inc();
+            if (first_failure_.empty()) first_failure_ = bad;
+        }
+    }
+    slot.job->completed(io);
+    progress_[slot.vcpu] = true;
+    if (slot.vcpu != s.vcpu_id()) wake(s, slot.vcpu);
+    stats_.complete_op(s.now_ns() - slot.submit_ns);
+}
+
+FioWorkload::Totals FioWorkload::totals() const {
+    Totals t;
+    for (const auto& j : jobs_) {
+        const auto& c = j->counters();
+        t.reads += c.reads;
+        t.writes += c.writes;
+        t.bytes_read += c.bytes_read;
+        t.bytes_written += c.bytes_written;
+        t.verified += c.verified;
+        t.unverified += c.unverified;
+        t.verify_failures += c.verify_failures;
+    }
+    t.errors = errors_;
+    return t;
+}
+
+}  // namespace xensim

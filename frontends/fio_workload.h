@@ -1,0 +1,80 @@
+// The fio-style block workload: FioJob streams (fio_job.h) driven over a blkfront device on the
+// guest's vCPUs.
+//
+// The guest's vCPU 0 connects the device (the XenBus handshake), creates numjobs jobs and spreads
+// them over the vCPUs (job j on vCPU j % vcpus, as fio's threads would be scheduled on an idle
+// guest), then wakes the other vCPUs with an event-channel IPI (EVTCHNOP_bind_ipi). Each vCPU
+// runs its jobs like fio's libaio engine: it issues I/Os while a job has fewer than iodepth in
+// flight, pushes them on its own queue (blk-mq: vCPU v uses queue v % queues), and halts until a
+// completion arrives. Completions run in the queue's interrupt handler; one that belongs to another
+// vCPU wakes it with an IPI (blk-mq's remote completion). Each I/O's data lives in guest pages
+// granted to the backend; with verify, written blocks carry fio's header and checksums and every
+// read is checked, and a mismatch fails the run naming the block.
+//
+// Results: every completed I/O is an operation with its latency (submission to completion, in
+// simulated time); the I/O counts, bytes and verify outcome are in counters().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontends/blkfront.h"
+#include "frontends/fio_job.h"
+#include "frontends/workload.h"
+
+namespace xensim {
+
+class FioWorkload {
+  public:
+    FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest& guest, unsigned vcpus,
+                WorkloadStats& stats);
+    ~FioWorkload();
+
+    // vCPU 0, thread context, after boot: connect the device, start the jobs, run vCPU 0's share.
+    void run_boot_vcpu(XenbusClient& xb, GuestServices& s);
+    // Every other vCPU: wait for the device, run this vCPU's share.
+    void run_vcpu(GuestServices& s);
+
+    struct Totals {
+        std::uint64_t reads = 0, writes = 0, bytes_read = 0, bytes_written = 0, errors = 0, verified = 0,
+                      unverified = 0, verify_failures = 0;
+    };
+    Totals totals() const;
+    const std::string& first_failure() const { return first_failure_; }
+    bool device_connected() const { return device_.connected(); }
+
+  private:
+    struct Slot {
+        FioJob* job = nullptr;
+        unsigned vcpu = 0;
+        std::vector<std::uint64_t> pages;
+        FioJob::Io io;
+        std::uint64_t submit_ns = 0;
+        bool busy = false;
+        bool queued = false;  // issued by the job, waiting for ring space
+    };
+    void run_jobs(GuestServices& s);
+    void complete(GuestServices& s, std::uint64_t slot, std::int16_t status);
+    void wake(GuestServices& s, unsigned vcpu);
+    bool issue(GuestServices& s, Slot& slot, unsigned queue);
+    void vcpu_finished(GuestServices& s);
+
+    FioJobParams p_;
+    Blkfront& device_;
+    XenGuest& guest_;
+    unsigned vcpus_;
+    WorkloadStats& stats_;
+    std::vector<std::unique_ptr<FioJob>> jobs_;
+    std::vector<Slot> slots_;
+    std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
+    std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked
+    std::vector<std::uint8_t> buffer_;      // host scratch for fill / check
+    bool ready_ = false, failed_ = false;
+    unsigned vcpus_running_ = 0;
+    std::uint64_t errors_ = 0;
+    std::string first_failure_;
+};
+
+}  // namespace xensim

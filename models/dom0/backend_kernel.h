@@ -1,0 +1,44 @@
+// What dom0's kernel offers a backend driver beyond the machine itself: its xenbus connection,
+// its event-channel dispatch and its work queue.
+//
+// A backend (blkback, netback) in models/dom0 never sees the guest kernel classes of frontends/;
+// the platform implements this interface over dom0's kernel, and tests can fake it. The rules are
+// Linux's: XenStore calls wait for xenstored, so they are made only in thread context (a backend's
+// start() and watch callbacks, which run as deferred work on dom0's vCPU 0, as the xenwatch thread
+// runs them); an event handler runs in interrupt context and hands anything that needs XenStore to
+// defer().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "models/dom0/backend_services.h"
+#include "sim/core/xen_abi.h"
+
+namespace xensim {
+
+class BackendKernel {
+  public:
+    virtual ~BackendKernel() = default;
+
+    // XenStore, thread context only. Paths are absolute.
+    virtual std::optional<std::string> xs_read(const std::string& path) = 0;
+    virtual bool xs_write(const std::string& path, const std::string& value) = 0;
+    // `callback` runs in thread context each time the watch fires (once at registration, as
+    // XS_WATCH always fires once).
+    virtual bool xs_watch(const std::string& path, const std::string& token,
+                          std::function<void(BackendServices&)> callback) = 0;
+    virtual bool xs_unwatch(const std::string& path, const std::string& token) = 0;
+
+    // Event channels: the handler runs in interrupt context on the vCPU the port notifies.
+    virtual void set_port_handler(evtchn_port_t port, std::function<void(BackendServices&)> handler) = 0;
+    virtual void clear_port_handler(evtchn_port_t port) = 0;
+    virtual void unmask(BackendServices& s, evtchn_port_t port) = 0;
+
+    // Work for thread context (dom0's vCPU 0 runs it before it next idles).
+    virtual void defer(std::function<void(BackendServices&)> work) = 0;
+};
+
+}  // namespace xensim

@@ -1,0 +1,508 @@
+#include "models/dom0/blkback.h"
+
+#include <xen/io/protocols.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace xensim {
+
+namespace {
+
+constexpr unsigned kPage = 4096;
+
+std::optional<unsigned> read_uint(BackendKernel& k, const std::string& path) {
+    auto v = k.xs_read(path);
+    if (!v || v->empty() || v->size() > 9) return std::nullopt;
+    unsigned n = 0;
+    for (char c : *v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n;
+}
+
+}  // namespace
+
+struct Blkback::Ring {
+    unsigned index = 0;
+    std::vector<Mapping> ring_pages;
+    std::unique_ptr<BlkifRingBackend> engine;
+    evtchn_port_t port = 0;
+    std::map<grant_ref_t, Mapping> persistent;  // gref -> where it stays mapped
+    std::unique_ptr<StatsGroup> group;
+};
+
+Blkback::Stats::Stats(StatsGroup& g)
+    : requests(g, "requests", "requests", "requests accepted and submitted to the disk"),
+      responses_error(g, "responses_error", "responses", "accepted requests answered with an error"),
+      responses_dropped(g, "responses_dropped", "responses",
+                        "requests completed after the device disconnected (no ring to answer on)"),
+      grant_maps(g, "grant_maps", "grants", "grants mapped (ring, indirect and data pages)"),
+      grant_unmaps(g, "grant_unmaps", "grants", "grant mappings undone"),
+      persistent_hits(g, "persistent_hits", "grants", "data grants found already mapped (persistent)"),
+      persistent_maps(g, "persistent_maps", "grants", "grants mapped and kept as persistent"),
+      map_failures(g, "map_failures", "grants", "grant maps Xen refused (request answered with an error)"),
+      disk_irqs(g, "disk_irqs", "interrupts", "disk completion interrupts handled"),
+      notifications_sent(g, "notifications_sent", "notifications", "EVTCHNOP_send to the frontend"),
+      notifications_suppressed(g, "notifications_suppressed", "pushes",
+                               "response pushes the frontend's rsp_event said need no notification"),
+      connect_failures(g, "connect_failures", "devices", "connects refused (bad or missing XenStore keys)"),
+      disconnects(g, "disconnects", "devices", "disconnects (frontend closed, or a bogus ring)"),
+      batches(g, "batches", "batches", "ring events that found requests"),
+      batch_size(g, "batch_size", "requests", "requests taken off the ring per event") {}
+
+Blkback::Blkback(const BlkbackParams& params, Disk& disk, StatsGroup& parent)
+    : p_(params),
+      disk_(disk),
+      group_("vbd-" + std::to_string(params.frontend_domid) + "-" + std::to_string(params.devid), &parent),
+      stats_(group_),
+      front_("/local/domain/" + std::to_string(params.frontend_domid) + "/device/vbd/" +
+             std::to_string(params.devid)),
+      back_("/local/domain/0/backend/vbd/" + std::to_string(params.frontend_domid) + "/" +
+            std::to_string(params.devid)) {}
+
+Blkback::~Blkback() = default;
+
+std::size_t Blkback::persistent_grants() const {
+    std::size_t n = 0;
+    for (const auto& r : rings_) n += r->persistent.size();
+    return n;
+}
+
+void Blkback::switch_state(XenbusState to) {
+    if (fsm_.state() == to || !fsm_.switch_to(to)) return;
+    kernel_->xs_write(back_ + "/state", std::to_string(static_cast<int>(to)));
+}
+
+void Blkback::start(BackendKernel& kernel, BackendServices& s) {
+    kernel_ = &kernel;
+    // The disk's completion interrupt.
+    evtchn_bind_pirq_t bp{};
+    bp.pirq = p_.pirq;
+    if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_pirq, reinterpret_cast<unsigned long>(&bp),
+                    0, 0, 0) == 0) {
+        pirq_port_ = bp.port;
+        kernel.set_port_handler(pirq_port_, [this](BackendServices& vs) { disk_irq(vs); });
+        kernel.unmask(s, pirq_port_);
+    }
+    // xen_blkbk_probe.
+    kernel.xs_write(back_ + "/feature-max-indirect-segments", std::to_string(p_.max_indirect_segments));
+    kernel.xs_write(back_ + "/multi-queue-max-queues", std::to_string(p_.max_queues));
+    kernel.xs_write(back_ + "/max-ring-page-order", std::to_string(p_.max_ring_page_order));
+    switch_state(XenbusStateInitWait);
+    kernel.xs_watch(front_ + "/state", "blkback:" + back_,
+                    [this](BackendServices& vs) { frontend_changed(vs); });
+}
+
+void Blkback::frontend_changed(BackendServices& s) {
+    XenbusState peer = parse_xenbus_state(kernel_->xs_read(front_ + "/state").value_or(""));
+    switch (peer) {
+        case XenbusStateInitialised:
+        case XenbusStateConnected:
+            if (fsm_.state() == XenbusStateInitWait) {
+                if (connect_rings(s))
+                    connect(s);
+                else
+                    disconnect(s);
+            }
+            break;
+        case XenbusStateClosing:
+            disconnect(s);
+            switch_state(XenbusStateClosing);
+            break;
+        case XenbusStateClosed:
+            disconnect(s);
+            switch_state(XenbusStateClosing);
+            switch_state(XenbusStateClosed);
+            break;
+        default:
+            break;
+    }
+}
+
+void Blkback::fail(BackendServices& s, const std::string& why) {
+    (void)why;  // the reason is in the trace of XenStore reads; xenbus_dev_fatal writes it to error/
+    stats_.connect_failures.inc();
+    kernel_->xs_write(back_ + "/error", why);
+    disconnect(s);
+    switch_state(XenbusStateClosing);
+}
+
+std::optional<std::uint64_t> Blkback::frame(BackendServices& s) {
+    if (!free_frames_.empty()) {
+        std::uint64_t g = free_frames_.back();
+        free_frames_.pop_back();
+        return g;
+    }
+    return s.take_unpopulated_frame();
+}
+
+bool Blkback::map_ring(BackendServices& s, Ring& r, const std::vector<grant_ref_t>& refs) {
+    std::vector<gnttab_map_grant_ref_t> ops(refs.size());
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        auto g = frame(s);
+        if (!g) return false;
+        ops[i] = {};
+        ops[i].host_addr = *g << 12;
+        ops[i].flags = GNTMAP_host_map;
+        ops[i].ref = refs[i];
+        ops[i].dom = p_.frontend_domid;
+    }
+    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref,
+                reinterpret_cast<unsigned long>(ops.data()), ops.size(), 0, 0);
+    bool ok = true;
+    for (auto& op : ops) {
+        if (op.status == GNTST_okay) {
+            stats_.grant_maps.inc();
+            r.ring_pages.push_back({op.host_addr >> 12, op.handle});
+        } else {
+            free_frames_.push_back(op.host_addr >> 12);
+            ok = false;
+        }
+    }
+    if (!ok) return false;
+    // The engine needs the pages as one span (Linux vmaps them). Only a frontend that granted one
+    // contiguous allocation can be modelled: refuse anything else rather than read past a page.
+    std::uint8_t* base = s.page(r.ring_pages[0].gfn);
+    for (std::size_t i = 1; i < r.ring_pages.size(); ++i)
+        if (s.page(r.ring_pages[i].gfn) != base + i * kPage) return false;
+    return base != nullptr;
+}
+
+bool Blkback::connect_rings(BackendServices& s) {
+    BackendKernel& k = *kernel_;
+    auto protocol = k.xs_read(front_ + "/protocol");
+    if (protocol && *protocol != XEN_IO_PROTO_ABI_X86_64) {
+        fail(s, "unsupported protocol " + *protocol);
+        return false;
+    }
+    persistent_ = p_.feature_persistent && read_uint(k, front_ + "/feature-persistent").value_or(0) == 1;
+    unsigned queues = read_uint(k, front_ + "/multi-queue-num-queues").value_or(1);
+    if (queues == 0 || queues > p_.max_queues) {
+        fail(s, "multi-queue-num-queues out of range");
+        return false;
+    }
+    ring_page_order_ = read_uint(k, front_ + "/ring-page-order").value_or(0);
+    if (ring_page_order_ > p_.max_ring_page_order) {
+        fail(s, "ring-page-order out of range");
+        return false;
+    }
+    const unsigned pages = 1u << ring_page_order_;
+    for (unsigned q = 0; q < queues; ++q) {
+        const std::string dir = queues > 1 ? front_ + "/queue-" + std::to_string(q) : front_;
+        std::vector<grant_ref_t> refs;
+        for (unsigned i = 0; i < pages; ++i) {
+            auto ref = read_uint(k, dir + (ring_page_order_ ? "/ring-ref" + std::to_string(i) : "/ring-ref"));
+            if (!ref) {
+                fail(s, "missing ring-ref in " + dir);
+                return false;
+            }
+            refs.push_back(*ref);
+        }
+        auto evtchn = read_uint(k, dir + "/event-channel");
+        if (!evtchn) {
+            fail(s, "missing event-channel in " + dir);
+            return false;
+        }
+        auto ring = std::make_unique<Ring>();
+        ring->index = q;
+        ring->group = std::make_unique<StatsGroup>("ring" + std::to_string(q), &group_);
+        rings_.push_back(std::move(ring));
+        Ring& r = *rings_.back();
+        if (!map_ring(s, r, refs)) {
+            fail(s, "mapping ring " + std::to_string(q) + " failed");
+            return false;
+        }
+        BlkifBackendConfig cfg;
+        cfg.ring_page_order = ring_page_order_;
+        cfg.disk_sectors = disk_.sectors();
+        cfg.read_only = disk_.config().read_only;
+        cfg.max_indirect_segments = p_.max_indirect_segments;
+        cfg.feature_flush = p_.feature_flush;
+        cfg.feature_barrier = false;
+        cfg.feature_discard = p_.feature_discard;
+        r.engine = std::make_unique<BlkifRingBackend>(s.page(r.ring_pages[0].gfn), cfg, *r.group);
+        evtchn_bind_interdomain_t bind{};
+        bind.remote_dom = p_.frontend_domid;
+        bind.remote_port = *evtchn;
+        if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain,
+                        reinterpret_cast<unsigned long>(&bind), 0, 0, 0) != 0) {
+            fail(s, "binding event-channel " + std::to_string(*evtchn) + " failed");
+            return false;
+        }
+        r.port = bind.local_port;
+        k.set_port_handler(r.port, [this, q](BackendServices& vs) { ring_event(vs, q); });
+        k.unmask(s, r.port);
+    }
+    return true;
+}
+
+void Blkback::connect(BackendServices& s) {
+    (void)s;
+    BackendKernel& k = *kernel_;
+    // connect(): the features and the disk's geometry, then Connected.
+    k.xs_write(back_ + "/feature-flush-cache", p_.feature_flush ? "1" : "0");
+    k.xs_write(back_ + "/feature-discard", p_.feature_discard ? "1" : "0");
+    k.xs_write(back_ + "/feature-persistent", persistent_ ? "1" : "0");
+    k.xs_write(back_ + "/sectors", std::to_string(disk_.sectors()));
+    k.xs_write(back_ + "/info", disk_.config().read_only ? std::to_string(VDISK_READONLY) : "0");
+    k.xs_write(back_ + "/sector-size", std::to_string(kSectorSize));
+    switch_state(XenbusStateConnected);
+}
+
+void Blkback::unmap(BackendServices& s, const std::vector<Mapping>& maps) {
+    if (maps.empty()) return;
+    std::vector<gnttab_unmap_grant_ref_t> ops(maps.size());
+    for (std::size_t i = 0; i < maps.size(); ++i) {
+        ops[i] = {};
+        ops[i].host_addr = maps[i].gfn << 12;
+        ops[i].handle = maps[i].handle;
+    }
+    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref,
+                reinterpret_cast<unsigned long>(ops.data()), ops.size(), 0, 0);
+    for (std::size_t i = 0; i < maps.size(); ++i) {
+        if (ops[i].status == GNTST_okay) stats_.grant_unmaps.inc();
+        free_frames_.push_back(maps[i].gfn);
+    }
+}
+
+void Blkback::disconnect(BackendServices& s) {
+    if (rings_.empty()) return;
+    stats_.disconnects.inc();
+    closing_ = true;
+    for (auto& r : rings_) {
+        if (r->port) {
+            kernel_->clear_port_handler(r->port);
+            evtchn_close_t c{};
+            c.port = r->port;
+            s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_close, reinterpret_cast<unsigned long>(&c), 0,
+                        0, 0);
+        }
+        std::vector<Mapping> maps = r->ring_pages;
+        for (const auto& [ref, m] : r->persistent) maps.push_back(m);
+        unmap(s, maps);
+    }
+    rings_.clear();
+}
+
+void Blkback::ring_event(BackendServices& s, unsigned q) {
+    if (closing_ || q >= rings_.size()) return;
+    Ring& r = *rings_[q];
+    bool notify = false;
+    do {
+        BlkifRingBackend::Batch batch = r.engine->consume();
+        if (batch.disconnect) {
+            // "Frontend provided bogus ring requests": stop, and close the device from thread context.
+            closing_ = true;
+            kernel_->defer([this](BackendServices& vs) {
+                disconnect(vs);
+                switch_state(XenbusStateClosing);
+            });
+            return;
+        }
+        if (!batch.verdicts.empty()) {
+            stats_.batches.inc();
+            stats_.batch_size.sample(batch.verdicts.size());
+        }
+        notify |= batch.notify;
+        for (BlkbackRequest& req : batch.accepted) dispatch(s, q, req);
+        notify |= r.engine->flush_responses();
+    } while (r.engine->final_check());
+    if (notify) {
+        evtchn_send_t send{};
+        send.port = r.port;
+        s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send), 0,
+                    0, 0);
+        stats_.notifications_sent.inc();
+    }
+}
+
+bool Blkback::map_segments(BackendServices& s, Ring& r, const BlkbackRequest& req, bool readonly,
+                           std::vector<std::uint8_t*>& pages, std::vector<Mapping>& unmap_later) {
+    const std::size_t n = req.segments.size();
+    pages.assign(n, nullptr);
+    std::vector<gnttab_map_grant_ref_t> ops;
+    std::vector<std::size_t> op_seg;  // which segment each op maps
+    std::vector<bool> keep;           // mapping becomes persistent
+    for (std::size_t i = 0; i < n; ++i) {
+        grant_ref_t ref = req.segments[i].gref;
+        if (persistent_) {
+            auto it = r.persistent.find(ref);
+            if (it != r.persistent.end()) {
+                stats_.persistent_hits.inc();
+                pages[i] = s.page(it->second.gfn);
+                continue;
+            }
+            // The same new grant twice in one request: map it once.
+            bool dup = false;
+            for (std::size_t k = 0; k < ops.size(); ++k)
+                if (ops[k].ref == ref) dup = true;
+            if (dup) continue;
+        }
+        auto g = frame(s);
+        if (!g) return false;
+        gnttab_map_grant_ref_t op{};
+        op.host_addr = *g << 12;
+        bool persist = persistent_ && persistent_grants() + keep.size() < p_.max_persistent_grants;
+        op.flags = GNTMAP_host_map | (readonly && !persist ? GNTMAP_readonly : 0);
+        op.ref = ref;
+        op.dom = p_.frontend_domid;
+        ops.push_back(op);
+        op_seg.push_back(i);
+        keep.push_back(persist);
+    }
+    bool ok = true;
+    if (!ops.empty()) {
+        s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref,
+                    reinterpret_cast<unsigned long>(ops.data()), ops.size(), 0, 0);
+        for (std::size_t k = 0; k < ops.size(); ++k) {
+            const auto& op = ops[k];
+            Mapping m{op.host_addr >> 12, op.handle};
+            if (op.status != GNTST_okay) {
+                stats_.map_failures.inc();
+                free_frames_.push_back(m.gfn);
+                ok = false;
+                continue;
+            }
+            stats_.grant_maps.inc();
+            if (keep[k]) {
+                stats_.persistent_maps.inc();
+                r.persistent.emplace(op.ref, m);
+            } else {
+                unmap_later.push_back(m);
+            }
+        }
+    }
+    if (!ok) return false;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (pages[i]) continue;
+        grant_ref_t ref = req.segments[i].gref;
+        auto it = r.persistent.find(ref);
+        if (it != r.persistent.end()) {
+            pages[i] = s.page(it->second.gfn);
+            continue;
+        }
+        for (std::size_t k = 0; k < ops.size(); ++k)
+            if (op_seg[k] == i) pages[i] = s.page(ops[k].host_addr >> 12);
+        if (!pages[i]) return false;
+    }
+    return true;
+}
+
+void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
+    Ring& r = *rings_[q];
+    s.compute(s.costs().blkback_request);
+    stats_.requests.inc();
+    const std::uint64_t now_ns = s.now_ns();
+    InFlight f{q, req.id, req.response_operation(), BLKIF_RSP_OKAY, {}};
+    if (req.operation == BLKIF_OP_INDIRECT) {
+        // xen_blkbk_parse_indirect: map the indirect pages, read the segments once, unmap.
+        BlkbackRequest ind;
+        for (grant_ref_t g : req.indirect_grefs) ind.segments.push_back({g, 0, 0});
+        std::vector<std::uint8_t*> pages;
+        std::vector<Mapping> maps;
+        bool mapped = map_segments(s, r, ind, true, pages, maps);
+        bool parsed = false;
+        if (mapped) {
+            std::vector<const blkif_request_segment*> segs;
+            for (auto* p : pages) segs.push_back(reinterpret_cast<const blkif_request_segment*>(p));
+            parsed = r.engine->parse_indirect_segments(req, segs);  // writes the error response itself
+        }
+        unmap(s, maps);
+        if (!parsed) {
+            if (!mapped) respond(s, q, req.id, f.operation, BLKIF_RSP_ERROR);
+            stats_.responses_error.inc();
+            return;
+        }
+    }
+    StorageRequest sr;
+    sr.id = req.id;
+    sr.sector = req.sector_number;
+    std::vector<std::uint8_t*> pages;
+    const std::uint8_t op = f.operation;
+    if (op == BLKIF_OP_READ || op == BLKIF_OP_WRITE) {
+        if (!map_segments(s, r, req, op == BLKIF_OP_WRITE, pages, f.unmap)) {
+            unmap(s, f.unmap);
+            respond(s, q, req.id, op, BLKIF_RSP_ERROR);
+            stats_.responses_error.inc();
+            return;
+        }
+        sr.op = op == BLKIF_OP_READ ? StorageOp::read : StorageOp::write;
+        sr.sectors = static_cast<std::uint32_t>(req.total_sectors());
+        bounce_.resize(std::size_t{sr.sectors} * kSectorSize);
+        if (op == BLKIF_OP_WRITE) {
+            std::size_t at = 0;
+            for (std::size_t i = 0; i < req.segments.size(); ++i) {
+                const auto& seg = req.segments[i];
+                std::size_t len = (seg.last_sect - seg.first_sect + 1u) * kSectorSize;
+                std::memcpy(bounce_.data() + at, pages[i] + seg.first_sect * kSectorSize, len);
+                at += len;
+            }
+        }
+    } else if (op == BLKIF_OP_FLUSH_DISKCACHE) {
+        sr.op = StorageOp::flush;
+    } else if (op == BLKIF_OP_DISCARD) {
+        sr.op = StorageOp::discard;
+        sr.sectors = static_cast<std::uint32_t>(req.nr_sectors);
+    } else {
+        respond(s, q, req.id, op, BLKIF_RSP_EOPNOTSUPP);
+        stats_.responses_error.inc();
+        return;
+    }
+    Disk::Result res = disk_.submit(sr, now_ns * 1000, bounce_.data());
+    if (!res.ok) {
+        f.status = BLKIF_RSP_ERROR;
+        stats_.responses_error.inc();
+    } else if (op == BLKIF_OP_READ) {
+        std::size_t at = 0;
+        for (std::size_t i = 0; i < req.segments.size(); ++i) {
+            const auto& seg = req.segments[i];
+            std::size_t len = (seg.last_sect - seg.first_sect + 1u) * kSectorSize;
+            std::memcpy(pages[i] + seg.first_sect * kSectorSize, bounce_.data() + at, len);
+            at += len;
+        }
+    }
+    std::uint64_t done_ns = (res.complete_ps + 999) / 1000;
+    if (done_ns < now_ns) done_ns = now_ns;
+    bool scheduled = in_flight_.count(done_ns) > 0;
+    in_flight_.emplace(done_ns, std::move(f));
+    if (!scheduled && raise_irq) raise_irq(done_ns * 1000);
+}
+
+void Blkback::respond(BackendServices& s, unsigned q, std::uint64_t id, std::uint8_t op,
+                      std::int16_t status) {
+    (void)s;
+    rings_[q]->engine->push_response(id, op, status, false);
+}
+
+void Blkback::disk_irq(BackendServices& s) {
+    stats_.disk_irqs.inc();
+    const std::uint64_t now_ns = s.now_ns();
+    std::vector<bool> touched(rings_.size(), false);
+    while (!in_flight_.empty() && in_flight_.begin()->first <= now_ns) {
+        InFlight f = std::move(in_flight_.begin()->second);
+        in_flight_.erase(in_flight_.begin());
+        unmap(s, f.unmap);
+        if (closing_ || f.ring >= rings_.size()) {
+            stats_.responses_dropped.inc();
+            continue;
+        }
+        respond(s, f.ring, f.id, f.operation, f.status);
+        touched[f.ring] = true;
+    }
+    for (std::size_t q = 0; q < rings_.size(); ++q) {
+        if (!touched[q]) continue;
+        if (rings_[q]->engine->flush_responses()) {
+            evtchn_send_t send{};
+            send.port = rings_[q]->port;
+            s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send),
+                        0, 0, 0);
+            stats_.notifications_sent.inc();
+        } else {
+            stats_.notifications_suppressed.inc();
+        }
+    }
+}
+
+}  // namespace xensim

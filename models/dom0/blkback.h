@@ -1,0 +1,156 @@
+// blkback: dom0's PV block backend for one virtual disk of one guest.
+//
+// The problem. A guest's blkfront puts blkif requests on shared rings and names its data pages by
+// grant reference; dom0's blkback must find the rings through XenStore, map them, take requests
+// off them without trusting a byte, reach the data only through grant operations, drive the disk,
+// and answer. Every step is a hypercall, an event or a XenStore access on dom0's vCPUs, so the
+// cost of the PV block path is counted where it arises.
+//
+// What is modelled, following Linux drivers/block/xen-blkback/xenbus.c and blkback.c (v6.x):
+//  * probe (xen_blkbk_probe): feature-max-indirect-segments (advertised at probe since Linux 4.6,
+//    commit 5a7058450cbc), multi-queue-max-queues and max-ring-page-order, then InitWait; a watch
+//    on the frontend's state drives the rest (frontend_changed).
+//  * Frontend Initialised/Connected -> connect_ring: protocol (only the native "x86_64-abi"),
+//    feature-persistent (used when both sides offer it), multi-queue-num-queues (1..max; each queue
+//    in queue-N/), ring-page-order (0..max; ring-ref0..N-1 then, else ring-ref) and event-channel
+//    per queue. Each ring is mapped with one GNTTABOP_map_grant_ref of all its pages
+//    (xenbus_map_ring_valloc) and its channel bound with EVTCHNOP_bind_interdomain. Then connect():
+//    feature-flush-cache, feature-discard, feature-persistent, sectors, info, sector-size, and
+//    Connected. A key that is missing or out of range fails the device (xenbus_dev_fatal): the
+//    backend goes to Closing and counts it.
+//  * Requests (xen_blkif_schedule -> do_block_io_op): the ring engine (blkif_ring_backend.h)
+//    copies and validates them. For an accepted request the data pages are mapped with one batched
+//    GNTTABOP_map_grant_ref (xen_blkbk_map; read-only for a WRITE, whose data is only read), or
+//    found among the ring's persistent grants (xen_blkbk_map's persistent_gnt lookup: a new grant is
+//    mapped read-write and kept while fewer than max_persistent_grants are, else mapped for this
+//    request only). INDIRECT: the indirect pages are mapped, parsed, and unmapped again
+//    (xen_blkbk_parse_indirect). Then the disk request (models/dom0/storage.h) is submitted.
+//  * Completion: the disk raises its PIRQ (bound with EVTCHNOP_bind_pirq at probe) when its earliest
+//    outstanding request completes; the handler answers every request completed by then
+//    (__end_block_io_op -> xen_blkbk_unmap_and_respond: one batched unmap per request, then
+//    make_response), and RING_PUSH_RESPONSES_AND_CHECK_NOTIFY decides the notification.
+//  * A bogus ring (producer overflow) disconnects the device: no more requests are taken, the
+//    backend goes Closing (from deferred work, as xenstore writes need thread context).
+//  * Frontend Closing/Closed: outstanding disk requests are left to complete, their responses are
+//    dropped, the rings are unmapped, the channels closed, and the backend reaches Closed.
+//
+// Where it deliberately differs from Linux blkback:
+//  * Ring processing runs in the event handler itself, not in a per-ring kthread woken by it: no
+//    wake-up or context switch on dom0 per batch.
+//  * The disk applies data when the request is submitted (storage.h); a READ's data is in the
+//    guest's pages before the response, which the frontend cannot observe before the response.
+//  * The data of a request goes through a host bounce buffer to reach the Disk's contiguous
+//    interface; that is simulator plumbing and costs no simulated time (real blkback DMAs into the
+//    mapped pages).
+//  * No persistent-grant purging (LRU) and no per-ring pending_req pool: every accepted request is
+//    in flight at once; blkfront's ring size bounds it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/dom0/backend_kernel.h"
+#include "models/dom0/blkif_ring_backend.h"
+#include "models/dom0/storage.h"
+#include "sim/core/stats.h"
+#include "sim/core/xenbus_state.h"
+
+namespace xensim {
+
+struct BlkbackParams {
+    domid_t frontend_domid = 1;
+    unsigned devid = 51712;
+    unsigned pirq = 0;                     // the disk's completion interrupt (granted to dom0)
+    unsigned max_ring_page_order = 4;      // Linux xen_blkif_max_ring_order default is 0; 4 = max
+    unsigned max_queues = 4;               // Linux: number of dom0 CPUs
+    unsigned max_indirect_segments = 256;  // MAX_INDIRECT_SEGMENTS
+    bool feature_persistent = true;
+    unsigned max_persistent_grants = 1056;  // xen_blkif_max_pgrants
+    bool feature_flush = true;
+    bool feature_discard = true;
+};
+
+class Blkback {
+  public:
+    Blkback(const BlkbackParams& params, Disk& disk, StatsGroup& parent);
+    ~Blkback();
+    Blkback(const Blkback&) = delete;
+    Blkback& operator=(const Blkback&) = delete;
+
+    // The disk's interrupt line: asks for the PIRQ to be raised at a simulated time (the platform
+    // wires it to Hypervisor::raise_pirq_at). Raised once per distinct completion time.
+    std::function<void(std::uint64_t at_ps)> raise_irq;
+
+    // probe, in thread context on dom0's vCPU 0.
+    void start(BackendKernel& kernel, BackendServices& s);
+
+    XenbusState state() const { return fsm_.state(); }
+    unsigned queues() const { return static_cast<unsigned>(rings_.size()); }
+    bool persistent() const { return persistent_; }
+    unsigned ring_page_order() const { return ring_page_order_; }
+    // Requests submitted to the disk and not yet answered.
+    std::size_t in_flight() const { return in_flight_.size(); }
+    std::size_t persistent_grants() const;
+
+    struct Stats {
+        explicit Stats(StatsGroup& g);
+        Counter requests, responses_error, responses_dropped, grant_maps, grant_unmaps, persistent_hits,
+            persistent_maps, map_failures, disk_irqs, notifications_sent, notifications_suppressed,
+            connect_failures, disconnects, batches;
+        Distribution batch_size;
+    };
+    const Stats& stats() const { return stats_; }
+
+  private:
+    struct Ring;
+    struct Mapping {
+        std::uint64_t gfn;
+        grant_handle_t handle;
+    };
+    struct InFlight {
+        unsigned ring;
+        std::uint64_t id;
+        std::uint8_t operation;
+        std::int16_t status;
+        std::vector<Mapping> unmap;  // non-persistent mappings to undo at completion
+    };
+
+    void frontend_changed(BackendServices& s);
+    bool connect_rings(BackendServices& s);
+    bool map_ring(BackendServices& s, Ring& r, const std::vector<grant_ref_t>& refs);
+    void connect(BackendServices& s);
+    void disconnect(BackendServices& s);
+    void fail(BackendServices& s, const std::string& why);
+    void switch_state(XenbusState to);
+
+    void ring_event(BackendServices& s, unsigned q);
+    void dispatch(BackendServices& s, unsigned q, BlkbackRequest& req);
+    bool map_segments(BackendServices& s, Ring& r, const BlkbackRequest& req, bool readonly,
+                      std::vector<std::uint8_t*>& pages, std::vector<Mapping>& unmap);
+    void unmap(BackendServices& s, const std::vector<Mapping>& maps);
+    std::optional<std::uint64_t> frame(BackendServices& s);
+    void disk_irq(BackendServices& s);
+    void respond(BackendServices& s, unsigned q, std::uint64_t id, std::uint8_t op, std::int16_t status);
+
+    BlkbackParams p_;
+    Disk& disk_;
+    StatsGroup group_;
+    Stats stats_;
+    BackendKernel* kernel_ = nullptr;
+    std::string front_, back_;
+    XenbusStateMachine fsm_{XenbusSide::backend};
+    bool persistent_ = false;
+    unsigned ring_page_order_ = 0;
+    std::vector<std::unique_ptr<Ring>> rings_;
+    evtchn_port_t pirq_port_ = 0;
+    std::vector<std::uint64_t> free_frames_;            // unpopulated frames to map grants at
+    std::multimap<std::uint64_t, InFlight> in_flight_;  // by completion time, then submit order
+    std::vector<std::uint8_t> bounce_;
+    bool closing_ = false;
+};
+
+}  // namespace xensim

@@ -1,0 +1,51 @@
+// dom0's kernel as backends see it: BackendKernel over dom0's XenGuest and its xenbus client.
+//
+// XenStore calls go through the kernel's xenbus client on vCPU 0 (connected on first use); watch
+// callbacks and deferred work run on vCPU 0 in thread context; port handlers run where the port
+// notifies. Every GuestServices dom0 code receives is a VcpuGuestServices, which is also the
+// backend's BackendServices.
+#pragma once
+
+#include "models/dom0/backend_kernel.h"
+#include "sim/platform/platform_runtime.h"
+
+namespace xensim {
+
+class Dom0Kernel : public BackendKernel {
+  public:
+    Dom0Kernel(XenGuest& guest, std::function<XenbusClient&()> xenbus, GuestServices& vcpu0)
+        : guest_(guest), xenbus_(std::move(xenbus)), vcpu0_(vcpu0) {}
+
+    std::optional<std::string> xs_read(const std::string& path) override { return xenbus_().read(path); }
+    bool xs_write(const std::string& path, const std::string& value) override {
+        return xenbus_().write(path, value).ok();
+    }
+    bool xs_watch(const std::string& path, const std::string& token,
+                  std::function<void(BackendServices&)> callback) override {
+        GuestServices* v0 = &vcpu0_;
+        return xenbus_()
+            .watch(path, token, [callback, v0](const XenbusWatchEvent&) { callback(backend(*v0)); })
+            .ok();
+    }
+    bool xs_unwatch(const std::string& path, const std::string& token) override {
+        return xenbus_().unwatch(path, token).ok();
+    }
+    void set_port_handler(evtchn_port_t port, std::function<void(BackendServices&)> handler) override {
+        guest_.set_port_handler(port, [handler](GuestServices& s, evtchn_port_t) { handler(backend(s)); });
+    }
+    void clear_port_handler(evtchn_port_t port) override { guest_.clear_port_handler(port); }
+    void unmask(BackendServices& s, evtchn_port_t port) override {
+        guest_.unmask(static_cast<VcpuGuestServices&>(s), port);
+    }
+    void defer(std::function<void(BackendServices&)> work) override {
+        guest_.defer([work](GuestServices& s) { work(backend(s)); });
+    }
+
+  private:
+    static BackendServices& backend(GuestServices& s) { return static_cast<VcpuGuestServices&>(s); }
+    XenGuest& guest_;
+    std::function<XenbusClient&()> xenbus_;
+    GuestServices& vcpu0_;
+};
+
+}  // namespace xensim
