@@ -59,7 +59,7 @@ Blkfront::Stats::Stats(StatsGroup& g)
 Blkfront::Blkfront(XenGuest& guest, const BlkfrontParams& params, StatsGroup& parent)
     : guest_(guest),
       p_(params),
-      group_("vbd-" + std::to_string(params.devid), &parent),
+      group_("vbd_" + std::to_string(params.devid), &parent),
       stats_(group_),
       front_("device/vbd/" + std::to_string(params.devid)) {}
 

@@ -55,7 +55,7 @@ Blkback::Stats::Stats(StatsGroup& g)
 Blkback::Blkback(const BlkbackParams& params, Disk& disk, StatsGroup& parent)
     : p_(params),
       disk_(disk),
-      group_("vbd-" + std::to_string(params.frontend_domid) + "-" + std::to_string(params.devid), &parent),
+      group_("vbd_" + std::to_string(params.frontend_domid) + "_" + std::to_string(params.devid), &parent),
       stats_(group_),
       front_("/local/domain/" + std::to_string(params.frontend_domid) + "/device/vbd/" +
              std::to_string(params.devid)),

@@ -89,6 +89,7 @@ class Blkback {
     void start(BackendKernel& kernel, BackendServices& s);
 
     XenbusState state() const { return fsm_.state(); }
+    unsigned devid() const { return p_.devid; }
     unsigned queues() const { return static_cast<unsigned>(rings_.size()); }
     bool persistent() const { return persistent_; }
     unsigned ring_page_order() const { return ring_page_order_; }

@@ -273,7 +273,7 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     }
     // The disk and dom0's backend, with the disk's completion interrupt routed to dom0.
     rt.disk_group = std::make_unique<StatsGroup>(
-        "disk-" + guest->name + "-" + disk.at("vdev").get<std::string>(), &root_);
+        "disk_" + guest->name + "_" + disk.at("vdev").get<std::string>(), &root_);
     rt.disk = make_disk(disk, *rt.disk_group);
     const json& bb = e.at("platform").at("blkback");
     BlkbackParams bp;

@@ -60,9 +60,11 @@ class Platform {
     std::mutex& xenstore_mutex() { return store_mutex_; }
     const StatsGroup& stats() const { return root_; }
 
-  private:
+    // Per-domain and per-workload state (platform_runtime.h).
     struct DomainRuntime;
     struct WorkloadRuntime;
+
+  private:
     void build_domains();
     void build_xenstore();
     void start_xenstored(GuestServices& dom0);

@@ -39,6 +39,88 @@ const char* type_name(DomainType t) {
     return t == DomainType::pv ? "pv" : t == DomainType::pvh ? "pvh" : "hvm";
 }
 
+// The block results of an fio workload: what the job did, and what each layer did for it.
+json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std::uint64_t ops) {
+    const FioWorkload::Totals t = w.fio->totals();
+    const std::uint64_t dur = s.end_ns > s.start_ns ? s.end_ns - s.start_ns : 0;
+    const double secs = static_cast<double>(dur) / 1e9;
+    const Blkfront& f = *w.blkfront;
+    const Blkback& b = *w.blkback;
+    json front = json::object(), back = json::object(), occupancy = json::array();
+    json fdump = const_cast<Blkfront&>(f).group().dump(false);
+    std::uint64_t granted = 0, reused = 0, ended = 0, indirect = 0, merges = 0, bogus = 0;
+    for (unsigned q = 0; q < f.queues(); ++q) {
+        const json& qj = fdump.value("queue" + std::to_string(q), json::object());
+        granted += qj.value("grants_granted", std::uint64_t(0));
+        reused += qj.value("grants_reused", std::uint64_t(0));
+        ended += qj.value("grants_ended", std::uint64_t(0));
+        indirect += qj.value("indirect_requests", std::uint64_t(0));
+        merges += qj.value("merges", std::uint64_t(0));
+        bogus += qj.value("bogus_responses", std::uint64_t(0));
+        occupancy.push_back(qj.value("ring_occupancy", json::object()));
+    }
+    const auto& fs = f.stats();
+    front = {{"notifications_sent", fs.notifications_sent.value()},
+             {"notifications_suppressed", fs.notifications_suppressed.value()},
+             {"interrupts", fs.interrupts.value()},
+             {"empty_interrupts", fs.empty_interrupts.value()},
+             {"grants_granted", granted},
+             {"grants_reused", reused},
+             {"grants_ended", ended},
+             {"indirect_requests", indirect},
+             {"merges", merges},
+             {"bogus_responses", bogus}};
+    const auto& bs = b.stats();
+    back = {{"requests", bs.requests.value()},
+            {"responses_error", bs.responses_error.value()},
+            {"responses_dropped", bs.responses_dropped.value()},
+            {"grant_maps", bs.grant_maps.value()},
+            {"grant_unmaps", bs.grant_unmaps.value()},
+            {"persistent_hits", bs.persistent_hits.value()},
+            {"persistent_maps", bs.persistent_maps.value()},
+            {"map_failures", bs.map_failures.value()},
+            {"disk_irqs", bs.disk_irqs.value()},
+            {"notifications_sent", bs.notifications_sent.value()},
+            {"notifications_suppressed", bs.notifications_suppressed.value()},
+            {"disconnects", bs.disconnects.value()}};
+    auto per = [ops](std::uint64_t v) {
+        return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0;
+    };
+    json per_request = {{"frontend_notifications_sent", per(fs.notifications_sent.value())},
+                        {"frontend_notifications_suppressed", per(fs.notifications_suppressed.value())},
+                        {"backend_notifications_sent", per(bs.notifications_sent.value())},
+                        {"backend_notifications_suppressed", per(bs.notifications_suppressed.value())},
+                        {"frontend_interrupts", per(fs.interrupts.value())},
+                        {"grants_granted", per(granted)},
+                        {"grant_maps", per(bs.grant_maps.value())},
+                        {"grant_unmaps", per(bs.grant_unmaps.value())},
+                        {"disk_irqs", per(bs.disk_irqs.value())}};
+    return {{"device",
+             {{"devid", b.devid()},
+              {"queues", f.queues()},
+              {"ring_page_order", f.ring_page_order()},
+              {"ring_slots", f.ring_size()},
+              {"persistent_grants", f.persistent()},
+              {"max_indirect_segments", f.max_indirect_segments()},
+              {"sectors", f.sectors()},
+              {"connected", f.connected()}}},
+            {"reads", t.reads},
+            {"writes", t.writes},
+            {"bytes_read", t.bytes_read},
+            {"bytes_written", t.bytes_written},
+            {"errors", t.errors},
+            {"verified", t.verified},
+            {"unverified", t.unverified},
+            {"verify_failures", t.verify_failures},
+            {"first_failure", w.fio->first_failure()},
+            {"iops", secs > 0 ? static_cast<double>(ops) / secs : 0.0},
+            {"mb_per_s", secs > 0 ? static_cast<double>(t.bytes_read + t.bytes_written) / 1e6 / secs : 0.0},
+            {"frontend", front},
+            {"backend", back},
+            {"ring_occupancy", occupancy},
+            {"per_request", per_request}};
+}
+
 }  // namespace
 
 json Platform::report(const RunResult& run) const {
@@ -165,6 +247,16 @@ json Platform::report(const RunResult& run) const {
         per_request["hypercalls"] = per_op(totals["hypercalls"], ops);
         per_request["hypercalls_total"] = ops ? totals["hypercalls_total"].get<double>() / ops : 0.0;
         per_request["upcalls"] = ops ? totals["upcalls"].get<double>() / ops : 0.0;
+        std::uint64_t switches = 0;
+        for (unsigned i = 0; i < sched.pcpu_count(); ++i) {
+            const auto& ps = sched.pcpu(i).stats;
+            switches += ps.switches_same_domain.value() + ps.switches_domain_change.value() +
+                        ps.switches_to_idle.value() + ps.switches_from_idle.value();
+        }
+        totals["context_switches"] = switches;
+        per_request["context_switches"] =
+            ops ? static_cast<double>(switches) / static_cast<double>(ops) : 0.0;
+        if (w->fio) wj["block"] = block_json(*w, s, ops);
         wj["domains"] = doms;
         wj["totals"] = totals;
         wj["per_request"] = per_request;

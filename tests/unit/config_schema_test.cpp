@@ -80,9 +80,29 @@ INSTANTIATE_TEST_SUITE_P(
             "/domains/0/pinning/1: expected a pCPU id below platform.pcpus (2)"},
         BadCase{
             "unknown workload type",
-            R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"fio","name":"w"}]})",
-            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"grant_copy\", "
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"netperf","name":"w"}]})",
+            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"fio\", \"grant_copy\", "
             "\"xenbus_handshake\", \"xenstore_ops\""},
+        BadCase{
+            "fio on a guest without disks",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"fio","name":"w","guest":"g"}]})",
+            "/workloads/0/guest: expected a guest with at least one entry in disks"},
+        BadCase{
+            "fio on a disk the guest does not have",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"xvda"}]}],"workloads":[{"type":"fio","name":"w","guest":"g","disk":"xvdb"}]})",
+            "/workloads/0/disk: expected the vdev of one of the guest's disks"},
+        BadCase{
+            "fio block size not a multiple of 512",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"xvda"}]}],"workloads":[{"type":"fio","name":"w","guest":"g","bs":1000}]})",
+            "/workloads/0/bs: expected a multiple of 512"},
+        BadCase{
+            "relative disk image path",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"xvda","image":"disk.img"}]}]})",
+            "/domains/1/disks/0/image: expected an absolute path"},
+        BadCase{
+            "blkfront profile unknown",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","blkfront":{"profile":"bsd"}}]})",
+            "/domains/1/blkfront/profile: expected one of"},
         BadCase{
             "workload names an unknown domain",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"evtchn_pingpong","name":"w","initiator":"g","responder":"nope"}]})",
@@ -150,7 +170,7 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     EXPECT_EQ(dom["required"], json::array({"name"}));
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
-    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 5u);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 6u);
 }
 
 }  // namespace
