@@ -165,6 +165,11 @@ int run(const Args& a) {
                   << static_cast<std::uint64_t>(
                          report["host"]["hypervisor_operations_per_second"].get<double>())
                   << " per host second\n";
+        const double wall = report["host"]["wall_seconds"].get<double>();
+        for (const auto& w : report["workloads"])
+            std::cout << "workload " << w["name"].get<std::string>() << ": " << w["ops"] << " operations = "
+                      << static_cast<std::uint64_t>(wall > 0 ? w["ops"].get<double>() / wall : 0.0)
+                      << " per host second\n";
     } else {
         std::ofstream out(a.out + "/report.json");
         out << report.dump(2) << "\n";
