@@ -62,7 +62,7 @@ bench)
     ./build-release/xensim bench scenarios/evtchn-pingpong.json --set workloads.0.round_trips=200000 --set stop.sim_time_ms=100000
     # PV block: 4 KiB random reads at QD32 on a null disk (docs/performance.md).
     ./build-release/xensim bench scenarios/blk-randread-4k-qd32.json --set 'domains.1.disks.0.model="null"' \
-        --set workloads.0.number_ios=1000000 --set stop.sim_time_ms=100000
+        --set domains.1.disks.0.sectors=16777216 --set workloads.0.number_ios=1000000 --set stop.sim_time_ms=100000
     ;;
 fuzz)
     install_missing
