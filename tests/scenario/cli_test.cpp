@@ -112,12 +112,13 @@ json strip_host(json report) {
 
 TEST(Cli, SameScenarioAndSeedGiveIdenticalReports) {
     fs::path a = temp_dir("det-a"), b = temp_dir("det-b");
-    for (const char* s : {"scenarios/evtchn-pingpong.json", "scenarios/grant-copy.json"}) {
+    for (const char* s : {"scenarios/evtchn-pingpong.json", "scenarios/grant-copy.json", "scenarios/blk-queues-4.json",
+                          "scenarios/blk-seqwrite-64k.json"}) {
         ASSERT_EQ(xensim("run " + src(s) + " --out " + a.string()).status, 0);
         ASSERT_EQ(xensim("run " + src(s) + " --out " + b.string()).status, 0);
         json ra = read_json(a / "report.json"), rb = read_json(b / "report.json");
         EXPECT_EQ(strip_host(ra), strip_host(rb)) << s;
-        EXPECT_EQ(ra["schema_version"], 1);
+        EXPECT_EQ(ra["schema_version"], 2);
         EXPECT_TRUE(ra["host"].contains("wall_seconds"));
     }
 }
