@@ -54,7 +54,8 @@ Blkfront::Stats::Stats(StatsGroup& g)
       notifications_suppressed(g, "notifications_suppressed", "pushes",
                                "pushes RING_PUSH_REQUESTS_AND_CHECK_NOTIFY said need no notification"),
       interrupts(g, "interrupts", "interrupts", "event-channel interrupts handled for this device"),
-      empty_interrupts(g, "empty_interrupts", "interrupts", "interrupts that found no response") {}
+      empty_interrupts(g, "empty_interrupts", "interrupts", "interrupts that found no response"),
+      ios_aborted(g, "ios_aborted", "ios", "I/Os in flight failed because the backend closed") {}
 
 Blkfront::Blkfront(XenGuest& guest, const BlkfrontParams& params, StatsGroup& parent)
     : guest_(guest),
@@ -99,7 +100,55 @@ bool Blkfront::connect(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
         xb.wait_for_watch_event();
     }
     xb.unwatch(back_ + "/state", token);
+    if (ok) {
+        // blkback_changed: follow the backend for as long as the device lives (runs as deferred work).
+        xb_ = &xb;
+        xb.watch(back_ + "/state", "blkfront-state:" + front_,
+                 [this](const XenbusWatchEvent&) { backend_changed(); });
+    }
     return ok;
+}
+
+void Blkfront::backend_changed() {
+    XenbusState peer = parse_xenbus_state(xb_->read(back_ + "/state").value_or(""));
+    if (peer != XenbusStateClosing && peer != XenbusStateClosed) return;
+    if (connected_) {
+        // The backend went away with requests in flight: complete them with an error (a real
+        // blkfront would keep them for blkif_recover; reconnection is not modelled).
+        connected_ = false;
+        for (Queue& Q : queues_) {
+            if (!Q.ring) continue;
+            for (const auto& c : Q.ring->abort_all()) {
+                stats_.ios_aborted.inc();
+                stats_.ios_completed.inc();
+                stats_.ios_failed.inc();
+                if (on_complete) on_complete(*boot_, c.id, c.status);
+            }
+        }
+    }
+    // blkfront_closing -> xenbus_frontend_closed.
+    for (XenbusState next : {XenbusStateClosing, XenbusStateClosed})
+        if (fsm_.state() != next && fsm_.switch_to(next))
+            xb_->write(front_ + "/state", std::to_string(static_cast<int>(next)));
+}
+
+bool Blkfront::submit_raw(GuestServices& s, unsigned q, const blkif_request_t& req, std::uint64_t id) {
+    (void)s;
+    if (!connected_ || q >= queues_.size()) return false;
+    if (!queues_[q].ring->submit_raw(req, id)) return false;
+    stats_.ios_submitted.inc();
+    return true;
+}
+
+void Blkfront::corrupt_producer(GuestServices& s, unsigned q, RING_IDX req_prod) {
+    if (q >= queues_.size() || !queues_[q].ring) return;
+    queues_[q].ring->publish_producer(req_prod);
+    stats_.notifications_sent.inc();
+    guest_.notify(s, queues_[q].port);
+}
+
+RING_IDX Blkfront::ring_req_prod_pvt(unsigned q) const {
+    return q < queues_.size() && queues_[q].ring ? queues_[q].ring->req_prod_pvt() : 0;
 }
 
 bool Blkfront::talk_to_blkback(XenbusClient& xb, GuestServices& s, unsigned vcpus) {

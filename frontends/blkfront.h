@@ -105,6 +105,13 @@ class Blkfront {
     // Called for each completed I/O (in interrupt context, on the queue's vCPU).
     Completion on_complete;
 
+    // Misbehaviour studies (what a buggy or hostile guest driver could do; blkif_misbehaviour.h):
+    // a request written verbatim (its id excepted), and a shared producer index set to req_prod
+    // followed by a notification.
+    bool submit_raw(GuestServices& s, unsigned q, const blkif_request_t& req, std::uint64_t id);
+    void corrupt_producer(GuestServices& s, unsigned q, RING_IDX req_prod);
+    RING_IDX ring_req_prod_pvt(unsigned q) const;
+
     // Other devices served by the same handler (the gplpv profile): when any of their queues
     // interrupts, every device in the group is polled.
     void join_handler_group(std::shared_ptr<std::vector<Blkfront*>> group);
@@ -112,7 +119,7 @@ class Blkfront {
     struct Stats {
         explicit Stats(StatsGroup& g);
         Counter ios_submitted, ios_completed, ios_failed, notifications_sent, notifications_suppressed,
-            interrupts, empty_interrupts;
+            interrupts, empty_interrupts, ios_aborted;
     };
     const Stats& stats() const { return stats_; }
     StatsGroup& group() { return group_; }
@@ -129,6 +136,7 @@ class Blkfront {
     bool finish_connect(XenbusClient& xb, GuestServices& s);
     void interrupt(GuestServices& s, unsigned q);
     bool poll(GuestServices& s, unsigned q);  // collect until the final check; true if anything came
+    void backend_changed();                   // watch callback (thread context, vCPU 0)
 
     XenGuest& guest_;
     BlkfrontParams p_;
@@ -138,6 +146,7 @@ class Blkfront {
     domid_t backend_id_ = 0;
     XenbusStateMachine fsm_{XenbusSide::frontend};
     GuestServices* boot_ = nullptr;  // vCPU 0's services: page allocation for the engines
+    XenbusClient* xb_ = nullptr;     // the kernel's xenbus client (vCPU 0)
     std::vector<Queue> queues_;
     unsigned vcpus_ = 1, order_ = 0, indirect_ = 0;
     bool persistent_ = false, connected_ = false, read_only_ = false, feature_flush_ = false,

@@ -115,7 +115,7 @@ bool BlkifRingFrontend::submit(const BlockIo& io) {
         unsigned id = free_ids_.back();
         free_ids_.pop_back();
         Shadow& s = shadow_[id];
-        s = Shadow{};
+        s.reset();
         s.used = true;
         s.ios.push_back(key);
         if (io.op == BlockOp::flush) {
@@ -166,7 +166,7 @@ bool BlkifRingFrontend::submit_rw(const BlockIo& io, unsigned nseg, std::uint64_
         free_ids_.pop_back();
         built.push_back(id);
         Shadow& s = shadow_[id];
-        s = Shadow{};
+        s.reset();
         s.used = true;
         s.ios.push_back(key);
         std::uint64_t sector = io.sector + std::uint64_t(first) * kSectorsPerPage;
@@ -337,7 +337,7 @@ void BlkifRingFrontend::release(unsigned id, bool copy_out) {
     if (copy_out)
         for (const CopyOut& c : s.copies) std::memcpy(ops_.page(c.to), ops_.page(c.from), kPageSize);
     for (const Grant& g : s.grants) put_grant(g);
-    s = Shadow{};
+    s.reset();
     free_ids_.push_back(id);
 }
 
@@ -401,7 +401,9 @@ std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::collect() {
             continue;
         }
         unsigned id = unsigned(rsp.id);
-        std::vector<std::uint64_t> keys = shadow_[id].ios;
+        std::vector<std::uint64_t>& keys = keys_scratch_;  // reused: no allocation per response
+        keys.clear();
+        keys.swap(shadow_[id].ios);
         release(id, rsp.status == BLKIF_RSP_OKAY);
         for (std::uint64_t key : keys) {
             auto it = ios_.find(key);
@@ -414,6 +416,38 @@ std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::collect() {
             }
         }
     }
+    return done;
+}
+
+bool BlkifRingFrontend::submit_raw(const blkif_request_t& req, std::uint64_t io_id) {
+    if (free_slots() == 0) return false;
+    unsigned id = free_ids_.back();
+    free_ids_.pop_back();
+    std::uint64_t key = next_key_++;
+    ios_[key] = PendingIo{io_id, 1, BLKIF_RSP_OKAY};
+    Shadow& s = shadow_[id];
+    s.reset();
+    s.used = true;
+    s.ios.push_back(key);
+    s.req = req;
+    s.req.id = id;  // the response must find this slot; everything else is as given
+    publish(id);
+    stats_.ios.inc();
+    return true;
+}
+
+void BlkifRingFrontend::publish_producer(RING_IDX req_prod) {
+    xen_wmb();
+    ring_.sring->req_prod = req_prod;
+}
+
+std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::abort_all() {
+    std::vector<Completion> done;
+    for (unsigned id = 0; id < shadow_.size(); ++id)
+        if (shadow_[id].used) release(id, false);  // grants the backend still maps are ended later
+    for (const auto& [key, p] : ios_) done.push_back({p.id, BLKIF_RSP_ERROR});
+    ios_.clear();
+    last_unpushed_ = -1;
     return done;
 }
 

@@ -115,6 +115,17 @@ class BlkifRingFrontend {
     // RING_FINAL_CHECK_FOR_RESPONSES: true if more responses arrived (collect again).
     bool final_check();
 
+    // Misbehaviour studies: queues `req` verbatim except its id (a shadow slot's, so the response
+    // finds it); nothing is granted. Its completion carries io_id. False when the ring is full.
+    bool submit_raw(const blkif_request_t& req, std::uint64_t io_id);
+    // Misbehaviour studies: writes the shared req_prod directly (e.g. more than a ring ahead).
+    void publish_producer(RING_IDX req_prod);
+    RING_IDX req_prod_pvt() const { return ring_.req_prod_pvt; }
+    RING_IDX rsp_cons() const { return ring_.rsp_cons; }
+    // The backend is gone: every I/O in flight completes with BLKIF_RSP_ERROR. Grants the backend
+    // still maps are ended once it unmaps them (on later collect() calls).
+    std::vector<Completion> abort_all();
+
     unsigned in_flight() const { return ring_.req_prod_pvt - ring_.rsp_cons; }
     bool full() const { return RING_FULL(&ring_); }
     unsigned size() const { return ring_.nr_ents; }
@@ -141,6 +152,16 @@ class BlkifRingFrontend {
         RING_IDX slot = 0;              // ring index the request was written at
         std::uint64_t next_sector = 0;  // for merging: where this request's data ends
         bool tail_full = false;         // the last segment covers its whole page
+        void reset() {                  // keeps the vectors' capacity: no allocation per request
+            used = false;
+            req = {};
+            ios.clear();
+            grants.clear();
+            copies.clear();
+            slot = 0;
+            next_sector = 0;
+            tail_full = false;
+        }
     };
     struct PendingIo {
         std::uint64_t id;
@@ -178,6 +199,7 @@ class BlkifRingFrontend {
     std::vector<Grant> pool_;                // persistent grants free for reuse
     std::vector<std::uint64_t> free_pages_;  // our pages free for reuse (indirect, bounce)
     std::vector<Grant> pending_end_;
+    std::vector<std::uint64_t> keys_scratch_;
     int last_unpushed_ = -1;  // shadow id of the newest request not yet pushed, for merging
     Stats stats_;
 };

@@ -275,6 +275,33 @@ std::string FioJob::fail(const Io& io, const std::string& what) {
     return msg;
 }
 
+std::string FioJob::content_problem(std::uint64_t offset, const std::uint8_t* buf, std::uint64_t seq) const {
+    using std::to_string;
+    const std::uint32_t length = p_.bs;
+    std::uint64_t magic = get_le(buf, 2);
+    if (magic != kHeaderMagic) return ("bad magic " + hex(magic) + ", wanted " + hex(kHeaderMagic));
+    std::uint64_t hdr_crc = get_le(buf + kOffHdrCrc, 4), hdr_calc = crc32c(buf, kOffHdrCrc);
+    if (hdr_crc != hdr_calc)
+        return ("header checksum mismatch (crc32c stored " + hex(hdr_crc) + ", computed " + hex(hdr_calc) +
+                ")");
+    std::uint64_t len = get_le(buf + kOffLen, 4);
+    if (len != length) return ("header length " + to_string(len) + " != " + to_string(length));
+    std::uint64_t off = get_le(buf + kOffOffset, 8);
+    if (off != offset) return ("header offset " + to_string(off) + " != " + to_string(offset));
+    std::uint64_t job = get_le(buf + kOffJob, 4);
+    if (job != job_) return ("header job " + to_string(job) + " != " + to_string(job_));
+    std::uint64_t data_crc = get_le(buf + kOffDataCrc, 4),
+                  data_calc = crc32c(buf + kHeaderBytes, length - kHeaderBytes);
+    if (data_crc != data_calc)
+        return ("data checksum mismatch (crc32c stored " + hex(data_crc) + ", computed " + hex(data_calc) +
+                ")");
+    std::uint64_t numberio = get_le(buf + kOffNumberio, 8);
+    if (numberio != seq)
+        return ("stale data: header numberio " + to_string(numberio) +
+                " != last completed write's numberio " + to_string(seq));
+    return "";
+}
+
 std::string FioJob::check(const Io& io, const std::uint8_t* buf) {
     using std::to_string;
     if (io.write || io.length != p_.bs) panic("check() of an I/O that is not one of this job's reads");
@@ -289,29 +316,38 @@ std::string FioJob::check(const Io& io, const std::uint8_t* buf) {
         ++c_.unverified;  // fio verifies only what it wrote
         return "";
     }
-    std::uint64_t magic = get_le(buf, 2);
-    if (magic != kHeaderMagic) return fail(io, "bad magic " + hex(magic) + ", wanted " + hex(kHeaderMagic));
-    std::uint64_t hdr_crc = get_le(buf + kOffHdrCrc, 4), hdr_calc = crc32c(buf, kOffHdrCrc);
-    if (hdr_crc != hdr_calc)
-        return fail(io, "header checksum mismatch (crc32c stored " + hex(hdr_crc) + ", computed " +
-                            hex(hdr_calc) + ")");
-    std::uint64_t len = get_le(buf + kOffLen, 4);
-    if (len != io.length) return fail(io, "header length " + to_string(len) + " != " + to_string(io.length));
-    std::uint64_t off = get_le(buf + kOffOffset, 8);
-    if (off != io.offset) return fail(io, "header offset " + to_string(off) + " != " + to_string(io.offset));
-    std::uint64_t job = get_le(buf + kOffJob, 4);
-    if (job != job_) return fail(io, "header job " + to_string(job) + " != " + to_string(job_));
-    std::uint64_t data_crc = get_le(buf + kOffDataCrc, 4),
-                  data_calc = crc32c(buf + kHeaderBytes, io.length - kHeaderBytes);
-    if (data_crc != data_calc)
-        return fail(io, "data checksum mismatch (crc32c stored " + hex(data_crc) + ", computed " +
-                            hex(data_calc) + ")");
-    std::uint64_t numberio = get_le(buf + kOffNumberio, 8);
-    if (numberio != it->second.seq)
-        return fail(io, "stale data: header numberio " + to_string(numberio) +
-                            " != last completed write's numberio " + to_string(it->second.seq));
+    std::string problem = content_problem(io.offset, buf, it->second.seq);
+    if (!problem.empty()) return fail(io, problem);
     ++c_.verified;
     return "";
+}
+
+std::vector<std::uint64_t> FioJob::acknowledged_blocks() const {
+    std::vector<std::uint64_t> out;
+    for (const auto& [offset, w] : written_)
+        if (w.known) out.push_back(offset);
+    return out;
+}
+
+std::string FioJob::audit(std::uint64_t offset, const std::uint8_t* buf) const {
+    auto it = written_.find(offset);
+    if (it == written_.end() || !it->second.known) return "";
+    std::string problem = content_problem(offset, buf, it->second.seq);
+    return problem.empty() ? ""
+                           : "job " + std::to_string(job_) + " block at offset " + std::to_string(offset) +
+                                 ": " + problem;
+}
+
+void FioJob::failed(const Io& io) {
+    for (auto f = in_flight_.begin(); f != in_flight_.end(); ++f) {
+        if (f->io.seq != io.seq) continue;
+        // A write that failed may or may not have reached the medium: the block's content is
+        // unknown from now on (until the next successful write).
+        if (f->io.write) written_[f->io.offset] = Written{f->io.seq, false};
+        in_flight_.erase(f);
+        return;
+    }
+    panic("failed() of an I/O that is not in flight");
 }
 
 void FioJob::completed(const Io& io) {

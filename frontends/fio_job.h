@@ -128,6 +128,14 @@ class FioJob {
     std::string check(const Io& io, const std::uint8_t* buf);
     // An issued I/O finished. A write's content becomes what later reads of the block must see.
     void completed(const Io& io);
+    // An issued I/O finished with an error: a write leaves its block's content unknown.
+    void failed(const Io& io);
+
+    // After the run: the blocks whose last write completed successfully, and a check of a block's
+    // content (read from the medium by whoever audits) against that write: "" when it matches.
+    // Counts nothing (the audit is not part of the job).
+    std::vector<std::uint64_t> acknowledged_blocks() const;
+    std::string audit(std::uint64_t offset, const std::uint8_t* buf) const;
 
     const Counters& counters() const { return c_; }
     const std::string& first_failure() const { return first_failure_; }
@@ -153,6 +161,8 @@ class FioJob {
     Io issue(std::uint64_t offset, bool write, bool verify_read);
     std::uint64_t pattern_seed(std::uint64_t offset, std::uint64_t seq) const;
     std::string fail(const Io& io, const std::string& what);
+    // Why buf is not the content of the write `seq` at offset; "" when it is.
+    std::string content_problem(std::uint64_t offset, const std::uint8_t* buf, std::uint64_t seq) const;
 
     FioJobParams p_;
     unsigned job_;

@@ -107,6 +107,22 @@ void FioWorkload::run_jobs(GuestServices& s) {
     for (;;) {
         progress_[v] = false;
         bool submitted = false, ring_full = false;
+        if (!device_.connected()) {
+            // The device is gone: I/Os issued but not yet on a ring fail, nothing more is issued.
+            for (Slot* slot : mine)
+                if (slot->queued) {
+                    slot->queued = false;
+                    ++errors_;
+                    stats_.failures.inc();
+                    slot->job->failed(slot->io);
+                }
+            bool busy = false;
+            for (Slot* slot : mine) busy = busy || slot->busy;
+            if (!busy) break;
+            if (v == 0) guest_.run_deferred(s);
+            if (!progress_[v]) s.halt();
+            continue;
+        }
         for (Slot* slot : mine) {
             if (slot->busy) continue;
             if (!slot->queued) {
@@ -141,6 +157,8 @@ void FioWorkload::run_jobs(GuestServices& s) {
             stats_.failures.inc();
             break;
         }
+        // The kernel's deferred work (xenbus watch callbacks) runs on vCPU 0 when its thread sleeps.
+        if (v == 0 && guest_.run_deferred(s)) continue;
         if (!progress_[v]) s.halt();
     }
     vcpu_finished(s);
@@ -177,10 +195,29 @@ void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t stat
             if (first_failure_.empty()) first_failure_ = bad;
         }
     }
-    slot.job->completed(io);
+    if (status == BLKIF_RSP_OKAY)
+        slot.job->completed(io);
+    else
+        slot.job->failed(io);
     progress_[slot.vcpu] = true;
     if (slot.vcpu != s.vcpu_id()) wake(s, slot.vcpu);
     stats_.complete_op(s.now_ns() - slot.submit_ns);
+}
+
+FioWorkload::Audit FioWorkload::audit(const ReadMedium& read) const {
+    Audit a;
+    std::vector<std::uint8_t> buf(p_.bs);
+    for (const auto& job : jobs_) {
+        for (std::uint64_t offset : job->acknowledged_blocks()) {
+            ++a.blocks;
+            read(offset, p_.bs, buf.data());
+            std::string problem = job->audit(offset, buf.data());
+            if (problem.empty()) continue;
+            ++a.lost_writes;
+            if (a.first_problem.empty()) a.first_problem = problem;
+        }
+    }
+    return a;
 }
 
 FioWorkload::Totals FioWorkload::totals() const {

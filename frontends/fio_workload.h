@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,17 @@ class FioWorkload {
                       unverified = 0, verify_failures = 0;
     };
     Totals totals() const;
+
+    // After the run, with verify: every block whose last write was acknowledged is read from the
+    // medium by `read` (the platform's oracle, not an I/O of the guest) and checked. A mismatch
+    // is an acknowledged write that was lost.
+    using ReadMedium = std::function<void(std::uint64_t offset, std::uint32_t length, std::uint8_t* out)>;
+    struct Audit {
+        std::uint64_t blocks = 0, lost_writes = 0;
+        std::string first_problem;
+    };
+    Audit audit(const ReadMedium& read) const;
+    bool verifying() const { return p_.verify != FioJobParams::Verify::none; }
     const std::string& first_failure() const { return first_failure_; }
     bool device_connected() const { return device_.connected(); }
 

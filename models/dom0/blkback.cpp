@@ -48,7 +48,8 @@ Blkback::Stats::Stats(StatsGroup& g)
       notifications_suppressed(g, "notifications_suppressed", "pushes",
                                "response pushes the frontend's rsp_event said need no notification"),
       connect_failures(g, "connect_failures", "devices", "connects refused (bad or missing XenStore keys)"),
-      disconnects(g, "disconnects", "devices", "disconnects (frontend closed, or a bogus ring)"),
+      disconnects(g, "disconnects", "devices", "disconnects (frontend closed, a bogus ring, or a detach)"),
+      detaches(g, "detaches", "devices", "toolstack detaches of a connected device (xl block-detach)"),
       batches(g, "batches", "batches", "ring events that found requests"),
       batch_size(g, "batch_size", "requests", "requests taken off the ring per event") {}
 
@@ -119,6 +120,12 @@ void Blkback::frontend_changed(BackendServices& s) {
         default:
             break;
     }
+}
+
+void Blkback::detach(BackendServices& s) {
+    stats_.detaches.inc();
+    disconnect(s);
+    switch_state(XenbusStateClosing);
 }
 
 void Blkback::fail(BackendServices& s, const std::string& why) {

@@ -88,6 +88,10 @@ class Blkback {
     // probe, in thread context on dom0's vCPU 0.
     void start(BackendKernel& kernel, BackendServices& s);
 
+    // The toolstack removes the device (xl block-detach), in thread context: rings unmapped,
+    // channels closed, Closing. Requests still at the disk complete, their responses dropped.
+    void detach(BackendServices& s);
+
     XenbusState state() const { return fsm_.state(); }
     unsigned devid() const { return p_.devid; }
     unsigned queues() const { return static_cast<unsigned>(rings_.size()); }
@@ -101,7 +105,7 @@ class Blkback {
         explicit Stats(StatsGroup& g);
         Counter requests, responses_error, responses_dropped, grant_maps, grant_unmaps, persistent_hits,
             persistent_maps, map_failures, disk_irqs, notifications_sent, notifications_suppressed,
-            connect_failures, disconnects, batches;
+            connect_failures, disconnects, detaches, batches;
         Distribution batch_size;
     };
     const Stats& stats() const { return stats_; }

@@ -352,6 +352,15 @@ void Disk::power_loss() {
     dirty_.clear();
 }
 
+void Disk::peek(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) const {
+    image_->read(sector, n, out);
+    for (std::uint32_t i = 0; i < n && !dirty_.empty(); ++i) {
+        auto it = dirty_.find(sector + i);
+        if (it != dirty_.end())
+            std::memcpy(out + std::uint64_t{i} * kSectorSize, it->second.data(), kSectorSize);
+    }
+}
+
 Disk::Result Disk::submit(const StorageRequest& req, std::uint64_t submit_ps, std::uint8_t* data) {
     const bool mutates = req.op != StorageOp::read;
     if (mutates && config_.read_only) return fail(StorageError::read_only, submit_ps);

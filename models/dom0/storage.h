@@ -288,6 +288,9 @@ class Disk {
     Result submit(const StorageRequest& req, std::uint64_t submit_ps, std::uint8_t* data);
 
     std::uint64_t sectors() const { return image_->sectors(); }
+    // What a read would return now (cached data over the image), outside simulated time and
+    // uncounted: for audits after a run. The range must be inside the disk.
+    void peek(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) const;
     const DiskConfig& config() const { return config_; }
     // Writes that a crash now would keep / lose (counted per write request).
     std::uint64_t durable_writes() const { return durable_writes_; }

@@ -294,6 +294,24 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     BackendKernel* kernel = dom0_kernel_.get();
     dom0->passive.push_back(
         [back, kernel](GuestServices& s) { back->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
+    if (const std::uint64_t detach_us = disk.at("detach_at_us")) {
+        // The toolstack's detach reaches dom0 as an event at that time (libxl runs in dom0 and is
+        // woken then); dom0 performs it in thread context.
+        const unsigned tpirq = next_pirq_++;
+        hv_->event_channels().grant_pirq(0, tpirq);
+        dom0->passive.push_back([back, kernel, hv, tpirq, detach_us](GuestServices& s) {
+            evtchn_bind_pirq_t b{};
+            b.pirq = tpirq;
+            if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_pirq,
+                            reinterpret_cast<unsigned long>(&b)))
+                return;
+            kernel->set_port_handler(b.port, [back, kernel](BackendServices&) {
+                kernel->defer([back](BackendServices& vs) { back->detach(vs); });
+            });
+            kernel->unmask(static_cast<VcpuGuestServices&>(s), b.port);
+            hv->raise_pirq_at(0, tpirq, detach_us * 1'000'000);
+        });
+    }
     // The guest's driver, as its profile and the scenario say.
     const json& bf = guest->config.at("blkfront");
     const BlkfrontProfile& prof = blkfront_profile(bf.at("profile").get<std::string>());

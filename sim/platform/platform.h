@@ -88,7 +88,7 @@ class Platform {
     std::vector<std::unique_ptr<DomainRuntime>> domains_;
     std::vector<std::unique_ptr<WorkloadRuntime>> workloads_;
     std::unique_ptr<BackendKernel> dom0_kernel_;  // what dom0's backends see of its kernel
-    unsigned next_pirq_ = 16;                       // PIRQs handed to dom0's disks
+    unsigned next_pirq_ = 16;                     // PIRQs handed to dom0's disks
     std::uint64_t op_limit_ = 0;
     bool stopped_for_ops_ = false;
 };

@@ -95,6 +95,15 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
                         {"grant_maps", per(bs.grant_maps.value())},
                         {"grant_unmaps", per(bs.grant_unmaps.value())},
                         {"disk_irqs", per(bs.disk_irqs.value())}};
+    json audit = nullptr;
+    if (w.fio->verifying()) {
+        const Disk& disk = *w.disk;
+        FioWorkload::Audit a =
+            w.fio->audit([&disk](std::uint64_t offset, std::uint32_t length, std::uint8_t* out) {
+                disk.peek(offset / kSectorSize, length / kSectorSize, out);
+            });
+        audit = {{"blocks", a.blocks}, {"lost_writes", a.lost_writes}, {"first_problem", a.first_problem}};
+    }
     return {{"device",
              {{"devid", b.devid()},
               {"queues", f.queues()},
@@ -117,6 +126,8 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
             {"mb_per_s", secs > 0 ? static_cast<double>(t.bytes_read + t.bytes_written) / 1e6 / secs : 0.0},
             {"frontend", front},
             {"backend", back},
+            {"aborted", fs.ios_aborted.value()},
+            {"audit", audit},
             {"ring_occupancy", occupancy},
             {"per_request", per_request}};
 }

@@ -99,6 +99,10 @@ ConfigNodePtr scenario_schema() {
                              {"write_cache", N::boolean(false,
                                                         "volatile write cache: writes complete into it, a "
                                                         "flush destages them")},
+                             {"detach_at_us",
+                              N::integer(0, 0, 1LL << 40, "us",
+                                         "the toolstack detaches the disk at this simulated time "
+                                         "(xl block-detach), requests in flight or not; 0: never")},
                          },
                          "a PV disk (vbd) served by dom0"),
                      0, 16, "PV disks; the toolstack writes their XenStore nodes")},
