@@ -86,6 +86,7 @@ class Blkfront {
     bool connect(XenbusClient& xb, GuestServices& s, unsigned vcpus);
     bool connected() const { return connected_; }
 
+    unsigned devid() const { return p_.devid; }
     unsigned queues() const { return static_cast<unsigned>(queues_.size()); }
     unsigned queue_for_vcpu(unsigned vcpu) const { return queues_.empty() ? 0 : vcpu % queues(); }
     unsigned queue_vcpu(unsigned q) const { return q % vcpus_; }

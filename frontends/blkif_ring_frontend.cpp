@@ -395,8 +395,11 @@ std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::collect() {
         RING_COPY_RESPONSE(&ring_, i, &rsp);  // read once; only the copy is used
         ring_.rsp_cons = i + 1;
         // "response has incorrect id", "response references no pending request", "wrong operation"
+        // An INDIRECT a backend does not know comes back from dispatch_other_io as INDIRECT.
         if (rsp.id >= shadow_.size() || !shadow_[rsp.id].used ||
-            rsp.operation != expected_op(shadow_[rsp.id].req)) {
+            (rsp.operation != expected_op(shadow_[rsp.id].req) &&
+             !(rsp.operation == BLKIF_OP_INDIRECT && rsp.status == BLKIF_RSP_EOPNOTSUPP &&
+               shadow_[rsp.id].req.operation == BLKIF_OP_INDIRECT))) {
             stats_.bogus_responses.inc();
             continue;
         }

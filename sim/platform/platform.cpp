@@ -219,6 +219,8 @@ void Platform::build_workloads() {
             rt->domains = {g, 0};
         } else if (rt->type == "fio") {
             build_fio(*rt, w);
+        } else if (rt->type == "blkif_misbehaviour") {
+            build_misbehaviour(*rt, w);
         } else if (rt->type == "cpu_burn") {
             DomId d = dom_id(w.at("domain"));
             CpuBurnParams p;
@@ -251,7 +253,7 @@ void Platform::build_workloads() {
     }
 }
 
-void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
+Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const json& w) {
     const json& e = scenario_.effective;
     DomId g = 0;
     for (auto& d : domains_)
@@ -333,7 +335,13 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
             guest->blkfront_handler_group = std::make_shared<std::vector<Blkfront*>>();
         rt.blkfront->join_handler_group(guest->blkfront_handler_group);
     }
-    // The job.
+    rt.domains = {g, 0};
+    return guest;
+}
+
+void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
+    const json& e = scenario_.effective;
+    DomainRuntime* guest = build_block_device(rt, w);
     FioJobParams jp;
     jp.rw = FioJobParams::parse_rw(w.at("rw").get<std::string>());
     jp.bs = w.at("bs");
@@ -355,7 +363,14 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     guest->active.push_back(
         [fio, guest](GuestServices& s) { fio->run_boot_vcpu(guest->kernel_xenbus(s), s); });
     guest->other_vcpus.push_back([fio](GuestServices& s) { fio->run_vcpu(s); });
-    rt.domains = {g, 0};
+}
+
+void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {
+    DomainRuntime* guest = build_block_device(rt, w);
+    rt.misbehaviour = std::make_unique<BlkifMisbehaviour>(w.at("cases").get<std::vector<std::string>>(),
+                                                          *rt.blkfront, *guest->guest, *rt.stats);
+    BlkifMisbehaviour* m = rt.misbehaviour.get();
+    guest->active.push_back([m, guest](GuestServices& s) { m->run(guest->kernel_xenbus(s), s); });
 }
 
 void Platform::install_programs() {

@@ -69,7 +69,10 @@ class Platform {
     void build_xenstore();
     void start_xenstored(GuestServices& dom0);
     void build_workloads();
+    // A guest disk with dom0's blkback and the guest's blkfront (fio and blkif_misbehaviour).
+    DomainRuntime* build_block_device(WorkloadRuntime& rt, const nlohmann::json& workload);
     void build_fio(WorkloadRuntime& rt, const nlohmann::json& workload);
+    void build_misbehaviour(WorkloadRuntime& rt, const nlohmann::json& workload);
     void install_programs();
     void on_progress();
     bool finite_workloads_done() const;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "frontends/blkfront.h"
+#include "frontends/blkif_misbehaviour.h"
 #include "frontends/cpu_burn.h"
 #include "frontends/fio_workload.h"
 #include "models/dom0/blkback.h"
@@ -69,6 +70,7 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<Blkback> blkback;
     std::unique_ptr<Blkfront> blkfront;
     std::unique_ptr<FioWorkload> fio;
+    std::unique_ptr<BlkifMisbehaviour> misbehaviour;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
 };
 

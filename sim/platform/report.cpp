@@ -268,6 +268,16 @@ json Platform::report(const RunResult& run) const {
         per_request["context_switches"] =
             ops ? static_cast<double>(switches) / static_cast<double>(ops) : 0.0;
         if (w->fio) wj["block"] = block_json(*w, s, ops);
+        if (w->misbehaviour) {
+            json cases = json::array();
+            for (const auto& o : w->misbehaviour->outcomes())
+                cases.push_back({{"case", o.name}, {"expected", o.expected}, {"got", o.got}, {"ok", o.ok}});
+            const auto& bs = w->blkback->stats();
+            wj["misbehaviour"] = {{"cases", cases},
+                                  {"backend_disconnects", bs.disconnects.value()},
+                                  {"backend_map_failures", bs.map_failures.value()},
+                                  {"backend_state", static_cast<int>(w->blkback->state())}};
+        }
         wj["domains"] = doms;
         wj["totals"] = totals;
         wj["per_request"] = per_request;

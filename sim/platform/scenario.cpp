@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "frontends/blkif_misbehaviour.h"
 #include "sim/core/cost_model.h"
 
 namespace xensim {
@@ -207,8 +208,21 @@ ConfigNodePtr scenario_schema() {
                                           "write headers and checksums, read every block back and compare")},
             },
             "an fio-style block job on a guest's PV disk (blkfront -> ring -> blkback -> storage)");
+        auto misbehaviour = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest whose blkfront misbehaves on one of its PV disks"),
+                 true},
+                {"disk", N::string(std::string(""), "vdev of the disk; empty: the guest's first disk")},
+                {"cases",
+                 N::array(N::enumeration("valid_read", BlkifMisbehaviour::case_names(), "a misbehaviour"), 0,
+                          64, "cases to run in this order; empty: all, the producer overrun last")},
+            },
+            "a guest's blkfront writes malformed requests and a bogus producer index; each is answered as "
+            "Linux blkback answers it (frontends/blkif_misbehaviour.h)");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},
                                     {"fio", fio},
+                                    {"blkif_misbehaviour", misbehaviour},
                                     {"xenbus_handshake", handshake},
                                     {"grant_copy", grant_copy},
                                     {"cpu_burn", cpu_burn},
@@ -400,7 +414,7 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             else if (g > 0 && domains[g].at("disks").empty())
                 errors.push_back({at + "/guest", "a guest with at least one entry in disks",
                                   describe_json(w.at("guest"))});
-        } else if (w.at("type") == "fio") {
+        } else if (w.at("type") == "fio" || w.at("type") == "blkif_misbehaviour") {
             long g = need_domain("guest");
             if (g == 0) {
                 errors.push_back(
@@ -417,10 +431,11 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
                                       describe_json(vdev.empty() ? w.at("guest") : w.at("disk"))});
                 if (!fio_guests.insert(g).second || handshake_guests.count(g))
                     errors.push_back({at + "/guest",
-                                      "a guest no other fio or xenbus_handshake workload uses (one block "
-                                      "workload per guest)",
+                                      "a guest no other block workload uses (one fio, blkif_misbehaviour or "
+                                      "xenbus_handshake workload per guest)",
                                       describe_json(w.at("guest"))});
             }
+            if (w.at("type") != "fio") continue;
             std::uint64_t bs = w.at("bs");
             if (bs % 512) errors.push_back({at + "/bs", "a multiple of 512", describe_json(w.at("bs"))});
             if (w.at("offset").get<std::uint64_t>() % 512)
