@@ -81,7 +81,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             "unknown workload type",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"netperf","name":"w"}]})",
-            "/workloads/0/type: expected one of \"cpu_burn\", \"evtchn_pingpong\", \"fio\", \"grant_copy\", "
+            "/workloads/0/type: expected one of \"blkif_misbehaviour\", \"cpu_burn\", \"evtchn_pingpong\", "
+            "\"fio\", "
+            "\"grant_copy\", "
             "\"xenbus_handshake\", \"xenstore_ops\""},
         BadCase{
             "fio on a guest without disks",
@@ -170,7 +172,7 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     EXPECT_EQ(dom["required"], json::array({"name"}));
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
-    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 6u);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 7u);
 }
 
 }  // namespace
