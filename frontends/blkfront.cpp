@@ -70,6 +70,11 @@ unsigned Blkfront::ring_size() const {
     return queues_.empty() || !queues_[0].ring ? 0 : queues_[0].ring->size();
 }
 
+std::vector<std::uint64_t> Blkfront::occupancy_histogram(unsigned q) const {
+    return q < queues_.size() && queues_[q].ring ? queues_[q].ring->occupancy_histogram()
+                                                 : std::vector<std::uint64_t>{};
+}
+
 void Blkfront::join_handler_group(std::shared_ptr<std::vector<Blkfront*>> group) {
     handler_group_ = std::move(group);
     handler_group_->push_back(this);

@@ -98,6 +98,8 @@ class Blkfront {
     unsigned max_indirect_segments() const { return indirect_; }
     unsigned ring_page_order() const { return order_; }
     unsigned ring_size() const;
+    // Queue q's ring occupancy histogram (BlkifRingFrontend::occupancy_histogram); empty before connect.
+    std::vector<std::uint64_t> occupancy_histogram(unsigned q) const;
 
     // Queues an I/O on queue q; false when the ring has no room (retry after a completion).
     bool submit(GuestServices& s, unsigned q, const BlockIo& io);

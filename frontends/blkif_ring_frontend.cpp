@@ -369,6 +369,8 @@ bool BlkifRingFrontend::push() {
     RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&ring_, notify);
     pushed_ = ring_.req_prod_pvt;
     stats_.ring_occupancy.sample(in_flight());
+    if (occupancy_histogram_.size() <= in_flight()) occupancy_histogram_.resize(in_flight() + 1, 0);
+    ++occupancy_histogram_[in_flight()];
     (notify ? stats_.notifications_sent : stats_.notifications_suppressed).inc();
     return notify != 0;
 }

@@ -133,6 +133,8 @@ class BlkifRingFrontend {
     std::size_t grants_pending_end() const { return pending_end_.size(); }
     // Persistent grants held in the free pool.
     std::size_t persistent_pool() const { return pool_.size(); }
+    // Ring occupancy histogram: element n counts the pushes after which n requests were in flight.
+    const std::vector<std::uint64_t>& occupancy_histogram() const { return occupancy_histogram_; }
 
   private:
     struct Grant {
@@ -200,6 +202,7 @@ class BlkifRingFrontend {
     std::vector<std::uint64_t> free_pages_;  // our pages free for reuse (indirect, bounce)
     std::vector<Grant> pending_end_;
     std::vector<std::uint64_t> keys_scratch_;
+    std::vector<std::uint64_t> occupancy_histogram_;
     int last_unpushed_ = -1;  // shadow id of the newest request not yet pushed, for merging
     Stats stats_;
 };

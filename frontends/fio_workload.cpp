@@ -22,6 +22,11 @@ FioWorkload::FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest&
 
 FioWorkload::~FioWorkload() = default;
 
+FioWorkload::JobStats::JobStats(StatsGroup& parent, unsigned index)
+    : group("job" + std::to_string(index), &parent),
+      ops(group, "ops", "ios", "I/Os this job completed"),
+      latency_ns(group, "latency_ns", "ns", "submission to completion of this job's I/Os") {}
+
 void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
     auto give_up = [&](const std::string& why) {
         failed_ = true;
@@ -47,8 +52,10 @@ void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
         return give_up("the block device did not connect (backend closed or refused it)");
     const std::uint64_t device_bytes = device_.sectors() * 512;
     try {
-        for (unsigned j = 0; j < p_.numjobs; ++j)
+        for (unsigned j = 0; j < p_.numjobs; ++j) {
             jobs_.push_back(std::make_unique<FioJob>(p_, j, device_bytes));
+            job_stats_.push_back(std::make_unique<JobStats>(stats_.group, j));
+        }
     } catch (const std::invalid_argument& e) {
         return give_up(e.what());
     }
@@ -201,6 +208,10 @@ void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t stat
         slot.job->failed(io);
     progress_[slot.vcpu] = true;
     if (slot.vcpu != s.vcpu_id()) wake(s, slot.vcpu);
+    JobStats& js = *job_stats_[slot.job->job_index()];
+    js.ops.inc();
+    js.latency_ns.sample(s.now_ns() - slot.submit_ns);
+    js.end_ns = s.now_ns();
     stats_.complete_op(s.now_ns() - slot.submit_ns);
 }
 

@@ -44,6 +44,19 @@ class FioWorkload {
     };
     Totals totals() const;
 
+    // Per job: its own operations and latency (group "jobN" under the workload's stats).
+    struct JobStats {
+        JobStats(StatsGroup& parent, unsigned index);
+        StatsGroup group;
+        Counter ops;
+        Distribution latency_ns;
+        std::uint64_t end_ns = 0;  // last completion
+    };
+    const std::vector<std::unique_ptr<JobStats>>& job_stats() const { return job_stats_; }
+    const FioJob& job(unsigned i) const { return *jobs_.at(i); }
+    unsigned jobs() const { return static_cast<unsigned>(jobs_.size()); }
+    std::uint64_t start_ns() const { return stats_.start_ns; }
+
     // After the run, with verify: every block whose last write was acknowledged is read from the
     // medium by `read` (the platform's oracle, not an I/O of the guest) and checked. A mismatch
     // is an acknowledged write that was lost.
@@ -79,6 +92,7 @@ class FioWorkload {
     unsigned vcpus_;
     WorkloadStats& stats_;
     std::vector<std::unique_ptr<FioJob>> jobs_;
+    std::vector<std::unique_ptr<JobStats>> job_stats_;  // same order as jobs_
     std::vector<Slot> slots_;
     std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked

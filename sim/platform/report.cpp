@@ -57,7 +57,9 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
         indirect += qj.value("indirect_requests", std::uint64_t(0));
         merges += qj.value("merges", std::uint64_t(0));
         bogus += qj.value("bogus_responses", std::uint64_t(0));
-        occupancy.push_back(qj.value("ring_occupancy", json::object()));
+        json occ = qj.value("ring_occupancy", json::object());
+        occ["histogram"] = f.occupancy_histogram(q);
+        occupancy.push_back(occ);
     }
     const auto& fs = f.stats();
     front = {{"notifications_sent", fs.notifications_sent.value()},
@@ -95,6 +97,30 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
                         {"grant_maps", per(bs.grant_maps.value())},
                         {"grant_unmaps", per(bs.grant_unmaps.value())},
                         {"disk_irqs", per(bs.disk_irqs.value())}};
+    json jobs = json::array();
+    for (unsigned j = 0; j < w.fio->jobs(); ++j) {
+        const auto& js = *w.fio->job_stats()[j];
+        const auto& c = w.fio->job(j).counters();
+        const std::uint64_t jdur = js.end_ns > w.fio->start_ns() ? js.end_ns - w.fio->start_ns() : 0;
+        const double jsecs = static_cast<double>(jdur) / 1e9;
+        const std::uint64_t jops = js.ops.value();
+        jobs.push_back({{"job", j},
+                        {"ops", jops},
+                        {"reads", c.reads},
+                        {"writes", c.writes},
+                        {"bytes_read", c.bytes_read},
+                        {"bytes_written", c.bytes_written},
+                        {"duration_ns", jdur},
+                        {"iops", jsecs > 0 ? static_cast<double>(jops) / jsecs : 0.0},
+                        {"mb_per_s",
+                         jsecs > 0 ? static_cast<double>(c.bytes_read + c.bytes_written) / 1e6 / jsecs : 0.0},
+                        {"latency_ns",
+                         {{"mean", js.latency_ns.mean()},
+                          {"p50", js.latency_ns.percentile(50)},
+                          {"p99", js.latency_ns.percentile(99)},
+                          {"p99_9", js.latency_ns.percentile(99.9)},
+                          {"max", js.latency_ns.max()}}}});
+    }
     json audit = nullptr;
     if (w.fio->verifying()) {
         const Disk& disk = *w.disk;
@@ -126,6 +152,7 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
             {"mb_per_s", secs > 0 ? static_cast<double>(t.bytes_read + t.bytes_written) / 1e6 / secs : 0.0},
             {"frontend", front},
             {"backend", back},
+            {"jobs", jobs},
             {"aborted", fs.ios_aborted.value()},
             {"audit", audit},
             {"ring_occupancy", occupancy},
