@@ -11,10 +11,18 @@ namespace xensim {
 namespace {
 
 constexpr BlkfrontProfile kProfiles[] = {
-    // name, max_queues, ring_page_order, persistent, max_indirect_segments, shared_handler
-    {"linux", 4, 0, true, 32, false},
-    {"gplpv", 1, 0, false, 0, true},
-    {"winpv", 1, 2, false, 256, false},
+    // name, max_queues, ring_page_order, persistent, max_indirect_segments
+    // Each row as the driver's source has it; docs/blkfront-profiles.md gives the files.
+    // linux: xen-blkfront module defaults (max_queues 4, max_ring_page_order 0, feature_persistent
+    //   on, max_indirect_segments 32). gplpv: one single-page ring (ring-ref), every segment granted
+    //   and revoked per request, direct requests only, and each device's event channel dispatched by
+    //   xenpci to that device's own handler. winpv: XENVBD asks for as many rings as vCPUs (32 = no cap
+    //   of its own), min(backend max-ring-page-order, 4) and whatever feature-max-indirect-segments the
+    //   backend offers up to its 1024-page (4 MiB) transfer limit; grants revoked on completion; one
+    //   event channel and DPC per ring.
+    {"linux", 4, 0, true, 32},
+    {"gplpv", 1, 0, false, 0},
+    {"winpv", 32, 4, false, 1024},
 };
 
 std::optional<unsigned> parse_uint(const std::optional<std::string>& v) {
@@ -73,11 +81,6 @@ unsigned Blkfront::ring_size() const {
 std::vector<std::uint64_t> Blkfront::occupancy_histogram(unsigned q) const {
     return q < queues_.size() && queues_[q].ring ? queues_[q].ring->occupancy_histogram()
                                                  : std::vector<std::uint64_t>{};
-}
-
-void Blkfront::join_handler_group(std::shared_ptr<std::vector<Blkfront*>> group) {
-    handler_group_ = std::move(group);
-    handler_group_->push_back(this);
 }
 
 bool Blkfront::connect(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
@@ -300,15 +303,7 @@ bool Blkfront::poll(GuestServices& s, unsigned q) {
 
 void Blkfront::interrupt(GuestServices& s, unsigned q) {
     stats_.interrupts.inc();
-    bool any = false;
-    if (handler_group_) {
-        // One handler for every device (gplpv): poll each device's rings.
-        for (Blkfront* dev : *handler_group_)
-            for (unsigned k = 0; k < dev->queues(); ++k) any = dev->poll(s, k) || any;
-    } else {
-        any = poll(s, q);
-    }
-    if (!any) stats_.empty_interrupts.inc();
+    if (!poll(s, q)) stats_.empty_interrupts.inc();
 }
 
 }  // namespace xensim

@@ -25,10 +25,10 @@
 //    completing each I/O through the on_complete callback, on the vCPU the queue is bound to.
 //
 // Driver profiles differ only where the real drivers do (docs/blkfront-profiles.md gives sources):
-// `linux` (multi-queue, persistent grants, indirect descriptors), `gplpv` (one ring, no persistent
-// grants, no indirect descriptors, one interrupt handler that polls every device's ring) and
-// `winpv` (the Xen Project XENVBD: one ring, multi-page rings, indirect descriptors, no persistent
-// grants).
+// `linux` (up to 4 queues, single-page rings, persistent grants, 32 indirect segments), `gplpv`
+// (one single-page ring, no persistent grants, no indirect descriptors) and `winpv` (the Xen Project
+// XENVBD: a ring per vCPU, rings of up to 16 pages, indirect descriptors as the backend offers them,
+// no persistent grants). Every profile takes one interrupt per queue on its own event channel.
 //
 // Where it deliberately differs: the ring engine is created at Connected (when the features are
 // known) over the ring that talk_to_blkback initialised; Linux allocates its shadow earlier. A
@@ -57,7 +57,6 @@ struct BlkfrontProfile {
     unsigned ring_page_order;        // what the driver asks for (capped by the backend's maximum)
     bool persistent_grants;          // writes feature-persistent = 1
     unsigned max_indirect_segments;  // 0: never uses BLKIF_OP_INDIRECT
-    bool shared_handler;             // one handler polls every device of the domain
 };
 // "linux", "gplpv", "winpv"; throws std::invalid_argument for anything else.
 const BlkfrontProfile& blkfront_profile(std::string_view name);
@@ -69,7 +68,6 @@ struct BlkfrontParams {
     unsigned ring_page_order = 0;
     bool persistent_grants = true;
     unsigned max_indirect_segments = 32;  // Linux's xen_blkif_max_segments default
-    bool shared_handler = false;
 };
 
 class Blkfront {
@@ -115,10 +113,6 @@ class Blkfront {
     void corrupt_producer(GuestServices& s, unsigned q, RING_IDX req_prod);
     RING_IDX ring_req_prod_pvt(unsigned q) const;
 
-    // Other devices served by the same handler (the gplpv profile): when any of their queues
-    // interrupts, every device in the group is polled.
-    void join_handler_group(std::shared_ptr<std::vector<Blkfront*>> group);
-
     struct Stats {
         explicit Stats(StatsGroup& g);
         Counter ios_submitted, ios_completed, ios_failed, notifications_sent, notifications_suppressed,
@@ -155,7 +149,6 @@ class Blkfront {
     bool persistent_ = false, connected_ = false, read_only_ = false, feature_flush_ = false,
          feature_discard_ = false;
     std::uint64_t sectors_ = 0;
-    std::shared_ptr<std::vector<Blkfront*>> handler_group_;
 };
 
 }  // namespace xensim

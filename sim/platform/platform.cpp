@@ -328,13 +328,7 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
     fp.max_indirect_segments = bf.at("max_indirect_segments").get<int>() >= 0
                                    ? bf.at("max_indirect_segments").get<unsigned>()
                                    : prof.max_indirect_segments;
-    fp.shared_handler = prof.shared_handler;
     rt.blkfront = std::make_unique<Blkfront>(*guest->guest, fp, *guest->group);
-    if (fp.shared_handler) {
-        if (!guest->blkfront_handler_group)
-            guest->blkfront_handler_group = std::make_shared<std::vector<Blkfront*>>();
-        rt.blkfront->join_handler_group(guest->blkfront_handler_group);
-    }
     rt.domains = {g, 0};
     return guest;
 }

@@ -38,8 +38,6 @@ struct Platform::DomainRuntime {
     // its loopback to xenstored) and the ring frame.
     evtchn_port_t store_port = 0;
     Gfn store_ring = 0;
-    // Block devices served by one shared interrupt handler (the gplpv profile).
-    std::shared_ptr<std::vector<Blkfront*>> blkfront_handler_group;
     // The kernel's xenbus client on vCPU 0, connected on first use.
     std::unique_ptr<XenbusClient> xenbus;
     XenbusClient& kernel_xenbus(GuestServices& vcpu0) {

@@ -402,12 +402,12 @@ TEST(Blk, GplpvProfileUsesOneSinglePageRingWithoutPersistentGrantsOrIndirect) {
 
 // __CONST_RING_SIZE(blkif, 4096 << order): (bytes - 64-byte shared header) / 112-byte entry, rounded
 // down to a power of two. order 0: 4032 / 112 = 36 -> 32; order 1: 8128 / 112 = 72 -> 64;
-// order 2: 16320 / 112 = 145 -> 128.
+// order 2: 16320 / 112 = 145 -> 128; order 4: 65472 / 112 = 584 -> 512.
 static_assert(sizeof(union blkif_sring_entry) == 112);
 
-TEST(Blk, WinpvProfileUsesAFourPageRingWithIndirectButNoPersistentGrants) {
+TEST(Blk, WinpvProfileUsesSixteenPageRingsPerVcpuWithIndirectButNoPersistentGrants) {
     const std::uint64_t ios = 100;
-    ASSERT_EQ(BlkifRingBackend::ring_size(2), 128u);
+    ASSERT_EQ(BlkifRingBackend::ring_size(4), 512u);
     json s = blk_scenario();
     guest(s)["vcpus"] = 2;
     guest(s)["blkfront"] = {{"profile", "winpv"}};
@@ -418,28 +418,35 @@ TEST(Blk, WinpvProfileUsesAFourPageRingWithIndirectButNoPersistentGrants) {
     const json& b = block(sim);
     ASSERT_EQ(w.at("ops"), ios);
     ASSERT_EQ(w.at("failures"), 0u) << b.at("first_failure");
-    // winpv asks for order 2; blkback allows up to 4 (max-ring-page-order): min = 2, 4 pages.
+    // winpv (XENVBD) asks for min(max-ring-page-order, 4): blkback allows 4, so 16 pages; and for as
+    // many rings as vCPUs: min(2 vCPUs, blkback's multi-queue-max-queues 4) = 2.
     const json& d = b.at("device");
     EXPECT_EQ(sim.platform.xenstore().read(kBackDir + "/max-ring-page-order"), "4");
-    EXPECT_EQ(d.at("ring_page_order"), 2u);
-    EXPECT_EQ(d.at("ring_slots"), 128u);
-    EXPECT_EQ(d.at("queues"), 1u);
+    EXPECT_EQ(d.at("ring_page_order"), 4u);
+    EXPECT_EQ(d.at("ring_slots"), 512u);
+    EXPECT_EQ(d.at("queues"), 2u);
     EXPECT_EQ(d.at("persistent_grants"), false);
-    EXPECT_EQ(d.at("max_indirect_segments"), 256u) << "min(winpv's 256, blkback's 256)";
+    EXPECT_EQ(d.at("max_indirect_segments"), 256u) << "min(winpv's 1024, blkback's 256)";
     XenStore& xs = sim.platform.xenstore();
-    EXPECT_EQ(xs.read(kFrontDir + "/ring-page-order"), "2");
-    for (int i = 0; i < 4; ++i) EXPECT_TRUE(xs.read(kFrontDir + "/ring-ref" + std::to_string(i))) << i;
-    EXPECT_FALSE(xs.read(kFrontDir + "/ring-ref4"));
-    EXPECT_FALSE(xs.read(kFrontDir + "/ring-ref")) << "a multi-page ring uses ring-refN only";
-    // blkback mapped the four ring pages in one hypercall, then one map per 4 KiB request.
+    EXPECT_EQ(xs.read(kFrontDir + "/ring-page-order"), "4");
+    EXPECT_EQ(xs.read(kFrontDir + "/multi-queue-num-queues"), "2");
+    for (int q = 0; q < 2; ++q) {
+        const std::string qdir = kFrontDir + "/queue-" + std::to_string(q);
+        for (int i = 0; i < 16; ++i) EXPECT_TRUE(xs.read(qdir + "/ring-ref" + std::to_string(i))) << q << i;
+        EXPECT_FALSE(xs.read(qdir + "/ring-ref16")) << q;
+        EXPECT_FALSE(xs.read(qdir + "/ring-ref")) << "a multi-page ring uses ring-refN only";
+    }
+    EXPECT_FALSE(xs.read(kFrontDir + "/ring-ref0")) << "several rings: the refs live under queue-N";
+    // blkback mapped each ring's 16 pages in one hypercall per ring, then one map per 4 KiB request
+    // (the one fio job runs on vCPU 0 and submits on queue 0).
     const json& k = b.at("backend");
-    EXPECT_EQ(k.at("grant_maps"), 4 + ios);
+    EXPECT_EQ(k.at("grant_maps"), 2 * 16 + ios);
     EXPECT_EQ(k.at("grant_unmaps"), ios);
     EXPECT_EQ(k.at("persistent_maps"), 0u);
     EXPECT_EQ(dom0_hypercalls(sim, "grant_table_op/GNTTABOP_map_grant_ref"),
-              kXenstoredRingMaps + kBlkifRingMapsPerQueue + ios);
-    EXPECT_EQ(sim.platform.hypervisor().grant_table().active_maps(0), 1u + 4u)
-        << "the xenstore ring and the four blkif ring pages stay mapped";
+              kXenstoredRingMaps + 2 * kBlkifRingMapsPerQueue + ios);
+    EXPECT_EQ(sim.platform.hypervisor().grant_table().active_maps(0), 1u + 2u * 16u)
+        << "the xenstore ring and the two rings' 16 pages each stay mapped";
 }
 
 TEST(Blk, TheBackendsMaxRingPageOrderCapsWhatTheFrontendAsksFor) {
@@ -451,7 +458,7 @@ TEST(Blk, TheBackendsMaxRingPageOrderCapsWhatTheFrontendAsksFor) {
     ASSERT_EQ(sim.result.stop_reason, "workloads_done");
     const json& b = block(sim);
     ASSERT_EQ(workload(sim).at("failures"), 0u) << b.at("first_failure");
-    EXPECT_EQ(b.at("device").at("ring_page_order"), 1u) << "min(winpv's 2, blkback's 1)";
+    EXPECT_EQ(b.at("device").at("ring_page_order"), 1u) << "min(winpv's 4, blkback's 1)";
     EXPECT_EQ(b.at("device").at("ring_slots"), 64u);
     EXPECT_EQ(sim.platform.xenstore().read(kFrontDir + "/ring-page-order"), "1");
     EXPECT_EQ(b.at("backend").at("grant_maps"), 2u + 100u) << "two ring pages, then one per request";
