@@ -44,6 +44,7 @@ Blkback::Stats::Stats(StatsGroup& g)
       persistent_maps(g, "persistent_maps", "grants", "grants mapped and kept as persistent"),
       map_failures(g, "map_failures", "grants", "grant maps Xen refused (request answered with an error)"),
       disk_irqs(g, "disk_irqs", "interrupts", "disk completion interrupts handled"),
+      disk_irqs_empty(g, "disk_irqs_empty", "interrupts", "disk interrupts that found nothing completed"),
       notifications_sent(g, "notifications_sent", "notifications", "EVTCHNOP_send to the frontend"),
       notifications_suppressed(g, "notifications_suppressed", "pushes",
                                "response pushes the frontend's rsp_event said need no notification"),
@@ -472,9 +473,8 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     }
     std::uint64_t done_ns = (res.complete_ps + 999) / 1000;
     if (done_ns < now_ns) done_ns = now_ns;
-    bool scheduled = in_flight_.count(done_ns) > 0;
     in_flight_.emplace(done_ns, std::move(f));
-    if (!scheduled && raise_irq) raise_irq(done_ns * 1000);
+    arm_irq(done_ns);
 }
 
 void Blkback::respond(BackendServices& s, unsigned q, std::uint64_t id, std::uint8_t op,
@@ -483,9 +483,19 @@ void Blkback::respond(BackendServices& s, unsigned q, std::uint64_t id, std::uin
     rings_[q]->engine->push_response(id, op, status, false);
 }
 
+void Blkback::arm_irq(std::uint64_t at_ns) {
+    // One completion interrupt outstanding at a time, for the earliest completion.
+    if (irq_armed_ && irq_armed_ns_ <= at_ns) return;
+    irq_armed_ = true;
+    irq_armed_ns_ = at_ns;
+    if (raise_irq) raise_irq(at_ns * 1000);
+}
+
 void Blkback::disk_irq(BackendServices& s) {
     stats_.disk_irqs.inc();
     const std::uint64_t now_ns = s.now_ns();
+    if (irq_armed_ && irq_armed_ns_ <= now_ns) irq_armed_ = false;  // the armed interrupt fired
+    const std::size_t before = in_flight_.size();
     std::vector<bool> touched(rings_.size(), false);
     while (!in_flight_.empty() && in_flight_.begin()->first <= now_ns) {
         InFlight f = std::move(in_flight_.begin()->second);
@@ -498,6 +508,8 @@ void Blkback::disk_irq(BackendServices& s) {
         respond(s, f.ring, f.id, f.operation, f.status);
         touched[f.ring] = true;
     }
+    if (in_flight_.size() == before) stats_.disk_irqs_empty.inc();
+    if (!in_flight_.empty()) arm_irq(in_flight_.begin()->first);  // re-arm for the next completion
     for (std::size_t q = 0; q < rings_.size(); ++q) {
         if (!touched[q]) continue;
         if (rings_[q]->engine->flush_responses()) {

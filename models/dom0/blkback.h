@@ -26,7 +26,9 @@
 //    request only). INDIRECT: the indirect pages are mapped, parsed, and unmapped again
 //    (xen_blkbk_parse_indirect). Then the disk request (models/dom0/storage.h) is submitted.
 //  * Completion: the disk raises its PIRQ (bound with EVTCHNOP_bind_pirq at probe) when its earliest
-//    outstanding request completes; the handler answers every request completed by then
+//    outstanding request completes, one interrupt outstanding at a time (re-armed after each for the
+//    next completion, as a controller with interrupt coalescing by the driver's ack); the handler answers
+//    every request completed by then
 //    (__end_block_io_op -> xen_blkbk_unmap_and_respond: one batched unmap per request, then
 //    make_response), and RING_PUSH_RESPONSES_AND_CHECK_NOTIFY decides the notification.
 //  * A bogus ring (producer overflow) disconnects the device: no more requests are taken, the
@@ -104,8 +106,8 @@ class Blkback {
     struct Stats {
         explicit Stats(StatsGroup& g);
         Counter requests, responses_error, responses_dropped, grant_maps, grant_unmaps, persistent_hits,
-            persistent_maps, map_failures, disk_irqs, notifications_sent, notifications_suppressed,
-            connect_failures, disconnects, detaches, batches;
+            persistent_maps, map_failures, disk_irqs, disk_irqs_empty, notifications_sent,
+            notifications_suppressed, connect_failures, disconnects, detaches, batches;
         Distribution batch_size;
     };
     const Stats& stats() const { return stats_; }
@@ -139,6 +141,7 @@ class Blkback {
     void unmap(BackendServices& s, const std::vector<Mapping>& maps);
     std::optional<std::uint64_t> frame(BackendServices& s);
     void disk_irq(BackendServices& s);
+    void arm_irq(std::uint64_t at_ns);
     void respond(BackendServices& s, unsigned q, std::uint64_t id, std::uint8_t op, std::int16_t status);
 
     BlkbackParams p_;
@@ -156,6 +159,8 @@ class Blkback {
     std::multimap<std::uint64_t, InFlight> in_flight_;  // by completion time, then submit order
     std::vector<std::uint8_t> bounce_;
     bool closing_ = false;
+    bool irq_armed_ = false;          // a completion interrupt is scheduled ...
+    std::uint64_t irq_armed_ns_ = 0;  // ... for this time
 };
 
 }  // namespace xensim

@@ -82,6 +82,7 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
             {"persistent_maps", bs.persistent_maps.value()},
             {"map_failures", bs.map_failures.value()},
             {"disk_irqs", bs.disk_irqs.value()},
+            {"disk_irqs_empty", bs.disk_irqs_empty.value()},
             {"notifications_sent", bs.notifications_sent.value()},
             {"notifications_suppressed", bs.notifications_suppressed.value()},
             {"disconnects", bs.disconnects.value()}};
