@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "reports/compare.h"
 #include "reports/summary_table.h"
 #include "sim/platform/platform.h"
 #include "sim/platform/scenario.h"
@@ -38,9 +39,14 @@ const char* kUsage = R"(usage:
       Serve a standalone XenStore on the Unix socket PATH for dom0 tools (XENSTORED_PATH=PATH
       xenstore-ls /) until SIGINT or SIGTERM; with --scenario, pre-populated with the nodes the
       toolstack writes for its domains.
+  xensim compare BASELINE.json NEW.json [--tolerance SPEC]... [--json OUT.json]
+      Compare two report.json files side by side (workloads by name, domains, simulated time;
+      never host). With --tolerance, gate: SPEC is N% (relative, default for every metric), N
+      (absolute), or PATTERN=N% / PATTERN=N for metrics whose path contains PATTERN (the longest
+      pattern wins); exit 1 when a metric moved beyond its tolerance. --json writes the comparison.
   xensim --help | --version
 
-Exit status: 0 ok, 2 bad input, 1 internal error or failed run.
+Exit status: 0 ok, 2 bad input, 1 internal error or failed run (compare: a metric moved).
 )";
 
 struct UsageError : std::runtime_error {
@@ -229,6 +235,51 @@ int run_xenstored(const std::vector<std::string>& v) {
     return 0;
 }
 
+// --- xensim compare: two reports side by side, and a gate ---
+
+int run_compare(const std::vector<std::string>& v) {
+    std::vector<std::string> files;
+    xensim::ToleranceSet tolerances;
+    std::string json_out;
+    for (std::size_t i = 1; i < v.size(); ++i) {
+        const std::string& s = v[i];
+        if (s == "--tolerance" || s == "--json") {
+            if (i + 1 >= v.size()) throw UsageError(s + " needs a value");
+            const std::string& value = v[++i];
+            if (s == "--json") {
+                json_out = value;
+                continue;
+            }
+            try {
+                tolerances.add(value);
+            } catch (const std::invalid_argument& e) {
+                throw UsageError(std::string("--tolerance: ") + e.what());
+            }
+        } else if (!s.empty() && s[0] == '-') {
+            throw UsageError("unknown option " + s);
+        } else if (files.size() < 2) {
+            files.push_back(s);
+        } else {
+            throw UsageError("unexpected argument " + s);
+        }
+    }
+    if (files.size() != 2) throw UsageError("compare needs two reports: BASELINE.json NEW.json");
+    xensim::ReportFile baseline = xensim::load_report(files[0]);
+    xensim::ReportFile current = xensim::load_report(files[1]);
+    xensim::Comparison c = xensim::compare_reports(baseline, current, tolerances);
+    if (!json_out.empty()) {
+        std::ofstream out(json_out);
+        out << xensim::comparison_to_json(c).dump(2) << "\n";
+        if (!out) throw xensim::ReportInputError("--json " + json_out + ": cannot write");
+    }
+    std::cout << xensim::render_comparison(c);
+    if (c.moved) {
+        std::cerr << "xensim: " << c.moved << " metric(s) moved beyond tolerance\n";
+        return 1;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int sc_main(int argc, char** argv) {
@@ -245,6 +296,8 @@ int sc_main(int argc, char** argv) {
     try {
         if (argc >= 2 && std::string(argv[1]) == "xenstored")
             return run_xenstored(std::vector<std::string>(argv + 1, argv + argc));
+        if (argc >= 2 && std::string(argv[1]) == "compare")
+            return run_compare(std::vector<std::string>(argv + 1, argv + argc));
         Args a = parse_args(argc, argv);
         if (a.command == "schema") {
             std::cout << xensim::scenario_json_schema().dump(2) << "\n";
@@ -257,6 +310,9 @@ int sc_main(int argc, char** argv) {
     } catch (const xensim::ScenarioError& e) {
         std::cerr << e.what();
         if (std::string(e.what()).back() != '\n') std::cerr << "\n";
+        return 2;
+    } catch (const xensim::ReportInputError& e) {
+        std::cerr << e.what() << "\n";
         return 2;
     } catch (const std::exception& e) {
         std::cerr << "xensim: internal error: " << e.what() << "\n";
