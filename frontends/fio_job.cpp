@@ -164,11 +164,23 @@ bool FioJob::pick_write() {
     return p_.rw == Rw::write || p_.rw == Rw::randwrite;
 }
 
+std::uint64_t FioJob::next_random_block() {
+    while (draws_count_ < kDrawsAhead) {
+        std::uint64_t b = offset_rng_.below(blocks_);
+        draws_[(draws_first_ + draws_count_++) % kDrawsAhead] = b;
+        __builtin_prefetch(&random_map_[b / 64]);
+    }
+    std::uint64_t b = draws_[draws_first_];
+    draws_first_ = (draws_first_ + 1) % kDrawsAhead;
+    --draws_count_;
+    return b;
+}
+
 std::uint64_t FioJob::pick_block() {
     if (!random_) return workload_ios_ % blocks_;
-    std::uint64_t b = offset_rng_.below(blocks_);
-    if (random_map_.empty()) return b;  // norandommap
-    if (map_used_ == blocks_) {         // time_based: a new pass over the region
+    if (random_map_.empty()) return offset_rng_.below(blocks_);  // norandommap
+    std::uint64_t b = next_random_block();
+    if (map_used_ == blocks_) {  // time_based: a new pass over the region
         std::fill(random_map_.begin(), random_map_.end(), 0);
         map_used_ = 0;
     }
@@ -354,7 +366,8 @@ void FioJob::completed(const Io& io) {
     for (auto f = in_flight_.begin(); f != in_flight_.end(); ++f) {
         if (f->io.seq != io.seq) continue;
         if (f->io.write) written_[f->io.offset] = Written{f->io.seq, !f->tainted};
-        in_flight_.erase(f);
+        *f = in_flight_.back();  // order does not matter (every use scans all): O(1) removal
+        in_flight_.pop_back();
         return;
     }
     panic("completed() of an I/O that is not in flight");

@@ -157,6 +157,7 @@ class FioJob {
 
     bool workload_over(std::uint64_t now_ns) const;
     std::uint64_t pick_block();
+    std::uint64_t next_random_block();
     bool pick_write();
     Io issue(std::uint64_t offset, bool write, bool verify_read);
     std::uint64_t pattern_seed(std::uint64_t offset, std::uint64_t seq) const;
@@ -178,6 +179,11 @@ class FioJob {
     std::uint64_t next_seq_ = 0;
     std::vector<std::uint64_t> random_map_;  // bit per block, set when used this pass
     std::uint64_t map_used_ = 0;
+    // offset_rng_ draws taken a few picks early, so the map word each one probes can be prefetched
+    // (the map is too large to stay in cache); the draws come out in the same order.
+    static constexpr unsigned kDrawsAhead = 8;
+    std::uint64_t draws_[kDrawsAhead] = {};
+    unsigned draws_first_ = 0, draws_count_ = 0;
 
     std::vector<InFlight> in_flight_;           // at most iodepth: linear scans are cheap
     std::map<std::uint64_t, Written> written_;  // block offset -> last completed write

@@ -28,6 +28,7 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
         auto page = s.alloc_page();
         if (!page) return -XEN_ENOMEM;
         s.wrmsr(hypercall_msr, *page << 12);
+        if (opts.unplug_emulated) unplugged_ = unplug_emulated_devices(s);
     }
     // shared_info into our physmap.
     auto gfn = s.alloc_page();
@@ -89,6 +90,24 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
     }
     booted_ = true;
     return 0;
+}
+
+bool XenGuest::unplug_emulated_devices(GuestServices& s) {
+    // Linux arch/x86/xen/platform-pci-unplug.c (check_platform_magic, xen_unplug_emulated_devices)
+    // with include/xen/platform_pci.h's ports: magic, protocol version, product number and driver
+    // version, magic again (blacklisting), then the unplug mask.
+    constexpr std::uint16_t kMagicPort = 0x10, kProtoPort = 0x12;
+    constexpr std::uint16_t kMagic = 0x49d2, kLinuxProduct = 0x0003;  // xen/hvm/pvdrivers.h: "linux"
+    constexpr std::uint32_t kDriverVersion = 0x060100;                // LINUX_VERSION_CODE of 6.1
+    constexpr std::uint16_t kUnplugAll = 1 | 2 | 4;                   // IDE disks, NICs, auxiliary IDE disks
+    if (s.in(kMagicPort, 2) != kMagic) return false;
+    if (s.in(kProtoPort, 1) == 1) {
+        s.out(kProtoPort, 2, kLinuxProduct);
+        s.out(kMagicPort, 4, kDriverVersion);
+        if (s.in(kMagicPort, 2) != kMagic) return false;  // blacklisted
+    }
+    s.out(kMagicPort, 2, kUnplugAll);
+    return true;
 }
 
 long XenGuest::bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port,

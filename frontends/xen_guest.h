@@ -36,6 +36,9 @@ struct GuestBootOptions {
     GuestUpcall upcall = GuestUpcall::callback_vector;
     std::uint8_t vector = 0xf3;  // Linux's HYPERVISOR_CALLBACK_VECTOR
     unsigned grant_frames = 1;   // grant table frames to map at boot
+    // HVM: ask the Xen platform device to unplug the emulated disks and NICs (Linux's
+    // xen_unplug_emulated_devices) after discovery, before any PV driver connects.
+    bool unplug_emulated = false;
 };
 
 class XenGuest {
@@ -79,10 +82,14 @@ class XenGuest {
     // The kernel's idle loop: run deferred work, halt when there is none. Never returns.
     [[noreturn]] void idle(GuestServices& s);
 
+    // The platform device's answer: true when the unplug protocol ran (magic found), false when no
+    // platform device answered.
+    bool unplugged() const { return unplugged_; }
     std::uint64_t upcalls_handled() const { return upcalls_handled_; }
     std::uint64_t events_handled() const { return events_handled_; }
 
   private:
+    bool unplug_emulated_devices(GuestServices& s);
     shared_info_t* shared_info(GuestServices& s) {
         return reinterpret_cast<shared_info_t*>(s.page(shared_info_gfn_));
     }
@@ -90,6 +97,7 @@ class XenGuest {
     unsigned vcpus_;
     bool pv_;
     bool booted_ = false;
+    bool unplugged_ = false;
     GuestBootOptions opts_;
     std::uint64_t shared_info_gfn_ = 0;
     std::vector<std::uint64_t> grant_frame_gfns_;

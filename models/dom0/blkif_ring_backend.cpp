@@ -1,6 +1,7 @@
 // The ring side of blkback; see blkif_ring_backend.h for what is modelled and where it differs.
 #include "models/dom0/blkif_ring_backend.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -124,12 +125,18 @@ BlkifRingBackend::Batch BlkifRingBackend::consume() {
         batch.disconnect = true;
         return batch;
     }
+    // One allocation each for the batch (a guest may move req_prod back: rp - rc can wrap).
+    const std::size_t expect = std::min<RING_IDX>(rp - rc, RING_SIZE(&ring_));
+    batch.verdicts.reserve(expect);
+    batch.accepted.reserve(expect);
     while (rc != rp) {
         if (RING_REQUEST_CONS_OVERFLOW(&ring_, rc)) break;
         blkif_request_t copy;
         RING_COPY_REQUEST(&ring_, rc, &copy);
         ring_.req_cons = ++rc;  // before any response
-        stats_.requests.inc(op_name(copy.operation));
+        std::uint64_t*& slot = stats_.request_slots[copy.operation];
+        if (!slot) slot = &stats_.requests.at(op_name(copy.operation));
+        ++*slot;
 
         BlkbackRequest req;
         Rejection why;
@@ -282,7 +289,7 @@ bool BlkifRingBackend::parse_indirect_segments(BlkbackRequest& req,
         if (bad_segment(segs[n])) why.reason = kBadFirstLastSect;
     }
     if (!why.reason) {
-        req.segments = std::move(segs);
+        req.segments.assign(segs.data(), segs.data() + segs.size());
         why.reason = translate(req.indirect_op, req.sector_number, req.total_sectors());
     }
     if (!why.reason) return true;

@@ -56,8 +56,10 @@
 //    caller with push_response / flush_responses.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "sim/core/stats.h"
@@ -77,18 +79,93 @@ struct BlkifBackendConfig {
     bool feature_discard = true;         // feature-discard
 };
 
+// The segments of one request, with the interface of the std::vector it replaces. Up to
+// BLKIF_MAX_SEGMENTS_PER_REQUEST (any direct request) are stored inline, so taking a direct request
+// off the ring allocates nothing; more (an indirect request's) go to the heap.
+class BlkbackSegments {
+  public:
+    using value_type = blkif_request_segment;
+    using iterator = value_type*;
+    using const_iterator = const value_type*;
+    static constexpr std::size_t kInline = BLKIF_MAX_SEGMENTS_PER_REQUEST;
+
+    BlkbackSegments() = default;
+    BlkbackSegments(const BlkbackSegments&) = default;
+    BlkbackSegments& operator=(const BlkbackSegments&) = default;
+    BlkbackSegments(BlkbackSegments&& o) noexcept { *this = std::move(o); }
+    BlkbackSegments& operator=(BlkbackSegments&& o) noexcept {  // leaves o empty, as a vector's
+        if (this == &o) return *this;
+        std::copy(o.inline_, o.inline_ + (o.on_heap_ ? 0 : o.size_), inline_);
+        heap_ = std::move(o.heap_);
+        size_ = o.size_;
+        on_heap_ = o.on_heap_;
+        o.clear();
+        return *this;
+    }
+
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    value_type* data() { return on_heap_ ? heap_.data() : inline_; }
+    const value_type* data() const { return on_heap_ ? heap_.data() : inline_; }
+    iterator begin() { return data(); }
+    iterator end() { return data() + size_; }
+    const_iterator begin() const { return data(); }
+    const_iterator end() const { return data() + size_; }
+    value_type& operator[](std::size_t i) { return data()[i]; }
+    const value_type& operator[](std::size_t i) const { return data()[i]; }
+    value_type& front() { return data()[0]; }
+    const value_type& front() const { return data()[0]; }
+    value_type& back() { return data()[size_ - 1]; }
+    const value_type& back() const { return data()[size_ - 1]; }
+
+    void clear() {
+        heap_.clear();
+        on_heap_ = false;
+        size_ = 0;
+    }
+    void assign(const value_type* first, const value_type* last) {
+        clear();
+        const auto n = static_cast<std::size_t>(last - first);
+        if (n <= kInline) {
+            std::copy(first, last, inline_);
+        } else {
+            heap_.assign(first, last);
+            on_heap_ = true;
+        }
+        size_ = n;
+    }
+    void push_back(const value_type& v) {
+        if (!on_heap_ && size_ < kInline) {
+            inline_[size_++] = v;
+            return;
+        }
+        if (!on_heap_) {
+            heap_.assign(inline_, inline_ + size_);
+            on_heap_ = true;
+        }
+        heap_.push_back(v);
+        ++size_;
+    }
+
+  private:
+    value_type inline_[kInline] = {};
+    std::vector<value_type> heap_;
+    std::size_t size_ = 0;
+    bool on_heap_ = false;
+};
+
 // One validated request, built from the private copy only.
 struct BlkbackRequest {
     std::uint8_t operation = 0;  // BLKIF_OP_* as the frontend wrote it
     std::uint64_t id = 0;
     std::uint64_t sector_number = 0;
     blkif_vdev_t handle = 0;
-    std::vector<blkif_request_segment> segments;  // for INDIRECT: filled by parse_indirect_segments
-    std::vector<grant_ref_t> indirect_grefs;      // INDIRECT: the INDIRECT_PAGES(nr) pages to read
-    std::uint8_t indirect_op = 0;                 // INDIRECT: BLKIF_OP_READ or BLKIF_OP_WRITE
-    std::uint16_t nr_indirect_segments = 0;       // INDIRECT: nr_segments
-    std::uint64_t nr_sectors = 0;                 // DISCARD
-    std::uint8_t discard_flag = 0;                // DISCARD: BLKIF_DISCARD_SECURE or 0
+    BlkbackSegments segments;                 // for INDIRECT: filled by parse_indirect_segments
+    std::vector<grant_ref_t> indirect_grefs;  // INDIRECT: the INDIRECT_PAGES(nr) pages to read
+    std::uint8_t indirect_op = 0;             // INDIRECT: BLKIF_OP_READ or BLKIF_OP_WRITE
+    std::uint16_t nr_indirect_segments = 0;   // INDIRECT: nr_segments
+    std::uint64_t nr_sectors = 0;             // DISCARD
+    std::uint8_t discard_flag = 0;            // DISCARD: BLKIF_DISCARD_SECURE or 0
 
     // Sectors transferred (sum over segments) or, for DISCARD, nr_sectors.
     std::uint64_t total_sectors() const;
@@ -163,6 +240,7 @@ class BlkifRingBackend {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily requests, rejected;
+        std::uint64_t* request_slots[256] = {};  // requests.at(op_name(op)), once an op was seen
         Counter accepted, disconnects, responses, notifications_sent, notifications_suppressed;
     };
 

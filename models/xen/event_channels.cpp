@@ -292,6 +292,32 @@ long EventChannels::op_alloc_unbound(DomId caller, evtchn_alloc_unbound_t& a) {
     return 0;
 }
 
+long EventChannels::alloc_xen_channel(DomId dom, unsigned vcpu, DomId remote,
+                                      std::function<void(unsigned)> consumer) {
+    if (!domains_.find(dom)) return -XEN_ESRCH;
+    DomainChannels& d = channels_of(dom);
+    const long port = get_free_port(d);
+    if (port < 0) return port;
+    Channel& chn = d.channels[port];
+    bind_port(d, chn, ECS_UNBOUND);
+    chn.remote_dom = remote;
+    chn.notify_vcpu_id = static_cast<std::uint16_t>(vcpu);
+    chn.xen_consumer = true;
+    xen_consumers_[{dom, static_cast<evtchn_port_t>(port)}] = std::move(consumer);
+    return port;
+}
+
+void EventChannels::notify_via_xen(DomId dom, evtchn_port_t port) {
+    DomainChannels& d = channels_of(dom);
+    if (!d.port_is_valid(port)) return;
+    const Channel& chn = d.channels[port];
+    if (!chn.xen_consumer || chn.state != ECS_INTERDOMAIN) return;  // nobody bound the other end yet
+    const Channel& rchn = channels_of(chn.remote_dom).channels.at(chn.remote_port);
+    SendResult::Outcome o = set_pending(chn.remote_dom, rchn.notify_vcpu_id, chn.remote_port);
+    sends_.inc();
+    kick(chn.remote_dom, rchn.notify_vcpu_id, o == SendResult::kicked);
+}
+
 long EventChannels::op_bind_interdomain(DomId caller, evtchn_bind_interdomain_t& b) {
     const DomId rdom = b.remote_dom == DOMID_SELF ? caller : b.remote_dom;
     if (!domains_.find(rdom)) return -XEN_ESRCH;
@@ -390,6 +416,12 @@ long EventChannels::op_send(DomId caller, evtchn_send_t& s) {
     switch (lchn.state) {
         case ECS_INTERDOMAIN: {
             const Channel& rchn = channels_of(lchn.remote_dom).channels.at(lchn.remote_port);
+            if (rchn.xen_consumer) {  // evtchn_send: xen_notification_fn instead of set_pending
+                sends_.inc();
+                auto it = xen_consumers_.find({lchn.remote_dom, lchn.remote_port});
+                if (it != xen_consumers_.end()) it->second(rchn.notify_vcpu_id);
+                return 0;
+            }
             r = {lchn.remote_dom, rchn.notify_vcpu_id, lchn.remote_port, SendResult::kicked};
             break;
         }

@@ -54,7 +54,8 @@
 //     return -XEN_ENOSYS; Xen implements them. EVTCHNOP_bind_pirq is modelled for PIRQs the
 //     platform granted (evtchn_bind_pirq: out of range -EINVAL, not permitted -EPERM, already
 //     bound -EEXIST); the IRQ routing behind a PIRQ (IO-APIC, MSI, PHYSDEVOP_*) is not.
-//   - No Xen-attached channels (xen_consumer, alloc_unbound_xen_event_channel), no SCHEDOP_poll pollers
+//   - Xen-attached channels are modelled for the ioreq servers (alloc_xen_channel, notify_via_xen);
+//     Xen's other consumers (vm_event, ...) are not. No SCHEDOP_poll pollers
 //     (evtchn_check_pollers), no global VIRQ handler redirection (VIRQs go to the domain given).
 //   - XSM is the default policy without a device-model target: "privileged" is DomainRecord::privileged.
 //   - kPortsPerBucket = 64 assumes sizeof(struct evtchn) is 64 (it is __aligned(64) and fits in one cache
@@ -124,6 +125,15 @@ class EventChannels {
     void grant_pirq(DomId dom, unsigned pirq);
     void send_pirq(DomId dom, unsigned pirq);
 
+    // Xen-attached channels (alloc_unbound_xen_event_channel / notify_via_xen_event_channel), as the
+    // ioreq servers use them: a port in `dom` bound to `vcpu`, offered to `remote`, whose events Xen
+    // consumes itself. When the remote end (bound with EVTCHNOP_bind_interdomain) sends, `consumer`
+    // runs with the port's vCPU instead of the port becoming pending in dom's shared_info; Xen
+    // notifies the remote end with notify_via_xen. -XEN_E* (as get_free_port) or the port.
+    long alloc_xen_channel(DomId dom, unsigned vcpu, DomId remote,
+                           std::function<void(unsigned vcpu)> consumer);
+    void notify_via_xen(DomId dom, evtchn_port_t port);
+
     // The domain is going away: close all its ports (interdomain peers revert to unbound as Xen does).
     // Afterwards the domain can allocate no port (get_free_port on a dying domain: -XEN_EINVAL).
     void domain_destroyed(DomId domid);
@@ -168,6 +178,7 @@ class EventChannels {
         evtchn_port_t remote_port = 0;  // ECS_INTERDOMAIN
         std::uint32_t virq = 0;         // ECS_VIRQ
         std::uint32_t pirq = 0;         // ECS_PIRQ
+        bool xen_consumer = false;      // Xen-attached: Xen consumes events sent to it
     };
     struct DomainChannels {
         std::vector<Channel> channels;  // valid_evtchns entries, whole buckets
@@ -213,6 +224,7 @@ class EventChannels {
     std::map<DomId, DomainChannels> doms_;
     unsigned ports_in_use_ = 0;
     SendResult last_send_{};
+    std::map<std::pair<DomId, evtchn_port_t>, std::function<void(unsigned)>> xen_consumers_;
 
     CounterFamily ops_;
     CounterFamily errors_;

@@ -100,7 +100,8 @@ Hypervisor::Stats::Stats(StatsGroup& g)
     : hypercalls(g, "hypercalls", "calls", "hypercalls by op/sub-op, all domains"),
       hypercall_errors(g, "hypercall_errors", "calls", "hypercalls that returned an error, by op/errno"),
       ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs"),
-      device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs") {}
+      device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs"),
+      ioreqs(g, "ioreqs", "ioreqs", "guest accesses forwarded to a device model (hvm_send_ioreq)") {}
 
 Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                        const Clock& clock, Tracer& tracer, StatsGroup& root)
@@ -152,6 +153,68 @@ void Hypervisor::start() {
     for (auto& v : vcpu_storage_) scheduler_->wake(*v, -1);
 }
 
+const Hypervisor::IoreqServer& Hypervisor::create_ioreq_server(
+    DomId guest, DomId dm, std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges) {
+    if (ioreq_servers_.count(guest)) throw std::logic_error("one ioreq server per guest");
+    DomainRecord* dmrec = domains_.find(dm);
+    if (!dmrec || !domains_.find(guest)) throw std::logic_error("ioreq server for an unknown domain");
+    auto page = std::make_unique<XenPage>();
+    auto gfn = dmrec->memory.take_unpopulated_frame();
+    if (!gfn || !dmrec->memory.map_xen_page(*gfn, page.get()))
+        throw std::runtime_error("device model domain has no frame for the ioreq page");
+    IoreqServer srv;
+    srv.guest = guest;
+    srv.dm = dm;
+    srv.dm_gfn = *gfn;
+    srv.port_ranges = std::move(port_ranges);
+    for (Vcpu* v : vcpus(guest)) {
+        long port = event_channels_->alloc_xen_channel(guest, v->id(), dm, [this, guest](unsigned vcpu_id) {
+            // The device model answered: wake the waiting vCPU (hvm_ioreq's notification handler).
+            Vcpu& gv = vcpu(guest, vcpu_id);
+            if (gv.state() == VcpuState::blocked) gv.kick(current_ ? current_->pcpu() : -1);
+        });
+        if (port < 0) throw std::runtime_error("no event channel for the ioreq server");
+        srv.guest_ports.push_back(static_cast<evtchn_port_t>(port));
+    }
+    ioreq_pages_[guest] = std::move(page);
+    return ioreq_servers_[guest] = srv;
+}
+
+bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
+    auto it = ioreq_servers_.find(guest);
+    if (it == ioreq_servers_.end()) return false;
+    for (const auto& [lo, hi] : it->second.port_ranges)
+        if (port >= lo && port <= hi) return true;
+    return false;
+}
+
+std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
+                                     std::uint32_t count, bool read, std::uint64_t data) {
+    const DomId guest = v.domain().id;
+    const IoreqServer& srv = ioreq_servers_.at(guest);
+    auto* iopage = reinterpret_cast<shared_iopage_t*>(ioreq_pages_.at(guest)->bytes);
+    ioreq_t* p = &iopage->vcpu_ioreq[v.id()];
+    p->addr = addr;
+    p->data = data;
+    p->count = count;
+    p->size = size;
+    p->vp_eport = srv.guest_ports.at(v.id());
+    p->dir = read ? IOREQ_READ : IOREQ_WRITE;
+    p->df = 0;
+    p->data_is_ptr = 0;
+    p->type = type;
+    __atomic_thread_fence(__ATOMIC_RELEASE);  // the request before its state
+    p->state = STATE_IOREQ_READY;
+    stats.ioreqs.inc();
+    v.hypervisor_work(cost_.ioreq_roundtrip);
+    event_channels_->notify_via_xen(guest, p->vp_eport);
+    v.wait_in_hypervisor([p] { return p->state == STATE_IORESP_READY; });
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    const std::uint64_t result = p->data;
+    p->state = STATE_IOREQ_NONE;
+    return result;
+}
+
 evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
     evtchn_alloc_unbound_t op{};
     op.dom = dom;
@@ -170,7 +233,8 @@ const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned lo
     const HypercallEntry* e = find_hypercall(op);
     std::string name = e ? std::string(e->name) + "/" + e->sub_op(static_cast<unsigned>(cmd))
                          : "unknown_" + std::to_string(op);
-    return names_.emplace(key, HypercallNames{name, "hypercall:" + name}).first->second;
+    Cycles op_cost = e ? cost_.hypercall_op_cost(e->name) : 0;
+    return names_.emplace(key, HypercallNames{name, "hypercall:" + name, op_cost}).first->second;
 }
 
 void Hypervisor::raise_pirq_at(DomId dom, unsigned pirq, std::uint64_t at_ps) {
@@ -205,12 +269,12 @@ long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
     long result = 0;
     auto body = [&] {
         std::uint64_t t0 = v.now_ps();
-        v.stats.hypercalls.inc(name);
-        stats.hypercalls.inc(name);
+        v.stats.hypercalls.inc(name.c_str());  // interned: the families' pointer fast path applies
+        stats.hypercalls.inc(name.c_str());
         if (!e || (v.type() == DomainType::hvm && !e->hvm_allowed)) {
             result = -XEN_ENOSYS;
         } else {
-            v.hypervisor_work(cost_.hypercall_op_cost(e->name));
+            v.hypervisor_work(names.op_cost);
             Vcpu* saved = current_;
             current_ = &v;
             result = (this->*(e->handler))(v, args);

@@ -85,6 +85,27 @@ class Hypervisor : public sc_core::sc_module {
     // An HVM parameter the toolstack sets at build (HVM_PARAM_STORE_PFN, HVM_PARAM_STORE_EVTCHN ...).
     void toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value);
 
+    // --- ioreq servers: emulated devices in a device model (Xen's hvm/ioreq.c) ---
+    // What the toolstack sets up for a device model (XEN_DMOP_create_ioreq_server,
+    // XEN_DMOP_map_io_range_to_ioreq_server, and the ioreq page the DM acquires): one server per
+    // guest, the shared ioreq page (a Xen page, one ioreq_t per guest vCPU, xen/hvm/ioreq.h) placed
+    // in the DM domain's physmap at dm_gfn, and per guest vCPU a Xen-attached event channel in the
+    // guest offered to the DM, which binds it with EVTCHNOP_bind_interdomain.
+    struct IoreqServer {
+        DomId guest = 0, dm = 0;
+        std::uint64_t dm_gfn = 0;
+        std::vector<evtchn_port_t> guest_ports;
+        std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges;  // inclusive
+    };
+    const IoreqServer& create_ioreq_server(DomId guest, DomId dm,
+                                           std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges);
+    bool ioreq_claims_port(DomId guest, std::uint16_t port) const;
+    // From a guest vCPU's exit handler (hvm_send_ioreq): fill the vCPU's ioreq slot, notify the
+    // device model, and wait descheduled until it answers (STATE_IORESP_READY); ioreq_roundtrip is
+    // charged. Returns the data the device model wrote (the value of a read).
+    std::uint64_t send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
+                             std::uint32_t count, bool read, std::uint64_t data);
+
     const HypervisorParams& params() const { return params_; }
     const CostModel& cost() const { return cost_; }
     const Clock& clock() const { return clock_; }
@@ -100,7 +121,7 @@ class Hypervisor : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, hypercall_errors;
-        Counter ipis_sent, device_irqs;
+        Counter ipis_sent, device_irqs, ioreqs;
     };
 
   private:
@@ -141,10 +162,13 @@ class Hypervisor : public sc_core::sc_module {
     // by a vCPU thread's stack while it blocks inside one (SystemC never unwinds those stacks).
     struct HypercallNames {
         std::string name, cause;
+        Cycles op_cost = 0;  // cost_.hypercall_op_cost(entry name): the cost model is fixed for a run
     };
     const HypercallNames& names_for(unsigned op, unsigned long cmd);
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
+    std::map<DomId, IoreqServer> ioreq_servers_;             // by guest
+    std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;  // by guest
     struct DeviceIrq {
         std::uint64_t at_ps, seq;
         DomId dom;

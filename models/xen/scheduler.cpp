@@ -54,7 +54,7 @@ void PhysicalCpu::on_tick() {
                                      [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; });
         if (best != runq_.end() && (*best)->prio_ <= cur->prio_) {
             cur->preempt_requested_ = true;
-            cur->preempt_ev_.notify(sc_core::SC_ZERO_TIME);
+            cur->wake_ev_.notify(sc_core::SC_ZERO_TIME);
             return;
         }
         running_since_ps_ = now;
@@ -200,7 +200,7 @@ void Scheduler::evaluate_preemption(PhysicalCpu& p) {
         return;
     }
     cur->preempt_requested_ = true;
-    cur->preempt_ev_.notify(sc_core::SC_ZERO_TIME);
+    cur->wake_ev_.notify(sc_core::SC_ZERO_TIME);
 }
 
 Vcpu* Scheduler::pick(PhysicalCpu& p) {

@@ -69,7 +69,7 @@ void Vcpu::run_guest(Cycles c) {
     stats.guest_cycles.inc(c);
     while (remaining > 0) {
         wait_until_running();
-        if (preempt_requested_) {  // requested while we were not yet waiting on preempt_ev_
+        if (preempt_requested_) {  // requested while we were not yet waiting on wake_ev_
             stats.preemptions.inc();
             sched_.yield(*this);
             continue;
@@ -80,7 +80,7 @@ void Vcpu::run_guest(Cycles c) {
         }
         std::uint64_t t0 = now_ps();
         in_guest_mode_ = true;
-        wait(sc_time::from_value(remaining), preempt_ev_ | irq_ev_);
+        wait(sc_time::from_value(remaining), wake_ev_);
         in_guest_mode_ = false;
         remaining -= std::min(remaining, now_ps() - t0);
         if (irq_pending_signal_) {
@@ -99,8 +99,24 @@ void Vcpu::run_guest(Cycles c) {
 }
 
 void Vcpu::record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps) {
-    stats.exits.inc(std::string(exit_reason_name(reason)));
-    stats.exits_by_cause.inc(std::string(exit_reason_name(reason)) + ":" + std::string(cause));
+    const ExitCounters* known = nullptr;
+    for (const ExitCounters& e : exit_counters_)
+        if (e.reason == reason && e.cause == cause) {
+            known = &e;
+            break;
+        }
+    if (known) {
+        ++*known->exits;
+        ++*known->by_cause;
+    } else {
+        const std::string name(exit_reason_name(reason));
+        std::uint64_t& exits = stats.exits.at(name);
+        std::uint64_t& by_cause = stats.exits_by_cause.at(name + ":" + std::string(cause));
+        ++exits;
+        ++by_cause;
+        if (exit_counters_.size() < kMaxExitCounters)
+            exit_counters_.push_back({reason, std::string(cause), &exits, &by_cause});
+    }
     Cycles c = cost_.exit_cost(reason);
     hypervisor_work(c);
     if (tracer_.on(TraceCategory::vmexit))
@@ -151,6 +167,15 @@ void Vcpu::block_until_event() {
     stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
 
+void Vcpu::wait_in_hypervisor(const std::function<bool()>& done) {
+    while (!done()) {
+        std::uint64_t t0 = now_ps();
+        sched_.block(*this);
+        wait_until_running();
+        stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
+    }
+}
+
 void Vcpu::eoi() {
     stats.eois.inc();
     lapic_in_service_ = false;
@@ -174,7 +199,7 @@ bool Vcpu::kick(int from_pcpu) {
         case VcpuState::running:
             if (!in_guest_mode_ || irq_pending_signal_) return false;  // noticed at the next VM entry
             irq_pending_signal_ = true;
-            irq_ev_.notify(sc_core::SC_ZERO_TIME);
+            wake_ev_.notify(sc_core::SC_ZERO_TIME);
             sched_.pcpu(static_cast<unsigned>(pcpu_)).stats.ipis_received.inc();
             return true;
         case VcpuState::runnable:

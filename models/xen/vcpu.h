@@ -71,6 +71,10 @@ class Vcpu : public sc_core::sc_module {
     void block_until_event();
     // The guest's EOI of a LAPIC-delivered vector (percpu upcall vector).
     void eoi();
+    // Blocks in the hypervisor (the vCPU is descheduled) until `done()` holds, re-checking each time
+    // the vCPU is woken (an ioreq waiting for its device model). Event-channel kicks that wake it
+    // early are absorbed; their upcall is delivered at the next VM entry.
+    void wait_in_hypervisor(const std::function<bool()>& done);
 
     // --- used by the hypervisor (any process) ---
     // evtchn_upcall_pending went 0 -> 1 for this vCPU. Returns true when an IPI had to be sent
@@ -107,6 +111,14 @@ class Vcpu : public sc_core::sc_module {
     void wait_until_running();
     void after_hypervisor_work();  // VM entry: honour a preemption request, then deliver
     void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
+    // The exits / exits_by_cause counters of the causes seen so far: no label strings per exit.
+    struct ExitCounters {
+        ExitReason reason;
+        std::string cause;
+        std::uint64_t *exits, *by_cause;
+    };
+    static constexpr std::size_t kMaxExitCounters = 32;  // beyond: looked up by label each time
+    std::vector<ExitCounters> exit_counters_;
 
     Hypervisor& hv_;
     const CostModel& cost_;
@@ -141,7 +153,10 @@ class Vcpu : public sc_core::sc_module {
     bool preempt_requested_ = false;
     bool ran_in_period_ = false;
     std::uint64_t acct_since_ps_ = 0, run_start_ps_ = 0, blocked_since_ps_ = 0;
-    sc_core::sc_event scheduled_ev_, preempt_ev_, irq_ev_;
+    sc_core::sc_event scheduled_ev_;
+    // Ends guest mode early: a preemption request or an event to deliver (both notified with
+    // SC_ZERO_TIME). One event rather than `preempt | irq`, whose list SystemC allocates per wait.
+    sc_core::sc_event wake_ev_;
 };
 
 template <class Handler>

@@ -93,6 +93,10 @@ const std::vector<CostParam>& params() {
         add("blkback_request", 4000,
             "dom0 blkback per request (copy, validate, bio submit, completion), excluding hypercalls",
             [](CostModel& m) -> Cycles& { return m.blkback_request; });
+        add("device_model_ioreq", 6000,
+            "device model (QEMU) per ioreq in dom0: wake on the event channel, read the slot, dispatch, "
+            "answer",
+            [](CostModel& m) -> Cycles& { return m.device_model_ioreq; });
         return t;
     }();
     return table;

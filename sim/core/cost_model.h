@@ -58,6 +58,7 @@ struct CostModel {
     Cycles xenstored_request;
     Cycles blkfront_request;
     Cycles blkback_request;
+    Cycles device_model_ioreq;
 
     // The documented default preset.
     static CostModel defaults();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace xensim {
@@ -24,6 +25,19 @@ std::uint64_t& CounterFamily::at(const std::string& label) {
     values_.push_back(0);
     index_.emplace(label, &values_.back());
     return values_.back();
+}
+
+std::uint64_t& CounterFamily::at(const char* label) {
+    for (const Recent& r : recent_)
+        if (r.ptr == label && std::strcmp(r.label->c_str(), label) == 0) return *r.value;
+    std::string key(label);
+    auto it = index_.find(key);
+    if (it == index_.end()) {
+        values_.push_back(0);
+        it = index_.emplace(std::move(key), &values_.back()).first;
+    }
+    recent_[recent_next_++ % kRecent] = Recent{label, &it->first, it->second};
+    return *it->second;
 }
 
 std::uint64_t CounterFamily::value(const std::string& label) const {

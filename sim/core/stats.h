@@ -45,7 +45,11 @@ class CounterFamily {
     CounterFamily& operator=(const CounterFamily&) = delete;
 
     std::uint64_t& at(const std::string& label);
+    // The same for a C string; remembers the last few label pointers, so a hot caller passing a
+    // string literal (or any stable buffer) skips building a std::string and the map lookup.
+    std::uint64_t& at(const char* label);
     void inc(const std::string& label, std::uint64_t n = 1) { at(label) += n; }
+    void inc(const char* label, std::uint64_t n = 1) { at(label) += n; }
     std::uint64_t value(const std::string& label) const;
     std::uint64_t total() const;
     const std::map<std::string, std::uint64_t*>& labels() const { return index_; }
@@ -57,6 +61,14 @@ class CounterFamily {
     std::string name_, unit_, description_;
     std::deque<std::uint64_t> values_;
     std::map<std::string, std::uint64_t*> index_;
+    struct Recent {
+        const char* ptr = nullptr;           // a label pointer seen before
+        const std::string* label = nullptr;  // its map key, to check the bytes are still the same
+        std::uint64_t* value = nullptr;
+    };
+    static constexpr unsigned kRecent = 8;
+    Recent recent_[kRecent];
+    unsigned recent_next_ = 0;  // round-robin replacement
 };
 
 // Samples of a quantity (latency, occupancy) with exact order statistics. Every sample is kept,

@@ -74,6 +74,7 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer)
                                        root_);
     build_domains();
     build_xenstore();
+    build_device_models();
     build_workloads();
     install_programs();
 }
@@ -268,11 +269,6 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
             break;
         }
     const unsigned devid = *vbd_devid(disk.at("vdev"));
-    if (!dom0_kernel_) {
-        GuestServices* v0 = dom0->services[0].get();
-        dom0_kernel_ = std::make_unique<Dom0Kernel>(
-            *dom0->guest, [dom0, v0]() -> XenbusClient& { return dom0->kernel_xenbus(*v0); }, *v0);
-    }
     // The disk and dom0's backend, with the disk's completion interrupt routed to dom0.
     rt.disk_group = std::make_unique<StatsGroup>(
         "disk_" + guest->name + "_" + disk.at("vdev").get<std::string>(), &root_);
@@ -293,7 +289,7 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
     const unsigned pirq = bp.pirq;
     rt.blkback->raise_irq = [hv, pirq](std::uint64_t at_ps) { hv->raise_pirq_at(0, pirq, at_ps); };
     Blkback* back = rt.blkback.get();
-    BackendKernel* kernel = dom0_kernel_.get();
+    BackendKernel* kernel = &dom0_kernel();
     dom0->passive.push_back(
         [back, kernel](GuestServices& s) { back->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
     if (const std::uint64_t detach_us = disk.at("detach_at_us")) {
@@ -367,6 +363,37 @@ void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {
     guest->active.push_back([m, guest](GuestServices& s) { m->run(guest->kernel_xenbus(s), s); });
 }
 
+BackendKernel& Platform::dom0_kernel() {
+    if (!dom0_kernel_) {
+        DomainRuntime* dom0 = domains_[0].get();
+        GuestServices* v0 = dom0->services[0].get();
+        dom0_kernel_ = std::make_unique<Dom0Kernel>(
+            *dom0->guest, [dom0, v0]() -> XenbusClient& { return dom0->kernel_xenbus(*v0); }, *v0);
+    }
+    return *dom0_kernel_;
+}
+
+void Platform::build_device_models() {
+    // The toolstack starts a device model in dom0 for each guest with emulated devices and
+    // registers it with Xen as the guest's ioreq server (XEN_DMOP_create_ioreq_server and
+    // XEN_DMOP_map_io_range_to_ioreq_server for the ports it emulates).
+    for (auto& d : domains_) {
+        if (d->id == 0 || !d->config.at("xen_platform_pci").get<bool>()) continue;
+        const Hypervisor::IoreqServer& srv =
+            hv_->create_ioreq_server(d->id, 0, {{XenPlatformPorts::kBase, XenPlatformPorts::kBase + 3}});
+        d->device_model = std::make_unique<DeviceModel>(d->id, root_);
+        d->platform_ports = std::make_unique<XenPlatformPorts>(*d->group);
+        d->device_model->add_device(d->platform_ports.get());
+        DeviceModel* dm = d->device_model.get();
+        BackendKernel* kernel = &dom0_kernel();
+        const std::uint64_t gfn = srv.dm_gfn;
+        const std::vector<evtchn_port_t> ports = srv.guest_ports;
+        domains_[0]->passive.push_back([dm, kernel, gfn, ports](GuestServices& s) {
+            dm->start(*kernel, static_cast<VcpuGuestServices&>(s), gfn, ports);
+        });
+    }
+}
+
 void Platform::install_programs() {
     for (auto& d : domains_) {
         DomainRuntime* rt = d.get();
@@ -376,6 +403,7 @@ void Platform::install_programs() {
         opts.upcall = rt->config.at("upcall") == "percpu_vector" ? GuestUpcall::percpu_vector
                                                                  : GuestUpcall::callback_vector;
         opts.grant_frames = rt->config.at("grant_frames");
+        opts.unplug_emulated = rt->config.at("xen_platform_pci").get<bool>();
         for (std::size_t i = 0; i < rt->services.size(); ++i) {
             GuestServices* s = rt->services[i].get();
             Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));

@@ -69,6 +69,8 @@ class Platform {
     void build_xenstore();
     void start_xenstored(GuestServices& dom0);
     void build_workloads();
+    void build_device_models();
+    BackendKernel& dom0_kernel();
     // A guest disk with dom0's blkback and the guest's blkfront (fio and blkif_misbehaviour).
     DomainRuntime* build_block_device(WorkloadRuntime& rt, const nlohmann::json& workload);
     void build_fio(WorkloadRuntime& rt, const nlohmann::json& workload);

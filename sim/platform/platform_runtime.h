@@ -10,7 +10,9 @@
 #include "frontends/blkif_misbehaviour.h"
 #include "frontends/cpu_burn.h"
 #include "frontends/fio_workload.h"
+#include "models/devices/xen_platform.h"
 #include "models/dom0/blkback.h"
+#include "models/dom0/device_model.h"
 #include "models/dom0/storage.h"
 #include "frontends/xenbus_client.h"
 #include "frontends/xenbus_handshake.h"
@@ -38,6 +40,9 @@ struct Platform::DomainRuntime {
     // its loopback to xenstored) and the ring frame.
     evtchn_port_t store_port = 0;
     Gfn store_ring = 0;
+    // The device model emulating this guest's devices (xen_platform_pci), and its devices.
+    std::unique_ptr<DeviceModel> device_model;
+    std::unique_ptr<XenPlatformPorts> platform_ports;
     // The kernel's xenbus client on vCPU 0, connected on first use.
     std::unique_ptr<XenbusClient> xenbus;
     XenbusClient& kernel_xenbus(GuestServices& vcpu0) {

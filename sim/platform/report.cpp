@@ -219,6 +219,13 @@ json Platform::report(const RunResult& run) const {
         dj["guest_cycles"] = guest;
         dj["hypervisor_cycles"] = hyp;
         dj["unclaimed_io"] = d->unclaimed_io->value();
+        if (d->device_model) {
+            const auto& ds = d->device_model->stats();
+            dj["device_model"] = {{"ioreqs", family_json(ds.ioreqs)},
+                                  {"unclaimed", ds.unclaimed.value()},
+                                  {"unplugged_mask", d->platform_ports->unplugged()},
+                                  {"unplug_product", d->platform_ports->product()}};
+        }
         dj["vcpus"] = vcpus;
         hv_ops +=
             dj["exits_total"].get<std::uint64_t>() + dj["hypercalls_total"].get<std::uint64_t>() + upcalls;

@@ -83,6 +83,10 @@ ConfigNodePtr scenario_schema() {
                                           "HVM event upcall: HVM_PARAM_CALLBACK_IRQ vector (no EOI) or "
                                           "HVMOP_set_evtchn_upcall_vector (LAPIC, EOI per upcall)")},
                 {"grant_frames", N::integer(1, 1, 64, "frames", "grant table frames the guest maps at boot")},
+                {"xen_platform_pci",
+                 N::boolean(false,
+                            "HVM: the Xen platform device in dom0's device model; the guest runs the "
+                            "unplug protocol at boot (an ioreq per port access)")},
                 {"disks",
                  N::array(
                      N::object(

@@ -22,14 +22,28 @@ void VcpuGuestServices::trap(ExitReason reason, const std::string& cause, F&& f)
         v_.vmexit(reason, cause, f);
 }
 
+bool VcpuGuestServices::emulated(std::uint16_t port) const {
+    return v_.type() != DomainType::pv && hv_.ioreq_claims_port(v_.domain().id, port);
+}
+
 std::uint32_t VcpuGuestServices::in(std::uint16_t port, unsigned size) {
     std::uint32_t value = ones(size);
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] { unclaimed_.inc(); });
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+        if (emulated(port))
+            value = static_cast<std::uint32_t>(hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, 1, true, 0));
+        else
+            unclaimed_.inc();
+    });
     return value;
 }
 
 void VcpuGuestServices::out(std::uint16_t port, unsigned size, std::uint32_t value) {
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] { unclaimed_.inc(); });
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+        if (emulated(port))
+            hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, 1, false, value);
+        else
+            unclaimed_.inc();
+    });
 }
 
 void VcpuGuestServices::ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) {

@@ -8,8 +8,10 @@
 // directly, it idles with SCHEDOP_block, and privileged instructions it issues are emulated by
 // Xen after a fault (charged as PV traps, not counted as exits).
 //
-// No device claims any port or MMIO range yet: reads return all ones and writes are dropped, as
-// for an unclaimed port on Xen, and such accesses are counted per domain as unclaimed_io.
+// IN/OUT to a port an ioreq server claims (an emulated device in the device model) is forwarded as
+// an ioreq (Hypervisor::send_ioreq): the vCPU waits, descheduled, for the device model's answer.
+// Other ports, string I/O and MMIO reach no device yet: reads return all ones and writes are
+// dropped, as for an unclaimed port on Xen, and such accesses are counted per domain as unclaimed_io.
 #pragma once
 
 #include "frontends/guest_services.h"
@@ -61,6 +63,7 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
     }
 
   private:
+    bool emulated(std::uint16_t port) const;
     template <class F>
     void trap(ExitReason reason, const std::string& cause, F&& f);
 

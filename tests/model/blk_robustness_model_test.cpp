@@ -65,8 +65,9 @@ TEST(BlkRobustness, WithoutIndirectDescriptorsIndirectRequestsAreUnknownOperatio
     for (const auto& c : cases) {
         EXPECT_TRUE(c.at("ok").get<bool>()) << c.dump();
         if (c.at("case").get<std::string>().rfind("indirect_", 0) == 0 ||
-            c.at("case") == "valid_indirect_read")
+            c.at("case") == "valid_indirect_read") {
             EXPECT_EQ(c.at("got"), "BLKIF_RSP_EOPNOTSUPP") << c.dump();
+        }
     }
 }
 
