@@ -101,7 +101,7 @@ bool BlkifRingFrontend::submit(const BlockIo& io) {
         throw std::invalid_argument("blkif ring frontend: DISCARD of no sectors");
     }
     std::uint64_t key = next_key_++;
-    ios_[key] = PendingIo{io.id, 1, BLKIF_RSP_OKAY};
+    pending_put(key, PendingIo{io.id, 1, BLKIF_RSP_OKAY});
 
     if (nseg && cfg_.merge_adjacent && try_merge(io, nseg, key)) {
         stats_.ios.inc();
@@ -141,7 +141,7 @@ bool BlkifRingFrontend::submit(const BlockIo& io) {
         ok = true;
     }
     if (!ok) {
-        ios_.erase(key);
+        pending_drop(key);
         stats_.submit_full.inc();
         return false;
     }
@@ -156,9 +156,10 @@ bool BlkifRingFrontend::submit_rw(const BlockIo& io, unsigned nseg, std::uint64_
     const unsigned parts = (nseg + cap - 1) / cap;
     if (free_slots() < parts) return false;
     const std::uint8_t op = io.op == BlockOp::write ? BLKIF_OP_WRITE : BLKIF_OP_READ;
-    ios_[key].parts = parts;
+    pending_get(key)->parts = parts;
 
-    std::vector<unsigned> built;
+    std::vector<unsigned>& built = built_;
+    built.clear();
     bool ok = true;
     for (unsigned p = 0; p < parts && ok; ++p) {
         unsigned first = p * cap, n = std::min(cap, nseg - first);
@@ -170,7 +171,8 @@ bool BlkifRingFrontend::submit_rw(const BlockIo& io, unsigned nseg, std::uint64_
         s.used = true;
         s.ios.push_back(key);
         std::uint64_t sector = io.sector + std::uint64_t(first) * kSectorsPerPage;
-        std::vector<blkif_request_segment> segs(n);
+        std::vector<blkif_request_segment>& segs = segs_;
+        segs.resize(n);
         ok = take_segments(io, first, n, s, segs.data());
         if (!ok) break;
         if (n <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
@@ -347,7 +349,9 @@ void BlkifRingFrontend::publish(unsigned id) {
     s.slot = ring_.req_prod_pvt;
     *RING_GET_REQUEST(&ring_, ring_.req_prod_pvt) = s.req;
     ring_.req_prod_pvt++;
-    stats_.requests.inc(op_name(s.req.operation));
+    std::uint64_t*& rslot = request_slots_[s.req.operation];
+    if (!rslot) rslot = &stats_.requests.at(op_name(s.req.operation));
+    ++*rslot;
     if (s.req.operation == BLKIF_OP_READ || s.req.operation == BLKIF_OP_WRITE) {
         stats_.segments.inc(s.req.nr_segments);
         last_unpushed_ = int(id);
@@ -411,13 +415,13 @@ std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::collect() {
         keys.swap(shadow_[id].ios);
         release(id, rsp.status == BLKIF_RSP_OKAY);
         for (std::uint64_t key : keys) {
-            auto it = ios_.find(key);
-            if (it == ios_.end()) continue;
-            PendingIo& p = it->second;
+            PendingIo* pp = pending_get(key);
+            if (!pp) continue;
+            PendingIo& p = *pp;
             if (p.status == BLKIF_RSP_OKAY) p.status = rsp.status;
             if (--p.parts == 0) {
                 done.push_back({p.id, p.status});
-                ios_.erase(it);
+                pending_drop(key);
             }
         }
     }
@@ -429,7 +433,7 @@ bool BlkifRingFrontend::submit_raw(const blkif_request_t& req, std::uint64_t io_
     unsigned id = free_ids_.back();
     free_ids_.pop_back();
     std::uint64_t key = next_key_++;
-    ios_[key] = PendingIo{io_id, 1, BLKIF_RSP_OKAY};
+    pending_put(key, PendingIo{io_id, 1, BLKIF_RSP_OKAY});
     Shadow& s = shadow_[id];
     s.reset();
     s.used = true;
@@ -450,8 +454,10 @@ std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::abort_all() {
     std::vector<Completion> done;
     for (unsigned id = 0; id < shadow_.size(); ++id)
         if (shadow_[id].used) release(id, false);  // grants the backend still maps are ended later
-    for (const auto& [key, p] : ios_) done.push_back({p.id, BLKIF_RSP_ERROR});
+    for (const PendingIo& p : ios_)
+        if (p.live) done.push_back({p.id, BLKIF_RSP_ERROR});
     ios_.clear();
+    ios_base_ = next_key_;
     last_unpushed_ = -1;
     return done;
 }

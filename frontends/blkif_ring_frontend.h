@@ -49,6 +49,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -166,9 +167,10 @@ class BlkifRingFrontend {
         }
     };
     struct PendingIo {
-        std::uint64_t id;
-        unsigned parts;
-        std::int16_t status;
+        std::uint64_t id = 0;
+        unsigned parts = 0;
+        std::int16_t status = 0;
+        bool live = false;
     };
     struct Stats {
         explicit Stats(StatsGroup& g);
@@ -196,7 +198,30 @@ class BlkifRingFrontend {
     RING_IDX pushed_ = 0;
     std::vector<Shadow> shadow_;
     std::vector<unsigned> free_ids_;
-    std::map<std::uint64_t, PendingIo> ios_;
+    // I/Os in flight by key: keys are handed out in order, so a deque indexed by key - ios_base_,
+    // trimmed from the front as the oldest complete (no allocation per I/O).
+    std::deque<PendingIo> ios_;
+    std::uint64_t ios_base_ = 0;
+    PendingIo* pending_get(std::uint64_t key) {
+        if (key < ios_base_ || key - ios_base_ >= ios_.size()) return nullptr;
+        PendingIo& p = ios_[key - ios_base_];
+        return p.live ? &p : nullptr;
+    }
+    void pending_put(std::uint64_t key, PendingIo p) {
+        while (ios_base_ + ios_.size() < key) ios_.push_back({});  // never: keys are consecutive
+        p.live = true;
+        ios_.push_back(p);
+    }
+    void pending_drop(std::uint64_t key) {
+        if (PendingIo* p = pending_get(key)) p->live = false;
+        while (!ios_.empty() && !ios_.front().live) {
+            ios_.pop_front();
+            ++ios_base_;
+        }
+    }
+    std::vector<unsigned> built_;              // submit_rw scratch, reused
+    std::vector<blkif_request_segment> segs_;  // submit_rw scratch, reused
+    std::uint64_t* request_slots_[256] = {};   // requests counter per BLKIF_OP_*, looked up once
     std::uint64_t next_key_ = 0;
     std::vector<Grant> pool_;                // persistent grants free for reuse
     std::vector<std::uint64_t> free_pages_;  // our pages free for reuse (indirect, bounce)

@@ -92,12 +92,12 @@ void FioWorkload::run_vcpu(GuestServices& s) {
 }
 
 bool FioWorkload::issue(GuestServices& s, Slot& slot, unsigned queue) {
-    BlockIo io;
+    BlockIo& io = io_;
     io.id = static_cast<std::uint64_t>(&slot - slots_.data());
     io.op = slot.io.write ? BlockOp::write : BlockOp::read;
     io.sector = slot.io.offset / 512;
     io.sectors = slot.io.length / 512;
-    io.pages = slot.pages;
+    io.pages.assign(slot.pages.begin(), slot.pages.end());
     if (!device_.submit(s, queue, io)) return false;
     slot.queued = false;
     slot.busy = true;

@@ -97,6 +97,7 @@ class FioWorkload {
     std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked
     std::vector<std::uint8_t> buffer_;      // host scratch for fill / check
+    BlockIo io_;                            // reused per issue: keeps the pages vector's capacity
     bool ready_ = false, failed_ = false;
     unsigned vcpus_running_ = 0;
     std::uint64_t errors_ = 0;

@@ -427,7 +427,7 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     StorageRequest sr;
     sr.id = req.id;
     sr.sector = req.sector_number;
-    std::vector<std::uint8_t*> pages;
+    std::vector<std::uint8_t*>& pages = pages_;
     const std::uint8_t op = f.operation;
     if (op == BLKIF_OP_READ || op == BLKIF_OP_WRITE) {
         if (!map_segments(s, r, req, op == BLKIF_OP_WRITE, pages, f.unmap)) {
@@ -473,7 +473,9 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     }
     std::uint64_t done_ns = (res.complete_ps + 999) / 1000;
     if (done_ns < now_ns) done_ns = now_ns;
-    in_flight_.emplace(done_ns, std::move(f));
+    auto pos = std::upper_bound(in_flight_.begin(), in_flight_.end(), done_ns,
+                                [](std::uint64_t t, const auto& e) { return t < e.first; });
+    in_flight_.emplace(pos, done_ns, std::move(f));
     arm_irq(done_ns);
 }
 
@@ -498,8 +500,8 @@ void Blkback::disk_irq(BackendServices& s) {
     const std::size_t before = in_flight_.size();
     std::vector<bool> touched(rings_.size(), false);
     while (!in_flight_.empty() && in_flight_.begin()->first <= now_ns) {
-        InFlight f = std::move(in_flight_.begin()->second);
-        in_flight_.erase(in_flight_.begin());
+        InFlight f = std::move(in_flight_.front().second);
+        in_flight_.pop_front();
         unmap(s, f.unmap);
         if (closing_ || f.ring >= rings_.size()) {
             stats_.responses_dropped.inc();

@@ -49,6 +49,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -155,8 +156,11 @@ class Blkback {
     unsigned ring_page_order_ = 0;
     std::vector<std::unique_ptr<Ring>> rings_;
     evtchn_port_t pirq_port_ = 0;
-    std::vector<std::uint64_t> free_frames_;            // unpopulated frames to map grants at
-    std::multimap<std::uint64_t, InFlight> in_flight_;  // by completion time, then submit order
+    std::vector<std::uint64_t> free_frames_;  // unpopulated frames to map grants at
+    // Requests at the disk by completion time, then submit order (times nearly always arrive in
+    // order, so inserts land at the back).
+    std::deque<std::pair<std::uint64_t, InFlight>> in_flight_;
+    std::vector<std::uint8_t*> pages_;  // dispatch scratch, reused
     std::vector<std::uint8_t> bounce_;
     bool closing_ = false;
     bool irq_armed_ = false;          // a completion interrupt is scheduled ...
