@@ -48,6 +48,7 @@ void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
             guest_.unmask(s, b.port);
         }
     }
+    s.mark_phase("pv_connect");
     if (!xb.connected() || !device_.connect(xb, s, vcpus_))
         return give_up("the block device did not connect (backend closed or refused it)");
     const std::uint64_t device_bytes = device_.sectors() * 512;
@@ -79,6 +80,7 @@ void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
     };
     vcpus_running_ = std::min(p_.numjobs, vcpus_);
     ready_ = true;
+    s.mark_phase("io");
     stats_.start_ns = s.now_ns();
     for (unsigned v = 1; v < vcpus_running_; ++v)
         if (ipi_ports_[v]) guest_.notify(s, ipi_ports_[v]);

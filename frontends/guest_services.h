@@ -53,6 +53,11 @@ class GuestServices {
     // End of interrupt for a LAPIC-delivered vector.
     virtual void eoi() = 0;
 
+    // A simulator annotation with no guest-visible effect and no cost: from now on this domain's
+    // exits and hypercalls are attributed to phase `name` ("discovery", "unplug", "pv_connect" ...),
+    // reported per phase. `name` must outlive the run (a string literal).
+    virtual void mark_phase(const char* name) = 0;
+
     // The guest's own memory: allocate a frame, and reach a frame's bytes.
     virtual std::optional<std::uint64_t> alloc_page() = 0;
     // `n` consecutive frames whose bytes are one span (page(first) covers 4096 * n bytes), as a

@@ -14,6 +14,7 @@ XenGuest::XenGuest(unsigned vcpus, bool pv) : vcpus_(vcpus), pv_(pv) {}
 long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& opts) {
     opts_ = opts;
     GuestServices& s = *vcpus.at(0);
+    s.mark_phase(pv_ ? "xen_setup" : "discovery");
     if (!pv_) {
         // PVHVM platform discovery as Linux's xen_cpuid_base / init_hvm_pv_info: the signature
         // leaf, the version leaf, the hypercall-page leaf, then the MSR write that installs the
@@ -28,7 +29,11 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
         auto page = s.alloc_page();
         if (!page) return -XEN_ENOMEM;
         s.wrmsr(hypercall_msr, *page << 12);
-        if (opts.unplug_emulated) unplugged_ = unplug_emulated_devices(s);
+        if (opts.unplug_emulated) {
+            s.mark_phase("unplug");
+            unplugged_ = unplug_emulated_devices(s);
+        }
+        s.mark_phase("xen_setup");
     }
     // shared_info into our physmap.
     auto gfn = s.alloc_page();
@@ -89,6 +94,7 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
         }
     }
     booted_ = true;
+    s.mark_phase("running");
     return 0;
 }
 

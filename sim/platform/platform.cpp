@@ -103,8 +103,11 @@ void Platform::build_domains() {
         rt->unclaimed_io = std::make_unique<Counter>(*rt->group, "unclaimed_io", "accesses",
                                                      "port/MMIO accesses no device claimed");
         rt->guest = std::make_unique<XenGuest>(spec.vcpus, rt->type == DomainType::pv);
-        for (Vcpu* v : hv_->vcpus(rt->id))
+        for (Vcpu* v : hv_->vcpus(rt->id)) {
             rt->services.push_back(std::make_unique<VcpuGuestServices>(*hv_, *v, *rt->unclaimed_io));
+            DomainRuntime* dom = rt.get();
+            rt->services.back()->on_phase = [this, dom](const char* name) { mark_phase(*dom, name); };
+        }
         domains_.push_back(std::move(rt));
     }
 }
@@ -361,6 +364,18 @@ void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {
                                                           *rt.blkfront, *guest->guest, *rt.stats);
     BlkifMisbehaviour* m = rt.misbehaviour.get();
     guest->active.push_back([m, guest](GuestServices& s) { m->run(guest->kernel_xenbus(s), s); });
+}
+
+void Platform::mark_phase(DomainRuntime& d, const char* name) {
+    if (!d.phases.empty() && d.phases.back().name == name) return;
+    DomainRuntime::Phase p;
+    p.name = name;
+    p.start_ps = sc_core::sc_time_stamp().value();
+    for (Vcpu* v : hv_->vcpus(d.id)) {
+        for (const auto& [reason, count] : v->stats.exits.labels()) p.exits[reason] += *count;
+        for (const auto& [op, count] : v->stats.hypercalls.labels()) p.hypercalls += *count;
+    }
+    d.phases.push_back(std::move(p));
 }
 
 BackendKernel& Platform::dom0_kernel() {

@@ -71,6 +71,7 @@ class Platform {
     void build_workloads();
     void build_device_models();
     BackendKernel& dom0_kernel();
+    void mark_phase(DomainRuntime& d, const char* name);
     // A guest disk with dom0's blkback and the guest's blkfront (fio and blkif_misbehaviour).
     DomainRuntime* build_block_device(WorkloadRuntime& rt, const nlohmann::json& workload);
     void build_fio(WorkloadRuntime& rt, const nlohmann::json& workload);

@@ -43,6 +43,15 @@ struct Platform::DomainRuntime {
     // The device model emulating this guest's devices (xen_platform_pci), and its devices.
     std::unique_ptr<DeviceModel> device_model;
     std::unique_ptr<XenPlatformPorts> platform_ports;
+    // Phases the guest marked (GuestServices::mark_phase): where each began, and the domain's
+    // exit and hypercall counts at that moment (the report takes differences).
+    struct Phase {
+        std::string name;
+        std::uint64_t start_ps = 0;
+        std::map<std::string, std::uint64_t> exits;  // by reason, cumulative at the start
+        std::uint64_t hypercalls = 0;                // cumulative at the start
+    };
+    std::vector<Phase> phases;
     // The kernel's xenbus client on vCPU 0, connected on first use.
     std::unique_ptr<XenbusClient> xenbus;
     XenbusClient& kernel_xenbus(GuestServices& vcpu0) {

@@ -219,6 +219,37 @@ json Platform::report(const RunResult& run) const {
         dj["guest_cycles"] = guest;
         dj["hypervisor_cycles"] = hyp;
         dj["unclaimed_io"] = d->unclaimed_io->value();
+        // Per phase the guest marked: what it cost, up to the next phase or the end of the run.
+        json phases = json::array();
+        for (std::size_t i = 0; i < d->phases.size(); ++i) {
+            const auto& p = d->phases[i];
+            const bool last = i + 1 == d->phases.size();
+            json end_exits = json::object();
+            std::uint64_t end_hypercalls = 0, end_ps = run.sim_time_ps;
+            if (last) {
+                end_exits = exits;
+                end_hypercalls = dj["hypercalls_total"].get<std::uint64_t>();
+            } else {
+                for (const auto& [k, v] : d->phases[i + 1].exits) end_exits[k] = v;
+                end_hypercalls = d->phases[i + 1].hypercalls;
+                end_ps = d->phases[i + 1].start_ps;
+            }
+            json px = json::object();
+            std::uint64_t total = 0;
+            for (const auto& [k, v] : end_exits.items()) {
+                auto it = p.exits.find(k);
+                const std::uint64_t n = v.get<std::uint64_t>() - (it == p.exits.end() ? 0 : it->second);
+                if (n) px[k] = n;
+                total += n;
+            }
+            phases.push_back({{"name", p.name},
+                              {"start_ns", p.start_ps / 1000},
+                              {"duration_ns", (end_ps - p.start_ps) / 1000},
+                              {"exits", px},
+                              {"exits_total", total},
+                              {"hypercalls_total", end_hypercalls - p.hypercalls}});
+        }
+        dj["phases"] = phases;
         if (d->device_model) {
             const auto& ds = d->device_model->stats();
             dj["device_model"] = {{"ioreqs", family_json(ds.ioreqs)},

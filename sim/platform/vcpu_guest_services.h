@@ -51,6 +51,11 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
         v_.set_upcall_handler(std::move(handler));
     }
     void eoi() override { v_.eoi(); }
+    void mark_phase(const char* name) override {
+        if (on_phase) on_phase(name);
+    }
+    // Set by the platform: records the domain's phase boundaries.
+    std::function<void(const char*)> on_phase;
 
     std::optional<std::uint64_t> alloc_page() override { return v_.domain().memory.allocate_page(); }
     std::optional<std::uint64_t> alloc_pages(unsigned n) override {

@@ -51,5 +51,45 @@ TEST(Ioreq, WithoutThePlatformDeviceTheGuestMakesNoPortAccess) {
     EXPECT_EQ(sim.stat("xen.ioreqs"), 0u);
 }
 
+// The boot of a PVHVM guest split by phase, each phase's exits fixed by what the guest does in it.
+TEST(Ioreq, PvhvmBootIsReportedByPhase) {
+    json sc = platform_scenario(true);
+    sc["domains"][1]["disks"] = json::array({{{"vdev", "xvda"}, {"sectors", 204800}, {"model", "null"}}});
+    sc["workloads"] = json::array({{{"type", "fio"},
+                                    {"name", "io"},
+                                    {"guest", "guest"},
+                                    {"rw", "randread"},
+                                    {"iodepth", 1},
+                                    {"number_ios", 10}}});
+    sc["stop"]["sim_time_ms"] = 100;
+    Simulation sim(sc);
+    const json& phases = sim.domain("guest").at("phases");
+    std::vector<std::string> names;
+    for (const auto& p : phases) names.push_back(p.at("name"));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"discovery", "unplug", "xen_setup", "running", "pv_connect", "io"}));
+    auto phase = [&](const std::string& n) -> const json& {
+        for (const auto& p : phases)
+            if (p.at("name") == n) return p;
+        throw std::out_of_range(n);
+    };
+    // Discovery: CPUID 0x40000000, 0x40000001, 0x40000002, and the hypercall-page WRMSR.
+    EXPECT_EQ(phase("discovery").at("exits"), (json{{"CPUID", 3}, {"MSR_WRITE", 1}}));
+    // Unplug: the six port accesses of Linux's sequence, nothing else.
+    EXPECT_EQ(phase("unplug").at("exits"), (json{{"IO_INSTRUCTION", 6}}));
+    // Xen set-up: add_to_physmap of shared_info and of the grant frame, and the callback vector.
+    EXPECT_EQ(phase("xen_setup").at("exits"), (json{{"VMCALL", 3}}));
+    EXPECT_EQ(phase("xen_setup").at("hypercalls_total"), 3u);
+    // The PV phases use no emulated device at all.
+    EXPECT_EQ(count(phase("pv_connect").at("exits"), "IO_INSTRUCTION"), 0u);
+    EXPECT_GT(count(phase("pv_connect").at("exits"), "VMCALL"), 0u);
+    EXPECT_EQ(count(phase("io").at("exits"), "IO_INSTRUCTION"), 0u);
+    // QD1 synchronous reads: one notification (VMCALL) and one HLT per request; plus blkfront's
+    // watch on the backend state firing once at registration, whose callback reads the state (one
+    // XenStore request: 2 notifications, 1 HLT); plus the idle HLT after the job.
+    EXPECT_EQ(count(phase("io").at("exits"), "VMCALL"), 10u + 2u);
+    EXPECT_EQ(count(phase("io").at("exits"), "HLT"), 10u + 1u + 1u);
+}
+
 }  // namespace
 }  // namespace xensim::testing
