@@ -11,14 +11,16 @@ constexpr unsigned kPage = 4096;
 }
 
 FioWorkload::FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest& guest, unsigned vcpus,
-                         WorkloadStats& stats)
+                         WorkloadStats& stats, unsigned fsync)
     : p_(params),
       device_(device),
       guest_(guest),
       vcpus_(std::max(1u, vcpus)),
       stats_(stats),
       ipi_ports_(vcpus_, 0),
-      progress_(vcpus_, false) {}
+      progress_(vcpus_, false) {
+    fsync_ = fsync;
+}
 
 FioWorkload::~FioWorkload() = default;
 
@@ -56,6 +58,7 @@ void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
         for (unsigned j = 0; j < p_.numjobs; ++j) {
             jobs_.push_back(std::make_unique<FioJob>(p_, j, device_bytes));
             job_stats_.push_back(std::make_unique<JobStats>(stats_.group, j));
+            sync_.emplace_back();
         }
     } catch (const std::invalid_argument& e) {
         return give_up(e.what());
@@ -132,13 +135,27 @@ void FioWorkload::run_jobs(GuestServices& s) {
             if (!progress_[v]) s.halt();
             continue;
         }
+        // fsync: a job whose flush is due issues it once its own I/Os have drained.
+        for (unsigned j = v; j < sync_.size(); j += vcpus_) {
+            JobSync& js = sync_[j];
+            if (!js.due || js.in_flight) continue;
+            bool drained = true;
+            for (Slot* slot : mine)
+                drained = drained && !(slot->job->job_index() == j && (slot->busy || slot->queued));
+            if (drained && !ring_full && flush_for(s, j, q)) submitted = submitted || js.in_flight;
+        }
         for (Slot* slot : mine) {
             if (slot->busy) continue;
             if (!slot->queued) {
+                if (sync_[slot->job->job_index()].due) continue;  // no new I/O until the flush is done
                 auto io = slot->job->next(s.now_ns());
                 if (!io) continue;
                 slot->io = *io;
                 slot->queued = true;
+                if (io->write && fsync_ && ++sync_[slot->job->job_index()].writes_since == fsync_) {
+                    sync_[slot->job->job_index()].writes_since = 0;
+                    sync_[slot->job->job_index()].due = true;
+                }
                 if (io->write) {
                     slot->job->fill(*io, buffer_.data());
                     for (std::size_t k = 0; k * kPage < io->length; ++k)
@@ -156,6 +173,7 @@ void FioWorkload::run_jobs(GuestServices& s) {
         if (submitted) device_.kick(s, q);
         bool busy = false, all_finished = true;
         for (Slot* slot : mine) busy = busy || slot->busy || slot->queued;
+        for (unsigned j = v; j < sync_.size(); j += vcpus_) busy = busy || sync_[j].due;
         for (const auto& job : jobs_)
             if (job->job_index() % vcpus_ == v && !job->finished()) all_finished = false;
         if (all_finished && !busy) break;
@@ -181,7 +199,42 @@ void FioWorkload::wake(GuestServices& s, unsigned vcpu) {
     if (vcpu < ipi_ports_.size() && ipi_ports_[vcpu]) guest_.notify(s, ipi_ports_[vcpu]);
 }
 
+bool FioWorkload::flush_for(GuestServices& s, unsigned job, unsigned queue) {
+    JobSync& js = sync_[job];
+    if (!device_.feature_flush()) {  // nothing to flush: the block layer completes it at once
+        js.due = false;
+        ++flushes_;
+        return true;
+    }
+    BlockIo io;
+    io.id = slots_.size() + job;  // ids past the data slots are the jobs' flushes
+    io.op = BlockOp::flush;
+    io.sector = 0;
+    io.sectors = 0;
+    if (!device_.submit(s, queue, io)) return false;
+    js.in_flight = true;
+    return true;
+}
+
 void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t status) {
+    if (id >= slots_.size() && id - slots_.size() < sync_.size()) {
+        JobSync& js = sync_[id - slots_.size()];
+        if (!js.in_flight) return;
+        js.in_flight = false;
+        js.due = false;
+        ++flushes_;
+        if (status != BLKIF_RSP_OKAY) {
+            ++errors_;
+            stats_.failures.inc();
+            if (first_failure_.empty())
+                first_failure_ = "job " + std::to_string(id - slots_.size()) + ": flush failed with status " +
+                                 std::to_string(status);
+        }
+        const unsigned vcpu = static_cast<unsigned>(id - slots_.size()) % vcpus_;
+        progress_[vcpu] = true;
+        if (vcpu != s.vcpu_id()) wake(s, vcpu);
+        return;
+    }
     if (id >= slots_.size() || !slots_[id].busy) return;  // the ring engine already rejects bogus ids
     Slot& slot = slots_[id];
     slot.busy = false;
@@ -246,6 +299,7 @@ FioWorkload::Totals FioWorkload::totals() const {
         t.verify_failures += c.verify_failures;
     }
     t.errors = errors_;
+    t.flushes = flushes_;
     return t;
 }
 

@@ -29,8 +29,11 @@ namespace xensim {
 
 class FioWorkload {
   public:
+    // fsync: fio's fsync=N, a cache flush after every N writes a job issues (0: never). As fio
+    // does, the job first waits for its I/Os in flight, then for the flush, then goes on. With a
+    // backend that offers no feature-flush-cache the block layer completes flushes at once.
     FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest& guest, unsigned vcpus,
-                WorkloadStats& stats);
+                WorkloadStats& stats, unsigned fsync = 0);
     ~FioWorkload();
 
     // vCPU 0, thread context, after boot: connect the device, start the jobs, run vCPU 0's share.
@@ -40,7 +43,7 @@ class FioWorkload {
 
     struct Totals {
         std::uint64_t reads = 0, writes = 0, bytes_read = 0, bytes_written = 0, errors = 0, verified = 0,
-                      unverified = 0, verify_failures = 0;
+                      unverified = 0, verify_failures = 0, flushes = 0;
     };
     Totals totals() const;
 
@@ -93,6 +96,14 @@ class FioWorkload {
     WorkloadStats& stats_;
     std::vector<std::unique_ptr<FioJob>> jobs_;
     std::vector<std::unique_ptr<JobStats>> job_stats_;  // same order as jobs_
+    struct JobSync {
+        unsigned writes_since = 0;  // writes issued since the last flush
+        bool due = false, in_flight = false;
+    };
+    std::vector<JobSync> sync_;  // per job
+    unsigned fsync_ = 0;
+    std::uint64_t flushes_ = 0;
+    bool flush_for(GuestServices& s, unsigned job, unsigned queue);  // true when submitted or done
     std::vector<Slot> slots_;
     std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked

@@ -43,6 +43,9 @@ Blkback::Stats::Stats(StatsGroup& g)
       persistent_hits(g, "persistent_hits", "grants", "data grants found already mapped (persistent)"),
       persistent_maps(g, "persistent_maps", "grants", "grants mapped and kept as persistent"),
       map_failures(g, "map_failures", "grants", "grant maps Xen refused (request answered with an error)"),
+      grant_copies(g, "grant_copies", "segments", "segments copied with GNTTABOP_copy (grant_mode copy)"),
+      copy_failures(g, "copy_failures", "segments",
+                    "grant copies Xen refused (request answered with an error)"),
       disk_irqs(g, "disk_irqs", "interrupts", "disk completion interrupts handled"),
       disk_irqs_empty(g, "disk_irqs_empty", "interrupts", "disk interrupts that found nothing completed"),
       notifications_sent(g, "notifications_sent", "notifications", "EVTCHNOP_send to the frontend"),
@@ -185,7 +188,8 @@ bool Blkback::connect_rings(BackendServices& s) {
         fail(s, "unsupported protocol " + *protocol);
         return false;
     }
-    persistent_ = p_.feature_persistent && read_uint(k, front_ + "/feature-persistent").value_or(0) == 1;
+    persistent_ = p_.grant_mode == BlkbackParams::GrantMode::map && p_.feature_persistent &&
+                  read_uint(k, front_ + "/feature-persistent").value_or(0) == 1;
     unsigned queues = read_uint(k, front_ + "/multi-queue-num-queues").value_or(1);
     if (queues == 0 || queues > p_.max_queues) {
         fail(s, "multi-queue-num-queues out of range");
@@ -398,19 +402,88 @@ bool Blkback::map_segments(BackendServices& s, Ring& r, const BlkbackRequest& re
     return true;
 }
 
+void Blkback::release_local(const std::vector<std::uint64_t>& pages) {
+    local_pool_.insert(local_pool_.end(), pages.begin(), pages.end());
+}
+
+bool Blkback::copy_segments(BackendServices& s, const std::vector<blkif_request_segment>& segs, bool to_guest,
+                            std::vector<std::uint8_t*>& pages, InFlight& f) {
+    pages.assign(segs.size(), nullptr);
+    std::vector<gnttab_copy_t> ops(segs.size());
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+        std::uint64_t local;
+        if (!local_pool_.empty()) {
+            local = local_pool_.back();
+            local_pool_.pop_back();
+        } else if (auto g = s.alloc_page()) {
+            local = *g;
+        } else {
+            return false;
+        }
+        f.local.push_back(local);
+        pages[i] = s.page(local);
+        const auto& sg = segs[i];
+        gnttab_copy_t& c = ops[i];
+        c = {};
+        const std::uint16_t offset = static_cast<std::uint16_t>(sg.first_sect * kSectorSize);
+        const std::uint16_t len =
+            static_cast<std::uint16_t>((sg.last_sect - sg.first_sect + 1u) * kSectorSize);
+        if (to_guest) {
+            c.source.u.gmfn = local;
+            c.source.domid = DOMID_SELF;
+            c.source.offset = offset;
+            c.dest.u.ref = sg.gref;
+            c.dest.domid = p_.frontend_domid;
+            c.dest.offset = offset;
+            c.flags = GNTCOPY_dest_gref;
+        } else {
+            c.source.u.ref = sg.gref;
+            c.source.domid = p_.frontend_domid;
+            c.source.offset = offset;
+            c.dest.u.gmfn = local;
+            c.dest.domid = DOMID_SELF;
+            c.dest.offset = offset;
+            c.flags = GNTCOPY_source_gref;
+        }
+        c.len = len;
+    }
+    if (to_guest) {
+        f.copy_out.insert(f.copy_out.end(), ops.begin(), ops.end());
+        return true;
+    }
+    s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(ops.data()),
+                ops.size(), 0, 0);
+    bool ok = true;
+    for (const auto& c : ops) {
+        if (c.status == GNTST_okay) {
+            stats_.grant_copies.inc();
+        } else {
+            stats_.copy_failures.inc();
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     Ring& r = *rings_[q];
     s.compute(s.costs().blkback_request);
     stats_.requests.inc();
     const std::uint64_t now_ns = s.now_ns();
-    InFlight f{q, req.id, req.response_operation(), BLKIF_RSP_OKAY, {}};
+    InFlight f{q, req.id, req.response_operation(), BLKIF_RSP_OKAY, {}, {}, {}};
     if (req.operation == BLKIF_OP_INDIRECT) {
         // xen_blkbk_parse_indirect: map the indirect pages, read the segments once, unmap.
         BlkbackRequest ind;
         for (grant_ref_t g : req.indirect_grefs) ind.segments.push_back({g, 0, 0});
         std::vector<std::uint8_t*> pages;
         std::vector<Mapping> maps;
-        bool mapped = map_segments(s, r, ind, true, pages, maps);
+        InFlight staging{q, req.id, 0, 0, {}, {}, {}};
+        bool mapped =
+            p_.grant_mode == BlkbackParams::GrantMode::copy
+                ? copy_segments(s,
+                                std::vector<blkif_request_segment>(ind.segments.begin(), ind.segments.end()),
+                                false, pages, staging)
+                : map_segments(s, r, ind, true, pages, maps);
         bool parsed = false;
         if (mapped) {
             std::vector<const blkif_request_segment*> segs;
@@ -418,6 +491,7 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
             parsed = r.engine->parse_indirect_segments(req, segs);  // writes the error response itself
         }
         unmap(s, maps);
+        release_local(staging.local);
         if (!parsed) {
             if (!mapped) respond(s, q, req.id, f.operation, BLKIF_RSP_ERROR);
             stats_.responses_error.inc();
@@ -430,8 +504,15 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     std::vector<std::uint8_t*>& pages = pages_;
     const std::uint8_t op = f.operation;
     if (op == BLKIF_OP_READ || op == BLKIF_OP_WRITE) {
-        if (!map_segments(s, r, req, op == BLKIF_OP_WRITE, pages, f.unmap)) {
+        const bool ok =
+            p_.grant_mode == BlkbackParams::GrantMode::copy
+                ? copy_segments(s,
+                                std::vector<blkif_request_segment>(req.segments.begin(), req.segments.end()),
+                                op == BLKIF_OP_READ, pages, f)
+                : map_segments(s, r, req, op == BLKIF_OP_WRITE, pages, f.unmap);
+        if (!ok) {
             unmap(s, f.unmap);
+            release_local(f.local);
             respond(s, q, req.id, op, BLKIF_RSP_ERROR);
             stats_.responses_error.inc();
             return;
@@ -504,9 +585,25 @@ void Blkback::disk_irq(BackendServices& s) {
         in_flight_.pop_front();
         unmap(s, f.unmap);
         if (closing_ || f.ring >= rings_.size()) {
+            release_local(f.local);
             stats_.responses_dropped.inc();
             continue;
         }
+        if (!f.copy_out.empty() && f.status == BLKIF_RSP_OKAY) {
+            // Grant copy: the data read goes to the guest's pages now, in one batch.
+            s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy,
+                        reinterpret_cast<unsigned long>(f.copy_out.data()), f.copy_out.size(), 0, 0);
+            for (const auto& c : f.copy_out) {
+                if (c.status == GNTST_okay) {
+                    stats_.grant_copies.inc();
+                } else {
+                    stats_.copy_failures.inc();
+                    f.status = BLKIF_RSP_ERROR;
+                }
+            }
+            if (f.status != BLKIF_RSP_OKAY) stats_.responses_error.inc();
+        }
+        release_local(f.local);
         respond(s, f.ring, f.id, f.operation, f.status);
         touched[f.ring] = true;
     }

@@ -31,6 +31,9 @@
 //    every request completed by then
 //    (__end_block_io_op -> xen_blkbk_unmap_and_respond: one batched unmap per request, then
 //    make_response), and RING_PUSH_RESPONSES_AND_CHECK_NOTIFY decides the notification.
+//  * grant_mode copy (as QEMU's xen-block does it): instead of mapping, each request's segments are
+//    copied with one batched GNTTABOP_copy between the guest's grants and dom0 pages: at submission
+//    for a WRITE (and for indirect pages), at completion for a READ; no persistent grants are offered.
 //  * A bogus ring (producer overflow) disconnects the device: no more requests are taken, the
 //    backend goes Closing (from deferred work, as xenstore writes need thread context).
 //  * Frontend Closing/Closed: outstanding disk requests are left to complete, their responses are
@@ -75,6 +78,9 @@ struct BlkbackParams {
     unsigned max_persistent_grants = 1056;  // xen_blkif_max_pgrants
     bool feature_flush = true;
     bool feature_discard = true;
+    // How data reaches the guest's pages: map them (Linux blkback) or copy with GNTTABOP_copy
+    // (QEMU's xen-block); copy offers no persistent grants.
+    enum class GrantMode { map, copy } grant_mode = GrantMode::map;
 };
 
 class Blkback {
@@ -107,8 +113,8 @@ class Blkback {
     struct Stats {
         explicit Stats(StatsGroup& g);
         Counter requests, responses_error, responses_dropped, grant_maps, grant_unmaps, persistent_hits,
-            persistent_maps, map_failures, disk_irqs, disk_irqs_empty, notifications_sent,
-            notifications_suppressed, connect_failures, disconnects, detaches, batches;
+            persistent_maps, map_failures, grant_copies, copy_failures, disk_irqs, disk_irqs_empty,
+            notifications_sent, notifications_suppressed, connect_failures, disconnects, detaches, batches;
         Distribution batch_size;
     };
     const Stats& stats() const { return stats_; }
@@ -124,7 +130,9 @@ class Blkback {
         std::uint64_t id;
         std::uint8_t operation;
         std::int16_t status;
-        std::vector<Mapping> unmap;  // non-persistent mappings to undo at completion
+        std::vector<Mapping> unmap;           // non-persistent mappings to undo at completion
+        std::vector<std::uint64_t> local;     // grant copy: our pages holding the data
+        std::vector<gnttab_copy_t> copy_out;  // grant copy, READ: copies to the guest at completion
     };
 
     void frontend_changed(BackendServices& s);
@@ -141,6 +149,11 @@ class Blkback {
                       std::vector<std::uint8_t*>& pages, std::vector<Mapping>& unmap);
     void unmap(BackendServices& s, const std::vector<Mapping>& maps);
     std::optional<std::uint64_t> frame(BackendServices& s);
+    // Grant copy: `segs` of the guest copied into our pages now (to_guest false), or our pages
+    // prepared and the copies to the guest queued in f.copy_out (to_guest true). pages[i] is ours.
+    bool copy_segments(BackendServices& s, const std::vector<blkif_request_segment>& segs, bool to_guest,
+                       std::vector<std::uint8_t*>& pages, InFlight& f);
+    void release_local(const std::vector<std::uint64_t>& pages);
     void disk_irq(BackendServices& s);
     void arm_irq(std::uint64_t at_ns);
     void respond(BackendServices& s, unsigned q, std::uint64_t id, std::uint8_t op, std::int16_t status);
@@ -162,6 +175,7 @@ class Blkback {
     std::deque<std::pair<std::uint64_t, InFlight>> in_flight_;
     std::vector<std::uint8_t*> pages_;  // dispatch scratch, reused
     std::vector<std::uint8_t> bounce_;
+    std::vector<std::uint64_t> local_pool_;  // grant copy: our free data pages
     bool closing_ = false;
     bool irq_armed_ = false;          // a completion interrupt is scheduled ...
     std::uint64_t irq_armed_ns_ = 0;  // ... for this time

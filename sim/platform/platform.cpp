@@ -286,6 +286,8 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
     bp.max_indirect_segments = bb.at("max_indirect_segments");
     bp.feature_persistent = bb.at("feature_persistent");
     bp.max_persistent_grants = bb.at("max_persistent_grants");
+    bp.grant_mode =
+        bb.at("grant_mode") == "copy" ? BlkbackParams::GrantMode::copy : BlkbackParams::GrantMode::map;
     hv_->event_channels().grant_pirq(0, bp.pirq);
     rt.blkback = std::make_unique<Blkback>(bp, *rt.disk, *rt.disk_group);
     Hypervisor* hv = hv_.get();
@@ -351,7 +353,8 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     jp.verify = FioJobParams::parse_verify(w.at("verify").get<std::string>());
     jp.seed = e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size();
     const unsigned vcpus = guest->config.at("vcpus");
-    rt.fio = std::make_unique<FioWorkload>(jp, *rt.blkfront, *guest->guest, vcpus, *rt.stats);
+    rt.fio = std::make_unique<FioWorkload>(jp, *rt.blkfront, *guest->guest, vcpus, *rt.stats,
+                                           w.at("fsync").get<unsigned>());
     FioWorkload* fio = rt.fio.get();
     guest->active.push_back(
         [fio, guest](GuestServices& s) { fio->run_boot_vcpu(guest->kernel_xenbus(s), s); });

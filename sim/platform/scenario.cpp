@@ -64,6 +64,10 @@ ConfigNodePtr scenario_schema() {
                           N::integer(256, 0, 4096, "segments",
                                      "feature-max-indirect-segments offered; 0: no indirect descriptors")},
                          {"feature_persistent", N::boolean(true, "offer persistent grants")},
+                         {"grant_mode",
+                          N::enumeration("map", {"map", "copy"},
+                                         "reach the guest's data by grant map (Linux blkback) or "
+                                         "GNTTABOP_copy (QEMU xen-block; no persistent grants)")},
                          {"max_persistent_grants",
                           N::integer(1056, 0, 1'000'000, "grants", "persistent grants kept per ring")},
                      },
@@ -207,6 +211,10 @@ ConfigNodePtr scenario_schema() {
                 {"runtime_ms", N::integer(0, 0, 1'000'000'000, "ms", "stop issuing after this; 0: no limit")},
                 {"time_based", N::boolean(false, "run for runtime_ms, wrapping around the region")},
                 {"rwmixread", N::integer(50, 0, 100, "%", "reads in a mixed job")},
+                {"fsync",
+                 N::integer(0, 0, 1'000'000, "writes",
+                            "fio's fsync: a cache flush (BLKIF_OP_FLUSH_DISKCACHE) after every N writes "
+                            "of a job; 0: never")},
                 {"norandommap", N::boolean(false, "random offsets may repeat")},
                 {"verify", N::enumeration("none", {"none", "crc32c"},
                                           "write headers and checksums, read every block back and compare")},

@@ -95,3 +95,53 @@ TEST(BlkRobustness, DetachWithRequestsInFlightFailsThemAndLosesNoAcknowledgedWri
 
 }  // namespace
 }  // namespace xensim::testing
+
+namespace xensim::testing {
+namespace {
+
+// grant_mode copy (QEMU xen-block's way): no data page is ever mapped; a READ's data goes to the
+// guest with one batched GNTTABOP_copy per request at completion, and verify still proves every
+// block. 4 KiB writes then their verify reads at QD1: one copy hypercall per request, one segment
+// each; the only grant map is the ring's; no persistent grants are negotiated.
+TEST(BlkGrantCopy, EveryRequestIsOneBatchedCopyAndNothingButTheRingIsMapped) {
+    json sc = scenario_file("blk-qd1-read.json");
+    sc["platform"]["blkback"] = {{"grant_mode", "copy"}};
+    sc["workloads"][0]["rw"] = "randwrite";
+    sc["workloads"][0]["size"] = 409600;  // 100 blocks
+    sc["workloads"][0]["verify"] = "crc32c";
+    Simulation sim(sc);
+    const json& w = sim.report.at("workloads").at(0);
+    const json& b = w.at("block");
+    EXPECT_EQ(w.at("failures"), 0u);
+    EXPECT_EQ(b.at("writes"), 100u);
+    EXPECT_EQ(b.at("verified"), 100u);
+    EXPECT_FALSE(b.at("device").at("persistent_grants").get<bool>());
+    EXPECT_EQ(b.at("backend").at("grant_maps"), 1u);  // the ring page
+    EXPECT_EQ(b.at("backend").at("grant_unmaps"), 0u);
+    EXPECT_EQ(b.at("backend").at("grant_copies"), 200u);
+    const json& d0 = sim.domain("dom0").at("hypercalls");
+    EXPECT_EQ(count(d0, "grant_table_op/GNTTABOP_copy"), 200u);
+    // xenstored's map of the guest's store ring, and the blkif ring.
+    EXPECT_EQ(count(d0, "grant_table_op/GNTTABOP_map_grant_ref"), 2u);
+}
+
+// fio's fsync=16 on a disk with a volatile write cache: 1024 64 KiB writes make 64 flushes, each
+// issued once the job's writes drained (BLKIF_OP_FLUSH_DISKCACHE -> Disk flush), and every cached
+// write is destaged by one of them; verify still reads every block back intact.
+TEST(BlkFlush, FsyncFlushesTheWriteCacheEveryNWrites) {
+    json sc = scenario_file("blk-seqwrite-64k.json");
+    sc["workloads"][0]["fsync"] = 16;
+    sc["domains"][1]["disks"][0]["write_cache"] = true;
+    Simulation sim(sc);
+    const json& b = sim.report.at("workloads").at(0).at("block");
+    EXPECT_EQ(b.at("writes"), 1024u);
+    EXPECT_EQ(b.at("flushes"), 64u);
+    EXPECT_EQ(b.at("verified"), 1024u);
+    EXPECT_EQ(b.at("errors"), 0u);
+    EXPECT_EQ(sim.stat("disk_guest_xvda.flushes"), 64u);
+    EXPECT_EQ(sim.stat("disk_guest_xvda.destaged_writes"), 1024u);
+    EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_FLUSH_DISKCACHE"), 64u);
+}
+
+}  // namespace
+}  // namespace xensim::testing
