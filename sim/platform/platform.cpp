@@ -463,8 +463,22 @@ void Platform::on_progress() {
     if (op_limit_ && ops >= op_limit_ && !stopped_for_ops_) {
         stopped_for_ops_ = true;
         sc_core::sc_stop();
-    } else if (finite_workloads_done()) {
-        sc_core::sc_stop();
+    } else if (finite_workloads_done() && !stopping_) {
+        stopping_ = true;
+        done_ps_ = sc_core::sc_time_stamp().value();
+        bool background = false;
+        for (auto& w : workloads_) background = background || w->stats->background;
+        if (background) {
+            sc_core::sc_stop();
+            return;
+        }
+        // Let work already under way finish (a backend closing a device, a XenStore reply on its
+        // way): SystemC never unwinds a thread stopped in the middle of a call. The report still
+        // ends at done_ps_; a run that goes idle sooner ends at once (starvation).
+        sc_core::sc_spawn([] {
+            sc_core::wait(sc_core::sc_time(static_cast<double>(kStopGraceUs), sc_core::SC_US));
+            sc_core::sc_stop();
+        });
     }
 }
 
@@ -480,8 +494,10 @@ RunResult Platform::run() {
     hv_->scheduler().finish();
     if (stopped_for_ops_)
         r.stop_reason = "op_limit";
-    else if (finite_workloads_done())
+    else if (finite_workloads_done()) {
         r.stop_reason = "workloads_done";
+        r.sim_time_ps = done_ps_;
+    }
     else if (sc_core::sc_pending_activity() || r.sim_time_ps >= limit_ms * 1'000'000'000ull) {
         // Starvation exit with work still scheduled past the limit: the limit was reached.
         r.stop_reason = "sim_time_limit";

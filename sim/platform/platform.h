@@ -96,6 +96,9 @@ class Platform {
     std::unique_ptr<BackendKernel> dom0_kernel_;  // what dom0's backends see of its kernel
     unsigned next_pirq_ = 16;                     // PIRQs handed to dom0's disks
     std::uint64_t op_limit_ = 0;
+    static constexpr std::uint64_t kStopGraceUs = 1000;  // simulated time allowed for work under way
+    bool stopping_ = false;
+    std::uint64_t done_ps_ = 0;  // when the last finite workload finished
     bool stopped_for_ops_ = false;
 };
 
