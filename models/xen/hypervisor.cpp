@@ -225,7 +225,7 @@ bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
 }
 
 std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
-                                     std::uint32_t count, bool read, std::uint64_t data) {
+                                     std::uint32_t count, bool read, std::uint64_t data, bool data_is_ptr) {
     const DomId guest = v.domain().id;
     const IoreqServer& srv = ioreq_servers_.at(guest);
     auto* iopage = reinterpret_cast<shared_iopage_t*>(ioreq_pages_.at(guest)->bytes);
@@ -237,7 +237,7 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     p->vp_eport = srv.guest_ports.at(v.id());
     p->dir = read ? IOREQ_READ : IOREQ_WRITE;
     p->df = 0;
-    p->data_is_ptr = 0;
+    p->data_is_ptr = data_is_ptr ? 1 : 0;
     p->type = type;
     __atomic_thread_fence(__ATOMIC_RELEASE);  // the request before its state
     p->state = STATE_IOREQ_READY;

@@ -108,8 +108,10 @@ class Hypervisor : public sc_core::sc_module {
     // triggered; Linux maps ISA IRQ n to vector 0x30 + n, ISA_IRQ_VECTOR).
     static constexpr std::uint8_t kIsaVectorBase = 0x30;
     void set_isa_irq_level(DomId guest, unsigned isa_irq, bool level);
+    // A rep string access is one ioreq with its count and data_is_ptr; the pointer is a host address
+    // in the guest's memory (as hypercall arguments are here; Xen passes a guest physical address).
     std::uint64_t send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
-                             std::uint32_t count, bool read, std::uint64_t data);
+                             std::uint32_t count, bool read, std::uint64_t data, bool data_is_ptr = false);
 
     const HypervisorParams& params() const { return params_; }
     const CostModel& cost() const { return cost_; }
@@ -174,7 +176,7 @@ class Hypervisor : public sc_core::sc_module {
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
     std::map<DomId, IoreqServer> ioreq_servers_;             // by guest
-    std::map<std::pair<DomId, unsigned>, bool> isa_levels_;   // (guest, ISA IRQ) -> line level
+    std::map<std::pair<DomId, unsigned>, bool> isa_levels_;  // (guest, ISA IRQ) -> line level
     std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;  // by guest
     struct DeviceIrq {
         std::uint64_t at_ps, seq;

@@ -20,9 +20,13 @@
 //   - A PV domain (dom0 as `pv`) never exits: hypercalls go straight to Xen (pv_hypercall cost)
 //     and it idles with SCHEDOP_block; PVH and HVM use VMCALL and HLT.
 //
-// Fidelity limits: one upcall handler per vCPU and no other guest interrupt sources yet (devices
-// add theirs in later work); no guest timer tick (guests are tickless); exit cost is a per-reason
-// constant, not a function of the instruction's operands.
+// Device interrupts: inject_irq(vector) makes a LAPIC vector pending (an emulated device's ISA IRQ
+// through the virtual I/O APIC); it is delivered at VM entry to the guest's handler for that vector
+// and holds off further LAPIC deliveries until the guest's EOI.
+//
+// Fidelity limits: no interrupt priorities beyond "highest vector first", no level-triggered lines; no guest
+// timer tick (guests are tickless); exit cost is a per-reason constant, not a function of the instruction's
+// operands.
 #pragma once
 
 #include <bitset>
@@ -108,8 +112,8 @@ class Vcpu : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily exits, exits_by_cause, hypercalls;
-        Counter upcalls, device_irqs, halts, wakeups, preemptions, ipis_received, guest_cycles, hypervisor_cycles,
-            blocked_cycles, eois;
+        Counter upcalls, device_irqs, halts, wakeups, preemptions, ipis_received, guest_cycles,
+            hypervisor_cycles, blocked_cycles, eois;
     };
 
   private:
