@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "frontends/blkif_ring_frontend.h"
+#include "frontends/block_device.h"
 #include "frontends/xen_guest.h"
 #include "frontends/xenbus_client.h"
 #include "sim/core/stats.h"
@@ -70,10 +71,8 @@ struct BlkfrontParams {
     unsigned max_indirect_segments = 32;  // Linux's xen_blkif_max_segments default
 };
 
-class Blkfront {
+class Blkfront : public BlockDevice {
   public:
-    using Completion = std::function<void(GuestServices&, std::uint64_t id, std::int16_t status)>;
-
     Blkfront(XenGuest& guest, const BlkfrontParams& params, StatsGroup& parent);
     ~Blkfront();
     Blkfront(const Blkfront&) = delete;
@@ -81,16 +80,16 @@ class Blkfront {
 
     // The handshake, in thread context on the guest's vCPU 0; `vcpus` is the guest's vCPU count.
     // False (device unusable) when the backend closes or a key is missing.
-    bool connect(XenbusClient& xb, GuestServices& s, unsigned vcpus);
-    bool connected() const { return connected_; }
+    bool connect(XenbusClient& xb, GuestServices& s, unsigned vcpus) override;
+    bool connected() const override { return connected_; }
 
     unsigned devid() const { return p_.devid; }
     unsigned queues() const { return static_cast<unsigned>(queues_.size()); }
-    unsigned queue_for_vcpu(unsigned vcpu) const { return queues_.empty() ? 0 : vcpu % queues(); }
+    unsigned queue_for_vcpu(unsigned vcpu) const override { return queues_.empty() ? 0 : vcpu % queues(); }
     unsigned queue_vcpu(unsigned q) const { return q % vcpus_; }
-    std::uint64_t sectors() const { return sectors_; }
-    bool read_only() const { return read_only_; }
-    bool feature_flush() const { return feature_flush_; }
+    std::uint64_t sectors() const override { return sectors_; }
+    bool read_only() const override { return read_only_; }
+    bool feature_flush() const override { return feature_flush_; }
     bool feature_discard() const { return feature_discard_; }
     bool persistent() const { return persistent_; }
     unsigned max_indirect_segments() const { return indirect_; }
@@ -100,11 +99,9 @@ class Blkfront {
     std::vector<std::uint64_t> occupancy_histogram(unsigned q) const;
 
     // Queues an I/O on queue q; false when the ring has no room (retry after a completion).
-    bool submit(GuestServices& s, unsigned q, const BlockIo& io);
+    bool submit(GuestServices& s, unsigned q, const BlockIo& io) override;
     // Publishes queued requests; notifies the backend when the ring macros say so.
-    void kick(GuestServices& s, unsigned q);
-    // Called for each completed I/O (in interrupt context, on the queue's vCPU).
-    Completion on_complete;
+    void kick(GuestServices& s, unsigned q) override;
 
     // Misbehaviour studies (what a buggy or hostile guest driver could do; blkif_misbehaviour.h):
     // a request written verbatim (its id excepted), and a shared producer index set to req_prod

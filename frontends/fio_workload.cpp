@@ -10,7 +10,7 @@ namespace {
 constexpr unsigned kPage = 4096;
 }
 
-FioWorkload::FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest& guest, unsigned vcpus,
+FioWorkload::FioWorkload(const FioJobParams& params, BlockDevice& device, XenGuest& guest, unsigned vcpus,
                          WorkloadStats& stats, unsigned fsync)
     : p_(params),
       device_(device),
@@ -103,11 +103,15 @@ bool FioWorkload::issue(GuestServices& s, Slot& slot, unsigned queue) {
     io.sector = slot.io.offset / 512;
     io.sectors = slot.io.length / 512;
     io.pages.assign(slot.pages.begin(), slot.pages.end());
-    if (!device_.submit(s, queue, io)) return false;
+    // Busy before submitting: a device may complete the I/O inside submit (an emulated disk's
+    // interrupt arrives at the VM entry after one of its register accesses).
     slot.queued = false;
     slot.busy = true;
     slot.submit_ns = s.now_ns();
-    return true;
+    if (device_.submit(s, queue, io)) return true;
+    slot.queued = true;
+    slot.busy = false;
+    return false;
 }
 
 void FioWorkload::run_jobs(GuestServices& s) {

@@ -21,7 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "frontends/blkfront.h"
+#include "frontends/block_device.h"
+#include "frontends/xen_guest.h"
+#include "frontends/xenbus_client.h"
 #include "frontends/fio_job.h"
 #include "frontends/workload.h"
 
@@ -32,7 +34,7 @@ class FioWorkload {
     // fsync: fio's fsync=N, a cache flush after every N writes a job issues (0: never). As fio
     // does, the job first waits for its I/Os in flight, then for the flush, then goes on. With a
     // backend that offers no feature-flush-cache the block layer completes flushes at once.
-    FioWorkload(const FioJobParams& params, Blkfront& device, XenGuest& guest, unsigned vcpus,
+    FioWorkload(const FioJobParams& params, BlockDevice& device, XenGuest& guest, unsigned vcpus,
                 WorkloadStats& stats, unsigned fsync = 0);
     ~FioWorkload();
 
@@ -90,7 +92,7 @@ class FioWorkload {
     void vcpu_finished(GuestServices& s);
 
     FioJobParams p_;
-    Blkfront& device_;
+    BlockDevice& device_;
     XenGuest& guest_;
     unsigned vcpus_;
     WorkloadStats& stats_;

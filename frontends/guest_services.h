@@ -52,6 +52,9 @@ class GuestServices {
     virtual void set_upcall_handler(std::function<void()> handler) = 0;
     // End of interrupt for a LAPIC-delivered vector.
     virtual void eoi() = 0;
+    // The handler of a device interrupt vector (an emulated device's IRQ through the I/O APIC);
+    // it runs on this vCPU like the upcall handler and must end with eoi().
+    virtual void set_irq_handler(std::uint8_t vector, std::function<void()> handler) = 0;
 
     // A simulator annotation with no guest-visible effect and no cost: from now on this domain's
     // exits and hypercalls are attributed to phase `name` ("discovery", "unplug", "pv_connect" ...),

@@ -16,7 +16,10 @@
 // all ones and writes are dropped (QEMU's unassigned I/O), counted.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <vector>
 
 #include "models/devices/io_device.h"
@@ -31,6 +34,21 @@ class DeviceModel {
     DeviceModel(domid_t guest, StatsGroup& parent);
     void add_device(IoDevice* device) { devices_.push_back(device); }
 
+    // An emulated IDE controller. Its command completions need a timer: the device model asks for
+    // `timer(at_ps)` (the platform raises a dom0 PIRQ then, as QEMU's timer fd wakes it) and runs
+    // every completion due when it fires. After every access and completion the controller's
+    // INTRQ lines are forwarded to the guest's ISA IRQs 14 / 15 with XEN_DMOP_set_isa_irq_level.
+    struct Ide {
+        std::function<std::uint32_t(std::uint16_t, unsigned, std::uint64_t)> read;
+        std::function<void(std::uint16_t, unsigned, std::uint32_t, std::uint64_t)> write;
+        std::function<bool(std::uint16_t)> claims;
+        std::function<bool(unsigned channel, std::uint64_t now_ps)> complete;
+        std::function<bool(unsigned channel)> irq_level;
+    };
+    void attach_ide(Ide ide, unsigned timer_pirq, std::function<void(std::uint64_t at_ps)> timer);
+    // The controller asks for complete(channel) at at_ps.
+    void schedule_completion(unsigned channel, std::uint64_t at_ps);
+
     // At dom0 boot (thread context): bind every guest vCPU's ioreq channel.
     void start(BackendKernel& kernel, BackendServices& s, std::uint64_t ioreq_page_gfn,
                const std::vector<evtchn_port_t>& guest_ports);
@@ -38,12 +56,14 @@ class DeviceModel {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily ioreqs;  // by "pio_read" / "pio_write"
-        Counter unclaimed, not_ready, bind_failures;
+        Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events;
     };
     const Stats& stats() const { return stats_; }
 
   private:
     void serve(BackendServices& s, unsigned vcpu);
+    void on_timer(BackendServices& s);
+    void forward_irqs(BackendServices& s);
     IoDevice* device_for(std::uint16_t port) const;
 
     domid_t guest_;
@@ -52,6 +72,12 @@ class DeviceModel {
     std::vector<IoDevice*> devices_;
     std::uint64_t page_gfn_ = 0;
     std::vector<evtchn_port_t> local_ports_;  // per guest vCPU
+    bool has_ide_ = false;
+    Ide ide_;
+    unsigned timer_pirq_ = 0;
+    std::function<void(std::uint64_t)> timer_;
+    std::multimap<std::uint64_t, unsigned> due_;  // completion time -> channel
+    std::array<bool, 2> irq_levels_{};
 };
 
 }  // namespace xensim

@@ -67,6 +67,9 @@ const char* callbackop_name(unsigned cmd) {
     return cmd == CALLBACKOP_register ? "CALLBACKOP_register" : "CALLBACKOP_other";
 }
 
+// dm_op's sub-operation is inside its buffer, not an argument: the counter says "dm_op".
+const char* dmop_name(unsigned) { return "XEN_DMOP"; }
+
 }  // namespace
 
 struct Hypervisor::HypercallEntry {
@@ -90,6 +93,7 @@ const Hypervisor::HypercallEntry* Hypervisor::find_hypercall(unsigned op) {
         {__HYPERVISOR_event_channel_op, "event_channel_op", evtchnop_name, &Hypervisor::do_event_channel_op,
          true},
         {__HYPERVISOR_hvm_op, "hvm_op", hvmop_name, &Hypervisor::do_hvm_op, true},
+        {__HYPERVISOR_dm_op, "dm_op", dmop_name, &Hypervisor::do_dm_op, true},
     };
     for (const auto& e : table)
         if (e.number == op) return &e;
@@ -101,7 +105,8 @@ Hypervisor::Stats::Stats(StatsGroup& g)
       hypercall_errors(g, "hypercall_errors", "calls", "hypercalls that returned an error, by op/errno"),
       ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs"),
       device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs"),
-      ioreqs(g, "ioreqs", "ioreqs", "guest accesses forwarded to a device model (hvm_send_ioreq)") {}
+      ioreqs(g, "ioreqs", "ioreqs", "guest accesses forwarded to a device model (hvm_send_ioreq)"),
+      isa_irqs(g, "isa_irqs", "interrupts", "ISA interrupt edges injected into HVM guests") {}
 
 Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                        const Clock& clock, Tracer& tracer, StatsGroup& root)
@@ -180,6 +185,37 @@ const Hypervisor::IoreqServer& Hypervisor::create_ioreq_server(
     return ioreq_servers_[guest] = srv;
 }
 
+void Hypervisor::set_isa_irq_level(DomId guest, unsigned isa_irq, bool level) {
+    bool& line = isa_levels_[{guest, isa_irq}];
+    const bool rising = level && !line;
+    line = level;
+    if (!rising) return;
+    stats.isa_irqs.inc();
+    Vcpu& v0 = vcpu(guest, 0);
+    if (v0.inject_irq(static_cast<std::uint8_t>(kIsaVectorBase + isa_irq), current_ ? current_->pcpu() : -1))
+        stats.ipis_sent.inc();
+}
+
+long Hypervisor::do_dm_op(Vcpu& v, const HypercallArgs& a) {
+    // HYPERVISOR_dm_op(domid, nr_bufs, bufs): the first buffer holds the struct xen_dm_op.
+    if (!v.domain().privileged) return -XEN_EPERM;  // the device model runs in dom0
+    const auto domid = static_cast<DomId>(a[0]);
+    auto* bufs = reinterpret_cast<xen_dm_op_buf_t*>(a[2]);
+    if (a[1] < 1 || !bufs || !bufs[0].h.p || bufs[0].size < sizeof(xen_dm_op)) return -XEN_EFAULT;
+    if (!domains_.find(domid) || domid == 0) return -XEN_ESRCH;
+    auto* op = static_cast<xen_dm_op*>(bufs[0].h.p);
+    switch (op->op) {
+        case XEN_DMOP_set_isa_irq_level: {
+            const auto& l = op->u.set_isa_irq_level;
+            if (l.isa_irq > 15 || l.level > 1) return -XEN_EINVAL;
+            set_isa_irq_level(domid, l.isa_irq, l.level != 0);
+            return 0;
+        }
+        default:
+            return -XEN_EOPNOTSUPP;  // the other device-model operations are not modelled
+    }
+}
+
 bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
     auto it = ioreq_servers_.find(guest);
     if (it == ioreq_servers_.end()) return false;
@@ -189,7 +225,7 @@ bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
 }
 
 std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
-                                     std::uint32_t count, bool read, std::uint64_t data) {
+                                     std::uint32_t count, bool read, std::uint64_t data, bool data_is_ptr) {
     const DomId guest = v.domain().id;
     const IoreqServer& srv = ioreq_servers_.at(guest);
     auto* iopage = reinterpret_cast<shared_iopage_t*>(ioreq_pages_.at(guest)->bytes);
@@ -201,7 +237,7 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     p->vp_eport = srv.guest_ports.at(v.id());
     p->dir = read ? IOREQ_READ : IOREQ_WRITE;
     p->df = 0;
-    p->data_is_ptr = 0;
+    p->data_is_ptr = data_is_ptr ? 1 : 0;
     p->type = type;
     __atomic_thread_fence(__ATOMIC_RELEASE);  // the request before its state
     p->state = STATE_IOREQ_READY;

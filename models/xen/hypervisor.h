@@ -103,8 +103,15 @@ class Hypervisor : public sc_core::sc_module {
     // From a guest vCPU's exit handler (hvm_send_ioreq): fill the vCPU's ioreq slot, notify the
     // device model, and wait descheduled until it answers (STATE_IORESP_READY); ioreq_roundtrip is
     // charged. Returns the data the device model wrote (the value of a read).
+    // The virtual I/O APIC's ISA lines of an HVM guest (XEN_DMOP_set_isa_irq_level): a rising edge
+    // of ISA IRQ n injects vector kIsaVectorBase + n on vCPU 0 (legacy ISA interrupts are edge
+    // triggered; Linux maps ISA IRQ n to vector 0x30 + n, ISA_IRQ_VECTOR).
+    static constexpr std::uint8_t kIsaVectorBase = 0x30;
+    void set_isa_irq_level(DomId guest, unsigned isa_irq, bool level);
+    // A rep string access is one ioreq with its count and data_is_ptr; the pointer is a host address
+    // in the guest's memory (as hypercall arguments are here; Xen passes a guest physical address).
     std::uint64_t send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
-                             std::uint32_t count, bool read, std::uint64_t data);
+                             std::uint32_t count, bool read, std::uint64_t data, bool data_is_ptr = false);
 
     const HypervisorParams& params() const { return params_; }
     const CostModel& cost() const { return cost_; }
@@ -121,7 +128,7 @@ class Hypervisor : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, hypercall_errors;
-        Counter ipis_sent, device_irqs, ioreqs;
+        Counter ipis_sent, device_irqs, ioreqs, isa_irqs;
     };
 
   private:
@@ -136,6 +143,7 @@ class Hypervisor : public sc_core::sc_module {
     long do_xen_version(Vcpu& v, const HypercallArgs& a);
     long do_vcpu_op(Vcpu& v, const HypercallArgs& a);
     long do_callback_op(Vcpu& v, const HypercallArgs& a);
+    long do_dm_op(Vcpu& v, const HypercallArgs& a);
     void on_upcall_kick(DomId dom, unsigned vcpu);
 
     HypervisorParams params_;
@@ -168,6 +176,7 @@ class Hypervisor : public sc_core::sc_module {
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
     std::map<DomId, IoreqServer> ioreq_servers_;             // by guest
+    std::map<std::pair<DomId, unsigned>, bool> isa_levels_;  // (guest, ISA IRQ) -> line level
     std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;  // by guest
     struct DeviceIrq {
         std::uint64_t at_ps, seq;

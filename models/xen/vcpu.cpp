@@ -12,6 +12,7 @@ Vcpu::Stats::Stats(StatsGroup& g)
       exits_by_cause(g, "exits_by_cause", "exits", "VM exits by what caused them (port, hypercall, ...)"),
       hypercalls(g, "hypercalls", "calls", "hypercalls by op/sub-op"),
       upcalls(g, "upcalls", "upcalls", "event-channel upcalls delivered (handler invocations)"),
+      device_irqs(g, "device_irqs", "interrupts", "device interrupt vectors delivered (I/O APIC)"),
       halts(g, "halts", "halts", "times the vCPU blocked waiting for an event"),
       wakeups(g, "wakeups", "wakeups", "times an event woke the blocked vCPU"),
       preemptions(g, "preemptions", "preemptions", "times the scheduler took the pCPU away"),
@@ -74,7 +75,7 @@ void Vcpu::run_guest(Cycles c) {
             sched_.yield(*this);
             continue;
         }
-        if (upcall_deliverable()) {
+        if (upcall_deliverable() || irq_deliverable()) {
             deliver_upcalls();
             continue;
         }
@@ -88,7 +89,7 @@ void Vcpu::run_guest(Cycles c) {
             stats.ipis_received.inc();
             bool exits =
                 type_ != DomainType::pv && !(type_ == DomainType::hvm && hv_.params().posted_interrupts);
-            if (exits) record_exit(ExitReason::EXTERNAL_INTERRUPT, "ipi:evtchn", now_ps());
+            if (exits) record_exit(ExitReason::EXTERNAL_INTERRUPT, irq_signal_cause_, now_ps());
             after_hypervisor_work();
         }
         if (preempt_requested_) {
@@ -143,7 +144,25 @@ bool Vcpu::upcall_deliverable() const {
     return !(type_ == DomainType::pv && vi.evtchn_upcall_mask);
 }
 
+bool Vcpu::irq_deliverable() const {
+    // A LAPIC-delivered vector waits while another is in service (until the guest's EOI).
+    return irq_pending_.any() && !in_upcall_ && !lapic_in_service_ && type_ != DomainType::pv;
+}
+
 void Vcpu::deliver_upcalls() {
+    while (irq_deliverable()) {
+        unsigned vector = 255;
+        while (!irq_pending_.test(vector)) --vector;  // the highest priority first, as the LAPIC does
+        irq_pending_.reset(vector);
+        auto h = irq_handlers_.find(static_cast<std::uint8_t>(vector));
+        if (h == irq_handlers_.end() || !h->second) continue;  // no handler: the vector is dropped
+        in_upcall_ = true;
+        hypervisor_work(cost_.interrupt_injection);
+        stats.device_irqs.inc();
+        lapic_in_service_ = true;
+        h->second();
+        in_upcall_ = false;
+    }
     while (upcall_deliverable()) {
         in_upcall_ = true;
         std::uint64_t t = now_ps();
@@ -160,6 +179,7 @@ void Vcpu::deliver_upcalls() {
 
 void Vcpu::block_until_event() {
     if (dom_.vcpu_info(id_).evtchn_upcall_pending && upcall_mode_ != UpcallMode::none) return;
+    if (irq_deliverable()) return;
     stats.halts.inc();
     std::uint64_t t0 = now_ps();
     sched_.block(*this);
@@ -191,7 +211,12 @@ void Vcpu::eoi() {
     }
 }
 
-bool Vcpu::kick(int from_pcpu) {
+bool Vcpu::inject_irq(std::uint8_t vector, int from_pcpu) {
+    irq_pending_.set(vector);
+    return kick(from_pcpu, "ipi:irq");
+}
+
+bool Vcpu::kick(int from_pcpu, const char* cause) {
     switch (state_) {
         case VcpuState::blocked:
             stats.wakeups.inc();
@@ -199,6 +224,7 @@ bool Vcpu::kick(int from_pcpu) {
         case VcpuState::running:
             if (!in_guest_mode_ || irq_pending_signal_) return false;  // noticed at the next VM entry
             irq_pending_signal_ = true;
+            irq_signal_cause_ = cause;
             wake_ev_.notify(sc_core::SC_ZERO_TIME);
             sched_.pcpu(static_cast<unsigned>(pcpu_)).stats.ipis_received.inc();
             return true;

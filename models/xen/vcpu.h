@@ -20,10 +20,17 @@
 //   - A PV domain (dom0 as `pv`) never exits: hypercalls go straight to Xen (pv_hypercall cost)
 //     and it idles with SCHEDOP_block; PVH and HVM use VMCALL and HLT.
 //
-// Fidelity limits: one upcall handler per vCPU and no other guest interrupt sources yet (devices
-// add theirs in later work); no guest timer tick (guests are tickless); exit cost is a per-reason
-// constant, not a function of the instruction's operands.
+// Device interrupts: inject_irq(vector) makes a LAPIC vector pending (an emulated device's ISA IRQ
+// through the virtual I/O APIC); it is delivered at VM entry to the guest's handler for that vector
+// and holds off further LAPIC deliveries until the guest's EOI.
+//
+// Fidelity limits: no interrupt priorities beyond "highest vector first", no level-triggered lines; no guest
+// timer tick (guests are tickless); exit cost is a per-reason constant, not a function of the instruction's
+// operands.
 #pragma once
+
+#include <bitset>
+#include <map>
 
 #include <cstdint>
 #include <functional>
@@ -56,6 +63,11 @@ class Vcpu : public sc_core::sc_module {
     // The guest program this vCPU runs from time zero; when it returns the vCPU idles (halts).
     void set_program(std::function<void()> program) { program_ = std::move(program); }
     void set_upcall_handler(std::function<void()> handler) { upcall_handler_ = std::move(handler); }
+    // The guest's handler for a LAPIC vector of a device interrupt (an emulated device's IRQ
+    // routed by the virtual I/O APIC); it runs like the upcall, and ends with the guest's EOI.
+    void set_irq_handler(std::uint8_t vector, std::function<void()> handler) {
+        irq_handlers_[vector] = std::move(handler);
+    }
 
     // --- used by guest code through the guest-services adapter (on this vCPU's own thread) ---
     void run_guest(Cycles c);
@@ -79,7 +91,10 @@ class Vcpu : public sc_core::sc_module {
     // --- used by the hypervisor (any process) ---
     // evtchn_upcall_pending went 0 -> 1 for this vCPU. Returns true when an IPI had to be sent
     // (the sender pays ipi_send).
-    bool kick(int from_pcpu);
+    bool kick(int from_pcpu, const char* cause = "ipi:evtchn");
+    // A device interrupt for `vector` (edge): pending until delivered at a VM entry, waking or
+    // interrupting the vCPU as kick() does. Returns true when an IPI had to be sent.
+    bool inject_irq(std::uint8_t vector, int from_pcpu);
     void set_upcall_mode(UpcallMode mode, std::uint8_t vector) {
         upcall_mode_ = mode;
         upcall_vector_ = vector;
@@ -97,8 +112,8 @@ class Vcpu : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily exits, exits_by_cause, hypercalls;
-        Counter upcalls, halts, wakeups, preemptions, ipis_received, guest_cycles, hypervisor_cycles,
-            blocked_cycles, eois;
+        Counter upcalls, device_irqs, halts, wakeups, preemptions, ipis_received, guest_cycles,
+            hypervisor_cycles, blocked_cycles, eois;
     };
 
   private:
@@ -107,6 +122,7 @@ class Vcpu : public sc_core::sc_module {
     friend class Hypervisor;
     void thread_main();
     bool upcall_deliverable() const;
+    bool irq_deliverable() const;
     void deliver_upcalls();
     void wait_until_running();
     void after_hypervisor_work();  // VM entry: honour a preemption request, then deliver
@@ -141,6 +157,9 @@ class Vcpu : public sc_core::sc_module {
     bool in_upcall_ = false;
     bool in_guest_mode_ = false;
     bool irq_pending_signal_ = false;
+    const char* irq_signal_cause_ = "ipi:evtchn";
+    std::bitset<256> irq_pending_;  // device vectors waiting for delivery
+    std::map<std::uint8_t, std::function<void()>> irq_handlers_;
     bool finished_ = false;
 
     // Scheduler state (owned by Scheduler).

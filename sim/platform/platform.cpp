@@ -336,7 +336,31 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
 
 void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     const json& e = scenario_.effective;
-    DomainRuntime* guest = build_block_device(rt, w);
+    DomainRuntime* guest = nullptr;
+    for (auto& d : domains_)
+        if (d->name == w.at("guest")) guest = d.get();
+    json disk;
+    for (const json& dj : guest->config.at("disks"))
+        if (w.at("disk").get<std::string>().empty() || dj.at("vdev") == w.at("disk")) {
+            disk = dj;
+            break;
+        }
+    BlockDevice* device = nullptr;
+    if (disk.at("attach") == "ide") {
+        // The guest's ata_piix driver on the emulated controller; dom0's device model serves it.
+        const std::string vdev = disk.at("vdev");
+        AtaPiixParams ap;
+        ap.channel = static_cast<unsigned>(vdev[2] - 'a') / 2;
+        ap.drive = static_cast<unsigned>(vdev[2] - 'a') % 2;
+        rt.ata = std::make_unique<AtaPiix>(ap, *guest->group);
+        rt.medium = guest->ide_disks.at(vdev).get();
+        device = rt.ata.get();
+        rt.domains = {guest->id, 0};
+    } else {
+        build_block_device(rt, w);
+        device = rt.blkfront.get();
+        rt.medium = rt.disk.get();
+    }
     FioJobParams jp;
     jp.rw = FioJobParams::parse_rw(w.at("rw").get<std::string>());
     jp.bs = w.at("bs");
@@ -353,7 +377,7 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     jp.verify = FioJobParams::parse_verify(w.at("verify").get<std::string>());
     jp.seed = e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size();
     const unsigned vcpus = guest->config.at("vcpus");
-    rt.fio = std::make_unique<FioWorkload>(jp, *rt.blkfront, *guest->guest, vcpus, *rt.stats,
+    rt.fio = std::make_unique<FioWorkload>(jp, *device, *guest->guest, vcpus, *rt.stats,
                                            w.at("fsync").get<unsigned>());
     FioWorkload* fio = rt.fio.get();
     guest->active.push_back(
@@ -396,13 +420,64 @@ void Platform::build_device_models() {
     // registers it with Xen as the guest's ioreq server (XEN_DMOP_create_ioreq_server and
     // XEN_DMOP_map_io_range_to_ioreq_server for the ports it emulates).
     for (auto& d : domains_) {
-        if (d->id == 0 || !d->config.at("xen_platform_pci").get<bool>()) continue;
-        const Hypervisor::IoreqServer& srv =
-            hv_->create_ioreq_server(d->id, 0, {{XenPlatformPorts::kBase, XenPlatformPorts::kBase + 3}});
+        if (d->id == 0) continue;
+        const bool platform_pci = d->config.at("xen_platform_pci").get<bool>();
+        std::vector<const json*> ide;
+        for (const json& disk : d->config.at("disks"))
+            if (disk.at("attach") == "ide") ide.push_back(&disk);
+        if (!platform_pci && ide.empty()) continue;
+        std::vector<std::pair<std::uint16_t, std::uint16_t>> ranges;
+        if (platform_pci) ranges.push_back({XenPlatformPorts::kBase, XenPlatformPorts::kBase + 3});
+        if (!ide.empty()) {
+            // The PIIX3 IDE function's legacy ports and its bus-master BAR.
+            const std::uint16_t bm = PiixIdeConfig{}.bmdma_base;
+            ranges.insert(ranges.end(), {{0x1f0, 0x1f7},
+                                         {0x3f6, 0x3f6},
+                                         {0x170, 0x177},
+                                         {0x376, 0x376},
+                                         {bm, static_cast<std::uint16_t>(bm + 15)}});
+        }
+        const Hypervisor::IoreqServer& srv = hv_->create_ioreq_server(d->id, 0, ranges);
         d->device_model = std::make_unique<DeviceModel>(d->id, root_);
-        d->platform_ports = std::make_unique<XenPlatformPorts>(*d->group);
-        d->device_model->add_device(d->platform_ports.get());
         DeviceModel* dm = d->device_model.get();
+        if (platform_pci) {
+            d->platform_ports = std::make_unique<XenPlatformPorts>(*d->group);
+            dm->add_device(d->platform_ports.get());
+        }
+        if (!ide.empty()) {
+            d->ide_group = std::make_unique<StatsGroup>("ide_" + d->name, &root_);
+            std::array<Disk*, 4> drives{};
+            for (const json* disk : ide) {
+                const std::string vdev = disk->at("vdev");
+                auto img = make_disk(*disk, *d->ide_group);
+                drives[static_cast<unsigned>(vdev[2] - 'a')] = img.get();
+                d->ide_disks[vdev] = std::move(img);
+            }
+            GuestMemory* mem = &hv_->domains().find(d->id)->memory;
+            // QEMU reaches guest RAM through its map cache (foreign mappings); modelled as direct.
+            auto dma = [mem](std::uint64_t gpa, void* buf, std::size_t len, bool write) {
+                return write ? mem->write(gpa, buf, len) : mem->read(gpa, buf, len);
+            };
+            d->ide = std::make_unique<PiixIde>(
+                PiixIdeConfig{}, drives, dma,
+                [dm](unsigned ch, std::uint64_t at) { dm->schedule_completion(ch, at); }, *d->ide_group);
+            PiixIde* piix = d->ide.get();
+            DeviceModel::Ide hooks;
+            hooks.read = [piix](std::uint16_t p, unsigned sz, std::uint64_t t) {
+                return piix->read(p, sz, t);
+            };
+            hooks.write = [piix](std::uint16_t p, unsigned sz, std::uint32_t v, std::uint64_t t) {
+                piix->write(p, sz, v, t);
+            };
+            hooks.claims = [piix](std::uint16_t p) { return piix->claims(p); };
+            hooks.complete = [piix](unsigned ch, std::uint64_t t) { return piix->complete(ch, t); };
+            hooks.irq_level = [piix](unsigned ch) { return piix->irq_level(ch); };
+            const unsigned timer_pirq = next_pirq_++;
+            hv_->event_channels().grant_pirq(0, timer_pirq);
+            Hypervisor* hv = hv_.get();
+            dm->attach_ide(std::move(hooks), timer_pirq,
+                           [hv, timer_pirq](std::uint64_t at) { hv->raise_pirq_at(0, timer_pirq, at); });
+        }
         BackendKernel* kernel = &dom0_kernel();
         const std::uint64_t gfn = srv.dm_gfn;
         const std::vector<evtchn_port_t> ports = srv.guest_ports;
@@ -497,8 +572,7 @@ RunResult Platform::run() {
     else if (finite_workloads_done()) {
         r.stop_reason = "workloads_done";
         r.sim_time_ps = done_ps_;
-    }
-    else if (sc_core::sc_pending_activity() || r.sim_time_ps >= limit_ms * 1'000'000'000ull) {
+    } else if (sc_core::sc_pending_activity() || r.sim_time_ps >= limit_ms * 1'000'000'000ull) {
         // Starvation exit with work still scheduled past the limit: the limit was reached.
         r.stop_reason = "sim_time_limit";
         r.sim_time_ps = limit_ms * 1'000'000'000ull;

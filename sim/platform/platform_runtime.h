@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "frontends/ata_piix.h"
 #include "frontends/blkfront.h"
 #include "frontends/blkif_misbehaviour.h"
 #include "frontends/cpu_burn.h"
 #include "frontends/fio_workload.h"
+#include "models/devices/piix_ide.h"
 #include "models/devices/xen_platform.h"
 #include "models/dom0/blkback.h"
 #include "models/dom0/device_model.h"
@@ -43,6 +45,10 @@ struct Platform::DomainRuntime {
     // The device model emulating this guest's devices (xen_platform_pci), and its devices.
     std::unique_ptr<DeviceModel> device_model;
     std::unique_ptr<XenPlatformPorts> platform_ports;
+    // IDE disks (attach "ide") on the device model's PIIX3 controller, by vdev.
+    std::unique_ptr<StatsGroup> ide_group;
+    std::map<std::string, std::unique_ptr<Disk>> ide_disks;
+    std::unique_ptr<PiixIde> ide;
     // Phases the guest marked (GuestServices::mark_phase): where each began, and the domain's
     // exit and hypercall counts at that moment (the report takes differences).
     struct Phase {
@@ -81,6 +87,8 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<Disk> disk;
     std::unique_ptr<Blkback> blkback;
     std::unique_ptr<Blkfront> blkfront;
+    Disk* medium = nullptr;        // the disk the workload's data lands on (for the audit)
+    std::unique_ptr<AtaPiix> ata;  // fio on an IDE disk: the guest's ata_piix driver
     std::unique_ptr<FioWorkload> fio;
     std::unique_ptr<BlkifMisbehaviour> misbehaviour;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)

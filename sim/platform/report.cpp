@@ -39,11 +39,77 @@ const char* type_name(DomainType t) {
     return t == DomainType::pv ? "pv" : t == DomainType::pvh ? "pvh" : "hvm";
 }
 
-// The block results of an fio workload: what the job did, and what each layer did for it.
-json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std::uint64_t ops) {
+// What every fio workload reports, whatever its device: I/O counts, rates, jobs, verify audit.
+json block_common(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std::uint64_t ops) {
     const FioWorkload::Totals t = w.fio->totals();
     const std::uint64_t dur = s.end_ns > s.start_ns ? s.end_ns - s.start_ns : 0;
     const double secs = static_cast<double>(dur) / 1e9;
+    json jobs = json::array();
+    for (unsigned j = 0; j < w.fio->jobs(); ++j) {
+        const auto& js = *w.fio->job_stats()[j];
+        const auto& c = w.fio->job(j).counters();
+        const std::uint64_t jdur = js.end_ns > w.fio->start_ns() ? js.end_ns - w.fio->start_ns() : 0;
+        const double jsecs = static_cast<double>(jdur) / 1e9;
+        const std::uint64_t jops = js.ops.value();
+        jobs.push_back({{"job", j},
+                        {"ops", jops},
+                        {"reads", c.reads},
+                        {"writes", c.writes},
+                        {"bytes_read", c.bytes_read},
+                        {"bytes_written", c.bytes_written},
+                        {"duration_ns", jdur},
+                        {"iops", jsecs > 0 ? static_cast<double>(jops) / jsecs : 0.0},
+                        {"mb_per_s",
+                         jsecs > 0 ? static_cast<double>(c.bytes_read + c.bytes_written) / 1e6 / jsecs : 0.0},
+                        {"latency_ns",
+                         {{"mean", js.latency_ns.mean()},
+                          {"p50", js.latency_ns.percentile(50)},
+                          {"p99", js.latency_ns.percentile(99)},
+                          {"p99_9", js.latency_ns.percentile(99.9)},
+                          {"max", js.latency_ns.max()}}}});
+    }
+    json audit = nullptr;
+    if (w.fio->verifying()) {
+        const Disk& disk = *w.medium;
+        FioWorkload::Audit a =
+            w.fio->audit([&disk](std::uint64_t offset, std::uint32_t length, std::uint8_t* out) {
+                disk.peek(offset / kSectorSize, length / kSectorSize, out);
+            });
+        audit = {{"blocks", a.blocks}, {"lost_writes", a.lost_writes}, {"first_problem", a.first_problem}};
+    }
+    return {{"reads", t.reads},
+            {"writes", t.writes},
+            {"bytes_read", t.bytes_read},
+            {"bytes_written", t.bytes_written},
+            {"errors", t.errors},
+            {"flushes", t.flushes},
+            {"verified", t.verified},
+            {"unverified", t.unverified},
+            {"verify_failures", t.verify_failures},
+            {"first_failure", w.fio->first_failure()},
+            {"iops", secs > 0 ? static_cast<double>(ops) / secs : 0.0},
+            {"mb_per_s", secs > 0 ? static_cast<double>(t.bytes_read + t.bytes_written) / 1e6 / secs : 0.0},
+            {"jobs", jobs},
+            {"audit", audit}};
+}
+
+// The block results of an fio workload: what the job did, and what each layer did for it.
+json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std::uint64_t ops) {
+    json out = block_common(w, s, ops);
+    auto per = [ops](std::uint64_t v) {
+        return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0;
+    };
+    if (!w.blkfront) {
+        // An emulated IDE disk: the driver's commands and interrupts.
+        const AtaPiix& a = *w.ata;
+        out["device"] = {{"attach", "ide"}, {"sectors", a.sectors()}, {"connected", a.connected()}};
+        out["ide"] = {{"commands", family_json(a.stats().commands)},
+                      {"interrupts", a.stats().interrupts.value()},
+                      {"spurious_interrupts", a.stats().spurious_interrupts.value()},
+                      {"errors", a.stats().errors.value()}};
+        out["per_request"] = {{"interrupts", per(a.stats().interrupts.value())}};
+        return out;
+    }
     const Blkfront& f = *w.blkfront;
     const Blkback& b = *w.blkback;
     json front = json::object(), back = json::object(), occupancy = json::array();
@@ -88,9 +154,6 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
             {"notifications_sent", bs.notifications_sent.value()},
             {"notifications_suppressed", bs.notifications_suppressed.value()},
             {"disconnects", bs.disconnects.value()}};
-    auto per = [ops](std::uint64_t v) {
-        return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0;
-    };
     json per_request = {{"frontend_notifications_sent", per(fs.notifications_sent.value())},
                         {"frontend_notifications_suppressed", per(fs.notifications_suppressed.value())},
                         {"backend_notifications_sent", per(bs.notifications_sent.value())},
@@ -100,67 +163,21 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
                         {"grant_maps", per(bs.grant_maps.value())},
                         {"grant_unmaps", per(bs.grant_unmaps.value())},
                         {"disk_irqs", per(bs.disk_irqs.value())}};
-    json jobs = json::array();
-    for (unsigned j = 0; j < w.fio->jobs(); ++j) {
-        const auto& js = *w.fio->job_stats()[j];
-        const auto& c = w.fio->job(j).counters();
-        const std::uint64_t jdur = js.end_ns > w.fio->start_ns() ? js.end_ns - w.fio->start_ns() : 0;
-        const double jsecs = static_cast<double>(jdur) / 1e9;
-        const std::uint64_t jops = js.ops.value();
-        jobs.push_back({{"job", j},
-                        {"ops", jops},
-                        {"reads", c.reads},
-                        {"writes", c.writes},
-                        {"bytes_read", c.bytes_read},
-                        {"bytes_written", c.bytes_written},
-                        {"duration_ns", jdur},
-                        {"iops", jsecs > 0 ? static_cast<double>(jops) / jsecs : 0.0},
-                        {"mb_per_s",
-                         jsecs > 0 ? static_cast<double>(c.bytes_read + c.bytes_written) / 1e6 / jsecs : 0.0},
-                        {"latency_ns",
-                         {{"mean", js.latency_ns.mean()},
-                          {"p50", js.latency_ns.percentile(50)},
-                          {"p99", js.latency_ns.percentile(99)},
-                          {"p99_9", js.latency_ns.percentile(99.9)},
-                          {"max", js.latency_ns.max()}}}});
-    }
-    json audit = nullptr;
-    if (w.fio->verifying()) {
-        const Disk& disk = *w.disk;
-        FioWorkload::Audit a =
-            w.fio->audit([&disk](std::uint64_t offset, std::uint32_t length, std::uint8_t* out) {
-                disk.peek(offset / kSectorSize, length / kSectorSize, out);
-            });
-        audit = {{"blocks", a.blocks}, {"lost_writes", a.lost_writes}, {"first_problem", a.first_problem}};
-    }
-    return {{"device",
-             {{"devid", b.devid()},
-              {"queues", f.queues()},
-              {"ring_page_order", f.ring_page_order()},
-              {"ring_slots", f.ring_size()},
-              {"persistent_grants", f.persistent()},
-              {"max_indirect_segments", f.max_indirect_segments()},
-              {"sectors", f.sectors()},
-              {"connected", f.connected()}}},
-            {"reads", t.reads},
-            {"writes", t.writes},
-            {"bytes_read", t.bytes_read},
-            {"bytes_written", t.bytes_written},
-            {"errors", t.errors},
-            {"flushes", t.flushes},
-            {"verified", t.verified},
-            {"unverified", t.unverified},
-            {"verify_failures", t.verify_failures},
-            {"first_failure", w.fio->first_failure()},
-            {"iops", secs > 0 ? static_cast<double>(ops) / secs : 0.0},
-            {"mb_per_s", secs > 0 ? static_cast<double>(t.bytes_read + t.bytes_written) / 1e6 / secs : 0.0},
-            {"frontend", front},
-            {"backend", back},
-            {"jobs", jobs},
-            {"aborted", fs.ios_aborted.value()},
-            {"audit", audit},
-            {"ring_occupancy", occupancy},
-            {"per_request", per_request}};
+    out["device"] = {{"attach", "pv"},
+                     {"devid", b.devid()},
+                     {"queues", f.queues()},
+                     {"ring_page_order", f.ring_page_order()},
+                     {"ring_slots", f.ring_size()},
+                     {"persistent_grants", f.persistent()},
+                     {"max_indirect_segments", f.max_indirect_segments()},
+                     {"sectors", f.sectors()},
+                     {"connected", f.connected()}};
+    out["frontend"] = front;
+    out["backend"] = back;
+    out["aborted"] = fs.ios_aborted.value();
+    out["ring_occupancy"] = occupancy;
+    out["per_request"] = per_request;
+    return out;
 }
 
 }  // namespace
@@ -257,8 +274,8 @@ json Platform::report(const RunResult& run) const {
             const auto& ds = d->device_model->stats();
             dj["device_model"] = {{"ioreqs", family_json(ds.ioreqs)},
                                   {"unclaimed", ds.unclaimed.value()},
-                                  {"unplugged_mask", d->platform_ports->unplugged()},
-                                  {"unplug_product", d->platform_ports->product()}};
+                                  {"unplugged_mask", d->platform_ports ? d->platform_ports->unplugged() : 0},
+                                  {"unplug_product", d->platform_ports ? d->platform_ports->product() : 0}};
         }
         dj["vcpus"] = vcpus;
         hv_ops +=

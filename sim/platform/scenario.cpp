@@ -103,6 +103,10 @@ ConfigNodePtr scenario_schema() {
                              {"image", N::string(std::string(""),
                                                  "absolute path of a sparse image file (created if "
                                                  "absent); empty: the image lives in memory")},
+                             {"attach",
+                              N::enumeration("pv", {"pv", "ide"},
+                                             "pv: blkfront/blkback; ide: the PIIX3 IDE controller of "
+                                             "dom0's device model (vdev hda-hdd)")},
                              {"model", N::enumeration("ssd", {"null", "ramdisk", "ssd", "hdd"},
                                                       "service-time model of the storage behind it")},
                              {"write_cache", N::boolean(false,
@@ -364,6 +368,9 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             else if (!vdevs.insert(disk.at("vdev").get<std::string>()).second)
                 errors.push_back(
                     {at_vdev, "a device name not used twice in the domain", describe_json(disk.at("vdev"))});
+            if (disk.at("attach") == "ide" && disk.at("vdev").get<std::string>().rfind("hd", 0) != 0)
+                errors.push_back(
+                    {at_vdev, "hda, hdb, hdc or hdd for an ide disk", describe_json(disk.at("vdev"))});
             const std::string image = disk.at("image");
             if (!image.empty() && image[0] != '/')
                 errors.push_back({at + "/disks/" + std::to_string(k) + "/image",

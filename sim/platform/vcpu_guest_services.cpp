@@ -48,13 +48,25 @@ void VcpuGuestServices::out(std::uint16_t port, unsigned size, std::uint32_t val
 
 void VcpuGuestServices::ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) {
     trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+        if (emulated(port)) {
+            hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, count, true,
+                           reinterpret_cast<std::uint64_t>(buffer), true);
+            return;
+        }
         unclaimed_.inc();
         std::memset(buffer, 0xff, static_cast<std::size_t>(size) * count);
     });
 }
 
 void VcpuGuestServices::outs(std::uint16_t port, unsigned size, const void* buffer, std::uint32_t count) {
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] { unclaimed_.inc(); });
+    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+        if (emulated(port)) {
+            hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, count, false,
+                           reinterpret_cast<std::uint64_t>(const_cast<void*>(buffer)), true);
+            return;
+        }
+        unclaimed_.inc();
+    });
 }
 
 std::uint64_t VcpuGuestServices::mmio_read(std::uint64_t gpa, unsigned size) {

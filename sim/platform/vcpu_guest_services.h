@@ -51,6 +51,9 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
         v_.set_upcall_handler(std::move(handler));
     }
     void eoi() override { v_.eoi(); }
+    void set_irq_handler(std::uint8_t vector, std::function<void()> handler) override {
+        v_.set_irq_handler(vector, std::move(handler));
+    }
     void mark_phase(const char* name) override {
         if (on_phase) on_phase(name);
     }

@@ -36,6 +36,7 @@ class FakeMachine : public GuestServices {
     }
     void halt() override { ++halts; }
     void mark_phase(const char*) override {}
+    void set_irq_handler(std::uint8_t, std::function<void()>) override {}
     void set_upcall_handler(std::function<void()> h) override { handler = std::move(h); }
     void eoi() override {}
     std::optional<std::uint64_t> alloc_page() override {
