@@ -12,33 +12,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/scenario/cli_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct Result {
-    int status;
-    std::string output;  // stdout and stderr
-};
-
-Result xensim(const std::string& args) {
-    std::string cmd = std::string(XENSIM_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-fs::path temp_dir(const std::string& name) {
-    fs::path d = fs::temp_directory_path() / ("xensim-blk-cli-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+using namespace cli_testing;
 
 // A 4-vCPU guest on 4 pCPUs, 4 fio jobs (one per vCPU) of 4 KiB random reads at iodepth 16 each:
 // 64 I/Os want to be in flight. 2000 I/Os per job.

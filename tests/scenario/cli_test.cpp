@@ -10,40 +10,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/scenario/cli_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct Result {
-    int status;
-    std::string output;  // stdout and stderr
-};
-
-Result xensim(const std::string& args) {
-    std::string cmd = std::string(XENSIM_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::string src(const std::string& rel) { return std::string(XENSIM_SOURCE_DIR) + "/" + rel; }
-
-fs::path temp_dir(const std::string& name) {
-    fs::path d = fs::temp_directory_path() / ("xensim-cli-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
-
-json read_json(const fs::path& p) {
-    std::ifstream in(p);
-    return json::parse(in);
-}
+using namespace cli_testing;
 
 TEST(Cli, HelpAndVersion) {
     Result h = xensim("--help");
@@ -112,8 +85,8 @@ json strip_host(json report) {
 
 TEST(Cli, SameScenarioAndSeedGiveIdenticalReports) {
     fs::path a = temp_dir("det-a"), b = temp_dir("det-b");
-    for (const char* s : {"scenarios/evtchn-pingpong.json", "scenarios/grant-copy.json", "scenarios/blk-queues-4.json",
-                          "scenarios/blk-seqwrite-64k.json"}) {
+    for (const char* s : {"scenarios/evtchn-pingpong.json", "scenarios/grant-copy.json",
+                          "scenarios/blk-queues-4.json", "scenarios/blk-seqwrite-64k.json"}) {
         ASSERT_EQ(xensim("run " + src(s) + " --out " + a.string()).status, 0);
         ASSERT_EQ(xensim("run " + src(s) + " --out " + b.string()).status, 0);
         json ra = read_json(a / "report.json"), rb = read_json(b / "report.json");

@@ -11,40 +11,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/scenario/cli_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct Result {
-    int status;
-    std::string output;  // stdout and stderr
-};
-
-Result xensim(const std::string& args) {
-    std::string cmd = std::string(XENSIM_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::string src(const std::string& rel) { return std::string(XENSIM_SOURCE_DIR) + "/" + rel; }
-
-fs::path temp_dir(const std::string& name) {
-    fs::path d = fs::temp_directory_path() / ("xensim-compare-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
-
-json read_json(const fs::path& p) {
-    std::ifstream in(p);
-    return json::parse(in);
-}
+using namespace cli_testing;
 
 fs::path write_json(const fs::path& p, const json& j) {
     std::ofstream(p) << j.dump(2) << "\n";
