@@ -168,6 +168,15 @@ PiixIde::PiixIde(PiixIdeConfig cfg, std::array<Disk*, 4> drives, MemoryAccess dm
 
 PiixIde::~PiixIde() = default;
 
+void PiixIde::unplug(unsigned index) {
+    if (index >= 2 * kChannels) return;
+    Drive& d = channels_[index / 2]->drives[index % 2];
+    if (!d.disk) return;
+    reset_drive(d);
+    d.disk = nullptr;
+    set_signature(d);
+}
+
 void PiixIde::set_signature(Drive& d) {
     d.select &= 0xF0;  // head bits cleared
     d.nsector = 1;

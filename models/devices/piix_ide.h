@@ -270,6 +270,10 @@ class PiixIde {
 
     // Power-on / PCI reset of both channels and bus masters (QEMU piix_ide_reset).
     void reset();
+    // The Xen platform device's unplug (QEMU pci_piix3_xen_ide_unplug): drive `index` (0..3:
+    // primary master, primary slave, secondary master, secondary slave) loses its disk and is
+    // reset; from then on it answers as an absent drive.
+    void unplug(unsigned index);
     PiixIdePciConfig pci_config() const { return {cfg_.bmdma_base}; }
 
   private:

@@ -477,6 +477,16 @@ void Platform::build_device_models() {
             Hypervisor* hv = hv_.get();
             dm->attach_ide(std::move(hooks), timer_pirq,
                            [hv, timer_pirq](std::uint64_t at) { hv->raise_pirq_at(0, timer_pirq, at); });
+            if (d->platform_ports) {
+                // The unplug protocol removes the emulated disks (docs/misc/hvm-emulated-unplug):
+                // all IDE disks, or with the auxiliary bit all but the primary master.
+                d->platform_ports->on_unplug = [piix](std::uint16_t mask) {
+                    for (unsigned i = 0; i < 4; ++i)
+                        if ((mask & XenPlatformPorts::kUnplugAllIdeDisks) ||
+                            ((mask & XenPlatformPorts::kUnplugAuxIdeDisks) && i != 0))
+                            piix->unplug(i);
+                };
+            }
         }
         BackendKernel* kernel = &dom0_kernel();
         const std::uint64_t gfn = srv.dm_gfn;

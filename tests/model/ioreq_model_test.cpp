@@ -165,5 +165,24 @@ TEST(Ide, DmaWritesAreReadBackIntact) {
     EXPECT_EQ(count(b.at("ide").at("commands"), "READ DMA"), 64u);
 }
 
+// The unplug protocol at boot removes the emulated IDE disk: a PVHVM guest that then probes it finds
+// no device (IDENTIFY aborts), as a Linux guest's ata_piix would after xen_unplug_emulated_devices.
+TEST(Ide, UnplugAtBootRemovesTheEmulatedDisk) {
+    json sc = platform_scenario(true);
+    sc["domains"][1]["disks"] =
+        json::array({{{"vdev", "hda"}, {"attach", "ide"}, {"sectors", 204800}, {"model", "null"}}});
+    sc["workloads"] =
+        json::array({{{"type", "fio"}, {"name", "io"}, {"guest", "guest"}, {"number_ios", 10}}});
+    sc["stop"]["sim_time_ms"] = 100;
+    Simulation sim(sc);
+    const json& g = sim.domain("guest");
+    EXPECT_EQ(g.at("device_model").at("unplugged_mask"), 7u);
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), 0u);
+    EXPECT_EQ(w.at("failures"), 1u);
+    EXPECT_FALSE(w.at("block").at("device").at("connected").get<bool>());
+    EXPECT_EQ(count(w.at("block").at("ide").at("commands"), "READ DMA"), 0u);
+}
+
 }  // namespace
 }  // namespace xensim::testing
