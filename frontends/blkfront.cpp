@@ -25,26 +25,6 @@ constexpr BlkfrontProfile kProfiles[] = {
     {"winpv", 32, 4, false, 1024},
 };
 
-std::optional<unsigned> parse_uint(const std::optional<std::string>& v) {
-    if (!v || v->empty() || v->size() > 19) return std::nullopt;
-    std::uint64_t n = 0;
-    for (char c : *v) {
-        if (c < '0' || c > '9') return std::nullopt;
-        n = n * 10 + static_cast<unsigned>(c - '0');
-    }
-    return n > 0xffffffffu ? std::nullopt : std::optional<unsigned>(static_cast<unsigned>(n));
-}
-
-std::optional<std::uint64_t> parse_u64(const std::optional<std::string>& v) {
-    if (!v || v->empty() || v->size() > 19) return std::nullopt;
-    std::uint64_t n = 0;
-    for (char c : *v) {
-        if (c < '0' || c > '9') return std::nullopt;
-        n = n * 10 + static_cast<unsigned>(c - '0');
-    }
-    return n;
-}
-
 }  // namespace
 
 const BlkfrontProfile& blkfront_profile(std::string_view name) {
@@ -87,7 +67,7 @@ bool Blkfront::connect(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
     boot_ = &s;
     vcpus_ = std::max(1u, vcpus);
     auto back = xb.read(front_ + "/backend");
-    auto backend_id = parse_uint(xb.read(front_ + "/backend-id"));
+    auto backend_id = parse_xenstore_uint(xb.read(front_ + "/backend-id"));
     if (!back || !backend_id) return false;
     back_ = *back;
     backend_id_ = static_cast<domid_t>(*backend_id);
@@ -160,8 +140,10 @@ RING_IDX Blkfront::ring_req_prod_pvt(unsigned q) const {
 }
 
 bool Blkfront::talk_to_blkback(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
-    const unsigned max_order = parse_uint(xb.read(back_ + "/max-ring-page-order")).value_or(0);
-    const unsigned max_queues = parse_uint(xb.read(back_ + "/multi-queue-max-queues")).value_or(1);
+    const auto max_order =
+        static_cast<unsigned>(parse_xenstore_uint(xb.read(back_ + "/max-ring-page-order")).value_or(0));
+    const auto max_queues =
+        static_cast<unsigned>(parse_xenstore_uint(xb.read(back_ + "/multi-queue-max-queues")).value_or(1));
     order_ = std::min({p_.ring_page_order, max_order, 4u});  // 4: XENBUS_MAX_RING_GRANT_ORDER
     const unsigned nq = std::max(1u, std::min({p_.queues, max_queues, vcpus}));
     const unsigned pages = 1u << order_;
@@ -226,17 +208,18 @@ bool Blkfront::talk_to_blkback(XenbusClient& xb, GuestServices& s, unsigned vcpu
 }
 
 bool Blkfront::finish_connect(XenbusClient& xb, GuestServices& s) {
-    auto sectors = parse_u64(xb.read(back_ + "/sectors"));
-    auto sector_size = parse_uint(xb.read(back_ + "/sector-size"));
-    auto info = parse_uint(xb.read(back_ + "/info")).value_or(0);
+    auto sectors = parse_xenstore_uint(xb.read(back_ + "/sectors"), ~std::uint64_t(0));
+    auto sector_size = parse_xenstore_uint(xb.read(back_ + "/sector-size"));
+    auto info = parse_xenstore_uint(xb.read(back_ + "/info")).value_or(0);
     if (!sectors || !sector_size || *sector_size != 512) return false;  // only 512-byte sectors modelled
     sectors_ = *sectors;
     read_only_ = (info & VDISK_READONLY) != 0;
-    feature_flush_ = parse_uint(xb.read(back_ + "/feature-flush-cache")).value_or(0) == 1;
-    feature_discard_ = parse_uint(xb.read(back_ + "/feature-discard")).value_or(0) == 1;
-    persistent_ = p_.persistent_grants && parse_uint(xb.read(back_ + "/feature-persistent")).value_or(0) == 1;
+    feature_flush_ = parse_xenstore_uint(xb.read(back_ + "/feature-flush-cache")).value_or(0) == 1;
+    feature_discard_ = parse_xenstore_uint(xb.read(back_ + "/feature-discard")).value_or(0) == 1;
+    persistent_ =
+        p_.persistent_grants && parse_xenstore_uint(xb.read(back_ + "/feature-persistent")).value_or(0) == 1;
     const unsigned backend_indirect =
-        parse_uint(xb.read(back_ + "/feature-max-indirect-segments")).value_or(0);
+        parse_xenstore_uint(xb.read(back_ + "/feature-max-indirect-segments")).value_or(0);
     // blkfront_setup_indirect: indirect only when it allows more than the direct maximum.
     indirect_ = std::min(p_.max_indirect_segments, backend_indirect);
     if (indirect_ <= BLKIF_MAX_SEGMENTS_PER_REQUEST) indirect_ = 0;

@@ -204,7 +204,7 @@ void BlkifMisbehaviour::run(XenbusClient& xb, GuestServices& s) {
     const std::string back =
         xb.read("device/vbd/" + std::to_string(device_.devid()) + "/backend").value_or("");
     c.backend_indirect = static_cast<unsigned>(
-        std::strtoul(xb.read(back + "/feature-max-indirect-segments").value_or("0").c_str(), nullptr, 10));
+        parse_xenstore_uint(xb.read(back + "/feature-max-indirect-segments")).value_or(0));
     // The pages and grants the cases name.
     auto page = [&] { return s.alloc_page().value_or(0); };
     const std::uint64_t data = page(), ro = page(), ind_ok = page(), ind_bad = page();

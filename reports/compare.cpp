@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "sim/core/config_schema.h"  // describe_json
+#include "sim/core/config_schema.h"  // describe_json, json_parse_error_message
 
 namespace xensim {
 
@@ -297,15 +297,7 @@ ReportFile load_report(const std::string& file) {
     try {
         f.report = json::parse(text);
     } catch (const json::parse_error& e) {
-        std::size_t line = 1, col = 1;
-        for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-            if (text[i] == '\n')
-                ++line, col = 1;
-            else
-                ++col;
-        }
-        throw ReportInputError(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                               ": not valid JSON: " + e.what());
+        throw ReportInputError(json_parse_error_message(file, text, e));
     }
     schema_version_of(f);
     return f;

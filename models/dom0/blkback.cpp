@@ -11,15 +11,8 @@ namespace {
 
 constexpr unsigned kPage = 4096;
 
-std::optional<unsigned> read_uint(BackendKernel& k, const std::string& path) {
-    auto v = k.xs_read(path);
-    if (!v || v->empty() || v->size() > 9) return std::nullopt;
-    unsigned n = 0;
-    for (char c : *v) {
-        if (c < '0' || c > '9') return std::nullopt;
-        n = n * 10 + static_cast<unsigned>(c - '0');
-    }
-    return n;
+std::optional<std::uint64_t> read_uint(BackendKernel& k, const std::string& path) {
+    return parse_xenstore_uint(k.xs_read(path));
 }
 
 }  // namespace
@@ -133,8 +126,7 @@ void Blkback::detach(BackendServices& s) {
 }
 
 void Blkback::fail(BackendServices& s, const std::string& why) {
-    (void)why;  // the reason is in the trace of XenStore reads; xenbus_dev_fatal writes it to error/
-    stats_.connect_failures.inc();
+    stats_.connect_failures.inc();  // and, as xenbus_dev_fatal does, the reason in the error node
     kernel_->xs_write(back_ + "/error", why);
     disconnect(s);
     switch_state(XenbusStateClosing);

@@ -33,9 +33,10 @@ void DeviceModel::on_timer(BackendServices& s) {
     stats_.timer_events.inc();
     const std::uint64_t now_ps = s.now_ns() * 1000;
     while (!due_.empty() && due_.begin()->first <= now_ps + 999) {  // the timer fires at ns resolution
-        const unsigned ch = due_.begin()->second;
+        const auto [at_ps, ch] = *due_.begin();
         due_.erase(due_.begin());
-        ide_.complete(ch, std::max(now_ps, std::uint64_t{0}));
+        // The timer fires on the nanosecond; the controller completes at its own picosecond time.
+        ide_.complete(ch, std::max(now_ps, at_ps));
     }
     if (!due_.empty() && timer_) timer_(due_.begin()->first);
     forward_irqs(s);

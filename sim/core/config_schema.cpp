@@ -350,4 +350,16 @@ const ConfigNode* ConfigNode::find(const std::string& dotted) const {
     return nullptr;
 }
 
+std::string json_parse_error_message(const std::string& file, const std::string& text,
+                                     const nlohmann::json::parse_error& e) {
+    std::size_t line = 1, col = 1;
+    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+        if (text[i] == '\n')
+            ++line, col = 1;
+        else
+            ++col;
+    }
+    return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": not valid JSON: " + e.what();
+}
+
 }  // namespace xensim

@@ -91,4 +91,9 @@ class ConfigNode {
 // Describes a JSON value for an error message: `integer 3`, `string "abc"`, `object`, ...
 std::string describe_json(const nlohmann::json& v);
 
+// "FILE:LINE:COL: not valid JSON: ..." for a parse error in `text` (the byte offset turned into a
+// line and column).
+std::string json_parse_error_message(const std::string& file, const std::string& text,
+                                     const nlohmann::json::parse_error& e);
+
 }  // namespace xensim

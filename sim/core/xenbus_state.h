@@ -12,6 +12,9 @@
 // of transitions a well-behaved side makes; anything else is a protocol error the caller reports.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "sim/core/xen_abi.h"
@@ -87,6 +90,20 @@ constexpr XenbusState parse_xenbus_state(std::string_view v) {
         n = n * 10 + (c - '0');
     }
     return n <= XenbusStateReconfigured ? static_cast<XenbusState>(n) : XenbusStateUnknown;
+}
+
+// A XenStore node that holds a decimal number, as drivers read it with xenbus_scanf("%u"): the
+// value, or nullopt when the node is missing or empty, holds anything but digits, or exceeds `max`.
+inline std::optional<std::uint64_t> parse_xenstore_uint(const std::optional<std::string>& v,
+                                                        std::uint64_t max = 0xffffffffu) {
+    if (!v || v->empty() || v->size() > 19) return std::nullopt;  // 19 digits cannot overflow
+    std::uint64_t n = 0;
+    for (char c : *v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (n > max) return std::nullopt;
+    return n;
 }
 
 // One side's state, with the transitions checked. switch_to returns false (state unchanged) for

@@ -480,16 +480,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file,
     try {
         doc = json::parse(text);
     } catch (const json::parse_error& e) {
-        // Turn the byte offset into line:column.
-        std::size_t line = 1, col = 1;
-        for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-            if (text[i] == '\n')
-                ++line, col = 1;
-            else
-                ++col;
-        }
-        throw ScenarioError(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                            ": not valid JSON: " + e.what());
+        throw ScenarioError(json_parse_error_message(file, text, e));
     }
     for (const auto& s : overrides.sets) apply_set(doc, s, file);
     if (overrides.has_seed) {

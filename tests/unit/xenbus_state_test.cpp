@@ -72,3 +72,16 @@ TEST(XenbusState, NamesAreTheHeadersNames) {
 
 }  // namespace
 }  // namespace xensim
+
+TEST(XenstoreUint, ParsesDecimalNodesAndRejectsEverythingElse) {
+    using xensim::parse_xenstore_uint;
+    EXPECT_EQ(parse_xenstore_uint(std::string("0")), 0u);
+    EXPECT_EQ(parse_xenstore_uint(std::string("4294967295")), 4294967295u);
+    EXPECT_EQ(parse_xenstore_uint(std::string("4294967296")), std::nullopt);  // above the default max
+    EXPECT_EQ(parse_xenstore_uint(std::string("4294967296"), ~std::uint64_t(0)), 4294967296u);
+    EXPECT_EQ(parse_xenstore_uint(std::nullopt), std::nullopt);  // node missing
+    EXPECT_EQ(parse_xenstore_uint(std::string("")), std::nullopt);
+    EXPECT_EQ(parse_xenstore_uint(std::string("12a")), std::nullopt);
+    EXPECT_EQ(parse_xenstore_uint(std::string("-1")), std::nullopt);
+    EXPECT_EQ(parse_xenstore_uint(std::string("99999999999999999999")), std::nullopt);  // 20 digits
+}
