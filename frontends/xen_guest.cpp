@@ -159,6 +159,12 @@ void XenGuest::unmask(GuestServices& s, evtchn_port_t port) {
     }
 }
 
+void XenGuest::mask(GuestServices& s, evtchn_port_t port) {
+    constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    __atomic_fetch_or(&shared_info(s)->evtchn_mask[port / kBits], xen_ulong_t(1) << (port % kBits),
+                      __ATOMIC_SEQ_CST);
+}
+
 long XenGuest::notify(GuestServices& s, evtchn_port_t port) {
     evtchn_send_t op{};
     op.port = port;

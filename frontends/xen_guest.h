@@ -61,6 +61,10 @@ class XenGuest {
     // Unmasks a port the way Linux's evtchn_2l_unmask does on the port's own vCPU: clear the mask
     // bit and, if an event is already pending, raise the selector and upcall flag ourselves.
     void unmask(GuestServices& s, evtchn_port_t port);
+    // Masks a port (sets its bit in shared_info's evtchn_mask): its events stay pending without an
+    // upcall until unmask(), as Linux's evtchn device does to a port between delivery and the
+    // user's re-enable.
+    void mask(GuestServices& s, evtchn_port_t port);
     void set_port_handler(evtchn_port_t port, PortHandler handler) { handlers_[port] = std::move(handler); }
     void clear_port_handler(evtchn_port_t port) { handlers_.erase(port); }
     // The upcall handler body (public for tests).

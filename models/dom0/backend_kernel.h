@@ -36,6 +36,8 @@ class BackendKernel {
     virtual void set_port_handler(evtchn_port_t port, std::function<void(BackendServices&)> handler) = 0;
     virtual void clear_port_handler(evtchn_port_t port) = 0;
     virtual void unmask(BackendServices& s, evtchn_port_t port) = 0;
+    // Holds a port's events back (pending, no handler call) until unmask().
+    virtual void mask(BackendServices& s, evtchn_port_t port) = 0;
 
     // Work for thread context (dom0's vCPU 0 runs it before it next idles).
     virtual void defer(std::function<void(BackendServices&)> work) = 0;

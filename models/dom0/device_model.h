@@ -1,19 +1,34 @@
 // The device model: a QEMU-like dom0 process that emulates a guest's devices, serving the ioreqs Xen
 // forwards to it.
 //
-// What is modelled, following QEMU's hw/xen/xen-hvm-common.c (cpu_handle_ioreq, handle_ioreq,
-// cpu_ioreq_pio) and Xen's xen/include/public/hvm/ioreq.h: the toolstack gives the device model the
-// guest's shared ioreq page (mapped in dom0) and, per guest vCPU, a Xen-attached event channel that
-// the device model binds (EVTCHNOP_bind_interdomain) at start. When one fires, the device model reads
-// that vCPU's ioreq_t once, takes it only in STATE_IOREQ_READY (INPROCESS while it works), dispatches
-// a port access (IOREQ_TYPE_PIO) to the device claiming the port, writes the result for a read, sets
-// STATE_IORESP_READY and notifies the port, which wakes the vCPU in Xen. Each ioreq costs
-// device_model_ioreq cycles of dom0 time (QEMU waking on the event-channel device and dispatching).
+// What is modelled, following QEMU's hw/xen/xen-hvm-common.c (cpu_get_ioreq, cpu_handle_ioreq,
+// handle_ioreq, cpu_ioreq_pio, cpu_ioreq_move, handle_buffered_iopage, handle_buffered_io) and Xen's
+// xen/include/public/hvm/ioreq.h:
+//  * Synchronous ioreqs. The toolstack gives the device model the guest's shared ioreq page (mapped
+//    in dom0) and, per guest vCPU, a Xen-attached event channel that the device model binds
+//    (EVTCHNOP_bind_interdomain) at start. When one fires, the device model first drains the
+//    buffered page (below), then reads that vCPU's ioreq_t once, takes it only in
+//    STATE_IOREQ_READY (INPROCESS while it works), dispatches a port access (IOREQ_TYPE_PIO, rep
+//    strings included) or a memory access (IOREQ_TYPE_COPY) to the device claiming it, writes the
+//    result for a read, sets STATE_IORESP_READY and notifies the port, which wakes the vCPU in Xen.
+//    Each wake-up costs device_model_ioreq cycles of dom0 time.
+//  * Buffered ioreqs. Writes Xen queued without waiting (Hypervisor::send_buffered_ioreq) sit in
+//    the buffered page until the device model drains it: at every synchronous ioreq (before serving
+//    it, so ordering with the vCPU's later accesses holds), on the buffered channel's event, and on
+//    the 100 ms buffered-io timer (BUFFER_IO_MAX_DELAY). As QEMU does, the buffered port is left
+//    masked after its event (Linux's evtchn device masks a port on delivery and QEMU does not
+//    re-enable this one) and the timer is armed; while a drain on the timer finds writes the timer
+//    is re-armed, and the first one that finds none unmasks the port. So a burst of buffered writes
+//    costs one wake-up, then rides on the next synchronous ioreq or timer tick. Each drained write
+//    costs device_model_buffered_ioreq.
+//  * A device-model timer (the platform raises a dom0 PIRQ at the requested time, as QEMU's timer
+//    fd wakes it) serves the buffered-io timer and emulated IDE command completions.
 //
 // Where it deliberately differs: the handler runs in dom0's event handler, not in a user-space thread
-// woken by the kernel (no dom0 context switch is counted for it); rep string accesses (count > 1,
-// data_is_ptr) and MMIO / PCI config ioreqs are not handled yet; an access no device claims reads as
-// all ones and writes are dropped (QEMU's unassigned I/O), counted.
+// woken by the kernel (no dom0 context switch is counted for it); the buffered-io timer runs on
+// simulated time, where QEMU's runs on the host's real-time clock; rep MMIO (IOREQ_TYPE_COPY with
+// data_is_ptr) and PCI config ioreqs are not handled yet; an access no device claims reads as all
+// ones and writes are dropped (QEMU's unassigned I/O), counted.
 #pragma once
 
 #include <array>
@@ -31,13 +46,19 @@ namespace xensim {
 
 class DeviceModel {
   public:
+    // QEMU's BUFFER_IO_MAX_DELAY: the buffered-io timer period (100 ms).
+    static constexpr std::uint64_t kBufferIoMaxDelayPs = 100'000'000'000ull;
+
     DeviceModel(domid_t guest, StatsGroup& parent);
     void add_device(IoDevice* device) { devices_.push_back(device); }
+    void add_mmio_device(MmioDevice* device) { mmio_devices_.push_back(device); }
+    // The device model's timer: it asks for `timer(at_ps)` and the platform raises dom0 PIRQ
+    // `timer_pirq` then.
+    void attach_timer(unsigned timer_pirq, std::function<void(std::uint64_t at_ps)> timer);
 
-    // An emulated IDE controller. Its command completions need a timer: the device model asks for
-    // `timer(at_ps)` (the platform raises a dom0 PIRQ then, as QEMU's timer fd wakes it) and runs
-    // every completion due when it fires. After every access and completion the controller's
-    // INTRQ lines are forwarded to the guest's ISA IRQs 14 / 15 with XEN_DMOP_set_isa_irq_level.
+    // An emulated IDE controller. The device model runs every command completion due when its timer
+    // fires. After every access and completion the controller's INTRQ lines are forwarded to the
+    // guest's ISA IRQs 14 / 15 with XEN_DMOP_set_isa_irq_level.
     struct Ide {
         std::function<std::uint32_t(std::uint16_t, unsigned, std::uint64_t)> read;
         std::function<void(std::uint16_t, unsigned, std::uint32_t, std::uint64_t)> write;
@@ -45,38 +66,59 @@ class DeviceModel {
         std::function<bool(unsigned channel, std::uint64_t now_ps)> complete;
         std::function<bool(unsigned channel)> irq_level;
     };
-    void attach_ide(Ide ide, unsigned timer_pirq, std::function<void(std::uint64_t at_ps)> timer);
+    void attach_ide(Ide ide);
     // The controller asks for complete(channel) at at_ps.
     void schedule_completion(unsigned channel, std::uint64_t at_ps);
 
-    // At dom0 boot (thread context): bind every guest vCPU's ioreq channel.
-    void start(BackendKernel& kernel, BackendServices& s, std::uint64_t ioreq_page_gfn,
-               const std::vector<evtchn_port_t>& guest_ports);
+    // At dom0 boot (thread context): bind every guest vCPU's ioreq channel and the buffered
+    // channel, and take the timer PIRQ.
+    struct Pages {
+        std::uint64_t ioreq_gfn = 0, bufioreq_gfn = 0;  // in dom0's physmap
+        std::vector<evtchn_port_t> guest_ports;         // per guest vCPU
+        evtchn_port_t bufioreq_port = 0;                // the guest's end
+    };
+    void start(BackendKernel& kernel, BackendServices& s, const Pages& pages);
 
     struct Stats {
         explicit Stats(StatsGroup& g);
-        CounterFamily ioreqs;  // by "pio_read" / "pio_write"
+        CounterFamily ioreqs;           // by kind: "pio_read", "mmio_write", "buffered_mmio_write" ...
+        CounterFamily buffered_drains;  // drains that found writes, by trigger: channel, ioreq, timer
         Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events;
     };
     const Stats& stats() const { return stats_; }
 
   private:
+    static constexpr int kBufferedIoTimer = -1;  // a due_ entry that is not an IDE channel
+
     void serve(BackendServices& s, unsigned vcpu);
+    // One access, synchronous or drained from the buffered page; returns the value of a read.
+    // `buffered`: drained from the buffered page (counted as "buffered_*_write").
+    std::uint64_t handle(const ioreq_t& req, std::uint64_t now_ps, bool buffered);
+    std::uint64_t handle_pio(const ioreq_t& req, std::uint64_t now_ps, bool buffered);
+    std::uint64_t handle_mmio(const ioreq_t& req, std::uint64_t now_ps, bool buffered);
+    // handle_buffered_iopage: applies every queued write; true if there was one.
+    bool drain_buffered(BackendServices& s, const char* trigger);
+    void on_bufioreq(BackendServices& s);
     void on_timer(BackendServices& s);
+    void set_timer(int what, std::uint64_t at_ps);
     void forward_irqs(BackendServices& s);
     IoDevice* device_for(std::uint16_t port) const;
+    MmioDevice* mmio_device_for(std::uint64_t gpa) const;
 
     domid_t guest_;
     StatsGroup group_;
     Stats stats_;
     std::vector<IoDevice*> devices_;
-    std::uint64_t page_gfn_ = 0;
+    std::vector<MmioDevice*> mmio_devices_;
+    std::uint64_t page_gfn_ = 0, buf_gfn_ = 0;
     std::vector<evtchn_port_t> local_ports_;  // per guest vCPU
+    evtchn_port_t buf_local_port_ = 0;
+    BackendKernel* kernel_ = nullptr;
     bool has_ide_ = false;
     Ide ide_;
     unsigned timer_pirq_ = 0;
     std::function<void(std::uint64_t)> timer_;
-    std::multimap<std::uint64_t, unsigned> due_;  // completion time -> channel
+    std::multimap<std::uint64_t, int> due_;  // time -> IDE channel, or kBufferedIoTimer
     std::array<bool, 2> irq_levels_{};
 };
 

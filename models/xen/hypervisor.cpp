@@ -106,7 +106,11 @@ Hypervisor::Stats::Stats(StatsGroup& g)
       ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs"),
       device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs"),
       ioreqs(g, "ioreqs", "ioreqs", "guest accesses forwarded to a device model (hvm_send_ioreq)"),
-      isa_irqs(g, "isa_irqs", "interrupts", "ISA interrupt edges injected into HVM guests") {}
+      isa_irqs(g, "isa_irqs", "interrupts", "ISA interrupt edges injected into HVM guests"),
+      buffered_ioreqs(g, "buffered_ioreqs", "ioreqs",
+                      "guest writes queued on a device model's buffered ioreq page (no vCPU wait)"),
+      buffered_full(g, "buffered_full", "ioreqs",
+                    "bufferable writes sent synchronously because the buffered page was full") {}
 
 Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                        const Clock& clock, Tracer& tracer, StatsGroup& root)
@@ -181,8 +185,88 @@ const Hypervisor::IoreqServer& Hypervisor::create_ioreq_server(
         if (port < 0) throw std::runtime_error("no event channel for the ioreq server");
         srv.guest_ports.push_back(static_cast<evtchn_port_t>(port));
     }
+    // The buffered page and its channel (bound to vCPU 0, as ioreq_server_alloc_rangesets /
+    // hvm_ioreq_server_setup_bufioreq allocate it).
+    auto bufpage = std::make_unique<XenPage>();
+    auto bufgfn = dmrec->memory.take_unpopulated_frame();
+    if (!bufgfn || !dmrec->memory.map_xen_page(*bufgfn, bufpage.get()))
+        throw std::runtime_error("device model domain has no frame for the buffered ioreq page");
+    srv.dm_buf_gfn = *bufgfn;
+    long bport = event_channels_->alloc_xen_channel(guest, 0, dm, [](unsigned) {});
+    if (bport < 0) throw std::runtime_error("no event channel for the buffered ioreq page");
+    srv.bufioreq_port = static_cast<evtchn_port_t>(bport);
     ioreq_pages_[guest] = std::move(page);
+    bufioreq_pages_[guest] = std::move(bufpage);
     return ioreq_servers_[guest] = srv;
+}
+
+void Hypervisor::map_mmio_range(DomId guest, std::uint64_t first, std::uint64_t last) {
+    ioreq_servers_.at(guest).mmio_ranges.push_back({first, last});
+}
+
+bool Hypervisor::ioreq_claims_mmio(DomId guest, std::uint64_t gpa) const {
+    auto it = ioreq_servers_.find(guest);
+    if (it == ioreq_servers_.end()) return false;
+    for (const auto& [lo, hi] : it->second.mmio_ranges)
+        if (gpa >= lo && gpa <= hi) return true;
+    return false;
+}
+
+bool Hypervisor::stdvga_accepts(DomId guest, std::uint64_t gpa, unsigned size) const {
+    constexpr std::uint64_t kVgaMemBase = 0xa0000, kVgaMemSize = 0x20000;  // stdvga.c VGA_MEM_*
+    return stdvga_.count(guest) && size >= 1 && gpa >= kVgaMemBase && gpa + size <= kVgaMemBase + kVgaMemSize;
+}
+
+bool Hypervisor::send_buffered_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
+                                     std::uint64_t data) {
+    const DomId guest = v.domain().id;
+    const IoreqServer& srv = ioreq_servers_.at(guest);
+    auto* pg = reinterpret_cast<buffered_iopage_t*>(bufioreq_pages_.at(guest)->bytes);
+    unsigned size_code;
+    switch (size) {
+        case 1:
+            size_code = 0;
+            break;
+        case 2:
+            size_code = 1;
+            break;
+        case 4:
+            size_code = 2;
+            break;
+        case 8:
+            size_code = 3;
+            break;
+        default:
+            return false;
+    }
+    if (addr > 0xfffff) return false;  // buf_ioreq_t.addr is 20 bits
+    const unsigned slots = size == 8 ? 2 : 1;
+    if (pg->write_pointer - pg->read_pointer > IOREQ_BUFFER_SLOT_NUM - slots) {
+        stats.buffered_full.inc();
+        return false;
+    }
+    buf_ioreq_t bp{};
+    bp.type = type;
+    bp.dir = IOREQ_WRITE;
+    bp.size = size_code;
+    bp.addr = static_cast<std::uint32_t>(addr);
+    bp.data = static_cast<std::uint32_t>(data);
+    pg->buf_ioreq[pg->write_pointer % IOREQ_BUFFER_SLOT_NUM] = bp;
+    if (slots == 2) {
+        bp.data = static_cast<std::uint32_t>(data >> 32);
+        pg->buf_ioreq[(pg->write_pointer + 1) % IOREQ_BUFFER_SLOT_NUM] = bp;
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);  // the slots before the write pointer
+    pg->write_pointer += slots;
+    // HVM_IOREQSRV_BUFIOREQ_ATOMIC: both pointers are brought back below the slot count together.
+    if (pg->read_pointer >= IOREQ_BUFFER_SLOT_NUM) {
+        pg->read_pointer -= IOREQ_BUFFER_SLOT_NUM;
+        pg->write_pointer -= IOREQ_BUFFER_SLOT_NUM;
+    }
+    stats.buffered_ioreqs.inc();
+    v.hypervisor_work(cost_.ioreq_buffered);
+    event_channels_->notify_via_xen(guest, srv.bufioreq_port);
+    return true;
 }
 
 void Hypervisor::set_isa_irq_level(DomId guest, unsigned isa_irq, bool level) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <queue>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,15 +92,29 @@ class Hypervisor : public sc_core::sc_module {
     // guest, the shared ioreq page (a Xen page, one ioreq_t per guest vCPU, xen/hvm/ioreq.h) placed
     // in the DM domain's physmap at dm_gfn, and per guest vCPU a Xen-attached event channel in the
     // guest offered to the DM, which binds it with EVTCHNOP_bind_interdomain.
+    // Every server also gets the buffered ioreq page (buffered_iopage_t, at dm_buf_gfn) and its
+    // Xen-attached channel (bufioreq_port), as QEMU asks for with HVM_IOREQSRV_BUFIOREQ_ATOMIC.
     struct IoreqServer {
         DomId guest = 0, dm = 0;
-        std::uint64_t dm_gfn = 0;
+        std::uint64_t dm_gfn = 0, dm_buf_gfn = 0;
         std::vector<evtchn_port_t> guest_ports;
+        evtchn_port_t bufioreq_port = 0;
         std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges;  // inclusive
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> mmio_ranges;  // inclusive
     };
     const IoreqServer& create_ioreq_server(DomId guest, DomId dm,
                                            std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges);
+    // XEN_DMOP_map_io_range_to_ioreq_server with XEN_DMOP_IO_RANGE_MEMORY: guest-physical
+    // [first, last] is emulated by the guest's server (the p2m has no RAM there: p2m_mmio_dm).
+    void map_mmio_range(DomId guest, std::uint64_t first, std::uint64_t last);
     bool ioreq_claims_port(DomId guest, std::uint16_t port) const;
+    bool ioreq_claims_mmio(DomId guest, std::uint64_t gpa) const;
+    // Xen's own standard-VGA intercept (xen/arch/x86/hvm/stdvga.c), on for guests the toolstack
+    // gives an emulated VGA (XEN_X86_EMU_VGA): a single, direct write (count 1, no data pointer)
+    // entirely inside the VGA window 0xA0000-0xBFFFF is sent as a buffered ioreq; everything else
+    // in the window (reads, rep writes) goes the synchronous way.
+    void enable_stdvga(DomId guest) { stdvga_.insert(guest); }
+    bool stdvga_accepts(DomId guest, std::uint64_t gpa, unsigned size) const;
     // From a guest vCPU's exit handler (hvm_send_ioreq): fill the vCPU's ioreq slot, notify the
     // device model, and wait descheduled until it answers (STATE_IORESP_READY); ioreq_roundtrip is
     // charged. Returns the data the device model wrote (the value of a read).
@@ -112,6 +127,14 @@ class Hypervisor : public sc_core::sc_module {
     // in the guest's memory (as hypercall arguments are here; Xen passes a guest physical address).
     std::uint64_t send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
                              std::uint32_t count, bool read, std::uint64_t data, bool data_is_ptr = false);
+    // A write that needs no reply (ioreq_send_buffered, xen/common/ioreq.c): appended to the
+    // server's buffered page as one buf_ioreq_t (two for 8 bytes), the write pointer advanced and the
+    // buffered channel notified; the vCPU does not wait (ioreq_buffered is charged). False, with
+    // nothing written, when Xen cannot buffer it (address above 1 MiB, which buf_ioreq_t's 20-bit
+    // field cannot hold; a size other than 1, 2, 4, 8; the page full): the caller then sends the
+    // write synchronously, as hvmemul_do_io falls back to hvm_send_ioreq.
+    bool send_buffered_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
+                             std::uint64_t data);
 
     const HypervisorParams& params() const { return params_; }
     const CostModel& cost() const { return cost_; }
@@ -128,7 +151,7 @@ class Hypervisor : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, hypercall_errors;
-        Counter ipis_sent, device_irqs, ioreqs, isa_irqs;
+        Counter ipis_sent, device_irqs, ioreqs, isa_irqs, buffered_ioreqs, buffered_full;
     };
 
   private:
@@ -175,9 +198,11 @@ class Hypervisor : public sc_core::sc_module {
     const HypercallNames& names_for(unsigned op, unsigned long cmd);
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
-    std::map<DomId, IoreqServer> ioreq_servers_;             // by guest
-    std::map<std::pair<DomId, unsigned>, bool> isa_levels_;  // (guest, ISA IRQ) -> line level
-    std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;  // by guest
+    std::map<DomId, IoreqServer> ioreq_servers_;                // by guest
+    std::map<std::pair<DomId, unsigned>, bool> isa_levels_;     // (guest, ISA IRQ) -> line level
+    std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;     // by guest
+    std::map<DomId, std::unique_ptr<XenPage>> bufioreq_pages_;  // by guest
+    std::set<DomId> stdvga_;
     struct DeviceIrq {
         std::uint64_t at_ps, seq;
         DomId dom;

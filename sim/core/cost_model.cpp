@@ -97,6 +97,13 @@ const std::vector<CostParam>& params() {
             "device model (QEMU) per ioreq in dom0: wake on the event channel, read the slot, dispatch, "
             "answer",
             [](CostModel& m) -> Cycles& { return m.device_model_ioreq; });
+        add("ioreq_buffered", 800,
+            "Xen queues a guest write on the buffered ioreq page (decode, append, notify) instead of "
+            "waiting for the device model",
+            [](CostModel& m) -> Cycles& { return m.ioreq_buffered; });
+        add("device_model_buffered_ioreq", 300,
+            "device model per buffered write it drains (dispatch only; the wake-up is device_model_ioreq)",
+            [](CostModel& m) -> Cycles& { return m.device_model_buffered_ioreq; });
         return t;
     }();
     return table;

@@ -59,6 +59,8 @@ struct CostModel {
     Cycles blkfront_request;
     Cycles blkback_request;
     Cycles device_model_ioreq;
+    Cycles ioreq_buffered;
+    Cycles device_model_buffered_ioreq;
 
     // The documented default preset.
     static CostModel defaults();

@@ -37,6 +37,9 @@ class Dom0Kernel : public BackendKernel {
     void unmask(BackendServices& s, evtchn_port_t port) override {
         guest_.unmask(static_cast<VcpuGuestServices&>(s), port);
     }
+    void mask(BackendServices& s, evtchn_port_t port) override {
+        guest_.mask(static_cast<VcpuGuestServices&>(s), port);
+    }
     void defer(std::function<void(BackendServices&)> work) override {
         guest_.defer([work](GuestServices& s) { work(backend(s)); });
     }

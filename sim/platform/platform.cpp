@@ -225,6 +225,15 @@ void Platform::build_workloads() {
             build_fio(*rt, w);
         } else if (rt->type == "blkif_misbehaviour") {
             build_misbehaviour(*rt, w);
+        } else if (rt->type == "vga_console") {
+            DomId g = dom_id(w.at("guest"));
+            VgaConsoleParams p;
+            p.lines = w.at("lines");
+            p.line_length = w.at("line_length");
+            rt->console = std::make_unique<VgaConsole>(p, *rt->stats);
+            VgaConsole* c = rt->console.get();
+            domains_[g]->active.push_back([c](GuestServices& s) { c->run(s); });
+            rt->domains = {g, 0};
         } else if (rt->type == "cpu_burn") {
             DomId d = dom_id(w.at("domain"));
             CpuBurnParams p;
@@ -422,12 +431,14 @@ void Platform::build_device_models() {
     for (auto& d : domains_) {
         if (d->id == 0) continue;
         const bool platform_pci = d->config.at("xen_platform_pci").get<bool>();
+        const bool vga = d->config.at("vga") == "stdvga";
         std::vector<const json*> ide;
         for (const json& disk : d->config.at("disks"))
             if (disk.at("attach") == "ide") ide.push_back(&disk);
-        if (!platform_pci && ide.empty()) continue;
+        if (!platform_pci && ide.empty() && !vga) continue;
         std::vector<std::pair<std::uint16_t, std::uint16_t>> ranges;
         if (platform_pci) ranges.push_back({XenPlatformPorts::kBase, XenPlatformPorts::kBase + 3});
+        if (vga) ranges.push_back({StdVga::kPortFirst, StdVga::kPortLast});
         if (!ide.empty()) {
             // The PIIX3 IDE function's legacy ports and its bus-master BAR.
             const std::uint16_t bm = PiixIdeConfig{}.bmdma_base;
@@ -443,6 +454,24 @@ void Platform::build_device_models() {
         if (platform_pci) {
             d->platform_ports = std::make_unique<XenPlatformPorts>(*d->group);
             dm->add_device(d->platform_ports.get());
+        }
+        if (vga || !ide.empty()) {
+            // QEMU's timers (IDE completions, the buffered-io timer) wake it through its timer fd:
+            // a dom0 PIRQ here.
+            const unsigned timer_pirq = next_pirq_++;
+            hv_->event_channels().grant_pirq(0, timer_pirq);
+            Hypervisor* hv = hv_.get();
+            dm->attach_timer(timer_pirq,
+                             [hv, timer_pirq](std::uint64_t at) { hv->raise_pirq_at(0, timer_pirq, at); });
+        }
+        if (vga) {
+            // The toolstack's XEN_X86_EMU_VGA turns Xen's stdvga intercept on; QEMU maps the
+            // legacy window into its ioreq server.
+            d->vga = std::make_unique<StdVga>(*d->group);
+            dm->add_device(d->vga.get());
+            dm->add_mmio_device(d->vga.get());
+            hv_->map_mmio_range(d->id, StdVga::kWindowBase, StdVga::kWindowBase + StdVga::kWindowSize - 1);
+            hv_->enable_stdvga(d->id);
         }
         if (!ide.empty()) {
             d->ide_group = std::make_unique<StatsGroup>("ide_" + d->name, &root_);
@@ -472,11 +501,7 @@ void Platform::build_device_models() {
             hooks.claims = [piix](std::uint16_t p) { return piix->claims(p); };
             hooks.complete = [piix](unsigned ch, std::uint64_t t) { return piix->complete(ch, t); };
             hooks.irq_level = [piix](unsigned ch) { return piix->irq_level(ch); };
-            const unsigned timer_pirq = next_pirq_++;
-            hv_->event_channels().grant_pirq(0, timer_pirq);
-            Hypervisor* hv = hv_.get();
-            dm->attach_ide(std::move(hooks), timer_pirq,
-                           [hv, timer_pirq](std::uint64_t at) { hv->raise_pirq_at(0, timer_pirq, at); });
+            dm->attach_ide(std::move(hooks));
             if (d->platform_ports) {
                 // The unplug protocol removes the emulated disks (docs/misc/hvm-emulated-unplug):
                 // all IDE disks, or with the auxiliary bit all but the primary master.
@@ -489,10 +514,13 @@ void Platform::build_device_models() {
             }
         }
         BackendKernel* kernel = &dom0_kernel();
-        const std::uint64_t gfn = srv.dm_gfn;
-        const std::vector<evtchn_port_t> ports = srv.guest_ports;
-        domains_[0]->passive.push_back([dm, kernel, gfn, ports](GuestServices& s) {
-            dm->start(*kernel, static_cast<VcpuGuestServices&>(s), gfn, ports);
+        DeviceModel::Pages pages;
+        pages.ioreq_gfn = srv.dm_gfn;
+        pages.bufioreq_gfn = srv.dm_buf_gfn;
+        pages.guest_ports = srv.guest_ports;
+        pages.bufioreq_port = srv.bufioreq_port;
+        domains_[0]->passive.push_back([dm, kernel, pages](GuestServices& s) {
+            dm->start(*kernel, static_cast<VcpuGuestServices&>(s), pages);
         });
     }
 }

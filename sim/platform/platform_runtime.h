@@ -10,10 +10,12 @@
 #include "frontends/blkfront.h"
 #include "frontends/blkif_misbehaviour.h"
 #include "frontends/cpu_burn.h"
+#include "frontends/vga_console.h"
 #include "frontends/fio_workload.h"
 #include "models/devices/piix_ide.h"
 #include "models/devices/xen_platform.h"
 #include "models/dom0/blkback.h"
+#include "models/devices/std_vga.h"
 #include "models/dom0/device_model.h"
 #include "models/dom0/storage.h"
 #include "frontends/xenbus_client.h"
@@ -45,6 +47,7 @@ struct Platform::DomainRuntime {
     // The device model emulating this guest's devices (xen_platform_pci), and its devices.
     std::unique_ptr<DeviceModel> device_model;
     std::unique_ptr<XenPlatformPorts> platform_ports;
+    std::unique_ptr<StdVga> vga;  // vga: "stdvga"
     // IDE disks (attach "ide") on the device model's PIIX3 controller, by vdev.
     std::unique_ptr<StatsGroup> ide_group;
     std::map<std::string, std::unique_ptr<Disk>> ide_disks;
@@ -79,6 +82,7 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<GrantCopyClient> copy_client;
     std::unique_ptr<GrantCopyBackend> copy_backend;
     std::unique_ptr<CpuBurn> burn;
+    std::unique_ptr<VgaConsole> console;
     std::unique_ptr<XenstoreOps> xenstore_ops;
     std::unique_ptr<XenbusHandshakeFrontend> handshake_front;
     std::vector<std::unique_ptr<XenbusHandshakeBackend>> handshake_backs;

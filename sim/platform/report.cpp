@@ -273,9 +273,20 @@ json Platform::report(const RunResult& run) const {
         if (d->device_model) {
             const auto& ds = d->device_model->stats();
             dj["device_model"] = {{"ioreqs", family_json(ds.ioreqs)},
+                                  {"buffered_drains", family_json(ds.buffered_drains)},
                                   {"unclaimed", ds.unclaimed.value()},
                                   {"unplugged_mask", d->platform_ports ? d->platform_ports->unplugged() : 0},
                                   {"unplug_product", d->platform_ports ? d->platform_ports->product() : 0}};
+            if (d->vga) {
+                const auto& vs = d->vga->stats();
+                dj["device_model"]["vga"] = {{"memory_writes", vs.memory_writes.value()},
+                                             {"memory_reads", vs.memory_reads.value()},
+                                             {"register_writes", vs.register_writes.value()},
+                                             {"register_reads", vs.register_reads.value()},
+                                             {"start_address", d->vga->start_address()},
+                                             {"cursor", d->vga->cursor()},
+                                             {"screen", d->vga->text_screen()}};
+            }
         }
         dj["vcpus"] = vcpus;
         hv_ops +=
@@ -354,6 +365,13 @@ json Platform::report(const RunResult& run) const {
         per_request["context_switches"] =
             ops ? static_cast<double>(switches) / static_cast<double>(ops) : 0.0;
         if (w->fio) wj["block"] = block_json(*w, s, ops);
+        if (w->console) {
+            const auto& c = w->console->counts();
+            wj["console"] = {{"characters", c.characters},
+                             {"scrolls", c.scrolls},
+                             {"wraps", c.wraps},
+                             {"cursor_updates", c.cursor_updates}};
+        }
         if (w->misbehaviour) {
             json cases = json::array();
             for (const auto& o : w->misbehaviour->outcomes())

@@ -91,6 +91,9 @@ ConfigNodePtr scenario_schema() {
                  N::boolean(false,
                             "HVM: the Xen platform device in dom0's device model; the guest runs the "
                             "unplug protocol at boot (an ioreq per port access)")},
+                {"vga", N::enumeration("none", {"none", "stdvga"},
+                                       "HVM: an emulated standard VGA in dom0's device model (text mode; "
+                                       "Xen buffers single writes to its memory window)")},
                 {"disks",
                  N::array(
                      N::object(
@@ -236,13 +239,22 @@ ConfigNodePtr scenario_schema() {
             },
             "a guest's blkfront writes malformed requests and a bogus producer index; each is answered as "
             "Linux blkback answers it (frontends/blkif_misbehaviour.h)");
+        auto vga_console = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "HVM guest with vga \"stdvga\" that prints"), true},
+                {"lines", N::integer(100, 1, 1'000'000'000, "lines", "lines to print (one operation each)")},
+                {"line_length", N::integer(64, 1, 79, "characters", "characters per line before \"\\r\\n\"")},
+            },
+            "a guest prints lines on its VGA text console as Linux vgacon does (buffered ioreqs)");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},
                                     {"fio", fio},
                                     {"blkif_misbehaviour", misbehaviour},
                                     {"xenbus_handshake", handshake},
                                     {"grant_copy", grant_copy},
                                     {"cpu_burn", cpu_burn},
-                                    {"xenstore_ops", xenstore_ops}},
+                                    {"xenstore_ops", xenstore_ops},
+                                    {"vga_console", vga_console}},
                                    "a workload, selected by type");
         auto stop = N::object(
             {
@@ -355,6 +367,9 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
         if (i > 0 && type != "hvm")
             errors.push_back(
                 {at + "/type", "\"hvm\" (only dom0 may be pv or pvh)", "string \"" + type + "\""});
+        if (type != "hvm" && d.at("vga") != "none")
+            errors.push_back(
+                {at + "/vga", "\"none\" (an emulated VGA needs an HVM guest)", describe_json(d.at("vga"))});
         if (!names.insert(d.at("name").get<std::string>()).second)
             errors.push_back({at + "/name", "a name no other domain has", describe_json(d.at("name"))});
         const json& disks = d.at("disks");
@@ -461,6 +476,11 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
                 errors.push_back({at + "/offset", "a multiple of 512", describe_json(w.at("offset"))});
             if (w.at("time_based").get<bool>() && w.at("runtime_ms").get<std::uint64_t>() == 0)
                 errors.push_back({at + "/runtime_ms", "a runtime above 0 (time_based needs one)", "0"});
+        } else if (w.at("type") == "vga_console") {
+            long g = need_domain("guest");
+            if (g == 0 || (g > 0 && domains[g].at("vga") != "stdvga"))
+                errors.push_back(
+                    {at + "/guest", "a guest domain with vga \"stdvga\"", describe_json(w.at("guest"))});
         } else if (w.at("type") == "xenstore_ops") {
             need_domain("guest");  // dom0 too: its kernel talks to xenstored over a local ring
         } else if (w.at("type") == "grant_copy") {

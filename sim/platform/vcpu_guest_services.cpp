@@ -69,13 +69,34 @@ void VcpuGuestServices::outs(std::uint16_t port, unsigned size, const void* buff
     });
 }
 
+bool VcpuGuestServices::emulated_mmio(std::uint64_t gpa) const {
+    return v_.type() != DomainType::pv && hv_.ioreq_claims_mmio(v_.domain().id, gpa);
+}
+
 std::uint64_t VcpuGuestServices::mmio_read(std::uint64_t gpa, unsigned size) {
-    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa), [&] { unclaimed_.inc(); });
-    return size >= 8 ? ~std::uint64_t(0) : (std::uint64_t(1) << (8 * size)) - 1;
+    std::uint64_t value = size >= 8 ? ~std::uint64_t(0) : (std::uint64_t(1) << (8 * size)) - 1;
+    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa & ~std::uint64_t(0xfff)), [&] {
+        if (emulated_mmio(gpa))
+            value = hv_.send_ioreq(v_, IOREQ_TYPE_COPY, gpa, size, 1, true, 0);
+        else
+            unclaimed_.inc();
+    });
+    return value;
 }
 
 void VcpuGuestServices::mmio_write(std::uint64_t gpa, unsigned size, std::uint64_t value) {
-    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa), [&] { unclaimed_.inc(); });
+    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa & ~std::uint64_t(0xfff)), [&] {
+        if (!emulated_mmio(gpa)) {
+            unclaimed_.inc();
+            return;
+        }
+        // Xen's stdvga intercept buffers a single direct VGA write when the page has room.
+        const DomId dom = v_.domain().id;
+        if (hv_.stdvga_accepts(dom, gpa, size) &&
+            hv_.send_buffered_ioreq(v_, IOREQ_TYPE_COPY, gpa, size, value))
+            return;
+        hv_.send_ioreq(v_, IOREQ_TYPE_COPY, gpa, size, 1, false, value);
+    });
 }
 
 void VcpuGuestServices::cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) {

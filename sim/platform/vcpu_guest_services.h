@@ -10,8 +10,12 @@
 //
 // IN/OUT to a port an ioreq server claims (an emulated device in the device model) is forwarded as
 // an ioreq (Hypervisor::send_ioreq): the vCPU waits, descheduled, for the device model's answer.
-// Other ports, string I/O and MMIO reach no device yet: reads return all ones and writes are
-// dropped, as for an unclaimed port on Xen, and such accesses are counted per domain as unclaimed_io.
+// MMIO to a range an ioreq server claims goes the same way as an IOREQ_TYPE_COPY ioreq, except a
+// write Xen's standard-VGA intercept accepts, which is queued on the buffered ioreq page
+// (Hypervisor::send_buffered_ioreq) without a wait. MMIO exit causes are labelled by page
+// ("mmio:0xb8000"), so a frame buffer does not make one label per byte. Other ports and addresses
+// reach no device: reads return all ones and writes are dropped, as for an unclaimed port on Xen,
+// and such accesses are counted per domain as unclaimed_io.
 #pragma once
 
 #include "frontends/guest_services.h"
@@ -72,6 +76,7 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
 
   private:
     bool emulated(std::uint16_t port) const;
+    bool emulated_mmio(std::uint64_t gpa) const;
     template <class F>
     void trap(ExitReason reason, const std::string& cause, F&& f);
 

@@ -73,7 +73,7 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x80"), 1u);
     EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x1f0"), 2u);
     EXPECT_EQ(exits(v, "EPT_VIOLATION"), 2u);
-    EXPECT_EQ(by_cause(v, "EPT_VIOLATION:mmio:0xfebc0000"), 1u);
+    EXPECT_EQ(by_cause(v, "EPT_VIOLATION:mmio:0xfebc0000"), 2u);  // MMIO causes are per 4 KiB page
     EXPECT_EQ(exits(v, "CPUID"), 1u);
     EXPECT_EQ(exits(v, "MSR_READ"), 1u);
     EXPECT_EQ(exits(v, "MSR_WRITE"), 1u);

@@ -83,8 +83,14 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"netperf","name":"w"}]})",
             "/workloads/0/type: expected one of \"blkif_misbehaviour\", \"cpu_burn\", \"evtchn_pingpong\", "
             "\"fio\", "
-            "\"grant_copy\", "
+            "\"grant_copy\", \"vga_console\", "
             "\"xenbus_handshake\", \"xenstore_ops\""},
+        BadCase{
+            "vga_console on a guest without a VGA",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"vga_console","name":"w","guest":"g"}]})",
+            "/workloads/0/guest: expected a guest domain with vga \"stdvga\""},
+        BadCase{"a VGA on dom0", R"({"name":"t","domains":[{"name":"d0","type":"pv","vga":"stdvga"}]})",
+                "/domains/0/vga: expected \"none\" (an emulated VGA needs an HVM guest)"},
         BadCase{
             "fio on a guest without disks",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g"}],"workloads":[{"type":"fio","name":"w","guest":"g"}]})",
@@ -172,7 +178,7 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     EXPECT_EQ(dom["required"], json::array({"name"}));
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
-    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 7u);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 8u);
 }
 
 }  // namespace
