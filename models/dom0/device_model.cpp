@@ -30,9 +30,18 @@ void DeviceModel::attach_ide(Ide ide) {
 }
 
 void DeviceModel::set_timer(int what, std::uint64_t at_ps) {
-    const bool earliest = due_.empty() || at_ps < due_.begin()->first;
     due_.emplace(at_ps, what);
-    if (earliest && timer_) timer_(at_ps);
+    arm_timer();
+}
+
+void DeviceModel::arm_timer() {
+    // One platform timer, set for the earliest deadline; asked again only for an earlier one.
+    if (due_.empty() || !timer_) return;
+    const std::uint64_t first = due_.begin()->first;
+    if (timer_armed_ && armed_at_ps_ <= first) return;
+    timer_armed_ = true;
+    armed_at_ps_ = first;
+    timer_(first);
 }
 
 void DeviceModel::schedule_completion(unsigned channel, std::uint64_t at_ps) {
@@ -42,6 +51,7 @@ void DeviceModel::schedule_completion(unsigned channel, std::uint64_t at_ps) {
 void DeviceModel::on_timer(BackendServices& s) {
     stats_.timer_events.inc();
     const std::uint64_t now_ps = s.now_ns() * 1000;
+    if (timer_armed_ && armed_at_ps_ <= now_ps + 999) timer_armed_ = false;  // this expiry
     bool buffered_due = false;
     while (!due_.empty() && due_.begin()->first <= now_ps + 999) {  // the timer fires at ns resolution
         const auto [at_ps, what] = *due_.begin();
@@ -61,7 +71,7 @@ void DeviceModel::on_timer(BackendServices& s) {
         else if (kernel_)
             kernel_->unmask(s, buf_local_port_);
     }
-    if (!due_.empty() && timer_) timer_(due_.begin()->first);
+    arm_timer();
     forward_irqs(s);
 }
 

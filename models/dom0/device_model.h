@@ -101,6 +101,7 @@ class DeviceModel {
     void on_bufioreq(BackendServices& s);
     void on_timer(BackendServices& s);
     void set_timer(int what, std::uint64_t at_ps);
+    void arm_timer();
     void forward_irqs(BackendServices& s);
     IoDevice* device_for(std::uint16_t port) const;
     MmioDevice* mmio_device_for(std::uint64_t gpa) const;
@@ -119,6 +120,8 @@ class DeviceModel {
     unsigned timer_pirq_ = 0;
     std::function<void(std::uint64_t)> timer_;
     std::multimap<std::uint64_t, int> due_;  // time -> IDE channel, or kBufferedIoTimer
+    bool timer_armed_ = false;
+    std::uint64_t armed_at_ps_ = 0;
     std::array<bool, 2> irq_levels_{};
 };
 
