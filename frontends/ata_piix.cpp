@@ -40,7 +40,9 @@ AtaPiix::Stats::Stats(StatsGroup& g)
       interrupts(g, "interrupts", "interrupts", "IRQ 14/15 handler invocations"),
       spurious_interrupts(g, "spurious_interrupts", "interrupts", "interrupts with no DMA interrupt pending"),
       errors(g, "errors", "commands", "commands completed with an error"),
-      pio_blocks(g, "pio_blocks", "blocks", "PIO DRQ blocks moved (ata_pio_sectors calls)") {}
+      pio_blocks(g, "pio_blocks", "blocks", "PIO DRQ blocks moved (ata_pio_sectors calls)"),
+      interrupts_held(g, "interrupts_held", "interrupts",
+                      "interrupts that arrived while a command was being issued, taken after it") {}
 
 AtaPiix::AtaPiix(const AtaPiixParams& params, StatsGroup& parent)
     : p_(params),
@@ -212,6 +214,7 @@ void AtaPiix::irq_entry(GuestServices& s) {
         // Taken while this CPU had interrupts off for an issue: the vector stays in service (no
         // EOI yet) and the handler runs when the issue ends, as the CPU would deliver it then.
         irq_deferred_ = true;
+        stats_.interrupts_held.inc();
         return;
     }
     interrupt(s);

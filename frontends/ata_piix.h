@@ -94,7 +94,7 @@ class AtaPiix : public BlockDevice {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily commands;
-        Counter interrupts, spurious_interrupts, errors, pio_blocks;
+        Counter interrupts, spurious_interrupts, errors, pio_blocks, interrupts_held;
     };
     const Stats& stats() const { return stats_; }
     bool pio() const { return p_.pio; }
