@@ -12,8 +12,11 @@
 //
 // Where it deliberately differs: the handler runs in dom0's event handler, not in a user-space thread
 // woken by the kernel (no dom0 context switch is counted for it); rep string accesses (count > 1,
-// data_is_ptr) and MMIO / PCI config ioreqs are not handled yet; an access no device claims reads as
-// all ones and writes are dropped (QEMU's unassigned I/O), counted.
+// data_is_ptr) are handled for the IDE ports only, and cost device_model_ioreq like a single access
+// whatever their count: the per-element port dispatch and guest-memory copy that cpu_ioreq_pio loops
+// over are not priced (so a PIO sector, one rep insl of 128 dwords, costs what one inb does); MMIO /
+// PCI config ioreqs are not handled yet; an access no device claims reads as all ones and writes
+// are dropped (QEMU's unassigned I/O), counted.
 #pragma once
 
 #include <array>
