@@ -28,17 +28,19 @@ constexpr PioCommand kPioCommands[2][2][2] = {
     {{{0xc4, "READ MULTIPLE"}, {0xc5, "WRITE MULTIPLE"}},
      {{0x29, "READ MULTIPLE EXT"}, {0x39, "WRITE MULTIPLE EXT"}}},
 };
-
-bool power_of_two(unsigned v) { return v && !(v & (v - 1)); }
 constexpr std::uint8_t kNien = 0x02, kCtlDefault = 0x08;
 constexpr std::uint64_t kLba28Limit = (1ull << 28) - 1;
+
+bool power_of_two(unsigned v) { return v && !(v & (v - 1)); }
 
 }  // namespace
 
 AtaPiix::Stats::Stats(StatsGroup& g)
     : commands(g, "commands", "commands", "ATA commands issued, by name"),
       interrupts(g, "interrupts", "interrupts", "IRQ 14/15 handler invocations"),
-      spurious_interrupts(g, "spurious_interrupts", "interrupts", "interrupts with no DMA interrupt pending"),
+      spurious_interrupts(
+          g, "spurious_interrupts", "interrupts",
+          "interrupts not for the driver: no command, BM Interrupt clear (DMA) or device busy (PIO)"),
       errors(g, "errors", "commands", "commands completed with an error"),
       pio_blocks(g, "pio_blocks", "blocks", "PIO DRQ blocks moved (ata_pio_sectors calls)"),
       interrupts_held(g, "interrupts_held", "interrupts",
