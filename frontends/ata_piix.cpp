@@ -1,5 +1,6 @@
 #include "frontends/ata_piix.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace xensim {
@@ -12,17 +13,38 @@ constexpr std::uint8_t kBmStart = 0x01, kBmToMemory = 0x08, kBmError = 0x02, kBm
 constexpr unsigned kData = 0, kFeature = 1, kCount = 2, kLbaLow = 3, kLbaMid = 4, kLbaHigh = 5, kDevice = 6,
                    kStatusCmd = 7;
 constexpr std::uint8_t kIdentify = 0xec, kReadDma = 0xc8, kWriteDma = 0xca, kReadDmaExt = 0x25,
-                       kWriteDmaExt = 0x35, kFlushCache = 0xe7;
+                       kWriteDmaExt = 0x35, kFlushCache = 0xe7, kSetMultiple = 0xc6;
+constexpr unsigned kSector = 512, kSectorsPerPage = 4096 / kSector;
+
+// The PIO opcodes by {multiple, LBA48, write}: libata-core.c's ata_rw_cmds table (core:546-574)
+// as ata_rwcmd_protocol indexes it for a device with ATA_DFLAG_PIO (core:587-611).
+struct PioCommand {
+    std::uint8_t opcode;
+    const char* name;  // ATA8-ACS
+};
+constexpr PioCommand kPioCommands[2][2][2] = {
+    {{{0x20, "READ SECTORS"}, {0x30, "WRITE SECTORS"}},
+     {{0x24, "READ SECTORS EXT"}, {0x34, "WRITE SECTORS EXT"}}},
+    {{{0xc4, "READ MULTIPLE"}, {0xc5, "WRITE MULTIPLE"}},
+     {{0x29, "READ MULTIPLE EXT"}, {0x39, "WRITE MULTIPLE EXT"}}},
+};
 constexpr std::uint8_t kNien = 0x02, kCtlDefault = 0x08;
 constexpr std::uint64_t kLba28Limit = (1ull << 28) - 1;
+
+bool power_of_two(unsigned v) { return v && !(v & (v - 1)); }
 
 }  // namespace
 
 AtaPiix::Stats::Stats(StatsGroup& g)
     : commands(g, "commands", "commands", "ATA commands issued, by name"),
       interrupts(g, "interrupts", "interrupts", "IRQ 14/15 handler invocations"),
-      spurious_interrupts(g, "spurious_interrupts", "interrupts", "interrupts with no DMA interrupt pending"),
-      errors(g, "errors", "commands", "commands completed with an error") {}
+      spurious_interrupts(
+          g, "spurious_interrupts", "interrupts",
+          "interrupts not for the driver: no command, BM Interrupt clear (DMA) or device busy (PIO)"),
+      errors(g, "errors", "commands", "commands completed with an error"),
+      pio_blocks(g, "pio_blocks", "blocks", "PIO DRQ blocks moved (ata_pio_sectors calls)"),
+      interrupts_held(g, "interrupts_held", "interrupts",
+                      "interrupts that arrived while a command was being issued, taken after it") {}
 
 AtaPiix::AtaPiix(const AtaPiixParams& params, StatsGroup& parent)
     : p_(params),
@@ -68,15 +90,9 @@ void AtaPiix::load_taskfile(GuestServices& s, std::uint64_t lba, std::uint32_t c
     wait_idle(s);
 }
 
-bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
-    // The PRD table: one page, reachable by the 32-bit PRD pointer.
-    auto prd = s.alloc_page();
-    if (!prd || (*prd << 12) >> 32) return false;
-    prd_gfn_ = *prd;
-    s.set_irq_handler(static_cast<std::uint8_t>(kIsaVectorBase + 14 + p_.channel),
-                      [this, &s] { interrupt(s); });
-    // IDENTIFY DEVICE, polled with nIEN set (libata's probe is interrupt driven; polling keeps the
-    // probe out of the interrupt path this driver models).
+// IDENTIFY DEVICE, polled with nIEN set (libata's probe is interrupt driven; polling keeps the
+// probe out of the interrupt path this driver models): 11 accesses.
+bool AtaPiix::identify(GuestServices& s, std::uint16_t id[256]) {
     s.out(ctl_, 1, kCtlDefault | kNien);
     select(s);
     s.out(cmd(kStatusCmd), 1, kIdentify);
@@ -88,18 +104,56 @@ bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
     } while ((st & kBsy) && ++tries < 1000);
     if (!(st & kDrq) || (st & kErr)) {
         s.out(ctl_, 1, kCtlDefault);
-        return false;  // no device, or it aborted IDENTIFY
+        return false;
     }
-    std::uint16_t id[256];
     s.ins(cmd(kData), 4, id, 128);  // ata_sff_data_xfer32: one rep insl of 128 dwords
     wait_idle(s);
     s.out(ctl_, 1, kCtlDefault);
     stats_.commands.inc("IDENTIFY");
+    return true;
+}
+
+// SET MULTIPLE MODE (ATA8-ACS: Sector Count = sectors per block, 0 disables), non-data and polled
+// with nIEN set like the probe: control, select (4), task file (7), command, pause, status,
+// control. A drive that aborts it keeps its setting, which the following IDENTIFY shows.
+void AtaPiix::set_multiple(GuestServices& s, unsigned count) {
+    s.out(ctl_, 1, kCtlDefault | kNien);
+    select(s);
+    load_taskfile(s, 0, count, false);
+    s.out(cmd(kStatusCmd), 1, kSetMultiple);
+    s.in(ctl_, 1);
+    wait_idle(s);
+    s.out(ctl_, 1, kCtlDefault);
+    stats_.commands.inc("SET MULTIPLE MODE");
+}
+
+bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
+    // The PRD table: one page, reachable by the 32-bit PRD pointer.
+    auto prd = s.alloc_page();
+    if (!prd || (*prd << 12) >> 32) return false;
+    prd_gfn_ = *prd;
+    s.set_irq_handler(static_cast<std::uint8_t>(kIsaVectorBase + 14 + p_.channel),
+                      [this, &s] { irq_entry(s); });
+    std::uint16_t id[256];
+    if (!identify(s, id)) return false;  // no device, or it aborted IDENTIFY
+    if (p_.set_multiple >= 0) {
+        // hdparm -m N at boot: SET MULTIPLE MODE, after which libata revalidates the device
+        // (ata_qc_complete schedules ATA_EH_REVALIDATE for ATA_CMD_SET_MULTI), re-reading IDENTIFY.
+        set_multiple(s, static_cast<unsigned>(p_.set_multiple));
+        if (!identify(s, id)) return false;
+    }
     lba48_ = (id[83] & (1u << 10)) != 0;
     const std::uint64_t lba28 = id[60] | (std::uint64_t{id[61]} << 16);
     const std::uint64_t lba48 = id[100] | (std::uint64_t{id[101]} << 16) | (std::uint64_t{id[102]} << 32) |
                                 (std::uint64_t{id[103]} << 48);
     sectors_ = lba48_ && lba48 ? lba48 : lba28;
+    // ata_dev_configure's multiple count (core:2805-2814): the current setting when word 47 carries
+    // its 80h signature and word 59 marks it valid, both powers of two, current <= maximum.
+    multi_count_ = 0;
+    if ((id[47] >> 8) == 0x80 && (id[59] & 0x100)) {
+        const unsigned max = id[47] & 0xff, cnt = id[59] & 0xff;
+        if (power_of_two(max) && power_of_two(cnt) && cnt <= max) multi_count_ = cnt;
+    }
     connected_ = sectors_ > 0;
     return connected_;
 }
@@ -128,6 +182,7 @@ bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
         active_ = false;
         return false;
     }
+    if (p_.pio) return submit_pio(s, io, need48);
     // ata_bmdma_qc_prep: the PRD table in memory, one entry per 4 KiB page, end-of-table on the last.
     auto* prd = reinterpret_cast<std::uint32_t*>(s.page(prd_gfn_));
     std::uint32_t left = io.sectors * 512u;
@@ -156,12 +211,35 @@ bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
     return true;
 }
 
+void AtaPiix::irq_entry(GuestServices& s) {
+    if (irq_held_) {
+        // Taken while this CPU had interrupts off for an issue: the vector stays in service (no
+        // EOI yet) and the handler runs when the issue ends, as the CPU would deliver it then.
+        irq_deferred_ = true;
+        stats_.interrupts_held.inc();
+        return;
+    }
+    interrupt(s);
+}
+
+void AtaPiix::release_irq(GuestServices& s) {
+    while (irq_deferred_) {
+        irq_deferred_ = false;
+        interrupt(s);
+    }
+    irq_held_ = false;
+}
+
 void AtaPiix::interrupt(GuestServices& s) {
     stats_.interrupts.inc();
     s.eoi();  // handle_edge_irq acknowledges before the handler runs
     if (!active_) {
         stats_.spurious_interrupts.inc();
         s.in(cmd(kStatusCmd), 1);  // clear INTRQ
+        return;
+    }
+    if (!active_dma_ && hsm_ != Hsm::idle) {
+        interrupt_pio(s);
         return;
     }
     std::int16_t status = BLKIF_RSP_OKAY;
@@ -184,6 +262,109 @@ void AtaPiix::interrupt(GuestServices& s) {
     if ((st & (kBsy | kDrdy | kDf | kDrq | kErr)) != kDrdy) status = BLKIF_RSP_ERROR;  // ata_ok
     if (status != BLKIF_RSP_OKAY) stats_.errors.inc();
     active_ = false;
+    if (on_complete) on_complete(s, active_id_, status);
+}
+
+// ---- PIO (docs/ide-register-sequence.md §2) ----------------------------------------------------
+
+// ata_bmdma_qc_issue hands a PIO taskfile to ata_sff_qc_issue (sff:2725-2726 -> sff:1349): device
+// select, ata_tf_to_host (tf_load, then exec_command: the opcode and the alt-status pause). A read
+// then waits for the device's interrupt in HSM_ST; a write sets HSM_ST_FIRST and queues
+// ata_sff_pio_task with no delay to send the first block (sff:1383-1401).
+bool AtaPiix::submit_pio(GuestServices& s, const BlockIo& io, bool lba48) {
+    const bool read = io.op == BlockOp::read;
+    if (io.sectors == 0 || io.pages.size() * kSectorsPerPage < io.sectors) {
+        active_ = false;
+        return false;  // no buffer for the data: the block layer never sends such a request
+    }
+    const PioCommand& c = kPioCommands[multi_count_ ? 1 : 0][lba48 ? 1 : 0][read ? 0 : 1];
+    stats_.commands.inc(c.name);
+    active_dma_ = false;
+    pio_write_ = !read;
+    pio_pages_.assign(io.pages.begin(), io.pages.end());
+    pio_total_ = io.sectors;
+    pio_done_ = 0;
+    hold_irq();  // ata_scsi_queuecmd holds ap->lock with interrupts off around ata_qc_issue
+    select(s);
+    load_taskfile(s, io.sector, io.sectors == 65536 ? 0 : io.sectors, lba48);
+    s.out(cmd(kStatusCmd), 1, c.opcode);
+    s.in(ctl_, 1);
+    hsm_ = read ? Hsm::st : Hsm::first;
+    if (!read) pio_task(s);  // the work item runs once the issuing context lets go of the CPU
+    release_irq(s);
+    return true;
+}
+
+// ata_sff_pio_task (sff:1277-1330) for a PIO write's first block: ata_sff_busy_wait(ATA_BUSY, 5),
+// then ata_sff_hsm_move in HSM_ST_FIRST (sff:1003-1069): DRQ must be set and ERR/DF clear; the
+// state becomes HSM_ST and the block goes out; the interrupt handler takes over from there.
+void AtaPiix::pio_task(GuestServices& s) {
+    std::uint8_t st;
+    unsigned tries = 0;
+    do {
+        st = static_cast<std::uint8_t>(s.in(cmd(kStatusCmd), 1));
+    } while (st != 0xff && (st & kBsy) && ++tries < 5);
+    if ((st & kBsy) || !(st & kDrq) || (st & (kErr | kDf))) {
+        finish(s, BLKIF_RSP_ERROR);  // libata: msleep and requeue while BSY, else an HSM error
+        return;
+    }
+    hsm_ = Hsm::st;
+    pio_sectors(s);
+}
+
+// ata_pio_sectors (sff:717-733): one DRQ block, a sector per string instruction (ata_pio_sector,
+// sff:657-705, through ata_sff_data_xfer32: rep insl / rep outsl of 128 dwords, sff:587-603),
+// HSM_ST_LAST set before the request's last sector moves, then the alt-status flush.
+void AtaPiix::pio_sectors(GuestServices& s) {
+    const std::uint32_t left = pio_total_ - pio_done_;
+    const std::uint32_t n = multi_count_ ? std::min<std::uint32_t>(left, multi_count_) : 1;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (pio_done_ == pio_total_ - 1) hsm_ = Hsm::last;
+        std::uint8_t* buf =
+            s.page(pio_pages_[pio_done_ / kSectorsPerPage]) + (pio_done_ % kSectorsPerPage) * kSector;
+        if (pio_write_)
+            s.outs(cmd(kData), 4, buf, kSector / 4);
+        else
+            s.ins(cmd(kData), 4, buf, kSector / 4);
+        ++pio_done_;
+    }
+    s.in(ctl_, 1);  // ata_sff_sync
+    stats_.pio_blocks.inc();
+}
+
+// ata_bmdma_port_intr for a PIO command (no BM status check or stop outside DMA, sff:2789) ->
+// __ata_sff_port_intr (sff:1465-1510) -> ata_sff_hsm_move.
+void AtaPiix::interrupt_pio(GuestServices& s) {
+    if (hsm_ == Hsm::first) {              // the device does not interrupt before the first data-out block
+        stats_.spurious_interrupts.inc();  // ata_sff_idle_irq: no access
+        return;
+    }
+    const auto alt = static_cast<std::uint8_t>(s.in(ctl_, 1));  // ata_sff_irq_status (sff:116-124)
+    if (alt & kBsy) {                                           // "not us: we are busy"
+        stats_.spurious_interrupts.inc();
+        return;
+    }
+    auto st = static_cast<std::uint8_t>(s.in(cmd(kStatusCmd), 1));  // clears INTRQ
+    const auto bmst = static_cast<std::uint8_t>(s.in(static_cast<std::uint16_t>(bm_ + 2), 1));
+    s.out(static_cast<std::uint16_t>(bm_ + 2), 1, bmst);  // ata_bmdma_irq_clear (sff:2938)
+    if (hsm_ == Hsm::st) {
+        // HSM_ST (sff:1130-1191): the device wants a data block.
+        if (!(st & kDrq) || (st & (kErr | kDf))) {
+            finish(s, BLKIF_RSP_ERROR);
+            return;
+        }
+        pio_sectors(s);
+        if (hsm_ != Hsm::last || pio_write_) return;  // the next interrupt carries on
+        st = wait_idle(s);  // a read's data is all in: ata_wait_idle, then HSM_ST_LAST (sff:1183-1186)
+    }
+    // HSM_ST_LAST (sff:1193-1210): ata_ok, exactly DRDY among BSY, DRDY, DF, DRQ and ERR.
+    finish(s, (st & (kBsy | kDrdy | kDf | kDrq | kErr)) == kDrdy ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
+}
+
+void AtaPiix::finish(GuestServices& s, std::int16_t status) {
+    if (status != BLKIF_RSP_OKAY) stats_.errors.inc();
+    active_ = false;
+    hsm_ = Hsm::idle;
     if (on_complete) on_complete(s, active_id_, status);
 }
 

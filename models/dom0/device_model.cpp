@@ -280,6 +280,8 @@ void DeviceModel::serve(BackendServices& s, unsigned vcpu) {
     const ioreq_t req = *p;  // read once
     p->state = STATE_IOREQ_INPROCESS;
     s.compute(s.costs().device_model_ioreq);
+    if (req.data_is_ptr && req.count > 1)  // cpu_ioreq_pio / cpu_ioreq_move loop over the elements
+        s.compute(std::uint64_t{req.count} * s.costs().device_model_rep_element);
     const std::uint64_t data = handle(req, s.now_ns() * 1000, false);
     forward_irqs(s);  // before answering: the interrupt is raised by the access's effect
     p->data = data;

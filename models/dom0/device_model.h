@@ -26,9 +26,12 @@
 //
 // Where it deliberately differs: the handler runs in dom0's event handler, not in a user-space thread
 // woken by the kernel (no dom0 context switch is counted for it); the buffered-io timer runs on
-// simulated time, where QEMU's runs on the host's real-time clock; rep MMIO (IOREQ_TYPE_COPY with
-// data_is_ptr) and PCI config ioreqs are not handled yet; an access no device claims reads as all
-// ones and writes are dropped (QEMU's unassigned I/O), counted.
+// simulated time, where QEMU's runs on the host's real-time clock; rep string accesses (count > 1,
+// data_is_ptr) are handled for the IDE ports only, and each element costs
+// device_model_rep_element on top of the wake-up (cpu_ioreq_pio's loop: a port dispatch and a
+// guest-memory copy per element); rep MMIO (IOREQ_TYPE_COPY with data_is_ptr) and PCI config
+// ioreqs are not handled yet; an access no device claims reads as all ones and writes are dropped
+// (QEMU's unassigned I/O), counted.
 #pragma once
 
 #include <array>

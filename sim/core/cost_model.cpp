@@ -97,6 +97,9 @@ const std::vector<CostParam>& params() {
             "device model (QEMU) per ioreq in dom0: wake on the event channel, read the slot, dispatch, "
             "answer",
             [](CostModel& m) -> Cycles& { return m.device_model_ioreq; });
+        add("device_model_rep_element", 300,
+            "device model per element of a rep string ioreq (port dispatch and a guest-memory copy)",
+            [](CostModel& m) -> Cycles& { return m.device_model_rep_element; });
         add("ioreq_buffered", 800,
             "Xen queues a guest write on the buffered ioreq page (decode, append, notify) instead of "
             "waiting for the device model",

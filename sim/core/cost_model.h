@@ -59,6 +59,7 @@ struct CostModel {
     Cycles blkfront_request;
     Cycles blkback_request;
     Cycles device_model_ioreq;
+    Cycles device_model_rep_element;
     Cycles ioreq_buffered;
     Cycles device_model_buffered_ioreq;
 

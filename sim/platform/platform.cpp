@@ -361,6 +361,8 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
         AtaPiixParams ap;
         ap.channel = static_cast<unsigned>(vdev[2] - 'a') / 2;
         ap.drive = static_cast<unsigned>(vdev[2] - 'a') % 2;
+        ap.pio = disk.at("ide_transfer") == "pio";  // libata.dma=0
+        ap.set_multiple = disk.at("ide_set_multiple").get<int>();
         rt.ata = std::make_unique<AtaPiix>(ap, *guest->group);
         rt.medium = guest->ide_disks.at(vdev).get();
         device = rt.ata.get();

@@ -102,12 +102,18 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
     if (!w.blkfront) {
         // An emulated IDE disk: the driver's commands and interrupts.
         const AtaPiix& a = *w.ata;
-        out["device"] = {{"attach", "ide"}, {"sectors", a.sectors()}, {"connected", a.connected()}};
+        out["device"] = {{"attach", "ide"},
+                         {"sectors", a.sectors()},
+                         {"connected", a.connected()},
+                         {"transfer", a.pio() ? "pio" : "dma"},
+                         {"multi_count", a.multi_count()}};
         out["ide"] = {{"commands", family_json(a.stats().commands)},
                       {"interrupts", a.stats().interrupts.value()},
                       {"spurious_interrupts", a.stats().spurious_interrupts.value()},
-                      {"errors", a.stats().errors.value()}};
-        out["per_request"] = {{"interrupts", per(a.stats().interrupts.value())}};
+                      {"errors", a.stats().errors.value()},
+                      {"pio_blocks", a.stats().pio_blocks.value()}};
+        out["per_request"] = {{"interrupts", per(a.stats().interrupts.value())},
+                              {"pio_blocks", per(a.stats().pio_blocks.value())}};
         return out;
     }
     const Blkfront& f = *w.blkfront;

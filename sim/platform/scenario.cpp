@@ -110,6 +110,18 @@ ConfigNodePtr scenario_schema() {
                               N::enumeration("pv", {"pv", "ide"},
                                              "pv: blkfront/blkback; ide: the PIIX3 IDE controller of "
                                              "dom0's device model (vdev hda-hdd)")},
+                             {"ide_transfer",
+                              N::enumeration("dma", {"dma", "pio"},
+                                             "attach ide only: how the guest's ata_piix moves data; dma: "
+                                             "READ/WRITE DMA through the bus master (libata's default); "
+                                             "pio: READ/WRITE MULTIPLE or SECTORS through the data port, "
+                                             "as with libata.dma=0")},
+                             {"ide_set_multiple",
+                              N::integer(-1, -1, 16, "sectors",
+                                         "attach ide only: the guest runs hdparm -m N at boot (SET "
+                                         "MULTIPLE MODE N, then libata re-reads IDENTIFY); 0 turns "
+                                         "multiple mode off, so PIO uses READ/WRITE SECTORS; -1: "
+                                         "leave the drive's setting (16)")},
                              {"model", N::enumeration("ssd", {"null", "ramdisk", "ssd", "hdd"},
                                                       "service-time model of the storage behind it")},
                              {"write_cache", N::boolean(false,
@@ -352,7 +364,19 @@ bool valid_mac(const std::string& m) {
     return true;
 }
 
-void cross_check(const json& e, std::vector<ConfigError>& errors) {
+// The disk object as the scenario wrote it (before defaults), or nullptr.
+const json* raw_disk_at(const json& raw, std::size_t domain, std::size_t disk) {
+    if (!raw.is_object() || !raw.contains("domains") || !raw.at("domains").is_array()) return nullptr;
+    const json& domains = raw.at("domains");
+    if (domain >= domains.size() || !domains[domain].is_object() || !domains[domain].contains("disks"))
+        return nullptr;
+    const json& disks = domains[domain].at("disks");
+    if (!disks.is_array() || disk >= disks.size() || !disks[disk].is_object()) return nullptr;
+    return &disks[disk];
+}
+
+// Checks across keys. `raw` is the scenario as written, for keys whose presence matters.
+void cross_check(const json& raw, const json& e, std::vector<ConfigError>& errors) {
     const json& domains = e.at("domains");
     std::set<std::string> names;
     unsigned pcpus = e.at("platform").at("pcpus").get<unsigned>();
@@ -386,6 +410,22 @@ void cross_check(const json& e, std::vector<ConfigError>& errors) {
             if (disk.at("attach") == "ide" && disk.at("vdev").get<std::string>().rfind("hd", 0) != 0)
                 errors.push_back(
                     {at_vdev, "hda, hdb, hdc or hdd for an ide disk", describe_json(disk.at("vdev"))});
+            const json* raw_disk = raw_disk_at(raw, i, k);
+            if (disk.at("attach") != "ide" && raw_disk && raw_disk->contains("ide_transfer"))
+                errors.push_back(
+                    {at + "/disks/" + std::to_string(k) + "/ide_transfer",
+                     "no ide_transfer on a disk with attach \"pv\" (it applies to attach \"ide\")",
+                     describe_json(raw_disk->at("ide_transfer"))});
+            if (disk.at("attach") != "ide" && raw_disk && raw_disk->contains("ide_set_multiple"))
+                errors.push_back({at + "/disks/" + std::to_string(k) + "/ide_set_multiple",
+                                  "no ide_set_multiple on a disk with attach \"pv\" (it applies to attach "
+                                  "\"ide\")",
+                                  describe_json(raw_disk->at("ide_set_multiple"))});
+            const int mult = disk.at("ide_set_multiple");
+            if (mult > 0 && (mult & (mult - 1)))
+                errors.push_back({at + "/disks/" + std::to_string(k) + "/ide_set_multiple",
+                                  "-1, 0 or a power of two up to 16 (what SET MULTIPLE MODE accepts)",
+                                  describe_json(disk.at("ide_set_multiple"))});
             const std::string image = disk.at("image");
             if (!image.empty() && image[0] != '/')
                 errors.push_back({at + "/disks/" + std::to_string(k) + "/image",
@@ -509,7 +549,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file,
     }
     std::vector<ConfigError> errors;
     json effective = scenario_schema()->resolve(doc, "", errors);
-    if (errors.empty()) cross_check(effective, errors);
+    if (errors.empty()) cross_check(doc, effective, errors);
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
     return Scenario{file, effective};
 }

@@ -108,6 +108,22 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"xvda","image":"disk.img"}]}]})",
             "/domains/1/disks/0/image: expected an absolute path"},
         BadCase{
+            "ide transfer mode on a pv disk",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"xvda","ide_transfer":"pio"}]}]})",
+            "s.json: /domains/1/disks/0/ide_transfer: expected no ide_transfer on a disk with attach \"pv\""},
+        BadCase{
+            "ide transfer mode unknown",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"hda","attach":"ide","ide_transfer":"udma"}]}]})",
+            "/domains/1/disks/0/ide_transfer: expected one of \"dma\", \"pio\""},
+        BadCase{
+            "ide multiple count on a pv disk",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"xvda","ide_set_multiple":0}]}]})",
+            "/domains/1/disks/0/ide_set_multiple: expected no ide_set_multiple on a disk with attach \"pv\""},
+        BadCase{
+            "ide multiple count not a power of two",
+            R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","disks":[{"vdev":"hda","attach":"ide","ide_set_multiple":3}]}]})",
+            "/domains/1/disks/0/ide_set_multiple: expected -1, 0 or a power of two up to 16"},
+        BadCase{
             "blkfront profile unknown",
             R"({"name":"t","domains":[{"name":"d0","type":"pv"},{"name":"g","blkfront":{"profile":"bsd"}}]})",
             "/domains/1/blkfront/profile: expected one of"},
