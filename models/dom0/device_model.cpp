@@ -13,8 +13,26 @@ DeviceModel::Stats::Stats(StatsGroup& g)
       not_ready(g, "not_ready", "events", "events that found no ioreq in STATE_IOREQ_READY"),
       bind_failures(g, "bind_failures", "channels", "ioreq channels the device model could not bind"),
       irq_changes(g, "irq_changes", "calls", "XEN_DMOP_set_isa_irq_level calls (an IDE INTRQ line changed)"),
-      timer_events(g, "timer_events", "events",
-                   "device-model timer expiries (IDE completions, buffered io)") {}
+      timer_events(g, "timer_events", "events", "device-model timer expiries (IDE completions, buffered io)"),
+      busy_ns(g, "busy_ns", "ns",
+              "simulated time dom0 spent in the device model's handlers (ioreqs, drains, timer), hypercalls "
+              "included") {}
+
+namespace {
+// Adds the simulated time from construction to destruction to a counter (every exit path).
+class BusyTimer {
+  public:
+    BusyTimer(Counter& c, BackendServices& s) : c_(c), s_(s), t0_(s.now_ns()) {}
+    ~BusyTimer() { c_.inc(s_.now_ns() - t0_); }
+    BusyTimer(const BusyTimer&) = delete;
+    BusyTimer& operator=(const BusyTimer&) = delete;
+
+  private:
+    Counter& c_;
+    BackendServices& s_;
+    std::uint64_t t0_;
+};
+}  // namespace
 
 DeviceModel::DeviceModel(domid_t guest, StatsGroup& parent)
     : guest_(guest), group_("device_model_" + std::to_string(guest), &parent), stats_(group_) {}
@@ -49,6 +67,7 @@ void DeviceModel::schedule_completion(unsigned channel, std::uint64_t at_ps) {
 }
 
 void DeviceModel::on_timer(BackendServices& s) {
+    const BusyTimer busy(stats_.busy_ns, s);
     stats_.timer_events.inc();
     const std::uint64_t now_ps = s.now_ns() * 1000;
     if (timer_armed_ && armed_at_ps_ <= now_ps + 999) timer_armed_ = false;  // this expiry
@@ -76,6 +95,7 @@ void DeviceModel::on_timer(BackendServices& s) {
 }
 
 void DeviceModel::on_bufioreq(BackendServices& s) {
+    const BusyTimer busy(stats_.busy_ns, s);
     // cpu_get_ioreq on the buffered port: the port stays masked (the evtchn device masked it on
     // delivery) and the buffered-io timer is (re)armed; cpu_handle_ioreq then drains the page.
     if (kernel_) kernel_->mask(s, buf_local_port_);
@@ -268,6 +288,7 @@ std::uint64_t DeviceModel::handle(const ioreq_t& req, std::uint64_t now_ps, bool
 }
 
 void DeviceModel::serve(BackendServices& s, unsigned vcpu) {
+    const BusyTimer busy(stats_.busy_ns, s);
     auto* page = reinterpret_cast<shared_iopage_t*>(s.page(page_gfn_));
     if (!page) return;
     drain_buffered(s, "ioreq");  // cpu_handle_ioreq drains the buffered page first

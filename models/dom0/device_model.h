@@ -86,7 +86,7 @@ class DeviceModel {
         explicit Stats(StatsGroup& g);
         CounterFamily ioreqs;           // by kind: "pio_read", "mmio_write", "buffered_mmio_write" ...
         CounterFamily buffered_drains;  // drains that found writes, by trigger: channel, ioreq, timer
-        Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events;
+        Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events, busy_ns;
     };
     const Stats& stats() const { return stats_; }
 

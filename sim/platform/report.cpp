@@ -280,6 +280,7 @@ json Platform::report(const RunResult& run) const {
             const auto& ds = d->device_model->stats();
             dj["device_model"] = {{"ioreqs", family_json(ds.ioreqs)},
                                   {"buffered_drains", family_json(ds.buffered_drains)},
+                                  {"busy_ns", ds.busy_ns.value()},
                                   {"unclaimed", ds.unclaimed.value()},
                                   {"unplugged_mask", d->platform_ports ? d->platform_ports->unplugged() : 0},
                                   {"unplug_product", d->platform_ports ? d->platform_ports->product() : 0}};
@@ -343,7 +344,8 @@ json Platform::report(const RunResult& run) const {
                      {"p99_9", s.latency_ns.percentile(99.9)},
                      {"max", s.latency_ns.max()}}}};
         // Totals over the domains taking part, and the same per operation.
-        json totals = {{"exits", json::object()}, {"hypercalls", json::object()}, {"upcalls", 0}};
+        json totals = {{"exits", json::object()}, {"hypercalls", json::object()}, {"upcalls", 0},
+                       {"guest_cycles", 0},       {"hypervisor_cycles", 0},       {"device_model_ns", 0}};
         json per_request = json::object();
         json doms = json::array();
         for (DomId id : w->domains) {
@@ -353,7 +355,22 @@ json Platform::report(const RunResult& run) const {
             add_into(totals["hypercalls"], dj.at("hypercalls"));
             totals["upcalls"] =
                 totals["upcalls"].get<std::uint64_t>() + dj.at("upcalls").get<std::uint64_t>();
+            for (const char* k : {"guest_cycles", "hypervisor_cycles"})
+                totals[k] = totals[k].get<std::uint64_t>() + dj.at(k).get<std::uint64_t>();
+            if (dj.contains("device_model"))
+                totals["device_model_ns"] = totals["device_model_ns"].get<std::uint64_t>() +
+                                            dj.at("device_model").at("busy_ns").get<std::uint64_t>();
         }
+        const std::uint64_t cpu_cycles =
+            totals["guest_cycles"].get<std::uint64_t>() + totals["hypervisor_cycles"].get<std::uint64_t>();
+        totals["cpu_cycles"] = cpu_cycles;
+        auto per_op_of = [ops](std::uint64_t v) {
+            return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0;
+        };
+        per_request["guest_cycles"] = per_op_of(totals["guest_cycles"].get<std::uint64_t>());
+        per_request["hypervisor_cycles"] = per_op_of(totals["hypervisor_cycles"].get<std::uint64_t>());
+        per_request["cpu_cycles"] = per_op_of(cpu_cycles);
+        per_request["device_model_ns"] = per_op_of(totals["device_model_ns"].get<std::uint64_t>());
         totals["exits_total"] = sum_values(totals["exits"]);
         totals["hypercalls_total"] = sum_values(totals["hypercalls"]);
         per_request["exits"] = per_op(totals["exits"], ops);

@@ -141,6 +141,17 @@ TEST(Ide, EachDmaReadIsTwentySixPortAccessesAndOneInterrupt) {
     EXPECT_EQ(count(dm.at("ioreqs"), "pio_read") + count(dm.at("ioreqs"), "pio_write") +
                   count(dm.at("ioreqs"), "pio_rep_read"),
               26 * n + 11);
+    // Device-model time: at least device_model_ioreq per ioreq (6000 cycles at the default 2100 MHz
+    // is 2857 ns) plus the probe's rep insl elements (128 x 300 cycles), and the workload's figure
+    // is that time divided by the requests. CPU time per request is guest plus hypervisor cycles.
+    const std::uint64_t busy = dm.at("busy_ns");
+    EXPECT_GE(busy, (26 * n + 11) * 2857 + 128 * 300 * 1000 / 2100);
+    EXPECT_LT(busy, (26 * n + 11) * 2857 * 2);  // hypercalls and timer work, not more than as much again
+    const json& pr = w.at("per_request");
+    EXPECT_DOUBLE_EQ(pr.at("device_model_ns").get<double>(), static_cast<double>(busy) / n);
+    EXPECT_DOUBLE_EQ(pr.at("cpu_cycles").get<double>(),
+                     pr.at("guest_cycles").get<double>() + pr.at("hypervisor_cycles").get<double>());
+    EXPECT_GT(pr.at("guest_cycles").get<double>(), 26 * 6000.0);  // dom0's device-model work is in it
 }
 
 // Writes then verify reads through IDE DMA: the data lands on the disk and comes back intact.
