@@ -96,9 +96,57 @@ TEST(Blk, Qd1ReadsNotifyAndInterruptOncePerRequestAndRunOneRequestPerBatch) {
     EXPECT_EQ(batch.at("max"), 1u);
     // And one request in flight at each push; no I/O merged into another (nothing left unpushed).
     EXPECT_EQ(b.at("ring_occupancy").at(0).at("max"), 1u);
+    EXPECT_EQ(b.at("ring_occupancy").at(0).at("histogram"), json::array({0, ios}));
+    // Every disk interrupt found its completion.
+    EXPECT_EQ(k.at("disk_irqs_empty"), 0u);
+    // One job, whose figures are the workload's.
+    ASSERT_EQ(b.at("jobs").size(), 1u);
+    EXPECT_EQ(b.at("jobs").at(0).at("job"), 0u);
+    EXPECT_EQ(b.at("jobs").at(0).at("ops"), ios);
+    EXPECT_EQ(b.at("jobs").at(0).at("reads"), ios);
+    EXPECT_EQ(b.at("jobs").at(0).at("bytes_read"), ios * 4096);
     EXPECT_EQ(f.at("merges"), 0u);
     EXPECT_EQ(sim.family(kFrontQ0 + ".requests", "BLKIF_OP_READ"), ios);
     EXPECT_EQ(sim.stat(kFront + ".ios_completed"), ios);
+}
+
+// Two jobs (numjobs=2) of 50 reads each on a 2-vCPU guest: jobs[] reports each on its own, and
+// their operations add up to the workload's. Two jobs at QD1 keep at most two requests in flight,
+// and the occupancy histogram counts every push once.
+TEST(Blk, EachFioJobReportsItsOwnFigures) {
+    json s = blk_scenario();
+    guest(s)["vcpus"] = 2;
+    fio(s)["numjobs"] = 2;
+    fio(s)["number_ios"] = 50;
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& b = block(sim);
+    ASSERT_EQ(workload(sim).at("ops"), 100u);
+    const json& jobs = b.at("jobs");
+    ASSERT_EQ(jobs.size(), 2u);
+    for (unsigned j = 0; j < 2; ++j) {
+        EXPECT_EQ(jobs.at(j).at("job"), j);
+        EXPECT_EQ(jobs.at(j).at("ops"), 50u);
+        EXPECT_EQ(jobs.at(j).at("reads"), 50u);
+        EXPECT_EQ(jobs.at(j).at("writes"), 0u);
+        EXPECT_EQ(jobs.at(j).at("bytes_read"), 50u * 4096);
+        EXPECT_GT(jobs.at(j).at("iops").get<double>(), 0.0);
+        EXPECT_GT(jobs.at(j).at("latency_ns").at("p50").get<double>(), 0.0);
+    }
+    std::uint64_t pushes = 0;
+    for (const json& q : b.at("ring_occupancy")) {
+        const json& h = q.at("histogram");
+        EXPECT_LE(h.size(), 3u);  // 0, 1 or 2 in flight
+        EXPECT_EQ(h.at(0), 0u);   // a push always leaves its own request in flight
+        for (const json& n : h) pushes += n.get<std::uint64_t>();
+        EXPECT_EQ(q.at("count"), [&] {
+            std::uint64_t c = 0;
+            for (const json& n : h) c += n.get<std::uint64_t>();
+            return c;
+        }());
+    }
+    EXPECT_EQ(pushes, u64(b.at("frontend"), "notifications_sent") +
+                          u64(b.at("frontend"), "notifications_suppressed"));
 }
 
 TEST(Blk, PersistentGrantsMapOnlyWhileWarmingThePool) {
