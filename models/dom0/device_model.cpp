@@ -1,12 +1,15 @@
 #include "models/dom0/device_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace xensim {
 
 DeviceModel::Stats::Stats(StatsGroup& g)
     : ioreqs(g, "ioreqs", "ioreqs", "ioreqs served, by kind"),
+      pci_config_by_sbdf(g, "pci_config_by_sbdf", "ioreqs",
+                         "IOREQ_TYPE_PCI_CONFIG ioreqs, by function (SBDF)"),
       unclaimed(g, "unclaimed", "ioreqs", "accesses no emulated device claims (all ones / dropped)"),
       not_ready(g, "not_ready", "events", "events that found no ioreq in STATE_IOREQ_READY"),
       bind_failures(g, "bind_failures", "channels", "ioreq channels the device model could not bind"),
@@ -94,6 +97,27 @@ IoDevice* DeviceModel::device_for(std::uint16_t port) const {
     return nullptr;
 }
 
+std::uint64_t DeviceModel::serve_pci_config(const ioreq_t& req) {
+    // cpu_ioreq_config: the function from the SBDF in the upper half of addr, the register from
+    // the lower half.
+    const bool read = req.dir == IOREQ_READ;
+    const unsigned size = req.size;
+    if (req.count != 1 || req.data_is_ptr || !(size == 1 || size == 2 || size == 4) || !pci_.read) {
+        stats_.ioreqs.inc("unsupported");
+        return read ? ~std::uint64_t(0) : req.data;
+    }
+    const auto sbdf = static_cast<std::uint32_t>(req.addr >> 32);
+    const auto reg = static_cast<std::uint32_t>(req.addr);
+    stats_.ioreqs.inc(read ? "pci_config_read" : "pci_config_write");
+    char label[16];
+    std::snprintf(label, sizeof label, "%04x:%02x:%02x.%u", sbdf >> 16, (sbdf >> 8) & 0xff,
+                  (sbdf >> 3) & 0x1f, sbdf & 7u);
+    stats_.pci_config_by_sbdf.inc(label);
+    if (read) return pci_.read(sbdf, reg, size);
+    pci_.write(sbdf, reg, size, static_cast<std::uint32_t>(req.data));
+    return req.data;
+}
+
 void DeviceModel::serve(BackendServices& s, unsigned vcpu) {
     auto* page = reinterpret_cast<shared_iopage_t*>(s.page(page_gfn_));
     if (!page) return;
@@ -146,6 +170,8 @@ void DeviceModel::serve(BackendServices& s, unsigned vcpu) {
         } else {
             d->write(port, size, static_cast<std::uint32_t>(data), now_ps);
         }
+    } else if (req.type == IOREQ_TYPE_PCI_CONFIG) {
+        data = serve_pci_config(req);
     } else {
         stats_.ioreqs.inc("unsupported");
         if (read) data = ~std::uint64_t(0);

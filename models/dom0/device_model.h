@@ -10,9 +10,17 @@
 // STATE_IORESP_READY and notifies the port, which wakes the vCPU in Xen. Each ioreq costs
 // device_model_ioreq cycles of dom0 time (QEMU waking on the event-channel device and dispatching).
 //
+// PCI configuration: the PCI bus's 0xCF8-0xCFF ports are an IoDevice like any other (the 0xCF8
+// address write Xen forwards as IOREQ_TYPE_PIO lands there), and an IOREQ_TYPE_PCI_CONFIG ioreq
+// (Xen's conversion of a 0xCFC-0xCFF access, see Hypervisor::emulate_pio) is served by
+// serve_pci_config as QEMU's cpu_ioreq_config does: SBDF = addr >> 32, register = the low 32 bits,
+// size 1/2/4 and count 1 only (QEMU aborts on anything else; here it is counted as unsupported and
+// reads all ones), one configuration read or write of that function (pci_host_config_read_common /
+// _write_common).
+//
 // Where it deliberately differs: the handler runs in dom0's event handler, not in a user-space thread
-// woken by the kernel (no dom0 context switch is counted for it); rep string accesses (count > 1,
-// data_is_ptr) and MMIO / PCI config ioreqs are not handled yet; an access no device claims reads as
+// woken by the kernel (no dom0 context switch is counted for it); rep string accesses go only to the
+// IDE controller; MMIO and buffered ioreqs are not handled yet; an access no device claims reads as
 // all ones and writes are dropped (QEMU's unassigned I/O), counted.
 #pragma once
 
@@ -49,19 +57,28 @@ class DeviceModel {
     // The controller asks for complete(channel) at at_ps.
     void schedule_completion(unsigned channel, std::uint64_t at_ps);
 
+    // The emulated PCI bus's configuration access for an SBDF (IOREQ_TYPE_PCI_CONFIG ioreqs).
+    struct PciConfig {
+        std::function<std::uint32_t(std::uint32_t sbdf, unsigned reg, unsigned size)> read;
+        std::function<void(std::uint32_t sbdf, unsigned reg, unsigned size, std::uint32_t value)> write;
+    };
+    void attach_pci(PciConfig pci) { pci_ = std::move(pci); }
+
     // At dom0 boot (thread context): bind every guest vCPU's ioreq channel.
     void start(BackendKernel& kernel, BackendServices& s, std::uint64_t ioreq_page_gfn,
                const std::vector<evtchn_port_t>& guest_ports);
 
     struct Stats {
         explicit Stats(StatsGroup& g);
-        CounterFamily ioreqs;  // by "pio_read" / "pio_write"
+        CounterFamily ioreqs;  // by "pio_read" / "pio_write" / "pci_config_read" / "pci_config_write" ...
+        CounterFamily pci_config_by_sbdf;  // PCI_CONFIG ioreqs by function ("0000:00:03.0")
         Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events;
     };
     const Stats& stats() const { return stats_; }
 
   private:
     void serve(BackendServices& s, unsigned vcpu);
+    std::uint64_t serve_pci_config(const ioreq_t& req);
     void on_timer(BackendServices& s);
     void forward_irqs(BackendServices& s);
     IoDevice* device_for(std::uint16_t port) const;
@@ -74,6 +91,7 @@ class DeviceModel {
     std::vector<evtchn_port_t> local_ports_;  // per guest vCPU
     bool has_ide_ = false;
     Ide ide_;
+    PciConfig pci_;
     unsigned timer_pirq_ = 0;
     std::function<void(std::uint64_t)> timer_;
     std::multimap<std::uint64_t, unsigned> due_;  // completion time -> channel

@@ -1,5 +1,6 @@
 #include "models/xen/hypervisor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -106,7 +107,9 @@ Hypervisor::Stats::Stats(StatsGroup& g)
       ipis_sent(g, "ipis_sent", "interrupts", "IPIs sent to deliver events or wake pCPUs"),
       device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs"),
       ioreqs(g, "ioreqs", "ioreqs", "guest accesses forwarded to a device model (hvm_send_ioreq)"),
-      isa_irqs(g, "isa_irqs", "interrupts", "ISA interrupt edges injected into HVM guests") {}
+      isa_irqs(g, "isa_irqs", "interrupts", "ISA interrupt edges injected into HVM guests"),
+      pci_config_cycles(g, "pci_config_cycles", "accesses",
+                        "guest accesses to 0xCFC-0xCFF with the CF8 latch enabled (PCI config cycles)") {}
 
 Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                        const Clock& clock, Tracer& tracer, StatsGroup& root)
@@ -222,6 +225,37 @@ bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
     for (const auto& [lo, hi] : it->second.port_ranges)
         if (port >= lo && port <= hi) return true;
     return false;
+}
+
+void Hypervisor::map_pcidev_to_ioreq_server(DomId guest, std::uint32_t sbdf) {
+    ioreq_servers_.at(guest).pci_sbdfs.push_back(sbdf);
+}
+
+std::uint32_t Hypervisor::pci_cf8(DomId guest) const {
+    auto it = pci_cf8_.find(guest);
+    return it == pci_cf8_.end() ? 0 : it->second;
+}
+
+std::optional<std::uint64_t> Hypervisor::emulate_pio(Vcpu& v, std::uint16_t port, unsigned size, bool read,
+                                                     std::uint32_t value) {
+    constexpr std::uint16_t kCf8 = 0xcf8, kCfc = 0xcfc;
+    constexpr std::uint32_t kCf8Enabled = 0x80000000u;
+    const DomId guest = v.domain().id;
+    // hvm_access_cf8: only a 4-byte write at 0xCF8 fits the intercept and is latched.
+    if (!read && port == kCf8 && size == 4) pci_cf8_[guest] = value;
+    auto it = ioreq_servers_.find(guest);
+    if (it == ioreq_servers_.end()) return std::nullopt;
+    const std::uint32_t cf8 = pci_cf8(guest);
+    if ((port & ~3u) == kCfc && (cf8 & kCf8Enabled)) {
+        stats.pci_config_cycles.inc();
+        const std::uint32_t sbdf = (cf8 >> 8) & 0xffff;  // CF8_BDF; segment 0
+        const std::uint64_t addr = (std::uint64_t{sbdf} << 32) | (cf8 & 0xfc) | (port & 3u);
+        const auto& sbdfs = it->second.pci_sbdfs;
+        if (std::find(sbdfs.begin(), sbdfs.end(), sbdf) == sbdfs.end()) return std::nullopt;
+        return send_ioreq(v, IOREQ_TYPE_PCI_CONFIG, addr, size, 1, read, value);
+    }
+    if (!ioreq_claims_port(guest, port)) return std::nullopt;
+    return send_ioreq(v, IOREQ_TYPE_PIO, port, size, 1, read, value);
 }
 
 std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,

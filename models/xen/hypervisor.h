@@ -22,6 +22,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <vector>
@@ -96,10 +97,34 @@ class Hypervisor : public sc_core::sc_module {
         std::uint64_t dm_gfn = 0;
         std::vector<evtchn_port_t> guest_ports;
         std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges;  // inclusive
+        std::vector<std::uint32_t> pci_sbdfs;  // XEN_DMOP_IO_RANGE_PCI singletons (XEN_DMOP_PCI_SBDF)
     };
     const IoreqServer& create_ioreq_server(DomId guest, DomId dm,
                                            std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges);
+    // XEN_DMOP_map_io_range_to_ioreq_server with XEN_DMOP_IO_RANGE_PCI for one function (QEMU's
+    // xen_map_pcidev when it realizes a PCI device): configuration cycles for that SBDF go to the
+    // guest's server as IOREQ_TYPE_PCI_CONFIG.
+    void map_pcidev_to_ioreq_server(DomId guest, std::uint32_t sbdf);
     bool ioreq_claims_port(DomId guest, std::uint16_t port) const;
+    // An HVM guest's IN / OUT (size 1, 2, 4; not a rep string), as Xen's hvmemul_do_io handles it:
+    //  * hvm_access_cf8 (xen/arch/x86/hvm/io.c): a 4-byte write to 0xCF8 is latched in the domain's
+    //    pci_cf8 — and still handled as any port access (the intercept returns
+    //    X86EMUL_UNHANDLEABLE so the write also reaches the device model);
+    //  * arch_ioreq_server_get_type_addr (xen/arch/x86/hvm/ioreq.c): an access to 0xCFC-0xCFF while
+    //    the latch has its enable bit (31) becomes a PCI config cycle with
+    //    addr = SBDF << 32 | (CF8 & 0xFC) | (port & 3), the SBDF from CF8 bits 8-23 (segment 0);
+    //    anything else is a port access at its port;
+    //  * ioreq_server_select (xen/common/ioreq.c): a config cycle goes to the server that mapped its
+    //    SBDF, as IOREQ_TYPE_PCI_CONFIG; a port access to the server whose port ranges hold it, as
+    //    IOREQ_TYPE_PIO; then send_ioreq.
+    // Returns the value of a read (the written value for a write), or nullopt when no server is
+    // selected: Xen then completes the access with its null handler (reads all ones, writes
+    // dropped; hvmemul_do_io's null_handler), which the caller counts as unclaimed I/O.
+    // Not modelled: AMD's extended configuration bits (CF8 bits 24-27, forwarded by Xen only on AMD
+    // family 10h-16h hosts with NB_CFG bit 46 set, a path upstream Xen has since dropped): ignored.
+    std::optional<std::uint64_t> emulate_pio(Vcpu& v, std::uint16_t port, unsigned size, bool read,
+                                             std::uint32_t value);
+    std::uint32_t pci_cf8(DomId guest) const;
     // From a guest vCPU's exit handler (hvm_send_ioreq): fill the vCPU's ioreq slot, notify the
     // device model, and wait descheduled until it answers (STATE_IORESP_READY); ioreq_roundtrip is
     // charged. Returns the data the device model wrote (the value of a read).
@@ -128,7 +153,7 @@ class Hypervisor : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, hypercall_errors;
-        Counter ipis_sent, device_irqs, ioreqs, isa_irqs;
+        Counter ipis_sent, device_irqs, ioreqs, isa_irqs, pci_config_cycles;
     };
 
   private:
@@ -176,6 +201,7 @@ class Hypervisor : public sc_core::sc_module {
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
     std::map<DomId, IoreqServer> ioreq_servers_;             // by guest
+    std::map<DomId, std::uint32_t> pci_cf8_;                 // d->arch.hvm.pci_cf8, by guest
     std::map<std::pair<DomId, unsigned>, bool> isa_levels_;  // (guest, ISA IRQ) -> line level
     std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;  // by guest
     struct DeviceIrq {

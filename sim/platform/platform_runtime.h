@@ -11,6 +11,7 @@
 #include "frontends/blkif_misbehaviour.h"
 #include "frontends/cpu_burn.h"
 #include "frontends/fio_workload.h"
+#include "models/devices/pci_bus.h"
 #include "models/devices/piix_ide.h"
 #include "models/devices/xen_platform.h"
 #include "models/dom0/blkback.h"
@@ -45,6 +46,8 @@ struct Platform::DomainRuntime {
     // The device model emulating this guest's devices (xen_platform_pci), and its devices.
     std::unique_ptr<DeviceModel> device_model;
     std::unique_ptr<XenPlatformPorts> platform_ports;
+    // The machine's PCI bus 0 (config space of the xenfv functions, 0xCF8-0xCFF).
+    std::unique_ptr<PciBus> pci_bus;
     // IDE disks (attach "ide") on the device model's PIIX3 controller, by vdev.
     std::unique_ptr<StatsGroup> ide_group;
     std::map<std::string, std::unique_ptr<Disk>> ide_disks;

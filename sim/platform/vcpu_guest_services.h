@@ -10,6 +10,9 @@
 //
 // IN/OUT to a port an ioreq server claims (an emulated device in the device model) is forwarded as
 // an ioreq (Hypervisor::send_ioreq): the vCPU waits, descheduled, for the device model's answer.
+// Xen decides the ioreq (Hypervisor::emulate_pio): the CF8 latch turns 0xCFC-0xCFF accesses into
+// IOREQ_TYPE_PCI_CONFIG for the server that mapped the function; a config cycle to a function no
+// server mapped is completed by Xen (all ones) and counted as unclaimed I/O.
 // Other ports, string I/O and MMIO reach no device yet: reads return all ones and writes are
 // dropped, as for an unclaimed port on Xen, and such accesses are counted per domain as unclaimed_io.
 #pragma once
