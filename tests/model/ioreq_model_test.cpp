@@ -104,8 +104,9 @@ TEST(Ioreq, PciScanPhaseMakesTheDocumentedConfigurationAccesses) {
     for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(devs.at(i).at("driver"), "");
 }
 
-// Without the platform device the guest does not run the protocol (the scenario says the device is
-// absent, as xen_platform_pci=0 hides it from the PCI scan a real guest does first).
+// Without the platform device the guest runs neither the unplug protocol nor a PCI scan: the
+// simulated guest scans only with xen_platform_pci (a real HVM guest would scan anyway and find no
+// 5853:0001; with no device model at all, every 0xCFC access would read all ones from Xen).
 TEST(Ioreq, WithoutThePlatformDeviceTheGuestMakesNoPortAccess) {
     Simulation sim(platform_scenario(false));
     const json& g = sim.domain("guest");
