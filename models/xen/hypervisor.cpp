@@ -221,10 +221,7 @@ long Hypervisor::do_dm_op(Vcpu& v, const HypercallArgs& a) {
 
 bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
     auto it = ioreq_servers_.find(guest);
-    if (it == ioreq_servers_.end()) return false;
-    for (const auto& [lo, hi] : it->second.port_ranges)
-        if (port >= lo && port <= hi) return true;
-    return false;
+    return it != ioreq_servers_.end() && it->second.claims_ports(port, 1);
 }
 
 void Hypervisor::map_pcidev_to_ioreq_server(DomId guest, std::uint32_t sbdf) {
@@ -238,24 +235,22 @@ std::uint32_t Hypervisor::pci_cf8(DomId guest) const {
 
 std::optional<std::uint64_t> Hypervisor::emulate_pio(Vcpu& v, std::uint16_t port, unsigned size, bool read,
                                                      std::uint32_t value) {
-    constexpr std::uint16_t kCf8 = 0xcf8, kCfc = 0xcfc;
-    constexpr std::uint32_t kCf8Enabled = 0x80000000u;
     const DomId guest = v.domain().id;
-    // hvm_access_cf8: only a 4-byte write at 0xCF8 fits the intercept and is latched.
-    if (!read && port == kCf8 && size == 4) pci_cf8_[guest] = value;
+    const std::uint32_t cf8 = pci_cf8_after(pci_cf8(guest), port, size, !read, value);
+    pci_cf8_[guest] = cf8;
     auto it = ioreq_servers_.find(guest);
-    if (it == ioreq_servers_.end()) return std::nullopt;
-    const std::uint32_t cf8 = pci_cf8(guest);
-    if ((port & ~3u) == kCfc && (cf8 & kCf8Enabled)) {
-        stats.pci_config_cycles.inc();
-        const std::uint32_t sbdf = (cf8 >> 8) & 0xffff;  // CF8_BDF; segment 0
-        const std::uint64_t addr = (std::uint64_t{sbdf} << 32) | (cf8 & 0xfc) | (port & 3u);
-        const auto& sbdfs = it->second.pci_sbdfs;
-        if (std::find(sbdfs.begin(), sbdfs.end(), sbdf) == sbdfs.end()) return std::nullopt;
-        return send_ioreq(v, IOREQ_TYPE_PCI_CONFIG, addr, size, 1, read, value);
+    const IoreqRanges* server = it == ioreq_servers_.end() ? nullptr : &it->second;
+    if ((port & ~3u) == kPciCfc && (cf8 & kPciCf8Enabled)) stats.pci_config_cycles.inc();
+    const PioRoute route = route_pio(cf8, port, size, server);
+    switch (route.kind) {
+        case PioRoute::Kind::pci_config:
+            return send_ioreq(v, IOREQ_TYPE_PCI_CONFIG, route.addr, size, 1, read, value);
+        case PioRoute::Kind::pio:
+            return send_ioreq(v, IOREQ_TYPE_PIO, route.addr, size, 1, read, value);
+        case PioRoute::Kind::unclaimed:
+            break;
     }
-    if (!ioreq_claims_port(guest, port)) return std::nullopt;
-    return send_ioreq(v, IOREQ_TYPE_PIO, port, size, 1, read, value);
+    return std::nullopt;
 }
 
 std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,

@@ -32,6 +32,7 @@
 #include "models/xen/domain_table.h"
 #include "models/xen/event_channels.h"
 #include "models/xen/grant_table.h"
+#include "models/xen/ioreq_routing.h"
 #include "models/xen/scheduler.h"
 #include "models/xen/vcpu.h"
 #include "sim/core/cost_model.h"
@@ -92,12 +93,10 @@ class Hypervisor : public sc_core::sc_module {
     // guest, the shared ioreq page (a Xen page, one ioreq_t per guest vCPU, xen/hvm/ioreq.h) placed
     // in the DM domain's physmap at dm_gfn, and per guest vCPU a Xen-attached event channel in the
     // guest offered to the DM, which binds it with EVTCHNOP_bind_interdomain.
-    struct IoreqServer {
+    struct IoreqServer : IoreqRanges {  // port ranges and PCI SBDFs (models/xen/ioreq_routing.h)
         DomId guest = 0, dm = 0;
         std::uint64_t dm_gfn = 0;
         std::vector<evtchn_port_t> guest_ports;
-        std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges;  // inclusive
-        std::vector<std::uint32_t> pci_sbdfs;  // XEN_DMOP_IO_RANGE_PCI singletons (XEN_DMOP_PCI_SBDF)
     };
     const IoreqServer& create_ioreq_server(DomId guest, DomId dm,
                                            std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges);
@@ -106,22 +105,13 @@ class Hypervisor : public sc_core::sc_module {
     // guest's server as IOREQ_TYPE_PCI_CONFIG.
     void map_pcidev_to_ioreq_server(DomId guest, std::uint32_t sbdf);
     bool ioreq_claims_port(DomId guest, std::uint16_t port) const;
-    // An HVM guest's IN / OUT (size 1, 2, 4; not a rep string), as Xen's hvmemul_do_io handles it:
-    //  * hvm_access_cf8 (xen/arch/x86/hvm/io.c): a 4-byte write to 0xCF8 is latched in the domain's
-    //    pci_cf8 — and still handled as any port access (the intercept returns
-    //    X86EMUL_UNHANDLEABLE so the write also reaches the device model);
-    //  * arch_ioreq_server_get_type_addr (xen/arch/x86/hvm/ioreq.c): an access to 0xCFC-0xCFF while
-    //    the latch has its enable bit (31) becomes a PCI config cycle with
-    //    addr = SBDF << 32 | (CF8 & 0xFC) | (port & 3), the SBDF from CF8 bits 8-23 (segment 0);
-    //    anything else is a port access at its port;
-    //  * ioreq_server_select (xen/common/ioreq.c): a config cycle goes to the server that mapped its
-    //    SBDF, as IOREQ_TYPE_PCI_CONFIG; a port access to the server whose port ranges hold it, as
-    //    IOREQ_TYPE_PIO; then send_ioreq.
-    // Returns the value of a read (the written value for a write), or nullopt when no server is
-    // selected: Xen then completes the access with its null handler (reads all ones, writes
-    // dropped; hvmemul_do_io's null_handler), which the caller counts as unclaimed I/O.
-    // Not modelled: AMD's extended configuration bits (CF8 bits 24-27, forwarded by Xen only on AMD
-    // family 10h-16h hosts with NB_CFG bit 46 set, a path upstream Xen has since dropped): ignored.
+    // An HVM guest's IN / OUT (size 1, 2, 4; not a rep string), as Xen's hvmemul_do_io handles it
+    // (the rules are in models/xen/ioreq_routing.h): update the domain's CF8 latch
+    // (hvm_access_cf8), choose the ioreq (a PCI config cycle for 0xCFC-0xCFF with the latch enabled,
+    // IOREQ_TYPE_PCI_CONFIG to the server that mapped the SBDF; else IOREQ_TYPE_PIO to the server
+    // whose ranges hold the port), then send_ioreq. Returns the value of a read (the written value
+    // for a write), or nullopt when no server is selected: Xen then completes the access with its
+    // null handler (reads all ones, writes dropped), which the caller counts as unclaimed I/O.
     std::optional<std::uint64_t> emulate_pio(Vcpu& v, std::uint16_t port, unsigned size, bool read,
                                              std::uint32_t value);
     std::uint32_t pci_cf8(DomId guest) const;
