@@ -93,6 +93,10 @@ long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& o
                 return r;
         }
     }
+    if (!pv_ && opts.pci_scan) {
+        s.mark_phase("pci_scan");
+        if (long r = scan_pci(s)) return r;
+    }
     booted_ = true;
     s.mark_phase("running");
     return 0;
@@ -114,6 +118,22 @@ bool XenGuest::unplug_emulated_devices(GuestServices& s) {
     }
     s.out(kMagicPort, 2, kUnplugAll);
     return true;
+}
+
+long XenGuest::scan_pci(GuestServices& s) {
+    // Linux's order: pci_arch_init (arch_initcall) checks mechanism #1, the subsys_initcall scans
+    // bus 0, and the platform-pci driver (a device_initcall) probes 5853:0001 when it is found.
+    PciConf1 conf(s);
+    if (!conf.check_type1()) return -XEN_ENODEV;
+    pci_devices_ = pci_scan_bus(conf, 0);
+    for (std::size_t i = 0; i < pci_devices_.size(); ++i) {
+        PciDev& d = pci_devices_[i];
+        if (d.vendor != XenPlatformPciDriver::kVendor || d.device != XenPlatformPciDriver::kDevice) continue;
+        if (long r = XenPlatformPciDriver::probe(conf, d)) return r;
+        platform_pci_ = static_cast<int>(i);
+        return 0;
+    }
+    return -XEN_ENODEV;  // no platform device: the PV drivers have nothing to attach through
 }
 
 long XenGuest::bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port,

@@ -9,7 +9,10 @@
 // or HVMOP_set_evtchn_upcall_vector per vCPU (then every upcall ends with an EOI), or
 // CALLBACKOP_register for a PV kernel. (A real PV kernel finds shared_info and its grant frames
 // through start_info and GNTTABOP_setup_table; here both kinds use XENMEM_add_to_physmap, so one
-// path serves both. Documented in docs/architecture.md.)
+// path serves both. Documented in docs/architecture.md.) An HVM guest with the Xen platform
+// device then scans PCI bus 0 and probes the device (phase "pci_scan", frontends/pci_scan.h).
+// (Linux maps its grant frames only in that probe, into the device's BAR1; here they were mapped
+// during the set-up, at frames of RAM, so the probe does no grant-table work.)
 //
 // Event channels: the upcall handler scans the 2-level bitmaps in shared_info the way Linux's
 // evtchn_2l_handle_events does (clear evtchn_upcall_pending, take the selector word, walk the
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "frontends/guest_services.h"
+#include "frontends/pci_scan.h"
 #include "sim/core/xen_abi.h"
 
 namespace xensim {
@@ -39,6 +43,10 @@ struct GuestBootOptions {
     // HVM: ask the Xen platform device to unplug the emulated disks and NICs (Linux's
     // xen_unplug_emulated_devices) after discovery, before any PV driver connects.
     bool unplug_emulated = false;
+    // HVM with the Xen platform PCI device: enumerate PCI bus 0 (subsys_initcall time, after the
+    // early Xen set-up) and probe the platform device (frontends/pci_scan.h); boot fails with
+    // -XEN_ENODEV if the scan does not find it, as no PV driver can then attach.
+    bool pci_scan = false;
 };
 
 class XenGuest {
@@ -89,11 +97,15 @@ class XenGuest {
     // The platform device's answer: true when the unplug protocol ran (magic found), false when no
     // platform device answered.
     bool unplugged() const { return unplugged_; }
+    // What the PCI scan found (empty without one), and the platform device if it was probed.
+    const std::vector<PciDev>& pci_devices() const { return pci_devices_; }
+    const PciDev* platform_pci() const { return platform_pci_ < 0 ? nullptr : &pci_devices_[platform_pci_]; }
     std::uint64_t upcalls_handled() const { return upcalls_handled_; }
     std::uint64_t events_handled() const { return events_handled_; }
 
   private:
     bool unplug_emulated_devices(GuestServices& s);
+    long scan_pci(GuestServices& s);
     shared_info_t* shared_info(GuestServices& s) {
         return reinterpret_cast<shared_info_t*>(s.page(shared_info_gfn_));
     }
@@ -102,6 +114,8 @@ class XenGuest {
     bool pv_;
     bool booted_ = false;
     bool unplugged_ = false;
+    std::vector<PciDev> pci_devices_;
+    int platform_pci_ = -1;
     GuestBootOptions opts_;
     std::uint64_t shared_info_gfn_ = 0;
     std::vector<std::uint64_t> grant_frame_gfns_;

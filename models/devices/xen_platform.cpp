@@ -2,6 +2,22 @@
 
 namespace xensim {
 
+PciFunctionConfig XenPlatformPci::function() const {
+    PciFunctionConfig f;
+    f.name = "xen-platform";
+    f.vendor_id = kVendorId;
+    f.device_id = kDeviceId;
+    f.revision = kRevision;
+    f.class_code = kClassCode;
+    f.command = PCI_COMMAND_IO | PCI_COMMAND_MEMORY;
+    f.subsystem_vendor_id = kVendorId;
+    f.subsystem_id = kDeviceId;
+    f.interrupt_pin = 1;  // INTA#
+    f.interrupt_line = 11;
+    f.bars = {{0, PciBarKind::io, kBar0Size, io_base}, {1, PciBarKind::mem32_prefetch, kBar1Size, mmio_base}};
+    return f;
+}
+
 XenPlatformPorts::XenPlatformPorts(StatsGroup& parent)
     : group_("xen_platform", &parent),
       accesses_(group_, "accesses", "accesses", "accesses to the fixed I/O ports 0x10-0x13"),

@@ -12,17 +12,38 @@
 // Unplug requests are recorded (the device model removes what is plugged; the IDE controller's
 // drives when there is one) and counted.
 //
-// Not modelled: the platform PCI device's BARs and config space (the PCI bus arrives with the IDE
-// work), the 0x10 byte-access platform flags, and blacklisting.
+// The platform device's PCI function (XenPlatformPci, on bus 0 at 00:03.0, pci_bus.h) follows
+// QEMU's xen_platform_realize / xen_platform_class_init: vendor 5853h (XenSource), device 0001h,
+// class FF80h (PCI_CLASS_OTHERS << 8 | 80h), revision 1, subsystem 5853:0001, interrupt pin INTA#,
+// BAR0 256 bytes of I/O ("xen-pci"), BAR1 16 MiB of prefetchable memory ("xen-mmio", which Linux's
+// platform-pci driver uses as the space to map grant frames into), command I/O + memory.
+//
+// Not modelled: the accesses behind BAR0 (QEMU decodes byte accesses there — platform flags at 0,
+// log at 8 — none of which the Linux driver's probe uses; the ports are not claimed, so a guest
+// access there is unclaimed I/O) and behind BAR1 (QEMU reads 0 and ignores writes; here MMIO
+// outside RAM is unclaimed), the 0x10 byte-access platform flags, and blacklisting.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
 #include "models/devices/io_device.h"
+#include "models/devices/pci_config.h"
 #include "sim/core/stats.h"
 
 namespace xensim {
+
+struct XenPlatformPci {
+    static constexpr std::uint16_t kVendorId = 0x5853;  // PCI_VENDOR_ID_XEN
+    static constexpr std::uint16_t kDeviceId = 0x0001;  // PCI_DEVICE_ID_XEN_PLATFORM
+    static constexpr std::uint32_t kClassCode = 0xff8000;
+    static constexpr std::uint8_t kRevision = 1;
+    static constexpr std::uint32_t kBar0Size = 0x100, kBar1Size = 0x1000000;
+    // Where firmware put the BARs (see pci_bus.h for the I/O base).
+    std::uint16_t io_base = 0xc100;
+    std::uint32_t mmio_base = 0xf2000000;
+    PciFunctionConfig function() const;
+};
 
 class XenPlatformPorts : public IoDevice {
   public:

@@ -1,6 +1,7 @@
 #include "models/dom0/device_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace xensim {
@@ -9,6 +10,7 @@ DeviceModel::Stats::Stats(StatsGroup& g)
     : ioreqs(g, "ioreqs", "ioreqs", "ioreqs served, by kind"),
       buffered_drains(g, "buffered_drains", "drains",
                       "buffered-page drains that found writes, by what woke the device model"),
+      pci_config_by_sbdf(g, "pci_config_by_sbdf", "ioreqs", "IOREQ_TYPE_PCI_CONFIG ioreqs, by function (SBDF)"),
       unclaimed(g, "unclaimed", "ioreqs", "accesses no emulated device claims (all ones / dropped)"),
       not_ready(g, "not_ready", "events", "events that found no ioreq in STATE_IOREQ_READY"),
       bind_failures(g, "bind_failures", "channels", "ioreq channels the device model could not bind"),
@@ -277,12 +279,34 @@ std::uint64_t DeviceModel::handle_mmio(const ioreq_t& req, std::uint64_t now_ps,
     return req.data;
 }
 
+std::uint64_t DeviceModel::handle_pci_config(const ioreq_t& req) {
+    // cpu_ioreq_config: the function from the SBDF in the upper half of addr, the register from
+    // the lower half.
+    const bool read = req.dir == IOREQ_READ;
+    const unsigned size = req.size;
+    if (req.count != 1 || req.data_is_ptr || !(size == 1 || size == 2 || size == 4) || !pci_.read) {
+        stats_.ioreqs.inc("unsupported");
+        return read ? ~std::uint64_t(0) : req.data;
+    }
+    const auto sbdf = static_cast<std::uint32_t>(req.addr >> 32);
+    const auto reg = static_cast<std::uint32_t>(req.addr);
+    stats_.ioreqs.inc(read ? "pci_config_read" : "pci_config_write");
+    char label[16];
+    std::snprintf(label, sizeof label, "%04x:%02x:%02x.%u", sbdf >> 16, (sbdf >> 8) & 0xff, (sbdf >> 3) & 0x1f,
+                  sbdf & 7u);
+    stats_.pci_config_by_sbdf.inc(label);
+    if (read) return pci_.read(sbdf, reg, size);
+    pci_.write(sbdf, reg, size, static_cast<std::uint32_t>(req.data));
+    return req.data;
+}
+
 std::uint64_t DeviceModel::handle(const ioreq_t& req, std::uint64_t now_ps, bool buffered) {
     const unsigned size = req.size;
     const bool sized = req.type == IOREQ_TYPE_COPY ? (size == 1 || size == 2 || size == 4 || size == 8)
                                                    : (size == 1 || size == 2 || size == 4);
     if (sized && req.type == IOREQ_TYPE_PIO) return handle_pio(req, now_ps, buffered);
     if (sized && req.type == IOREQ_TYPE_COPY) return handle_mmio(req, now_ps, buffered);
+    if (req.type == IOREQ_TYPE_PCI_CONFIG) return handle_pci_config(req);
     stats_.ioreqs.inc("unsupported");
     return req.dir == IOREQ_READ ? ~std::uint64_t(0) : req.data;
 }

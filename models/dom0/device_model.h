@@ -29,9 +29,9 @@
 // simulated time, where QEMU's runs on the host's real-time clock; rep string accesses (count > 1,
 // data_is_ptr) are handled for the IDE ports only, and each element costs
 // device_model_rep_element on top of the wake-up (cpu_ioreq_pio's loop: a port dispatch and a
-// guest-memory copy per element); rep MMIO (IOREQ_TYPE_COPY with data_is_ptr) and PCI config
-// ioreqs are not handled yet; an access no device claims reads as all ones and writes are dropped
-// (QEMU's unassigned I/O), counted.
+// guest-memory copy per element); rep MMIO (IOREQ_TYPE_COPY with data_is_ptr) is not handled; an
+// access no device claims reads as all ones and writes are dropped (QEMU's unassigned I/O), counted.
+// IOREQ_TYPE_PCI_CONFIG ioreqs (cpu_ioreq_config) go to the emulated PCI bus by SBDF.
 #pragma once
 
 #include <array>
@@ -73,6 +73,13 @@ class DeviceModel {
     // The controller asks for complete(channel) at at_ps.
     void schedule_completion(unsigned channel, std::uint64_t at_ps);
 
+    // The emulated PCI bus's configuration access for an SBDF (IOREQ_TYPE_PCI_CONFIG ioreqs).
+    struct PciConfig {
+        std::function<std::uint32_t(std::uint32_t sbdf, unsigned reg, unsigned size)> read;
+        std::function<void(std::uint32_t sbdf, unsigned reg, unsigned size, std::uint32_t value)> write;
+    };
+    void attach_pci(PciConfig pci) { pci_ = std::move(pci); }
+
     // At dom0 boot (thread context): bind every guest vCPU's ioreq channel and the buffered
     // channel, and take the timer PIRQ.
     struct Pages {
@@ -86,6 +93,7 @@ class DeviceModel {
         explicit Stats(StatsGroup& g);
         CounterFamily ioreqs;           // by kind: "pio_read", "mmio_write", "buffered_mmio_write" ...
         CounterFamily buffered_drains;  // drains that found writes, by trigger: channel, ioreq, timer
+        CounterFamily pci_config_by_sbdf;  // PCI_CONFIG ioreqs by function ("0000:00:03.0")
         Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events, busy_ns;
     };
     const Stats& stats() const { return stats_; }
@@ -99,6 +107,7 @@ class DeviceModel {
     std::uint64_t handle(const ioreq_t& req, std::uint64_t now_ps, bool buffered);
     std::uint64_t handle_pio(const ioreq_t& req, std::uint64_t now_ps, bool buffered);
     std::uint64_t handle_mmio(const ioreq_t& req, std::uint64_t now_ps, bool buffered);
+    std::uint64_t handle_pci_config(const ioreq_t& req);
     // handle_buffered_iopage: applies every queued write; true if there was one.
     bool drain_buffered(BackendServices& s, const char* trigger);
     void on_bufioreq(BackendServices& s);
@@ -120,6 +129,7 @@ class DeviceModel {
     BackendKernel* kernel_ = nullptr;
     bool has_ide_ = false;
     Ide ide_;
+    PciConfig pci_;
     unsigned timer_pirq_ = 0;
     std::function<void(std::uint64_t)> timer_;
     std::multimap<std::uint64_t, int> due_;  // time -> IDE channel, or kBufferedIoTimer

@@ -1,5 +1,6 @@
 #include "models/xen/hypervisor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -107,6 +108,8 @@ Hypervisor::Stats::Stats(StatsGroup& g)
       device_irqs(g, "device_irqs", "interrupts", "device interrupts raised as PIRQs"),
       ioreqs(g, "ioreqs", "ioreqs", "guest accesses forwarded to a device model (hvm_send_ioreq)"),
       isa_irqs(g, "isa_irqs", "interrupts", "ISA interrupt edges injected into HVM guests"),
+      pci_config_cycles(g, "pci_config_cycles", "accesses",
+                        "guest accesses to 0xCFC-0xCFF with the CF8 latch enabled (PCI config cycles)"),
       buffered_ioreqs(g, "buffered_ioreqs", "ioreqs",
                       "guest writes queued on a device model's buffered ioreq page (no vCPU wait)"),
       buffered_full(g, "buffered_full", "ioreqs",
@@ -302,10 +305,36 @@ long Hypervisor::do_dm_op(Vcpu& v, const HypercallArgs& a) {
 
 bool Hypervisor::ioreq_claims_port(DomId guest, std::uint16_t port) const {
     auto it = ioreq_servers_.find(guest);
-    if (it == ioreq_servers_.end()) return false;
-    for (const auto& [lo, hi] : it->second.port_ranges)
-        if (port >= lo && port <= hi) return true;
-    return false;
+    return it != ioreq_servers_.end() && it->second.claims_ports(port, 1);
+}
+
+void Hypervisor::map_pcidev_to_ioreq_server(DomId guest, std::uint32_t sbdf) {
+    ioreq_servers_.at(guest).pci_sbdfs.push_back(sbdf);
+}
+
+std::uint32_t Hypervisor::pci_cf8(DomId guest) const {
+    auto it = pci_cf8_.find(guest);
+    return it == pci_cf8_.end() ? 0 : it->second;
+}
+
+std::optional<std::uint64_t> Hypervisor::emulate_pio(Vcpu& v, std::uint16_t port, unsigned size, bool read,
+                                                     std::uint32_t value) {
+    const DomId guest = v.domain().id;
+    const std::uint32_t cf8 = pci_cf8_after(pci_cf8(guest), port, size, !read, value);
+    pci_cf8_[guest] = cf8;
+    auto it = ioreq_servers_.find(guest);
+    const IoreqRanges* server = it == ioreq_servers_.end() ? nullptr : &it->second;
+    if ((port & ~3u) == kPciCfc && (cf8 & kPciCf8Enabled)) stats.pci_config_cycles.inc();
+    const PioRoute route = route_pio(cf8, port, size, server);
+    switch (route.kind) {
+        case PioRoute::Kind::pci_config:
+            return send_ioreq(v, IOREQ_TYPE_PCI_CONFIG, route.addr, size, 1, read, value);
+        case PioRoute::Kind::pio:
+            return send_ioreq(v, IOREQ_TYPE_PIO, route.addr, size, 1, read, value);
+        case PioRoute::Kind::unclaimed:
+            break;
+    }
+    return std::nullopt;
 }
 
 std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,

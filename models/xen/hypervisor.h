@@ -22,6 +22,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <set>
 #include <string>
@@ -32,6 +33,7 @@
 #include "models/xen/domain_table.h"
 #include "models/xen/event_channels.h"
 #include "models/xen/grant_table.h"
+#include "models/xen/ioreq_routing.h"
 #include "models/xen/scheduler.h"
 #include "models/xen/vcpu.h"
 #include "sim/core/cost_model.h"
@@ -94,20 +96,33 @@ class Hypervisor : public sc_core::sc_module {
     // guest offered to the DM, which binds it with EVTCHNOP_bind_interdomain.
     // Every server also gets the buffered ioreq page (buffered_iopage_t, at dm_buf_gfn) and its
     // Xen-attached channel (bufioreq_port), as QEMU asks for with HVM_IOREQSRV_BUFIOREQ_ATOMIC.
-    struct IoreqServer {
+    struct IoreqServer : IoreqRanges {  // port ranges and PCI SBDFs (models/xen/ioreq_routing.h)
         DomId guest = 0, dm = 0;
         std::uint64_t dm_gfn = 0, dm_buf_gfn = 0;
         std::vector<evtchn_port_t> guest_ports;
         evtchn_port_t bufioreq_port = 0;
-        std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges;  // inclusive
         std::vector<std::pair<std::uint64_t, std::uint64_t>> mmio_ranges;  // inclusive
     };
     const IoreqServer& create_ioreq_server(DomId guest, DomId dm,
                                            std::vector<std::pair<std::uint16_t, std::uint16_t>> port_ranges);
+    // XEN_DMOP_map_io_range_to_ioreq_server with XEN_DMOP_IO_RANGE_PCI for one function (QEMU's
+    // xen_map_pcidev when it realizes a PCI device): configuration cycles for that SBDF go to the
+    // guest's server as IOREQ_TYPE_PCI_CONFIG.
+    void map_pcidev_to_ioreq_server(DomId guest, std::uint32_t sbdf);
+    bool ioreq_claims_port(DomId guest, std::uint16_t port) const;
+    // An HVM guest's IN / OUT (size 1, 2, 4; not a rep string), as Xen's hvmemul_do_io handles it
+    // (the rules are in models/xen/ioreq_routing.h): update the domain's CF8 latch
+    // (hvm_access_cf8), choose the ioreq (a PCI config cycle for 0xCFC-0xCFF with the latch enabled,
+    // IOREQ_TYPE_PCI_CONFIG to the server that mapped the SBDF; else IOREQ_TYPE_PIO to the server
+    // whose ranges hold the port), then send_ioreq. Returns the value of a read (the written value
+    // for a write), or nullopt when no server is selected: Xen then completes the access with its
+    // null handler (reads all ones, writes dropped), which the caller counts as unclaimed I/O.
+    std::optional<std::uint64_t> emulate_pio(Vcpu& v, std::uint16_t port, unsigned size, bool read,
+                                             std::uint32_t value);
+    std::uint32_t pci_cf8(DomId guest) const;
     // XEN_DMOP_map_io_range_to_ioreq_server with XEN_DMOP_IO_RANGE_MEMORY: guest-physical
     // [first, last] is emulated by the guest's server (the p2m has no RAM there: p2m_mmio_dm).
     void map_mmio_range(DomId guest, std::uint64_t first, std::uint64_t last);
-    bool ioreq_claims_port(DomId guest, std::uint16_t port) const;
     bool ioreq_claims_mmio(DomId guest, std::uint64_t gpa) const;
     // Xen's own standard-VGA intercept (xen/arch/x86/hvm/stdvga.c), on for guests the toolstack
     // gives an emulated VGA (XEN_X86_EMU_VGA): a single, direct write (count 1, no data pointer)
@@ -151,7 +166,7 @@ class Hypervisor : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily hypercalls, hypercall_errors;
-        Counter ipis_sent, device_irqs, ioreqs, isa_irqs, buffered_ioreqs, buffered_full;
+        Counter ipis_sent, device_irqs, ioreqs, isa_irqs, pci_config_cycles, buffered_ioreqs, buffered_full;
     };
 
   private:
@@ -199,6 +214,7 @@ class Hypervisor : public sc_core::sc_module {
     std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
     std::map<DomId, IoreqServer> ioreq_servers_;                // by guest
+    std::map<DomId, std::uint32_t> pci_cf8_;                    // d->arch.hvm.pci_cf8, by guest
     std::map<std::pair<DomId, unsigned>, bool> isa_levels_;     // (guest, ISA IRQ) -> line level
     std::map<DomId, std::unique_ptr<XenPage>> ioreq_pages_;     // by guest
     std::map<DomId, std::unique_ptr<XenPage>> bufioreq_pages_;  // by guest

@@ -439,6 +439,8 @@ void Platform::build_device_models() {
             if (disk.at("attach") == "ide") ide.push_back(&disk);
         if (!platform_pci && ide.empty() && !vga) continue;
         std::vector<std::pair<std::uint16_t, std::uint16_t>> ranges;
+        // The PCI host's configuration ports (QEMU's i440FX "pci-conf-idx" and "pci-conf-data").
+        ranges.push_back({PciBus::kConfigAddress, PciBus::kConfigData + 3});
         if (platform_pci) ranges.push_back({XenPlatformPorts::kBase, XenPlatformPorts::kBase + 3});
         if (vga) ranges.push_back({StdVga::kPortFirst, StdVga::kPortLast});
         if (!ide.empty()) {
@@ -475,6 +477,22 @@ void Platform::build_device_models() {
             hv_->map_mmio_range(d->id, StdVga::kWindowBase, StdVga::kWindowBase + StdVga::kWindowSize - 1);
             hv_->enable_stdvga(d->id);
         }
+        // Bus 0 of the xenfv machine; QEMU registers each function it realizes with Xen
+        // (xen_map_pcidev), so configuration cycles for it reach this device model.
+        d->pci_bus = std::make_unique<PciBus>(*d->group);
+        PciBus* bus = d->pci_bus.get();
+        for (const auto& [devfn, fn] : xenfv_functions(platform_pci, PiixIdeConfig{}.bmdma_base, vga))
+            bus->add(devfn, fn);
+        for (std::uint32_t sbdf : bus->sbdfs()) hv_->map_pcidev_to_ioreq_server(d->id, sbdf);
+        dm->add_device(bus);
+        DeviceModel::PciConfig pci;
+        pci.read = [bus](std::uint32_t sbdf, unsigned reg, unsigned size) {
+            return bus->config_read(sbdf, reg, size);
+        };
+        pci.write = [bus](std::uint32_t sbdf, unsigned reg, unsigned size, std::uint32_t v) {
+            bus->config_write(sbdf, reg, size, v);
+        };
+        dm->attach_pci(std::move(pci));
         if (!ide.empty()) {
             d->ide_group = std::make_unique<StatsGroup>("ide_" + d->name, &root_);
             std::array<Disk*, 4> drives{};
@@ -537,6 +555,7 @@ void Platform::install_programs() {
                                                                  : GuestUpcall::callback_vector;
         opts.grant_frames = rt->config.at("grant_frames");
         opts.unplug_emulated = rt->config.at("xen_platform_pci").get<bool>();
+        opts.pci_scan = opts.unplug_emulated;
         for (std::size_t i = 0; i < rt->services.size(); ++i) {
             GuestServices* s = rt->services[i].get();
             Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));

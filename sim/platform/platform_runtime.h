@@ -12,6 +12,7 @@
 #include "frontends/cpu_burn.h"
 #include "frontends/vga_console.h"
 #include "frontends/fio_workload.h"
+#include "models/devices/pci_bus.h"
 #include "models/devices/piix_ide.h"
 #include "models/devices/xen_platform.h"
 #include "models/dom0/blkback.h"
@@ -48,6 +49,8 @@ struct Platform::DomainRuntime {
     std::unique_ptr<DeviceModel> device_model;
     std::unique_ptr<XenPlatformPorts> platform_ports;
     std::unique_ptr<StdVga> vga;  // vga: "stdvga"
+    // The machine's PCI bus 0 (config space of the xenfv functions, 0xCF8-0xCFF).
+    std::unique_ptr<PciBus> pci_bus;
     // IDE disks (attach "ide") on the device model's PIIX3 controller, by vdev.
     std::unique_ptr<StatsGroup> ide_group;
     std::map<std::string, std::unique_ptr<Disk>> ide_disks;

@@ -3,6 +3,9 @@
 #include "sim/platform/platform.h"
 #include "sim/platform/platform_runtime.h"
 #include "sim/platform/report.h"
+
+#include <cstdio>
+
 #include "sim/core/version.h"
 
 namespace xensim {
@@ -283,7 +286,8 @@ json Platform::report(const RunResult& run) const {
                                   {"busy_ns", ds.busy_ns.value()},
                                   {"unclaimed", ds.unclaimed.value()},
                                   {"unplugged_mask", d->platform_ports ? d->platform_ports->unplugged() : 0},
-                                  {"unplug_product", d->platform_ports ? d->platform_ports->product() : 0}};
+                                  {"unplug_product", d->platform_ports ? d->platform_ports->product() : 0},
+                                  {"pci_config_by_sbdf", family_json(ds.pci_config_by_sbdf)}};
             if (d->vga) {
                 const auto& vs = d->vga->stats();
                 dj["device_model"]["vga"] = {{"memory_writes", vs.memory_writes.value()},
@@ -294,6 +298,22 @@ json Platform::report(const RunResult& run) const {
                                              {"cursor", d->vga->cursor()},
                                              {"screen", d->vga->text_screen()}};
             }
+        }
+        // The guest's own view of PCI bus 0 after its scan (HVM with xen_platform_pci only).
+        if (!d->guest->pci_devices().empty()) {
+            json devs = json::array();
+            const PciDev* platform = d->guest->platform_pci();
+            for (const PciDev& p : d->guest->pci_devices()) {
+                char bdf[16], id[16], cls[8];
+                std::snprintf(bdf, sizeof bdf, "%02x:%02x.%u", p.bus, p.devfn >> 3, p.devfn & 7u);
+                std::snprintf(id, sizeof id, "%04x:%04x", p.vendor, p.device);
+                std::snprintf(cls, sizeof cls, "%06x", p.class_code);
+                devs.push_back({{"bdf", bdf},
+                                {"id", id},
+                                {"class", cls},
+                                {"driver", &p == platform ? "xen-platform-pci" : ""}});
+            }
+            dj["pci_devices"] = devs;
         }
         dj["vcpus"] = vcpus;
         hv_ops +=

@@ -29,8 +29,10 @@ bool VcpuGuestServices::emulated(std::uint16_t port) const {
 std::uint32_t VcpuGuestServices::in(std::uint16_t port, unsigned size) {
     std::uint32_t value = ones(size);
     trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
-        if (emulated(port))
-            value = static_cast<std::uint32_t>(hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, 1, true, 0));
+        std::optional<std::uint64_t> r;
+        if (v_.type() != DomainType::pv) r = hv_.emulate_pio(v_, port, size, true, 0);
+        if (r)
+            value = static_cast<std::uint32_t>(*r);
         else
             unclaimed_.inc();
     });
@@ -39,10 +41,7 @@ std::uint32_t VcpuGuestServices::in(std::uint16_t port, unsigned size) {
 
 void VcpuGuestServices::out(std::uint16_t port, unsigned size, std::uint32_t value) {
     trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
-        if (emulated(port))
-            hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, 1, false, value);
-        else
-            unclaimed_.inc();
+        if (v_.type() == DomainType::pv || !hv_.emulate_pio(v_, port, size, false, value)) unclaimed_.inc();
     });
 }
 

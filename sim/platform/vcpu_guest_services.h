@@ -10,6 +10,9 @@
 //
 // IN/OUT to a port an ioreq server claims (an emulated device in the device model) is forwarded as
 // an ioreq (Hypervisor::send_ioreq): the vCPU waits, descheduled, for the device model's answer.
+// Xen decides the ioreq of a port access (Hypervisor::emulate_pio): the CF8 latch turns
+// 0xCFC-0xCFF accesses into IOREQ_TYPE_PCI_CONFIG for the server that mapped the function; a config
+// cycle to a function no server mapped is completed by Xen (all ones) and counted as unclaimed I/O.
 // MMIO to a range an ioreq server claims goes the same way as an IOREQ_TYPE_COPY ioreq, except a
 // write Xen's standard-VGA intercept accepts, which is queued on the buffered ioreq page
 // (Hypervisor::send_buffered_ioreq) without a wait. MMIO exit causes are labelled by page

@@ -1,0 +1,232 @@
+// The guest's PCI enumeration (frontends/pci_scan.h) against the real bus-0 engine, without Xen:
+// a fake HVM machine sends the guest's port accesses straight to the PciBus. What it must find,
+// and what it must leave behind, follow docs/pci-scan.md.
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "frontends/pci_scan.h"
+#include "frontends/xen_guest.h"
+#include "models/devices/pci_bus.h"
+#include "models/devices/piix_ide.h"
+#include "models/devices/xen_platform.h"
+
+namespace xensim {
+namespace {
+
+class PciMachine : public GuestServices {
+  public:
+    explicit PciMachine(PciBus& bus) : bus_(bus) {}
+    unsigned vcpu_id() const override { return 0; }
+    bool is_pv() const override { return false; }
+    const CostModel& costs() const override { return costs_; }
+    void compute(Cycles) override {}
+    std::uint64_t now_ns() const override { return 0; }
+    std::uint32_t in(std::uint16_t port, unsigned size) override {
+        ++port_accesses;
+        return bus_.claims(port) ? bus_.read(port, size, 0) : (size >= 4 ? ~0u : (1u << (8 * size)) - 1);
+    }
+    void out(std::uint16_t port, unsigned size, std::uint32_t v) override {
+        ++port_accesses;
+        if (bus_.claims(port)) bus_.write(port, size, v, 0);
+    }
+    void ins(std::uint16_t, unsigned, void*, std::uint32_t) override {}
+    void outs(std::uint16_t, unsigned, const void*, std::uint32_t) override {}
+    std::uint64_t mmio_read(std::uint64_t, unsigned) override { return ~0ull; }
+    void mmio_write(std::uint64_t, unsigned, std::uint64_t) override {}
+    void cpuid(std::uint32_t leaf, std::uint32_t, std::uint32_t out[4]) override {
+        out[0] = out[1] = out[2] = out[3] = 0;
+        if (leaf == 0x40000000) {
+            std::memcpy(&out[1], "XenV", 4);
+            std::memcpy(&out[2], "MMXe", 4);
+            std::memcpy(&out[3], "nVMM", 4);
+        } else if (leaf == 0x40000002) {
+            out[1] = 0x40000000;
+        }
+    }
+    std::uint64_t rdmsr(std::uint32_t) override { return 0; }
+    void wrmsr(std::uint32_t, std::uint64_t) override {}
+    long hypercall(unsigned, unsigned long, unsigned long, unsigned long, unsigned long,
+                   unsigned long) override {
+        return 0;
+    }
+    void halt() override {}
+    void mark_phase(const char* name) override { phases.push_back(name); }
+    void set_irq_handler(std::uint8_t, std::function<void()>) override {}
+    void set_upcall_handler(std::function<void()>) override {}
+    void eoi() override {}
+    std::optional<std::uint64_t> alloc_page() override {
+        std::uint64_t g = next_gfn_++;
+        pages_[g] = std::make_unique<std::uint8_t[]>(4096);
+        return g;
+    }
+    std::optional<std::uint64_t> alloc_pages(unsigned n) override {
+        return n == 1 ? alloc_page() : std::nullopt;
+    }
+    void free_page(std::uint64_t gfn) override { pages_.erase(gfn); }
+    std::uint8_t* page(std::uint64_t gfn) override {
+        auto it = pages_.find(gfn);
+        return it == pages_.end() ? nullptr : it->second.get();
+    }
+
+    std::uint64_t port_accesses = 0;
+    std::vector<std::string> phases;
+
+  private:
+    PciBus& bus_;
+    CostModel costs_ = CostModel::defaults();
+    std::map<std::uint64_t, std::unique_ptr<std::uint8_t[]>> pages_;
+    std::uint64_t next_gfn_ = 0x1000;
+};
+
+struct Machine {
+    StatsGroup root{""};
+    PciBus bus{root};
+    PciMachine m{bus};
+    explicit Machine(bool platform = true, std::uint32_t platform_mmio = XenPlatformPci{}.mmio_base) {
+        for (auto [devfn, fn] : xenfv_functions(false, PiixIdeConfig{}.bmdma_base)) bus.add(devfn, fn);
+        if (platform) {
+            XenPlatformPci p;
+            p.mmio_base = platform_mmio;
+            bus.add(pci_devfn(3, 0), p.function());
+        }
+    }
+};
+
+// The scan finds the six functions of the xenfv bus in devfn order, with what Linux reads from
+// them: identity, class, multi-function flag of the PIIX3, interrupt pins, and BAR resources sized
+// from the read-back masks.
+TEST(PciScan, FindsTheXenfvFunctionsAndSizesTheirBars) {
+    Machine x;
+    PciConf1 conf(x.m);
+    ASSERT_TRUE(conf.check_type1());
+    const std::vector<PciDev> devs = pci_scan_bus(conf, 0);
+    ASSERT_EQ(devs.size(), 6u);
+    const std::uint8_t devfns[] = {0x00, 0x08, 0x09, 0x0b, 0x10, 0x18};
+    const std::uint16_t vendors[] = {0x8086, 0x8086, 0x8086, 0x8086, 0x1013, 0x5853};
+    for (unsigned i = 0; i < 6; ++i) {
+        EXPECT_EQ(devs[i].devfn, devfns[i]);
+        EXPECT_EQ(devs[i].vendor, vendors[i]);
+    }
+    EXPECT_TRUE(devs[0].mmio_always_on);  // quirk_mmio_always_on: host bridge
+    EXPECT_TRUE(devs[1].multifunction);   // header type 80h
+    EXPECT_TRUE(devs[2].multifunction);   // a function > 0 of a multi-function slot
+    EXPECT_FALSE(devs[4].multifunction);
+    const PciDev& ide = devs[2];
+    EXPECT_EQ(ide.class_code, 0x010180u);
+    EXPECT_TRUE(ide.resource[4].io);
+    EXPECT_EQ(ide.resource[4].start, PiixIdeConfig{}.bmdma_base);  // the IDE driver's BAR4
+    EXPECT_EQ(ide.resource[4].size, 16u);
+    EXPECT_EQ(ide.resource[0].size, 0u);
+    const PciDev& p = devs[5];
+    EXPECT_EQ(p.device, 0x0001u);
+    EXPECT_EQ(p.class_code, 0xff8000u);
+    EXPECT_EQ(p.revision, 1u);
+    EXPECT_EQ(p.subsystem_vendor, 0x5853u);
+    EXPECT_EQ(p.pin, 1u);
+    EXPECT_TRUE(p.resource[0].io);
+    EXPECT_EQ(p.resource[0].start, 0xc100u);
+    EXPECT_EQ(p.resource[0].size, 0x100u);
+    EXPECT_FALSE(p.resource[1].io);
+    EXPECT_TRUE(p.resource[1].prefetch);
+    EXPECT_EQ(p.resource[1].start, 0xf2000000u);
+    EXPECT_EQ(p.resource[1].size, 0x1000000u);
+    EXPECT_EQ(p.resource[6].size, 0u);  // no ROM
+    EXPECT_FALSE(p.broken_intx_masking);
+    EXPECT_EQ(devs[3].irq, 9u);  // ACPI: pin INTA#, so its line was read
+}
+
+// The scan leaves the hardware as it found it: every BAR holds its firmware address again and
+// every command register its firmware value (__pci_read_base restores both, pci_intx_mask_broken
+// restores the command). Then the platform driver's probe changes nothing either: decoding was
+// already on (pci_enable_resources writes only a change).
+TEST(PciScan, SizingAndProbeRestoreBarsAndCommand) {
+    Machine x;
+    std::map<std::uint8_t, std::vector<std::uint32_t>> before;
+    for (std::uint8_t devfn : {0x00, 0x08, 0x09, 0x0b, 0x10, 0x18}) {
+        PciConfigSpace* f = x.bus.function(devfn);
+        for (unsigned i = 0; i < 6; ++i) before[devfn].push_back(f->bar(i));
+        before[devfn].push_back(f->command());
+    }
+    PciConf1 conf(x.m);
+    auto devs = pci_scan_bus(conf, 0);
+    EXPECT_EQ(XenPlatformPciDriver::probe(conf, devs.back()), 0);
+    for (auto& [devfn, values] : before) {
+        PciConfigSpace* f = x.bus.function(devfn);
+        for (unsigned i = 0; i < 6; ++i) EXPECT_EQ(f->bar(i), values[i]) << int(devfn) << " BAR" << i;
+        EXPECT_EQ(f->command(), values[6]) << int(devfn);
+    }
+    // 7 BARs x 4 sizing writes and the INTx test's 2; none by the probe.
+    EXPECT_EQ(x.bus.stats().config_writes.value("00:03.0"), 7u * 4 + 2);
+}
+
+// The port accesses of the whole phase, derived in docs/pci-scan.md §3: pci_check_type1's 5, then
+// 369 configuration accesses of 2 port accesses each (39 vendor probes, 327 set-up accesses for the
+// six functions, 3 in the platform driver's pci_enable_device).
+TEST(PciScan, PortAccessCountsFollowTheDocumentedSequence) {
+    Machine x;
+    PciConf1 conf(x.m);
+    ASSERT_TRUE(conf.check_type1());
+    EXPECT_EQ(x.m.port_accesses, 5u);
+    auto devs = pci_scan_bus(conf, 0);
+    EXPECT_EQ(conf.accesses(), 39u + 327u);
+    ASSERT_EQ(XenPlatformPciDriver::probe(conf, devs.back()), 0);
+    EXPECT_EQ(conf.accesses(), 369u);
+    EXPECT_EQ(x.m.port_accesses, 5u + 2u * 369u);
+    // Absent functions were read once each: the 33 vendor probes of docs/pci-scan.md §3.
+    EXPECT_EQ(x.bus.stats().absent.value(), 33u);
+}
+
+// A driver with decoding off: pci_enable_device turns on exactly I/O and memory for the platform
+// device's two BARs (one command write).
+TEST(PciScan, EnableDeviceTurnsOnDecodingForTheBars) {
+    Machine x;
+    x.bus.function(pci_devfn(3, 0))->write(PCI_COMMAND, 2, 0);
+    PciConf1 conf(x.m);
+    auto devs = pci_scan_bus(conf, 0);
+    const std::uint64_t writes = x.bus.stats().config_writes.value("00:03.0");
+    EXPECT_EQ(writes, 2u * 7 + 2);  // sizing without decode toggling, plus the INTx test
+    ASSERT_EQ(XenPlatformPciDriver::probe(conf, devs.back()), 0);
+    EXPECT_EQ(x.bus.function(pci_devfn(3, 0))->command(), PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+    EXPECT_EQ(x.bus.stats().config_writes.value("00:03.0"), writes + 1);
+}
+
+// platform_pci_probe fails with -ENOENT when firmware left BAR1 unassigned (address 0).
+TEST(PciScan, PlatformProbeNeedsBothBars) {
+    Machine x(true, 0);
+    PciConf1 conf(x.m);
+    auto devs = pci_scan_bus(conf, 0);
+    ASSERT_EQ(devs.back().vendor, 0x5853u);
+    EXPECT_EQ(devs.back().resource[1].size, 0x1000000u);
+    EXPECT_EQ(XenPlatformPciDriver::probe(conf, devs.back()), -XEN_ENOENT);
+}
+
+// Boot with a PCI scan: the phase comes after the Xen set-up, and without the platform device the
+// boot ends with -XEN_ENODEV instead of going on to PV drivers.
+TEST(PciScan, BootFindsThePlatformDeviceOrFailsCleanly) {
+    GuestBootOptions opts;
+    opts.pci_scan = true;
+    {
+        Machine x;
+        XenGuest g(1, false);
+        EXPECT_EQ(g.boot({&x.m}, opts), 0);
+        EXPECT_TRUE(g.booted());
+        ASSERT_NE(g.platform_pci(), nullptr);
+        EXPECT_EQ(g.platform_pci()->devfn, pci_devfn(3, 0));
+        EXPECT_EQ(x.m.phases, (std::vector<std::string>{"discovery", "xen_setup", "pci_scan", "running"}));
+    }
+    {
+        Machine x(false);
+        XenGuest g(1, false);
+        EXPECT_EQ(g.boot({&x.m}, opts), -XEN_ENODEV);
+        EXPECT_FALSE(g.booted());
+        EXPECT_EQ(g.platform_pci(), nullptr);
+        EXPECT_EQ(g.pci_devices().size(), 5u);
+        EXPECT_EQ(x.m.phases, (std::vector<std::string>{"discovery", "xen_setup", "pci_scan"}));
+    }
+}
+
+}  // namespace
+}  // namespace xensim
