@@ -49,6 +49,14 @@ void VgaConsole::scroll(GuestServices& s) {
 void VgaConsole::run(GuestServices& s) {
     stats_.start_ns = s.now_ns();
     const unsigned length = p_.line_length < kColumns ? p_.line_length : kColumns - 1;
+    if (p_.clear_screen) {
+        for (unsigned c = 0; c < kColumns * kRows; ++c) s.mmio_write(origin_ + 2 * c, 2, kErase);
+        pos_ = origin_;
+        row_ = 0;
+        write_vga(s, kCrtcCursor, static_cast<unsigned>((pos_ - kVramBase) / 2));
+        ++counts_.clears;
+        ++counts_.cursor_updates;
+    }
     for (std::uint64_t n = 0; n < p_.lines; ++n) {
         const std::uint64_t t0 = s.now_ns();
         for (char ch : line_text(n, length)) {

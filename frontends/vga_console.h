@@ -18,6 +18,10 @@
 //    visible rows are first copied back to its start (scr_memcpyw) and the origin wraps.
 //  * At the end of each write the cursor is moved (vgacon_cursor). Both CRTC updates are
 //    write_vga: two 16-bit OUTs to 0x3D4, each carrying an index and a data byte.
+//  * With clear_screen, the run starts with "\e[2J\e[H" (csi_J(vc, 2): scr_memsetw of all 2000
+//    cells, then the cursor home). 2000 stores with no synchronous access among them overflow the
+//    511-slot buffered page while the device model leaves its buffered port masked, so Xen sends
+//    some of them synchronously (Hypervisor::send_buffered_ioreq's fallback).
 //
 // Where it differs: the vt layer's own per-character work is not charged (only the exits and
 // their emulation are); the scr_memcpyw of a wrap is modelled as 8-byte loads and stores, which is
@@ -37,6 +41,7 @@ namespace xensim {
 struct VgaConsoleParams {
     std::uint64_t lines = 100;
     unsigned line_length = 64;  // characters before "\r\n", at most 79
+    bool clear_screen = false;  // first "\e[2J\e[H": 2000 stores in a row, then the cursor home
 };
 
 class VgaConsole {
@@ -52,7 +57,7 @@ class VgaConsole {
     static std::string line_text(std::uint64_t n, unsigned length);
 
     struct Counts {
-        std::uint64_t characters = 0, scrolls = 0, wraps = 0, cursor_updates = 0;
+        std::uint64_t characters = 0, scrolls = 0, wraps = 0, cursor_updates = 0, clears = 0;
     };
     const Counts& counts() const { return counts_; }
 

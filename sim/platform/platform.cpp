@@ -230,6 +230,7 @@ void Platform::build_workloads() {
             VgaConsoleParams p;
             p.lines = w.at("lines");
             p.line_length = w.at("line_length");
+            p.clear_screen = w.at("clear_screen");
             rt->console = std::make_unique<VgaConsole>(p, *rt->stats);
             VgaConsole* c = rt->console.get();
             domains_[g]->active.push_back([c](GuestServices& s) { c->run(s); });

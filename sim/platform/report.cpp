@@ -413,7 +413,8 @@ json Platform::report(const RunResult& run) const {
             wj["console"] = {{"characters", c.characters},
                              {"scrolls", c.scrolls},
                              {"wraps", c.wraps},
-                             {"cursor_updates", c.cursor_updates}};
+                             {"cursor_updates", c.cursor_updates},
+                             {"clears", c.clears}};
         }
         if (w->misbehaviour) {
             json cases = json::array();

@@ -257,6 +257,9 @@ ConfigNodePtr scenario_schema() {
                 {"guest", N::string(std::nullopt, "HVM guest with vga \"stdvga\" that prints"), true},
                 {"lines", N::integer(100, 1, 1'000'000'000, "lines", "lines to print (one operation each)")},
                 {"line_length", N::integer(64, 1, 79, "characters", "characters per line before \"\\r\\n\"")},
+                {"clear_screen", N::boolean(false,
+                                            "clear the screen first (2000 stores in a row, more than the "
+                                            "buffered page holds)")},
             },
             "a guest prints lines on its VGA text console as Linux vgacon does (buffered ioreqs)");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},

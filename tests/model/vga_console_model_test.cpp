@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-json console_scenario(unsigned lines, unsigned length) {
+json console_scenario(unsigned lines, unsigned length, bool clear = false) {
     return {{"name", "vga"},
             {"platform", {{"pcpus", 2}}},
             {"domains",
@@ -23,7 +23,8 @@ json console_scenario(unsigned lines, unsigned length) {
                {"name", "console"},
                {"guest", "guest"},
                {"lines", lines},
-               {"line_length", length}}}},
+               {"line_length", length},
+               {"clear_screen", clear}}}},
             {"stop", {{"sim_time_ms", 1000}}}};
 }
 
@@ -98,6 +99,31 @@ TEST(VgaConsole, WrappingTheTextMemoryCopiesTheScreenBackThroughReadsThatDrainTh
     for (unsigned row = 0; row < 24; ++row)
         EXPECT_EQ(screen[row], VgaConsole::line_text(186 + row, 10)) << "row " << row;
     EXPECT_EQ(sim.report.at("workloads").at(0).at("console").at("wraps"), 1u);
+}
+
+// Clearing the screen is 2000 stores with no synchronous access among them. The first store's
+// event wakes the device model, which drains the few stores queued by then and leaves its buffered
+// port masked; from then on the 511-slot page fills, and every 512th store finds it full and goes
+// synchronously (hvmemul_do_io's fallback), its ioreq draining the 511 queued before it. With k
+// stores drained at the wake-up (k < 465: the wake-up takes microseconds, a store about 0.7 us),
+// that is floor((2000 - k) / 512) = 3 synchronous stores. Order is kept: the cleared screen then
+// shows exactly the three lines printed after it.
+TEST(VgaConsole, AFullBufferedPageSendsTheWriteSynchronouslyAndDrainsTheQueueFirst) {
+    Simulation sim(console_scenario(3, 12, true));
+    const json& g = sim.domain("guest");
+    EXPECT_EQ(count(g.at("exits"), "EPT_VIOLATION"), 2000u + 3 * 12);
+    EXPECT_EQ(count(g.at("exits"), "IO_INSTRUCTION"), 2u + 3 * 2);
+    EXPECT_EQ(sim.stat("xen.buffered_full"), 3u);
+    EXPECT_EQ(sim.stat("xen.buffered_ioreqs"), 2000u + 3 * 12 - 3);
+    const json& dm = g.at("device_model");
+    EXPECT_EQ(count(dm.at("ioreqs"), "mmio_write"), 3u);
+    EXPECT_EQ(count(dm.at("ioreqs"), "buffered_mmio_write"), 2000u + 3 * 12 - 3);
+    EXPECT_EQ(count(dm.at("buffered_drains"), "channel"), 1u);
+    const json& screen = dm.at("vga").at("screen");
+    for (unsigned row = 0; row < 3; ++row) EXPECT_EQ(screen[row], VgaConsole::line_text(row, 12));
+    for (unsigned row = 3; row < 25; ++row) EXPECT_EQ(screen[row], "") << "row " << row;
+    EXPECT_EQ(dm.at("vga").at("cursor"), 3u * 80);
+    EXPECT_EQ(sim.report.at("workloads").at(0).at("console").at("clears"), 1u);
 }
 
 }  // namespace
