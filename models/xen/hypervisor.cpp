@@ -1,5 +1,7 @@
 #include "models/xen/hypervisor.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -7,6 +9,29 @@
 #include "sim/core/trace_events.h"
 
 namespace xensim {
+
+namespace {
+// Trace field text for an ioreq address ("0x1f7").
+struct HexAddr {
+    explicit HexAddr(std::uint64_t a) {
+        std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(a));
+    }
+    char text[24];
+};
+
+std::string_view ioreq_type_name(std::uint8_t type) {
+    switch (type) {
+        case IOREQ_TYPE_PIO:
+            return "pio";
+        case IOREQ_TYPE_COPY:
+            return "copy";
+        case IOREQ_TYPE_PCI_CONFIG:
+            return "pci_config";
+        default:
+            return "other";
+    }
+}
+}  // namespace
 
 namespace {
 
@@ -267,6 +292,10 @@ bool Hypervisor::send_buffered_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
         pg->write_pointer -= IOREQ_BUFFER_SLOT_NUM;
     }
     stats.buffered_ioreqs.inc();
+    if (tracer_.on(TraceCategory::ioreq))
+        tracer_.emit(
+            trace_events::ioreq_buffered, TraceTrack::vcpu(guest, v.id()), sc_core::sc_time_stamp().value(),
+            0, {ioreq_type_name(type), std::string_view(HexAddr(addr).text), std::uint64_t{size}, data});
     v.hypervisor_work(cost_.ioreq_buffered);
     event_channels_->notify_via_xen(guest, srv.bufioreq_port);
     return true;
@@ -355,12 +384,21 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     __atomic_thread_fence(__ATOMIC_RELEASE);  // the request before its state
     p->state = STATE_IOREQ_READY;
     stats.ioreqs.inc();
+    const std::uint64_t start_ps = sc_core::sc_time_stamp().value();
     v.hypervisor_work(cost_.ioreq_roundtrip);
     event_channels_->notify_via_xen(guest, p->vp_eport);
     v.wait_in_hypervisor([p] { return p->state == STATE_IORESP_READY; });
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     const std::uint64_t result = p->data;
     p->state = STATE_IOREQ_NONE;
+    if (tracer_.on(TraceCategory::ioreq))
+        tracer_.emit(trace_events::ioreq, TraceTrack::vcpu(guest, v.id()), start_ps,
+                     sc_core::sc_time_stamp().value() - start_ps,
+                     {ioreq_type_name(type), std::string_view(HexAddr(addr).text), std::uint64_t{size},
+                      read ? "read" : "write", std::uint64_t{count},
+                      data_is_ptr ? std::uint64_t{0}
+                      : read      ? result
+                                  : data});
     return result;
 }
 

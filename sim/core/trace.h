@@ -28,6 +28,7 @@ enum class TraceCategory : std::uint32_t {
     hypercall = 1u << 2,  // hypercalls by op
     evtchn = 1u << 3,     // event-channel sends and upcalls
     gnttab = 1u << 4,     // grant map / unmap / copy
+    ioreq = 1u << 5,      // emulated accesses forwarded to a device model (synchronous or buffered)
 };
 
 struct TraceCategoryInfo {
@@ -37,7 +38,7 @@ struct TraceCategoryInfo {
 inline constexpr TraceCategoryInfo kTraceCategories[] = {
     {TraceCategory::sched, "sched"},         {TraceCategory::vmexit, "vmexit"},
     {TraceCategory::hypercall, "hypercall"}, {TraceCategory::evtchn, "evtchn"},
-    {TraceCategory::gnttab, "gnttab"},
+    {TraceCategory::gnttab, "gnttab"},       {TraceCategory::ioreq, "ioreq"},
 };
 
 enum class TraceFieldType { u64, i64, str };

@@ -36,4 +36,24 @@ inline const TraceEventDef gnttab_op{"gnttab_op",
                                       {"copies", F::u64},
                                       {"bytes", F::u64}}};
 
+// A synchronous ioreq, drawn on the guest vCPU from the send to the consumed answer: its type
+// ("pio", "copy" for MMIO, "pci_config"), address in hex (port, guest-physical address, or
+// SBDF << 32 | register), size, direction, rep count and data (the value read, or written; 0 for a
+// rep string, whose data is in guest memory).
+inline const TraceEventDef ioreq{"ioreq",
+                                 TraceCategory::ioreq,
+                                 true,
+                                 {{"type", F::str},
+                                  {"addr", F::str},
+                                  {"size", F::u64},
+                                  {"dir", F::str},
+                                  {"count", F::u64},
+                                  {"data", F::u64}}};
+// A write Xen queued on the buffered ioreq page without making the vCPU wait.
+inline const TraceEventDef ioreq_buffered{
+    "ioreq_buffered",
+    TraceCategory::ioreq,
+    false,
+    {{"type", F::str}, {"addr", F::str}, {"size", F::u64}, {"data", F::u64}}};
+
 }  // namespace xensim::trace_events

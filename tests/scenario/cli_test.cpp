@@ -181,4 +181,29 @@ TEST(Cli, TracesInBothFormats) {
     EXPECT_EQ(all.find("vmexit.vmexit"), std::string::npos) << "only the enabled category is written";
 }
 
+// The ioreq category shows each emulated access as Xen forwards it: on an IDE disk the READ DMA
+// command (0xC8 = 200) written to the command register 0x1F7, and on a VGA console the buffered
+// character stores (0x0700 | 'l' = 1900 for the first character of "line ...").
+TEST(Cli, IoreqTraceShowsEachEmulatedAccess) {
+    fs::path d = temp_dir("trace-ioreq");
+    ASSERT_EQ(xensim("run " + src("scenarios/ide-vs-pv-4k-randread.json") +
+                     " --set workloads.0.number_ios=2 --trace ioreq --trace-format text --out " + d.string())
+                  .status,
+              0);
+    std::ifstream ide(d / "trace.txt");
+    std::string all((std::istreambuf_iterator<char>(ide)), {});
+    EXPECT_NE(all.find("ioreq.ioreq"), std::string::npos);
+    EXPECT_NE(all.find("type=pio addr=0x1f7 size=1 dir=write count=1 data=200"), std::string::npos);
+    EXPECT_EQ(all.find("ioreq_buffered"), std::string::npos);
+    ASSERT_EQ(xensim("run " + src("scenarios/vga-console.json") +
+                     " --set workloads.0.lines=1 --trace ioreq --trace-format text --out " + d.string())
+                  .status,
+              0);
+    std::ifstream vga(d / "trace.txt");
+    std::string v((std::istreambuf_iterator<char>(vga)), {});
+    EXPECT_NE(v.find("ioreq.ioreq_buffered type=copy addr=0xb8000 size=2 data=1900"), std::string::npos);
+    EXPECT_NE(v.find("type=pio addr=0x3d4 size=2 dir=write"), std::string::npos);
+    fs::remove_all(d);
+}
+
 }  // namespace
