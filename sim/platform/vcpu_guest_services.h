@@ -13,6 +13,9 @@
 // Xen decides the ioreq of a port access (Hypervisor::emulate_pio): the CF8 latch turns
 // 0xCFC-0xCFF accesses into IOREQ_TYPE_PCI_CONFIG for the server that mapped the function; a config
 // cycle to a function no server mapped is completed by Xen (all ones) and counted as unclaimed I/O.
+// MMIO exits as EPT_VIOLATION: Xen leaves emulated ranges (p2m_mmio_dm) without EPT permissions,
+// so an access faults as a violation and goes to hvm_hap_nested_page_fault's emulation (Xen uses
+// EPT_MISCONFIG only for its memory-type recalculation; it is KVM that marks MMIO misconfigured).
 // MMIO to a range an ioreq server claims goes the same way as an IOREQ_TYPE_COPY ioreq, except a
 // write Xen's standard-VGA intercept accepts, which is queued on the buffered ioreq page
 // (Hypervisor::send_buffered_ioreq) without a wait. MMIO exit causes are labelled by page
