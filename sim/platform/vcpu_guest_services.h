@@ -2,7 +2,9 @@
 //
 // Every operation that traps on VT-x goes through Vcpu::vmexit with its Intel basic exit reason
 // and a cause label: IN/OUT and INS/OUTS -> IO_INSTRUCTION ("port:0x1f0"; a rep-string
-// instruction is one exit, as Xen's emulator handles a rep as one ioreq with a count), MMIO ->
+// instruction is one exit, as Xen's emulator handles a rep as one ioreq with a count; Xen clips
+// that count so the memory operand stays within one page (hvmemul_do_io_addr) and the guest
+// re-executes the rest, which is not modelled: the guest drivers here never cross a page), MMIO ->
 // EPT_VIOLATION ("mmio:0xfebc0000"), CPUID -> CPUID, RDMSR/WRMSR -> MSR_READ/MSR_WRITE,
 // hypercalls -> VMCALL, HLT -> HLT. A PV domain takes no VM exits: its hypercalls enter Xen
 // directly, it idles with SCHEDOP_block, and privileged instructions it issues are emulated by
