@@ -171,6 +171,7 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
                         {"grants_granted", per(granted)},
                         {"grant_maps", per(bs.grant_maps.value())},
                         {"grant_unmaps", per(bs.grant_unmaps.value())},
+                        {"grant_copies", per(bs.grant_copies.value())},
                         {"disk_irqs", per(bs.disk_irqs.value())}};
     out["device"] = {{"attach", "pv"},
                      {"devid", b.devid()},
