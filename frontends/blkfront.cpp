@@ -255,13 +255,16 @@ bool Blkfront::submit(GuestServices& s, unsigned q, const BlockIo& io) {
     if (persistent_ && io.op == BlockOp::write) c += s.costs().copy_cost(std::uint64_t{io.sectors} * 512);
     s.compute(c);
     stats_.ios_submitted.inc();
+    if (trace.submit) trace.submit(s, q, io);
     return true;
 }
 
 void Blkfront::kick(GuestServices& s, unsigned q) {
     if (!connected_ || q >= queues_.size()) return;
     Queue& Q = queues_[q];
-    if (Q.ring->push()) {
+    const bool notify = Q.ring->push();
+    if (trace.push) trace.push(s, q, Q.ring->in_flight(), notify);
+    if (notify) {
         stats_.notifications_sent.inc();
         guest_.notify(s, Q.port);
     } else {
@@ -278,6 +281,7 @@ bool Blkfront::poll(GuestServices& s, unsigned q) {
             any = true;
             stats_.ios_completed.inc();
             if (c.status != BLKIF_RSP_OKAY) stats_.ios_failed.inc();
+            if (trace.complete) trace.complete(s, q, c.id, c.status);
             if (on_complete) on_complete(s, c.id, c.status);
         }
     } while (Q.ring->final_check());

@@ -74,6 +74,16 @@ struct BlkfrontParams {
 class Blkfront : public BlockDevice {
   public:
     Blkfront(XenGuest& guest, const BlkfrontParams& params, StatsGroup& parent);
+
+    // Observation points for tracing (the platform sets them; the driver's behaviour does not
+    // depend on them): an I/O queued on queue q, a push of the queue's requests (in flight after it,
+    // and whether the ring macro asked for a notification), an I/O's response collected.
+    struct TraceHooks {
+        std::function<void(GuestServices&, unsigned q, const BlockIo&)> submit;
+        std::function<void(GuestServices&, unsigned q, unsigned in_flight, bool notify)> push;
+        std::function<void(GuestServices&, unsigned q, std::uint64_t io, int status)> complete;
+    };
+    TraceHooks trace;
     ~Blkfront();
     Blkfront(const Blkfront&) = delete;
     Blkfront& operator=(const Blkfront&) = delete;

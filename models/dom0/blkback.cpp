@@ -310,6 +310,8 @@ void Blkback::ring_event(BackendServices& s, unsigned q) {
             stats_.batch_size.sample(batch.verdicts.size());
         }
         notify |= batch.notify;
+        if (trace.consume && !batch.verdicts.empty())
+            trace.consume(s, q, static_cast<unsigned>(batch.accepted.size()), batch.rejected);
         for (BlkbackRequest& req : batch.accepted) dispatch(s, q, req);
         notify |= r.engine->flush_responses();
     } while (r.engine->final_check());
@@ -603,7 +605,9 @@ void Blkback::disk_irq(BackendServices& s) {
     if (!in_flight_.empty()) arm_irq(in_flight_.begin()->first);  // re-arm for the next completion
     for (std::size_t q = 0; q < rings_.size(); ++q) {
         if (!touched[q]) continue;
-        if (rings_[q]->engine->flush_responses()) {
+        const bool notify = rings_[q]->engine->flush_responses();
+        if (trace.respond) trace.respond(s, static_cast<unsigned>(q), notify);
+        if (notify) {
             evtchn_send_t send{};
             send.port = rings_[q]->port;
             s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send),

@@ -94,6 +94,16 @@ class Blkback {
     // wires it to Hypervisor::raise_pirq_at). Raised once per distinct completion time.
     std::function<void(std::uint64_t at_ps)> raise_irq;
 
+    // Observation points for tracing (set by the platform; behaviour does not depend on them): a
+    // batch of requests taken off ring q (accepted, and rejected ones answered at once), and the
+    // push of ring q's responses after disk completions, with the ring macro's verdict on
+    // notifying.
+    struct TraceHooks {
+        std::function<void(BackendServices&, unsigned q, unsigned requests, unsigned rejected)> consume;
+        std::function<void(BackendServices&, unsigned q, bool notify)> respond;
+    };
+    TraceHooks trace;
+
     // probe, in thread context on dom0's vCPU 0.
     void start(BackendKernel& kernel, BackendServices& s);
 

@@ -26,7 +26,7 @@ const char* kUsage = R"(usage:
                            [--xenstore-socket PATH [--hold]]
       Simulate the scenario, print a summary, write DIR/report.json and DIR/stats.json (every
       counter with its unit and description; DIR defaults to ./xensim-out) and, with --trace, DIR/trace.json (perfetto) or DIR/trace.txt (text).
-      CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, ioreq, or all.
+      CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, ioreq, blkif, or all.
       --xenstore-socket serves the simulated host's XenStore on PATH during the run (a client
       that writes makes the run depend on it); --hold keeps serving after the run until SIGINT.
   xensim validate SCENARIO.json [--set a.b.c=value]... [--seed N]

@@ -29,6 +29,7 @@ enum class TraceCategory : std::uint32_t {
     evtchn = 1u << 3,     // event-channel sends and upcalls
     gnttab = 1u << 4,     // grant map / unmap / copy
     ioreq = 1u << 5,      // emulated accesses forwarded to a device model (synchronous or buffered)
+    blkif = 1u << 6,      // PV block requests through blkfront, the shared ring and blkback
 };
 
 struct TraceCategoryInfo {
@@ -39,6 +40,7 @@ inline constexpr TraceCategoryInfo kTraceCategories[] = {
     {TraceCategory::sched, "sched"},         {TraceCategory::vmexit, "vmexit"},
     {TraceCategory::hypercall, "hypercall"}, {TraceCategory::evtchn, "evtchn"},
     {TraceCategory::gnttab, "gnttab"},       {TraceCategory::ioreq, "ioreq"},
+    {TraceCategory::blkif, "blkif"},
 };
 
 enum class TraceFieldType { u64, i64, str };

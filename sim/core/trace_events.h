@@ -56,4 +56,26 @@ inline const TraceEventDef ioreq_buffered{
     false,
     {{"type", F::str}, {"addr", F::str}, {"size", F::u64}, {"data", F::u64}}};
 
+// The PV block path (instants): blkfront queues an I/O on a queue's ring, pushes the queue
+// (requests in flight after the push, and whether RING_PUSH_REQUESTS_AND_CHECK_NOTIFY asked for a
+// notification), and collects an I/O's response; blkback takes a batch off a ring (accepted, and
+// rejected ones answered at once) and pushes responses after disk completions.
+inline const TraceEventDef blkif_submit{
+    "blkif_submit",
+    TraceCategory::blkif,
+    false,
+    {{"queue", F::u64}, {"io", F::u64}, {"op", F::str}, {"sector", F::u64}, {"sectors", F::u64}}};
+inline const TraceEventDef blkif_push{"blkif_push",
+                                      TraceCategory::blkif,
+                                      false,
+                                      {{"queue", F::u64}, {"in_flight", F::u64}, {"notify", F::str}}};
+inline const TraceEventDef blkif_complete{
+    "blkif_complete", TraceCategory::blkif, false, {{"queue", F::u64}, {"io", F::u64}, {"status", F::i64}}};
+inline const TraceEventDef blkif_consume{"blkif_consume",
+                                         TraceCategory::blkif,
+                                         false,
+                                         {{"ring", F::u64}, {"requests", F::u64}, {"rejected", F::u64}}};
+inline const TraceEventDef blkif_respond{
+    "blkif_respond", TraceCategory::blkif, false, {{"ring", F::u64}, {"notify", F::str}}};
+
 }  // namespace xensim::trace_events

@@ -1,6 +1,8 @@
 #include "sim/platform/platform.h"
-#include "sim/platform/platform_runtime.h"
+
+#include "sim/core/trace_events.h"
 #include "sim/platform/dom0_kernel.h"
+#include "sim/platform/platform_runtime.h"
 #include "sim/platform/xenstore_layout.h"
 
 #include <chrono>
@@ -340,8 +342,40 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
                                    ? bf.at("max_indirect_segments").get<unsigned>()
                                    : prof.max_indirect_segments;
     rt.blkfront = std::make_unique<Blkfront>(*guest->guest, fp, *guest->group);
+    if (tracer_.on(TraceCategory::blkif)) trace_blkif(*rt.blkfront, *rt.blkback, g);
     rt.domains = {g, 0};
     return guest;
+}
+
+void Platform::trace_blkif(Blkfront& front, Blkback& back, DomId guest) {
+    namespace te = trace_events;
+    Tracer* t = &tracer_;
+    auto now = [] { return sc_core::sc_time_stamp().value(); };
+    auto on_vcpu = [guest](GuestServices& s) { return TraceTrack::vcpu(guest, s.vcpu_id()); };
+    auto on_dom0 = [](BackendServices& s) {
+        return TraceTrack::vcpu(0, static_cast<VcpuGuestServices&>(s).vcpu_id());
+    };
+    front.trace.submit = [t, now, on_vcpu](GuestServices& s, unsigned q, const BlockIo& io) {
+        static constexpr std::string_view kOps[] = {"read", "write", "flush", "discard"};
+        t->emit(te::blkif_submit, on_vcpu(s), now(), 0,
+                {std::uint64_t{q}, io.id, kOps[static_cast<unsigned>(io.op)], io.sector,
+                 std::uint64_t{io.sectors}});
+    };
+    front.trace.push = [t, now, on_vcpu](GuestServices& s, unsigned q, unsigned in_flight, bool notify) {
+        t->emit(te::blkif_push, on_vcpu(s), now(), 0,
+                {std::uint64_t{q}, std::uint64_t{in_flight}, std::string_view(notify ? "yes" : "no")});
+    };
+    front.trace.complete = [t, now, on_vcpu](GuestServices& s, unsigned q, std::uint64_t io, int status) {
+        t->emit(te::blkif_complete, on_vcpu(s), now(), 0, {std::uint64_t{q}, io, std::int64_t{status}});
+    };
+    back.trace.consume = [t, now, on_dom0](BackendServices& s, unsigned q, unsigned n, unsigned rejected) {
+        t->emit(te::blkif_consume, on_dom0(s), now(), 0,
+                {std::uint64_t{q}, std::uint64_t{n}, std::uint64_t{rejected}});
+    };
+    back.trace.respond = [t, now, on_dom0](BackendServices& s, unsigned q, bool notify) {
+        t->emit(te::blkif_respond, on_dom0(s), now(), 0,
+                {std::uint64_t{q}, std::string_view(notify ? "yes" : "no")});
+    };
 }
 
 void Platform::build_fio(WorkloadRuntime& rt, const json& w) {

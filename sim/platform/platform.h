@@ -45,6 +45,9 @@ struct RunResult {
     double host_seconds = 0;
 };
 
+class Blkfront;
+class Blkback;
+
 class Platform {
   public:
     Platform(const Scenario& scenario, Tracer& tracer);
@@ -70,6 +73,8 @@ class Platform {
     void start_xenstored(GuestServices& dom0);
     void build_workloads();
     void build_device_models();
+    // With the blkif trace category on: blkfront's and blkback's observation points emit events.
+    void trace_blkif(Blkfront& front, Blkback& back, DomId guest);
     BackendKernel& dom0_kernel();
     void mark_phase(DomainRuntime& d, const char* name);
     // A guest disk with dom0's blkback and the guest's blkfront (fio and blkif_misbehaviour).

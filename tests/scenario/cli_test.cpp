@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -179,6 +180,33 @@ TEST(Cli, TracesInBothFormats) {
     std::string all((std::istreambuf_iterator<char>(txt)), {});
     EXPECT_NE(all.find("evtchn.evtchn_send"), std::string::npos);
     EXPECT_EQ(all.find("vmexit.vmexit"), std::string::npos) << "only the enabled category is written";
+}
+
+// The blkif category follows each PV request: at QD1 every I/O is one submit, one push that the
+// ring macro says to notify (the backend's req_event is one ahead), one batch of one request taken
+// by blkback, one response push that notifies, and one completion, in that order.
+TEST(Cli, BlkifTraceFollowsEachPvRequest) {
+    fs::path d = temp_dir("trace-blkif");
+    ASSERT_EQ(xensim("run " + src("scenarios/blk-qd1-read.json") +
+                     " --set workloads.0.number_ios=3 --trace blkif --trace-format text --out " + d.string())
+                  .status,
+              0);
+    std::ifstream in(d / "trace.txt");
+    std::vector<std::string> events;
+    for (std::string line; std::getline(in, line);) {
+        const auto at = line.find("blkif.");
+        if (at != std::string::npos) events.push_back(line.substr(at, line.find(' ', at) - at));
+    }
+    const std::vector<std::string> one = {"blkif.blkif_submit", "blkif.blkif_push", "blkif.blkif_consume",
+                                          "blkif.blkif_respond", "blkif.blkif_complete"};
+    std::vector<std::string> want;
+    for (int i = 0; i < 3; ++i) want.insert(want.end(), one.begin(), one.end());
+    EXPECT_EQ(events, want);
+    std::ifstream again(d / "trace.txt");
+    std::string all((std::istreambuf_iterator<char>(again)), {});
+    EXPECT_EQ(all.find("notify=no"), std::string::npos);
+    EXPECT_NE(all.find("op=read"), std::string::npos);
+    fs::remove_all(d);
 }
 
 // The ioreq category shows each emulated access as Xen forwards it: on an IDE disk the READ DMA
