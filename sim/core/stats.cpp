@@ -66,17 +66,16 @@ double Distribution::mean() const {
 
 std::uint64_t Distribution::percentile(double p) const {
     if (samples_.empty()) return 0;
-    if (p <= 0) return *std::min_element(samples_.begin(), samples_.end());
-    // Nearest rank: the smallest value with at least p% of the samples at or below it. A selection
-    // (linear on average) on a scratch copy: reports ask a few percentiles of up to millions of
-    // samples, where a full sort dominated the end of a run.
-    auto rank = static_cast<std::size_t>((p / 100.0) * samples_.size() + 0.999999999);
-    rank = std::clamp<std::size_t>(rank, 1, samples_.size());
-    if (rank == samples_.size()) return *std::max_element(samples_.begin(), samples_.end());
-    scratch_.assign(samples_.begin(), samples_.end());
-    std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(rank - 1),
-                     scratch_.end());
-    return scratch_[rank - 1];
+    if (!sorted_valid_ || sorted_.size() != samples_.size()) {
+        sorted_ = samples_;
+        std::sort(sorted_.begin(), sorted_.end());
+        sorted_valid_ = true;
+    }
+    if (p <= 0) return sorted_.front();
+    // Nearest rank: the smallest value with at least p% of the samples at or below it.
+    auto rank = static_cast<std::size_t>((p / 100.0) * sorted_.size() + 0.999999999);
+    rank = std::clamp<std::size_t>(rank, 1, sorted_.size());
+    return sorted_[rank - 1];
 }
 
 StatsGroup::StatsGroup(std::string name, StatsGroup* parent) : name_(std::move(name)), parent_(parent) {

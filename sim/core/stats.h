@@ -93,7 +93,8 @@ class Distribution {
   private:
     std::string name_, unit_, description_;
     std::vector<std::uint64_t> samples_;
-    mutable std::vector<std::uint64_t> scratch_;  // percentile()'s working copy
+    mutable std::vector<std::uint64_t> sorted_;
+    mutable bool sorted_valid_ = false;
 };
 
 class StatsGroup {
