@@ -10,7 +10,8 @@ DeviceModel::Stats::Stats(StatsGroup& g)
     : ioreqs(g, "ioreqs", "ioreqs", "ioreqs served, by kind"),
       buffered_drains(g, "buffered_drains", "drains",
                       "buffered-page drains that found writes, by what woke the device model"),
-      pci_config_by_sbdf(g, "pci_config_by_sbdf", "ioreqs", "IOREQ_TYPE_PCI_CONFIG ioreqs, by function (SBDF)"),
+      pci_config_by_sbdf(g, "pci_config_by_sbdf", "ioreqs",
+                         "IOREQ_TYPE_PCI_CONFIG ioreqs, by function (SBDF)"),
       unclaimed(g, "unclaimed", "ioreqs", "accesses no emulated device claims (all ones / dropped)"),
       not_ready(g, "not_ready", "events", "events that found no ioreq in STATE_IOREQ_READY"),
       bind_failures(g, "bind_failures", "channels", "ioreq channels the device model could not bind"),
@@ -292,8 +293,8 @@ std::uint64_t DeviceModel::handle_pci_config(const ioreq_t& req) {
     const auto reg = static_cast<std::uint32_t>(req.addr);
     stats_.ioreqs.inc(read ? "pci_config_read" : "pci_config_write");
     char label[16];
-    std::snprintf(label, sizeof label, "%04x:%02x:%02x.%u", sbdf >> 16, (sbdf >> 8) & 0xff, (sbdf >> 3) & 0x1f,
-                  sbdf & 7u);
+    std::snprintf(label, sizeof label, "%04x:%02x:%02x.%u", sbdf >> 16, (sbdf >> 8) & 0xff,
+                  (sbdf >> 3) & 0x1f, sbdf & 7u);
     stats_.pci_config_by_sbdf.inc(label);
     if (read) return pci_.read(sbdf, reg, size);
     pci_.write(sbdf, reg, size, static_cast<std::uint32_t>(req.data));

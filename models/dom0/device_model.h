@@ -91,8 +91,8 @@ class DeviceModel {
 
     struct Stats {
         explicit Stats(StatsGroup& g);
-        CounterFamily ioreqs;           // by kind: "pio_read", "mmio_write", "buffered_mmio_write" ...
-        CounterFamily buffered_drains;  // drains that found writes, by trigger: channel, ioreq, timer
+        CounterFamily ioreqs;              // by kind: "pio_read", "mmio_write", "buffered_mmio_write" ...
+        CounterFamily buffered_drains;     // drains that found writes, by trigger: channel, ioreq, timer
         CounterFamily pci_config_by_sbdf;  // PCI_CONFIG ioreqs by function ("0000:00:03.0")
         Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events, busy_ns;
     };
