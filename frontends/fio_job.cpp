@@ -1,10 +1,11 @@
 #include "frontends/fio_job.h"
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "sim/core/hex.h"
 
 namespace xensim {
 
@@ -56,12 +57,6 @@ struct Crc32cTable {
 [[noreturn]] void panic(const char* what) {
     std::fprintf(stderr, "FioJob: internal error: %s\n", what);
     std::abort();
-}
-
-std::string hex(std::uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-    return b;
 }
 
 [[noreturn]] void bad(const std::string& what) { throw std::invalid_argument("fio job: " + what); }
@@ -291,11 +286,12 @@ std::string FioJob::content_problem(std::uint64_t offset, const std::uint8_t* bu
     using std::to_string;
     const std::uint32_t length = p_.bs;
     std::uint64_t magic = get_le(buf, 2);
-    if (magic != kHeaderMagic) return ("bad magic " + hex(magic) + ", wanted " + hex(kHeaderMagic));
+    if (magic != kHeaderMagic)
+        return ("bad magic " + hex_string(magic) + ", wanted " + hex_string(kHeaderMagic));
     std::uint64_t hdr_crc = get_le(buf + kOffHdrCrc, 4), hdr_calc = crc32c(buf, kOffHdrCrc);
     if (hdr_crc != hdr_calc)
-        return ("header checksum mismatch (crc32c stored " + hex(hdr_crc) + ", computed " + hex(hdr_calc) +
-                ")");
+        return ("header checksum mismatch (crc32c stored " + hex_string(hdr_crc) + ", computed " +
+                hex_string(hdr_calc) + ")");
     std::uint64_t len = get_le(buf + kOffLen, 4);
     if (len != length) return ("header length " + to_string(len) + " != " + to_string(length));
     std::uint64_t off = get_le(buf + kOffOffset, 8);
@@ -305,8 +301,8 @@ std::string FioJob::content_problem(std::uint64_t offset, const std::uint8_t* bu
     std::uint64_t data_crc = get_le(buf + kOffDataCrc, 4),
                   data_calc = crc32c(buf + kHeaderBytes, length - kHeaderBytes);
     if (data_crc != data_calc)
-        return ("data checksum mismatch (crc32c stored " + hex(data_crc) + ", computed " + hex(data_calc) +
-                ")");
+        return ("data checksum mismatch (crc32c stored " + hex_string(data_crc) + ", computed " +
+                hex_string(data_calc) + ")");
     std::uint64_t numberio = get_le(buf + kOffNumberio, 8);
     if (numberio != seq)
         return ("stale data: header numberio " + to_string(numberio) +

@@ -6,19 +6,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "sim/core/hex.h"
 #include "sim/core/trace_events.h"
 
 namespace xensim {
 
 namespace {
-// Trace field text for an ioreq address ("0x1f7").
-struct HexAddr {
-    explicit HexAddr(std::uint64_t a) {
-        std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(a));
-    }
-    char text[24];
-};
-
 std::string_view ioreq_type_name(std::uint8_t type) {
     switch (type) {
         case IOREQ_TYPE_PIO:
@@ -293,9 +286,9 @@ bool Hypervisor::send_buffered_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     }
     stats.buffered_ioreqs.inc();
     if (tracer_.on(TraceCategory::ioreq))
-        tracer_.emit(
-            trace_events::ioreq_buffered, TraceTrack::vcpu(guest, v.id()), sc_core::sc_time_stamp().value(),
-            0, {ioreq_type_name(type), std::string_view(HexAddr(addr).text), std::uint64_t{size}, data});
+        tracer_.emit(trace_events::ioreq_buffered, TraceTrack::vcpu(guest, v.id()),
+                     sc_core::sc_time_stamp().value(), 0,
+                     {ioreq_type_name(type), std::string_view(hex_string(addr)), std::uint64_t{size}, data});
     v.hypervisor_work(cost_.ioreq_buffered);
     event_channels_->notify_via_xen(guest, srv.bufioreq_port);
     return true;
@@ -394,7 +387,7 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     if (tracer_.on(TraceCategory::ioreq))
         tracer_.emit(trace_events::ioreq, TraceTrack::vcpu(guest, v.id()), start_ps,
                      sc_core::sc_time_stamp().value() - start_ps,
-                     {ioreq_type_name(type), std::string_view(HexAddr(addr).text), std::uint64_t{size},
+                     {ioreq_type_name(type), std::string_view(hex_string(addr)), std::uint64_t{size},
                       read ? "read" : "write", std::uint64_t{count},
                       data_is_ptr ? std::uint64_t{0}
                       : read      ? result

@@ -1,16 +1,13 @@
 #include "sim/platform/vcpu_guest_services.h"
 
-#include <cstdio>
 #include <cstring>
+
+#include "sim/core/hex.h"
 
 namespace xensim {
 
 namespace {
-std::string hex_cause(const char* kind, std::uint64_t v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%s:0x%llx", kind, static_cast<unsigned long long>(v));
-    return buf;
-}
+std::string hex_cause(const char* kind, std::uint64_t v) { return kind + (":" + hex_string(v)); }
 std::uint32_t ones(unsigned size) { return size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1; }
 }  // namespace
 
