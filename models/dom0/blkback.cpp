@@ -497,6 +497,8 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     sr.sector = req.sector_number;
     std::vector<std::uint8_t*>& pages = pages_;
     const std::uint8_t op = f.operation;
+    std::uint8_t* data = nullptr;
+    bool direct = false;
     if (op == BLKIF_OP_READ || op == BLKIF_OP_WRITE) {
         const bool ok =
             p_.grant_mode == BlkbackParams::GrantMode::copy
@@ -513,8 +515,17 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
         }
         sr.op = op == BLKIF_OP_READ ? StorageOp::read : StorageOp::write;
         sr.sectors = static_cast<std::uint32_t>(req.total_sectors());
-        bounce_.resize(std::size_t{sr.sectors} * kSectorSize);
-        if (op == BLKIF_OP_WRITE) {
+        // One segment is one contiguous run of sectors in one granted page: the disk reads or
+        // writes the mapped page itself, as the bio would. Several segments go through one
+        // contiguous bounce buffer, since Disk::submit takes a single data pointer.
+        direct = req.segments.size() == 1;
+        if (direct) {
+            data = pages[0] + req.segments[0].first_sect * kSectorSize;
+        } else {
+            bounce_.resize(std::size_t{sr.sectors} * kSectorSize);
+            data = bounce_.data();
+        }
+        if (op == BLKIF_OP_WRITE && !direct) {
             std::size_t at = 0;
             for (std::size_t i = 0; i < req.segments.size(); ++i) {
                 const auto& seg = req.segments[i];
@@ -533,11 +544,11 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
         stats_.responses_error.inc();
         return;
     }
-    Disk::Result res = disk_.submit(sr, now_ns * 1000, bounce_.data());
+    Disk::Result res = disk_.submit(sr, now_ns * 1000, data);
     if (!res.ok) {
         f.status = BLKIF_RSP_ERROR;
         stats_.responses_error.inc();
-    } else if (op == BLKIF_OP_READ) {
+    } else if (op == BLKIF_OP_READ && !direct) {
         std::size_t at = 0;
         for (std::size_t i = 0; i < req.segments.size(); ++i) {
             const auto& seg = req.segments[i];

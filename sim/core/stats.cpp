@@ -1,9 +1,11 @@
 #include "sim/core/stats.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace xensim {
 
@@ -64,11 +66,35 @@ double Distribution::mean() const {
     return static_cast<double>(s / samples_.size());
 }
 
+namespace {
+// LSD radix sort, one byte per pass, skipping the bytes in which every value agrees (latencies
+// and occupancies use a few low bytes). A run can hold millions of samples, and this is several
+// times faster than a comparison sort on them; the result is the same sorted sequence.
+void radix_sort(std::vector<std::uint64_t>& v) {
+    if (v.size() < 256) {
+        std::sort(v.begin(), v.end());
+        return;
+    }
+    std::array<std::array<std::size_t, 256>, 8> counts{};
+    for (std::uint64_t x : v)
+        for (unsigned b = 0; b < 8; ++b) ++counts[b][(x >> (8 * b)) & 0xff];
+    std::vector<std::uint64_t> tmp(v.size());
+    for (unsigned b = 0; b < 8; ++b) {
+        auto& c = counts[b];
+        if (std::find(c.begin(), c.end(), v.size()) != c.end()) continue;  // one value in this byte
+        std::size_t at = 0;
+        for (std::size_t& n : c) at += std::exchange(n, at);
+        for (std::uint64_t x : v) tmp[c[(x >> (8 * b)) & 0xff]++] = x;
+        v.swap(tmp);
+    }
+}
+}  // namespace
+
 std::uint64_t Distribution::percentile(double p) const {
     if (samples_.empty()) return 0;
     if (!sorted_valid_ || sorted_.size() != samples_.size()) {
         sorted_ = samples_;
-        std::sort(sorted_.begin(), sorted_.end());
+        radix_sort(sorted_);
         sorted_valid_ = true;
     }
     if (p <= 0) return sorted_.front();

@@ -1,6 +1,9 @@
 #include "sim/core/stats.h"
 
+#include <algorithm>
+#include <random>
 #include <stdexcept>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +59,28 @@ TEST(Stats, PercentilesAreNearestRank) {
     EXPECT_EQ(d.percentile(99.9), 999u);
     EXPECT_EQ(d.min(), 1u);
     EXPECT_DOUBLE_EQ(d.mean(), 500.5);
+}
+
+// Enough samples for the radix sort, spread over every byte of the 64-bit range and with
+// duplicates, checked against a comparison sort of the same values.
+TEST(Stats, PercentilesOfManyWideSamplesMatchASortedCopy) {
+    StatsGroup root("");
+    Distribution d(root, "d", "ns", "d");
+    std::mt19937_64 rng(7);
+    std::vector<std::uint64_t> values;
+    for (int i = 0; i < 5000; ++i) {
+        std::uint64_t v = rng() >> (rng() % 64);  // magnitudes from 1 bit to 64 bits
+        values.push_back(v);
+        values.push_back(v);
+    }
+    for (std::uint64_t v : values) d.sample(v);
+    std::sort(values.begin(), values.end());
+    for (double p : {0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 99.9, 100.0}) {
+        auto rank = static_cast<std::size_t>((p / 100.0) * values.size() + 0.999999999);
+        rank = std::clamp<std::size_t>(rank, 1, values.size());
+        EXPECT_EQ(d.percentile(p), values[rank - 1]) << "p" << p;
+    }
+    EXPECT_EQ(d.max(), values.back());
 }
 
 }  // namespace
