@@ -240,6 +240,7 @@ bool Hypervisor::stdvga_accepts(DomId guest, std::uint64_t gpa, unsigned size) c
 
 bool Hypervisor::send_buffered_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t addr, unsigned size,
                                      std::uint64_t data) {
+    v.settle();  // the device model may be draining this page on another pCPU
     const DomId guest = v.domain().id;
     const IoreqServer& srv = ioreq_servers_.at(guest);
     auto* pg = reinterpret_cast<buffered_iopage_t*>(bufioreq_pages_.at(guest)->bytes);
@@ -365,6 +366,10 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     const IoreqServer& srv = ioreq_servers_.at(guest);
     auto* iopage = reinterpret_cast<shared_iopage_t*>(ioreq_pages_.at(guest)->bytes);
     ioreq_t* p = &iopage->vcpu_ioreq[v.id()];
+    const std::uint64_t start_ps = v.now_ps();
+    // Xen's share of the round trip (decode, the request written, the notification, resuming the
+    // vCPU), charged together with the exit's own cost before the request becomes visible.
+    v.hypervisor_work(cost_.ioreq_roundtrip);
     p->addr = addr;
     p->data = data;
     p->count = count;
@@ -377,8 +382,6 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     __atomic_thread_fence(__ATOMIC_RELEASE);  // the request before its state
     p->state = STATE_IOREQ_READY;
     stats.ioreqs.inc();
-    const std::uint64_t start_ps = sc_core::sc_time_stamp().value();
-    v.hypervisor_work(cost_.ioreq_roundtrip);
     event_channels_->notify_via_xen(guest, p->vp_eport);
     v.wait_in_hypervisor([p] { return p->state == STATE_IORESP_READY; });
     __atomic_thread_fence(__ATOMIC_ACQUIRE);

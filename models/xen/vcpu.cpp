@@ -40,7 +40,7 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
                        "vcpu" + std::to_string(id));
 }
 
-std::uint64_t Vcpu::now_ps() const { return sc_core::sc_time_stamp().value(); }
+std::uint64_t Vcpu::now_ps() const { return sc_core::sc_time_stamp().value() + owed_ps_; }
 
 void Vcpu::thread_main() {
     wait_until_running();
@@ -58,14 +58,24 @@ void Vcpu::wait_until_running() {
     while (state_ != VcpuState::running) wait(scheduled_ev_);
 }
 
-void Vcpu::hypervisor_work(Cycles c) {
-    if (!c) return;
+void Vcpu::owe(Cycles c) {
     stats.hypervisor_cycles.inc(c);
+    owed_ps_ += clock_.ps(c);
+}
+
+void Vcpu::settle() { hypervisor_work(0); }
+
+void Vcpu::hypervisor_work(Cycles c) {
+    stats.hypervisor_cycles.inc(c);
+    const std::uint64_t ps = owed_ps_ + clock_.ps(c);
+    owed_ps_ = 0;
+    if (!ps) return;
     wait_until_running();
-    wait(sc_time::from_value(clock_.ps(c)));
+    wait(sc_time::from_value(ps));
 }
 
 void Vcpu::run_guest(Cycles c) {
+    settle();
     std::uint64_t remaining = clock_.ps(c);
     stats.guest_cycles.inc(c);
     while (remaining > 0) {
@@ -118,14 +128,14 @@ void Vcpu::record_exit(ExitReason reason, std::string_view cause, std::uint64_t 
         if (exit_counters_.size() < kMaxExitCounters)
             exit_counters_.push_back({reason, std::string(cause), &exits, &by_cause});
     }
-    Cycles c = cost_.exit_cost(reason);
-    hypervisor_work(c);
+    owe(cost_.exit_cost(reason));
     if (tracer_.on(TraceCategory::vmexit))
         tracer_.emit(trace_events::vmexit, TraceTrack::vcpu(dom_.id, id_), start_ps, now_ps() - start_ps,
                      {exit_reason_name(reason), cause});
 }
 
 void Vcpu::after_hypervisor_work() {
+    settle();
     if (preempt_requested_) {
         stats.preemptions.inc();
         sched_.yield(*this);
@@ -178,6 +188,7 @@ void Vcpu::deliver_upcalls() {
 }
 
 void Vcpu::block_until_event() {
+    settle();
     if (dom_.vcpu_info(id_).evtchn_upcall_pending && upcall_mode_ != UpcallMode::none) return;
     if (irq_deliverable()) return;
     stats.halts.inc();
@@ -188,6 +199,7 @@ void Vcpu::block_until_event() {
 }
 
 void Vcpu::wait_in_hypervisor(const std::function<bool()>& done) {
+    settle();
     while (!done()) {
         std::uint64_t t0 = now_ps();
         sched_.block(*this);

@@ -7,7 +7,9 @@
 //     cost for that basic exit reason (cost model), runs the handler in hypervisor mode (not
 //     preemptible, as Xen's hypervisor context is not), and on VM entry delivers a pending upcall.
 //     Every exit is counted per vCPU by reason and by cause ("hypercall:event_channel_op/...",
-//     "hlt", "ipi:evtchn", ...), which is how a count is attributed.
+//     "hlt", "ipi:evtchn", ...), which is how a count is attributed. The entry cost is owed and
+//     waited for together with the handler's first hypervisor_work() (settle()), one SystemC
+//     wait instead of two, with the same timestamps.
 //   - Interrupt delivery: when an event channel marks evtchn_upcall_pending, a blocked vCPU is
 //     woken; a vCPU running in guest mode on another pCPU is sent an IPI, which costs it an
 //     EXTERNAL_INTERRUPT exit unless posted interrupts are enabled; a runnable or in-hypervisor
@@ -76,8 +78,15 @@ class Vcpu : public sc_core::sc_module {
     // A PV hypercall: no VM exit, pv_hypercall cost, then the handler; events delivered after.
     template <class Handler>
     void pv_trap(std::string_view cause, Handler&& handler);
-    // Hypervisor-mode work on this vCPU's pCPU time (not preemptible).
+    // Hypervisor-mode work on this vCPU's pCPU time (not preemptible). Any exit or PV-trap entry
+    // cost still owed is waited for in the same step (see settle()).
     void hypervisor_work(Cycles c);
+    // Waits for the hypervisor time still owed. The entry cost of an exit or PV trap is not waited
+    // for at once but together with the handler's first hypervisor_work(): the handler does only
+    // local work before it (filling in a request, counting), so one SystemC wait serves both and
+    // every timestamp is the same. Anything that other processes can observe (a kick, a block, a
+    // shared page another domain polls) must settle() first; the vCPU's own waits all do.
+    void settle();
     // Blocks in the hypervisor until an upcall is pending (HLT / SCHEDOP_block). Returns at once
     // if one already is.
     void block_until_event();
@@ -107,6 +116,7 @@ class Vcpu : public sc_core::sc_module {
     int pcpu() const { return pcpu_; }
     VcpuState state() const { return state_; }
     bool finished() const { return finished_; }
+    // Simulated time as this vCPU's handler sees it: SystemC time plus hypervisor time still owed.
     std::uint64_t now_ps() const;
 
     struct Stats {
@@ -126,6 +136,7 @@ class Vcpu : public sc_core::sc_module {
     void deliver_upcalls();
     void wait_until_running();
     void after_hypervisor_work();  // VM entry: honour a preemption request, then deliver
+    void owe(Cycles c);            // hypervisor time waited for at the next settle()
     void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
     // The exits / exits_by_cause counters of the causes seen so far: no label strings per exit.
     struct ExitCounters {
@@ -171,6 +182,7 @@ class Vcpu : public sc_core::sc_module {
     SchedPriority prio_ = SchedPriority::under;
     bool preempt_requested_ = false;
     bool ran_in_period_ = false;
+    std::uint64_t owed_ps_ = 0;  // exit / trap entry cost not yet waited for (settle())
     std::uint64_t acct_since_ps_ = 0, run_start_ps_ = 0, blocked_since_ps_ = 0;
     sc_core::sc_event scheduled_ev_;
     // Ends guest mode early: a preemption request or an event to deliver (both notified with
@@ -187,7 +199,7 @@ void Vcpu::vmexit(ExitReason reason, std::string_view cause, Handler&& handler) 
 
 template <class Handler>
 void Vcpu::pv_trap(std::string_view cause, Handler&& handler) {
-    hypervisor_work(cost_.pv_hypercall);
+    owe(cost_.pv_hypercall);
     handler();
     after_hypervisor_work();
 }

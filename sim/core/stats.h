@@ -66,7 +66,7 @@ class CounterFamily {
         const std::string* label = nullptr;  // its map key, to check the bytes are still the same
         std::uint64_t* value = nullptr;
     };
-    static constexpr unsigned kRecent = 8;
+    static constexpr unsigned kRecent = 32;  // enough for a device's register names per request
     Recent recent_[kRecent];
     unsigned recent_next_ = 0;  // round-robin replacement
 };
