@@ -271,8 +271,9 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     }
     if (tracer_.on(TraceCategory::sched))
         tracer_.emit(trace_events::context_switch, TraceTrack::pcpu(p.id()), now, 0,
-                     {std::int64_t(prev ? prev->domain().id : -1), std::int64_t(prev ? prev->id() : -1),
-                      std::int64_t(next->domain().id), std::int64_t(next->id()), kind});
+                     {prev ? std::int64_t(prev->domain().id) : std::int64_t(-1),
+                      prev ? std::int64_t(prev->id()) : std::int64_t(-1), std::int64_t(next->domain().id),
+                      std::int64_t(next->id()), kind});
     p.prev_ = next;
     p.current_ = next;
     p.running_since_ps_ = now;

@@ -1,5 +1,7 @@
 #include "sim/core/trace.h"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <stdexcept>
 
@@ -65,20 +67,36 @@ class TextSink : public TraceSink {
     void name_track(const TraceTrack& track, const std::string& process, const std::string& thread) override {
         out_ << "# track " << track_text(track) << " = " << process << "/" << thread << "\n";
     }
+    // Events arrive when they end (a slice is written once its duration is known), so the lines
+    // are kept and written in order of start time at the end (ties in arrival order): the file
+    // reads as a timeline. The whole text is held in memory until then.
     void write(const TraceEventDef& def, const TraceTrack& track, std::uint64_t start_ps,
                std::uint64_t dur_ps, const std::vector<TraceValue>& values) override {
         char ts[32];
         std::snprintf(ts, sizeof ts, "%14.6f", static_cast<double>(start_ps) / 1e6);
-        out_ << ts << " us " << track_text(track) << " " << category_name(def.category) << "." << def.name;
-        if (def.slice) out_ << " dur_ps=" << dur_ps;
+        std::string line = std::string(ts) + " us " + track_text(track) + " " + category_name(def.category) +
+                           "." + std::string(def.name);
+        if (def.slice) line += " dur_ps=" + std::to_string(dur_ps);
         for (std::size_t i = 0; i < values.size(); ++i)
-            out_ << " " << def.fields[i].name << "=" << value_text(values[i]);
-        out_ << "\n";
+            line += " " + std::string(def.fields[i].name) + "=" + value_text(values[i]);
+        lines_.push_back({start_ps, std::move(line)});
     }
-    void finish() override { out_.flush(); }
+    void finish() override {
+        std::stable_sort(lines_.begin(), lines_.end(),
+                         [](const Line& a, const Line& b) { return a.start_ps < b.start_ps; });
+        for (const Line& l : lines_) out_ << l.text << "\n";
+        lines_.clear();
+        out_.flush();
+    }
+    ~TextSink() override { finish(); }
 
   private:
+    struct Line {
+        std::uint64_t start_ps;
+        std::string text;
+    };
     std::ofstream out_;
+    std::vector<Line> lines_;
 };
 
 // Chrome trace-event format: pid 0 is "physical CPUs" (tid = pCPU), pid 1 + domid is a domain

@@ -182,6 +182,34 @@ TEST(Cli, TracesInBothFormats) {
     EXPECT_EQ(all.find("vmexit.vmexit"), std::string::npos) << "only the enabled category is written";
 }
 
+// The text trace reads as a timeline: events are written when they end (a slice once its duration
+// is known), but the file lists them by start time. A switch from the idle loop names vCPU -1.
+TEST(Cli, TextTraceIsInStartTimeOrder) {
+    fs::path d = temp_dir("trace-order");
+    ASSERT_EQ(xensim("run " + src("scenarios/blk-qd1-read.json") +
+                     " --set workloads.0.number_ios=3 --trace all --trace-format text --out " + d.string())
+                  .status,
+              0);
+    std::ifstream in(d / "trace.txt");
+    double last = -1;
+    int events = 0, unordered = 0, from_idle = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        const double t = std::stod(line);
+        if (t < last) ++unordered;
+        last = t;
+        ++events;
+        if (line.find("kind=from_idle") != std::string::npos) {
+            ++from_idle;
+            EXPECT_NE(line.find("from_domain=-1 from_vcpu=-1 "), std::string::npos) << line;
+        }
+    }
+    EXPECT_GT(events, 100);
+    EXPECT_GT(from_idle, 0);
+    EXPECT_EQ(unordered, 0);
+    fs::remove_all(d);
+}
+
 // The blkif category follows each PV request: at QD1 every I/O is one submit, one push that the
 // ring macro says to notify (the backend's req_event is one ahead), one batch of one request taken
 // by blkback, one response push that notifies, and one completion, in that order.
