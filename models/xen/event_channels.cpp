@@ -418,6 +418,7 @@ long EventChannels::op_send(DomId caller, evtchn_send_t& s) {
             const Channel& rchn = channels_of(lchn.remote_dom).channels.at(lchn.remote_port);
             if (rchn.xen_consumer) {  // evtchn_send: xen_notification_fn instead of set_pending
                 sends_.inc();
+                last_send_ = {lchn.remote_dom, rchn.notify_vcpu_id, lchn.remote_port, SendResult::to_xen};
                 auto it = xen_consumers_.find({lchn.remote_dom, lchn.remote_port});
                 if (it != xen_consumers_.end()) it->second(rchn.notify_vcpu_id);
                 return 0;

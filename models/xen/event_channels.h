@@ -159,12 +159,13 @@ class EventChannels {
     // and whether it was delivered (kick), found already pending, or masked, or dropped (unbound).
     // upcall_already_pending covers both "selector bit already set" and "evtchn_upcall_pending already
     // 1": the event joined an upcall the vCPU has yet to handle. For dropped, target is the sender's
-    // own unbound port.
+    // own unbound port. to_xen: the remote port is consumed by Xen itself (an ioreq server's
+    // reply to a vCPU waiting in the hypervisor), so no pending bit is set anywhere.
     struct SendResult {
         DomId target_dom;
         unsigned target_vcpu;
         evtchn_port_t target_port;
-        enum Outcome { kicked, already_pending, masked, upcall_already_pending, dropped } outcome;
+        enum Outcome { kicked, already_pending, masked, upcall_already_pending, dropped, to_xen } outcome;
     };
     const SendResult& last_send() const { return last_send_; }
 

@@ -494,8 +494,8 @@ long Hypervisor::do_event_channel_op(Vcpu& v, const HypercallArgs& a) {
     long r = event_channels_->hypercall(v.domain().id, cmd, reinterpret_cast<void*>(a[1]));
     if (cmd == EVTCHNOP_send && r == 0 && a[1] && tracer_.on(TraceCategory::evtchn)) {
         const auto& s = event_channels_->last_send();
-        static const char* outcomes[] = {"kicked", "already_pending", "masked", "upcall_already_pending",
-                                         "dropped"};
+        static const char* outcomes[] = {"kicked",  "already_pending", "masked", "upcall_already_pending",
+                                         "dropped", "to_xen"};
         tracer_.emit(
             trace_events::evtchn_send, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
             {std::uint64_t(reinterpret_cast<evtchn_send_t*>(a[1])->port), std::uint64_t(s.target_dom),

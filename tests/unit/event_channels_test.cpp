@@ -852,6 +852,26 @@ TEST_F(EventChannelsTest, LastSendAlreadyPendingAndDropped) {
     EXPECT_EQ(ec.last_send().target_dom, kDom2);
 }
 
+// A send to a Xen-attached port (an ioreq server answering a vCPU that waits in Xen) runs Xen's
+// consumer and marks nothing pending; last_send() says so rather than keeping the previous send's.
+TEST_F(EventChannelsTest, LastSendToXenAttachedPort) {
+    std::vector<unsigned> consumed;
+    const long xen_port = ec.alloc_xen_channel(kDom1, 1, kDom0, [&](unsigned v) { consumed.push_back(v); });
+    ASSERT_GT(xen_port, 0);
+    ASSERT_EQ(alloc_unbound(kDom1, DOMID_SELF, kDom2), 0);  // an ordinary send first, to overwrite
+    ASSERT_EQ(bind_interdomain(kDom2, kDom1, 2), 0);
+    ASSERT_EQ(send(kDom1, 2), 0);
+    ASSERT_EQ(ec.last_send().target_dom, kDom2);
+    ASSERT_EQ(bind_interdomain(kDom0, kDom1, static_cast<evtchn_port_t>(xen_port)), 0);
+    ASSERT_EQ(send(kDom0, 1), 0);
+    EXPECT_EQ(consumed, std::vector<unsigned>{1});
+    EXPECT_EQ(ec.last_send().outcome, EventChannels::SendResult::to_xen);
+    EXPECT_EQ(ec.last_send().target_dom, kDom1);
+    EXPECT_EQ(ec.last_send().target_port, static_cast<evtchn_port_t>(xen_port));
+    EXPECT_EQ(ec.last_send().target_vcpu, 1u);
+    EXPECT_FALSE(pending(kDom1, static_cast<evtchn_port_t>(xen_port)));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Port table geometry and exhaustion.
 
