@@ -318,6 +318,9 @@ long Hypervisor::do_dm_op(Vcpu& v, const HypercallArgs& a) {
         case XEN_DMOP_set_isa_irq_level: {
             const auto& l = op->u.set_isa_irq_level;
             if (l.isa_irq > 15 || l.level > 1) return -XEN_EINVAL;
+            if (tracer_.on(TraceCategory::ioreq))
+                tracer_.emit(trace_events::isa_irq, TraceTrack::vcpu(v.domain().id, v.id()), v.now_ps(), 0,
+                             {std::uint64_t{domid}, std::uint64_t{l.isa_irq}, std::uint64_t{l.level}});
             set_isa_irq_level(domid, l.isa_irq, l.level != 0);
             return 0;
         }

@@ -167,8 +167,12 @@ void Vcpu::deliver_upcalls() {
         auto h = irq_handlers_.find(static_cast<std::uint8_t>(vector));
         if (h == irq_handlers_.end() || !h->second) continue;  // no handler: the vector is dropped
         in_upcall_ = true;
+        const std::uint64_t t = now_ps();
         hypervisor_work(cost_.interrupt_injection);
         stats.device_irqs.inc();
+        if (tracer_.on(TraceCategory::ioreq))
+            tracer_.emit(trace_events::device_irq, TraceTrack::vcpu(dom_.id, id_), t, 0,
+                         {std::uint64_t{vector}});
         lapic_in_service_ = true;
         h->second();
         in_upcall_ = false;

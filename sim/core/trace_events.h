@@ -55,6 +55,12 @@ inline const TraceEventDef ioreq_buffered{
     TraceCategory::ioreq,
     false,
     {{"type", F::str}, {"addr", F::str}, {"size", F::u64}, {"data", F::u64}}};
+// An emulated device's interrupt line: the device model sets an ISA IRQ's level with
+// XEN_DMOP_set_isa_irq_level (on dom0's vCPU; a rising edge is routed by the virtual I/O APIC to
+// LAPIC vector 0x30 + irq), and the guest's handler for that vector starts (on the guest's vCPU).
+inline const TraceEventDef isa_irq{
+    "isa_irq", TraceCategory::ioreq, false, {{"domain", F::u64}, {"irq", F::u64}, {"level", F::u64}}};
+inline const TraceEventDef device_irq{"device_irq", TraceCategory::ioreq, false, {{"vector", F::u64}}};
 
 // The PV block path (instants): blkfront queues an I/O on a queue's ring, pushes the queue
 // (requests in flight after the push, and whether RING_PUSH_REQUESTS_AND_CHECK_NOTIFY asked for a

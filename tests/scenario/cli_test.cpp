@@ -251,6 +251,15 @@ TEST(Cli, IoreqTraceShowsEachEmulatedAccess) {
     EXPECT_NE(all.find("ioreq.ioreq"), std::string::npos);
     EXPECT_NE(all.find("type=pio addr=0x1f7 size=1 dir=write count=1 data=200"), std::string::npos);
     EXPECT_EQ(all.find("ioreq_buffered"), std::string::npos);
+    // The completion interrupt: the device model raises ISA IRQ 14 (primary channel) and the
+    // guest's handler runs for vector 0x30 + 14 = 62; one per request.
+    auto count = [&](const std::string& what) {
+        int n = 0;
+        for (auto at = all.find(what); at != std::string::npos; at = all.find(what, at + 1)) ++n;
+        return n;
+    };
+    EXPECT_EQ(count("ioreq.isa_irq domain=1 irq=14 level=1"), 2);
+    EXPECT_EQ(count("ioreq.device_irq vector=62"), 2);
     ASSERT_EQ(xensim("run " + src("scenarios/vga-console.json") +
                      " --set workloads.0.lines=1 --trace ioreq --trace-format text --out " + d.string())
                   .status,
