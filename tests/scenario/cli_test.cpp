@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -208,6 +209,38 @@ TEST(Cli, TextTraceIsInStartTimeOrder) {
     EXPECT_GT(from_idle, 0);
     EXPECT_EQ(unordered, 0);
     fs::remove_all(d);
+}
+
+// docs/one-request.md quotes trace lines of two documented commands; every quoted line must still
+// be what those commands write, so the walkthrough cannot drift from the model.
+TEST(Cli, OneRequestWalkthroughQuotesTheCurrentTraces) {
+    std::ifstream doc(src("docs/one-request.md"));
+    ASSERT_TRUE(doc.good());
+    const std::regex event_line(R"(^ +[0-9]+\.[0-9]{6} us .*)");
+    std::vector<std::string> pv, ide;
+    bool in_ide = false;
+    for (std::string line; std::getline(doc, line);) {
+        if (line.rfind("## The same read on an emulated IDE disk", 0) == 0) in_ide = true;
+        if (std::regex_match(line, event_line)) (in_ide ? ide : pv).push_back(line);
+    }
+    ASSERT_GT(pv.size(), 10u);
+    ASSERT_GT(ide.size(), 10u);
+    auto trace_of = [](const std::string& args, const std::string& name) {
+        fs::path d = temp_dir(name);
+        EXPECT_EQ(xensim("run " + args + " --trace-format text --out " + d.string()).status, 0);
+        std::ifstream in(d / "trace.txt");
+        std::string all((std::istreambuf_iterator<char>(in)), {});
+        fs::remove_all(d);
+        return all;
+    };
+    const std::string pv_trace = trace_of(
+        src("scenarios/blk-qd1-read.json") + " --set workloads.0.number_ios=3 --trace all", "walk-pv");
+    const std::string ide_trace =
+        trace_of(src("scenarios/ide-vs-pv-4k-randread.json") +
+                     " --set workloads.0.number_ios=2 --trace ioreq,vmexit,hypercall,evtchn,sched",
+                 "walk-ide");
+    for (const std::string& l : pv) EXPECT_NE(pv_trace.find(l + "\n"), std::string::npos) << l;
+    for (const std::string& l : ide) EXPECT_NE(ide_trace.find(l + "\n"), std::string::npos) << l;
 }
 
 // The blkif category follows each PV request: at QD1 every I/O is one submit, one push that the
