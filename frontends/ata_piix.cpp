@@ -106,7 +106,9 @@ bool AtaPiix::identify(GuestServices& s, std::uint16_t id[256]) {
         s.out(ctl_, 1, kCtlDefault);
         return false;
     }
-    s.ins(cmd(kData), 4, id, 128);  // ata_sff_data_xfer32: one rep insl of 128 dwords
+    // ata_sff_data_xfer32: one rep insl of 128 dwords into the guest's buffer (libata's dev->id)
+    if (!s.ins(cmd(kData), 4, id_gfn_ << 12, 128)) return false;
+    std::memcpy(id, s.page(id_gfn_), 512);
     wait_idle(s);
     s.out(ctl_, 1, kCtlDefault);
     stats_.commands.inc("IDENTIFY");
@@ -132,6 +134,9 @@ bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
     auto prd = s.alloc_page();
     if (!prd || (*prd << 12) >> 32) return false;
     prd_gfn_ = *prd;
+    auto id_page = s.alloc_page();  // IDENTIFY's data, as libata's dev->id
+    if (!id_page) return false;
+    id_gfn_ = *id_page;
     s.set_irq_handler(static_cast<std::uint8_t>(kIsaVectorBase + 14 + p_.channel),
                       [this, &s] { irq_entry(s); });
     std::uint16_t id[256];
@@ -320,12 +325,13 @@ void AtaPiix::pio_sectors(GuestServices& s) {
     const std::uint32_t n = multi_count_ ? std::min<std::uint32_t>(left, multi_count_) : 1;
     for (std::uint32_t i = 0; i < n; ++i) {
         if (pio_done_ == pio_total_ - 1) hsm_ = Hsm::last;
-        std::uint8_t* buf =
-            s.page(pio_pages_[pio_done_ / kSectorsPerPage]) + (pio_done_ % kSectorsPerPage) * kSector;
-        if (pio_write_)
-            s.outs(cmd(kData), 4, buf, kSector / 4);
-        else
-            s.ins(cmd(kData), 4, buf, kSector / 4);
+        const std::uint64_t gpa =
+            (pio_pages_[pio_done_ / kSectorsPerPage] << 12) + (pio_done_ % kSectorsPerPage) * kSector;
+        if (!(pio_write_ ? s.outs(cmd(kData), 4, gpa, kSector / 4)
+                         : s.ins(cmd(kData), 4, gpa, kSector / 4))) {
+            finish(s, BLKIF_RSP_ERROR);  // the string faulted (#GP): the buffer is not RAM
+            return;
+        }
         ++pio_done_;
     }
     s.in(ctl_, 1);  // ata_sff_sync

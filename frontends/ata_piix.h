@@ -127,6 +127,7 @@ class AtaPiix : public BlockDevice {
     bool connected_ = false, lba48_ = false;
     std::uint64_t sectors_ = 0;
     std::uint64_t prd_gfn_ = 0;
+    std::uint64_t id_gfn_ = 0;  // IDENTIFY DEVICE data
     bool active_ = false, active_dma_ = false;
     std::uint64_t active_id_ = 0;
     unsigned multi_count_ = 0;

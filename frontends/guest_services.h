@@ -28,11 +28,14 @@ class GuestServices {
     virtual void compute(Cycles cycles) = 0;
     virtual std::uint64_t now_ns() const = 0;
 
-    // Port I/O (IN/OUT; size 1, 2 or 4) and its rep-string forms (INS/OUTS of `count` units).
+    // Port I/O (IN/OUT; size 1, 2 or 4) and its rep-string forms (INS/OUTS of `count` units)
+    // between the port and the guest's memory at guest-physical address `gpa` (the guests here
+    // run with linear = physical addresses). A string whose buffer is not the guest's RAM stops
+    // there (Xen injects #GP); INS/OUTS return false then.
     virtual std::uint32_t in(std::uint16_t port, unsigned size) = 0;
     virtual void out(std::uint16_t port, unsigned size, std::uint32_t value) = 0;
-    virtual void ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) = 0;
-    virtual void outs(std::uint16_t port, unsigned size, const void* buffer, std::uint32_t count) = 0;
+    virtual bool ins(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count) = 0;
+    virtual bool outs(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count) = 0;
 
     // MMIO to a guest physical address outside RAM (size 1, 2, 4 or 8).
     virtual std::uint64_t mmio_read(std::uint64_t gpa, unsigned size) = 0;

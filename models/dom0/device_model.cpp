@@ -19,7 +19,9 @@ DeviceModel::Stats::Stats(StatsGroup& g)
       timer_events(g, "timer_events", "events", "device-model timer expiries (IDE completions, buffered io)"),
       busy_ns(g, "busy_ns", "ns",
               "simulated time dom0 spent in the device model's handlers (ioreqs, drains, timer), hypercalls "
-              "included") {}
+              "included"),
+      rep_outside_ram(g, "rep_outside_ram", "elements",
+                      "rep-string elements whose guest address was not RAM (dropped; Xen checks first)") {}
 
 namespace {
 // Adds the simulated time from construction to destruction to a counter (every exit path).
@@ -228,15 +230,16 @@ std::uint64_t DeviceModel::handle_pio(const ioreq_t& req, std::uint64_t now_ps, 
         // A rep string access (cpu_ioreq_pio with data_is_ptr): count accesses to the port, the
         // data moved to / from the guest's buffer.
         stats_.ioreqs.inc(read ? "pio_rep_read" : "pio_rep_write");
-        auto* buf = reinterpret_cast<std::uint8_t*>(req.data);
         for (std::uint32_t i = 0; i < req.count; ++i) {
+            const std::uint64_t gpa = req.data + std::uint64_t{i} * size;
             std::uint32_t v = 0;
             if (read) {
                 v = ide_.read(port, size, now_ps);
-                std::memcpy(buf + std::size_t{i} * size, &v, size);
-            } else {
-                std::memcpy(&v, buf + std::size_t{i} * size, size);
+                if (!ram_ || !ram_(gpa, &v, size, true)) stats_.rep_outside_ram.inc();
+            } else if (ram_ && ram_(gpa, &v, size, false)) {
                 ide_.write(port, size, v, now_ps);
+            } else {
+                stats_.rep_outside_ram.inc();
             }
         }
         return req.data;

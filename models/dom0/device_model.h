@@ -27,7 +27,8 @@
 // Where it deliberately differs: the handler runs in dom0's event handler, not in a user-space thread
 // woken by the kernel (no dom0 context switch is counted for it); the buffered-io timer runs on
 // simulated time, where QEMU's runs on the host's real-time clock; rep string accesses (count > 1,
-// data_is_ptr) are handled for the IDE ports only, and each element costs
+// data_is_ptr; `data` is the guest-physical address of the buffer, which Xen has checked is RAM
+// within one page) are handled for the IDE ports only, and each element costs
 // device_model_rep_element on top of the wake-up (cpu_ioreq_pio's loop: a port dispatch and a
 // guest-memory copy per element); rep MMIO (IOREQ_TYPE_COPY with data_is_ptr) is not handled; an
 // access no device claims reads as all ones and writes are dropped (QEMU's unassigned I/O), counted.
@@ -80,6 +81,12 @@ class DeviceModel {
     };
     void attach_pci(PciConfig pci) { pci_ = std::move(pci); }
 
+    // The guest's RAM as QEMU reaches it (its map cache of foreign mappings), by guest-physical
+    // address: a rep string's data moves through it one element at a time (cpu_ioreq_pio ->
+    // read/write_phys_req_item). False, and nothing moved, when a byte is not the guest's RAM.
+    using GuestRam = std::function<bool(std::uint64_t gpa, void* buf, std::size_t len, bool to_guest)>;
+    void attach_guest_ram(GuestRam ram) { ram_ = std::move(ram); }
+
     // At dom0 boot (thread context): bind every guest vCPU's ioreq channel and the buffered
     // channel, and take the timer PIRQ.
     struct Pages {
@@ -94,7 +101,7 @@ class DeviceModel {
         CounterFamily ioreqs;              // by kind: "pio_read", "mmio_write", "buffered_mmio_write" ...
         CounterFamily buffered_drains;     // drains that found writes, by trigger: channel, ioreq, timer
         CounterFamily pci_config_by_sbdf;  // PCI_CONFIG ioreqs by function ("0000:00:03.0")
-        Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events, busy_ns;
+        Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events, busy_ns, rep_outside_ram;
     };
     const Stats& stats() const { return stats_; }
 
@@ -130,6 +137,7 @@ class DeviceModel {
     bool has_ide_ = false;
     Ide ide_;
     PciConfig pci_;
+    GuestRam ram_;
     unsigned timer_pirq_ = 0;
     std::function<void(std::uint64_t)> timer_;
     std::multimap<std::uint64_t, int> due_;  // time -> IDE channel, or kBufferedIoTimer

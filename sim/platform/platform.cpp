@@ -104,9 +104,13 @@ void Platform::build_domains() {
         rt->group = std::make_unique<StatsGroup>("guest", &hv_->domain_stats(rt->id));
         rt->unclaimed_io = std::make_unique<Counter>(*rt->group, "unclaimed_io", "accesses",
                                                      "port/MMIO accesses no device claimed");
+        rt->rep_io_faults =
+            std::make_unique<Counter>(*rt->group, "rep_io_faults", "instructions",
+                                      "rep INS/OUTS whose buffer was not the guest's RAM (Xen injects #GP)");
         rt->guest = std::make_unique<XenGuest>(spec.vcpus, rt->type == DomainType::pv);
         for (Vcpu* v : hv_->vcpus(rt->id)) {
-            rt->services.push_back(std::make_unique<VcpuGuestServices>(*hv_, *v, *rt->unclaimed_io));
+            rt->services.push_back(
+                std::make_unique<VcpuGuestServices>(*hv_, *v, *rt->unclaimed_io, *rt->rep_io_faults));
             DomainRuntime* dom = rt.get();
             rt->services.back()->on_phase = [this, dom](const char* name) { mark_phase(*dom, name); };
         }
@@ -542,6 +546,7 @@ void Platform::build_device_models() {
             auto dma = [mem](std::uint64_t gpa, void* buf, std::size_t len, bool write) {
                 return write ? mem->write(gpa, buf, len) : mem->read(gpa, buf, len);
             };
+            dm->attach_guest_ram(dma);  // rep strings reach guest RAM the same way
             d->ide = std::make_unique<PiixIde>(
                 PiixIdeConfig{}, drives, dma,
                 [dm](unsigned ch, std::uint64_t at) { dm->schedule_completion(ch, at); }, *d->ide_group);

@@ -33,6 +33,7 @@ struct Platform::DomainRuntime {
     nlohmann::json config;
     std::unique_ptr<StatsGroup> group;
     std::unique_ptr<Counter> unclaimed_io;
+    std::unique_ptr<Counter> rep_io_faults;  // rep strings Xen refused (buffer not RAM: #GP)
     std::unique_ptr<XenGuest> guest;
     std::vector<std::unique_ptr<VcpuGuestServices>> services;
     // Roles run on vCPU 0 after boot: passive ones (start) then active ones (run to completion).

@@ -1,6 +1,8 @@
 #include "sim/platform/vcpu_guest_services.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "sim/core/hex.h"
 
@@ -42,27 +44,50 @@ void VcpuGuestServices::out(std::uint16_t port, unsigned size, std::uint32_t val
     });
 }
 
-void VcpuGuestServices::ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) {
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
-        if (emulated(port)) {
-            hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, count, true,
-                           reinterpret_cast<std::uint64_t>(buffer), true);
-            return;
-        }
-        unclaimed_.inc();
-        std::memset(buffer, 0xff, static_cast<std::size_t>(size) * count);
-    });
+bool VcpuGuestServices::ins(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count) {
+    return rep_io(port, size, gpa, count, true);
 }
 
-void VcpuGuestServices::outs(std::uint16_t port, unsigned size, const void* buffer, std::uint32_t count) {
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
-        if (emulated(port)) {
-            hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, count, false,
-                           reinterpret_cast<std::uint64_t>(const_cast<void*>(buffer)), true);
-            return;
-        }
-        unclaimed_.inc();
-    });
+bool VcpuGuestServices::outs(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count) {
+    return rep_io(port, size, gpa, count, false);
+}
+
+bool VcpuGuestServices::rep_io(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count,
+                               bool read) {
+    GuestMemory& mem = v_.domain().memory;
+    const std::string cause = hex_cause("port", port);
+    while (count > 0) {
+        // hvmemul_linear_to_phys: at most 4096 repetitions; hvmemul_do_io_addr: those within the
+        // buffer's page, or a single one that straddles into the next page.
+        const std::uint64_t offset = gpa % kPageSize;
+        std::uint32_t n =
+            std::min<std::uint32_t>({count, 4096u, static_cast<std::uint32_t>((kPageSize - offset) / size)});
+        const bool straddles = n == 0;
+        if (straddles) n = 1;
+        bool faulted = false;
+        trap(ExitReason::IO_INSTRUCTION, cause, [&] {
+            const Gfn gfn = gpa >> kPageShift;
+            if (!mem.page(gfn) || (straddles && !mem.page(gfn + 1))) {  // hvmemul_acquire_page
+                rep_faults_.inc();
+                faulted = true;
+                return;
+            }
+            if (emulated(port)) {
+                hv_.send_ioreq(v_, IOREQ_TYPE_PIO, port, size, n, read, gpa, true);
+                return;
+            }
+            // No server: Xen's null handler completes the string, reads as all ones.
+            unclaimed_.inc();
+            if (read) {
+                const std::vector<std::uint8_t> ones(std::size_t{size} * n, 0xff);
+                mem.write(gpa, ones.data(), ones.size());
+            }
+        });
+        if (faulted) return false;  // #GP: the guest's string instruction does not complete
+        gpa += std::uint64_t{size} * n;
+        count -= n;
+    }
+    return true;
 }
 
 bool VcpuGuestServices::emulated_mmio(std::uint64_t gpa) const {

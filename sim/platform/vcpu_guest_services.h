@@ -1,10 +1,7 @@
 // GuestServices on a simulated vCPU: where guest operations become VM exits.
 //
 // Every operation that traps on VT-x goes through Vcpu::vmexit with its Intel basic exit reason
-// and a cause label: IN/OUT and INS/OUTS -> IO_INSTRUCTION ("port:0x1f0"; a rep-string
-// instruction is one exit, as Xen's emulator handles a rep as one ioreq with a count; Xen clips
-// that count so the memory operand stays within one page (hvmemul_do_io_addr) and the guest
-// re-executes the rest, which is not modelled: the guest drivers here never cross a page), MMIO ->
+// and a cause label: IN/OUT and INS/OUTS -> IO_INSTRUCTION ("port:0x1f0"), MMIO ->
 // EPT_VIOLATION ("mmio:0xfebc0000"), CPUID -> CPUID, RDMSR/WRMSR -> MSR_READ/MSR_WRITE,
 // hypercalls -> VMCALL, HLT -> HLT. A PV domain takes no VM exits: its hypercalls enter Xen
 // directly, it idles with SCHEDOP_block, and privileged instructions it issues are emulated by
@@ -24,6 +21,14 @@
 // ("mmio:0xb8000"), so a frame buffer does not make one label per byte. Other ports and addresses
 // reach no device: reads return all ones and writes are dropped, as for an unclaimed port on Xen,
 // and such accesses are counted per domain as unclaimed_io.
+//
+// A rep string (INS/OUTS) is emulated as Xen 4.20's x86/hvm/emulate.c does: one exit handles at
+// most 4096 repetitions (hvmemul_linear_to_phys) and only those whose memory operand lies in the
+// buffer's first page (hvmemul_do_io_addr; one repetition that straddles two pages is done
+// alone), as one ioreq with a count and the buffer's guest-physical address (data_is_ptr); the
+// instruction is then restarted for the rest, which traps again. So a string exits once per page
+// it touches. A buffer frame that is not the guest's RAM makes the emulation unhandleable
+// (hvmemul_acquire_page) and Xen injects #GP: the string stops, counted as rep_io_faults.
 #pragma once
 
 #include "frontends/guest_services.h"
@@ -35,8 +40,8 @@ namespace xensim {
 // Implements both the guest's and a dom0 backend's door (they share the same operations).
 class VcpuGuestServices : public GuestServices, public BackendServices {
   public:
-    VcpuGuestServices(Hypervisor& hv, Vcpu& vcpu, Counter& unclaimed_io)
-        : hv_(hv), v_(vcpu), unclaimed_(unclaimed_io) {}
+    VcpuGuestServices(Hypervisor& hv, Vcpu& vcpu, Counter& unclaimed_io, Counter& rep_io_faults)
+        : hv_(hv), v_(vcpu), unclaimed_(unclaimed_io), rep_faults_(rep_io_faults) {}
 
     unsigned vcpu_id() const override { return v_.id(); }
     bool is_pv() const override { return v_.type() == DomainType::pv; }
@@ -46,8 +51,8 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
 
     std::uint32_t in(std::uint16_t port, unsigned size) override;
     void out(std::uint16_t port, unsigned size, std::uint32_t value) override;
-    void ins(std::uint16_t port, unsigned size, void* buffer, std::uint32_t count) override;
-    void outs(std::uint16_t port, unsigned size, const void* buffer, std::uint32_t count) override;
+    bool ins(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count) override;
+    bool outs(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count) override;
     std::uint64_t mmio_read(std::uint64_t gpa, unsigned size) override;
     void mmio_write(std::uint64_t gpa, unsigned size, std::uint64_t value) override;
     void cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) override;
@@ -87,10 +92,12 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
     bool emulated_mmio(std::uint64_t gpa) const;
     template <class F>
     void trap(ExitReason reason, const std::string& cause, F&& f);
+    bool rep_io(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count, bool read);
 
     Hypervisor& hv_;
     Vcpu& v_;
     Counter& unclaimed_;
+    Counter& rep_faults_;
 };
 
 }  // namespace xensim

@@ -15,7 +15,8 @@ struct Machine {
         : clock(2100),
           root(""),
           io_group("io", &root),
-          unclaimed(io_group, "unclaimed_io", "accesses", "unclaimed") {
+          unclaimed(io_group, "unclaimed_io", "accesses", "unclaimed"),
+          rep_faults(io_group, "rep_io_faults", "instructions", "rep faults") {
         HypervisorParams hp;
         hp.pcpus = 2;
         hv = std::make_unique<Hypervisor>("xen", hp, cost, clock, tracer, root);
@@ -28,6 +29,7 @@ struct Machine {
     StatsGroup root;
     StatsGroup io_group;
     Counter unclaimed;
+    Counter rep_faults;
     std::unique_ptr<Hypervisor> hv;
 };
 
@@ -37,18 +39,19 @@ std::uint64_t by_cause(Vcpu& v, const std::string& c) { return v.stats.exits_by_
 TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     Machine m(DomainType::hvm);
     Vcpu& v = m.hv->vcpu(1, 0);
-    VcpuGuestServices services(*m.hv, v, m.unclaimed);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed, m.rep_faults);
     GuestServices& s = services;  // as guest code sees it
     std::uint32_t in_value = 0;
     std::uint64_t mmio_value = 0;
-    std::uint8_t buf[512];
+    std::uint64_t buf_gfn = 0;
     long unknown = 0, hvm_forbidden = 0, bad_port = 0, version = 0, null_arg = 0, null_evtchn = 0;
     std::uint32_t leaf[4];
     v.set_program([&] {
         s.out(0x80, 1, 0x12);
         in_value = s.in(0x1f7, 1);
-        s.ins(0x1f0, 2, buf, 256);  // rep insw: one exit for the whole string
-        s.outs(0x1f0, 2, buf, 256);
+        buf_gfn = *s.alloc_page();
+        s.ins(0x1f0, 2, buf_gfn << 12, 256);  // rep insw: one exit for the whole string
+        s.outs(0x1f0, 2, buf_gfn << 12, 256);
         mmio_value = s.mmio_read(0xfebc0000, 4);
         s.mmio_write(0xfebc0008, 4, 1);
         s.cpuid(0x40000000, 0, leaf);
@@ -82,7 +85,9 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     // No device claims anything yet: reads float high, as on an unclaimed port / MMIO range.
     EXPECT_EQ(in_value, 0xffu);
     EXPECT_EQ(mmio_value, 0xffffffffu);
-    EXPECT_EQ(buf[0], 0xff);
+    EXPECT_EQ(v.domain().memory.page(buf_gfn)[0], 0xff);
+    EXPECT_EQ(v.domain().memory.page(buf_gfn)[511], 0xff);
+    EXPECT_EQ(v.domain().memory.page(buf_gfn)[512], 0) << "256 words, no more";
     EXPECT_EQ(m.unclaimed.value(), 6u);
     EXPECT_EQ(std::memcmp(&leaf[1], "XenVMMXenVMM", 12), 0) << "Xen's signature leaf";
     // Xen's errnos: unknown hypercall, a hypercall absent from the HVM table, a bad port.
@@ -102,10 +107,43 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     EXPECT_GE(v.stats.hypervisor_cycles.value(), expected);
 }
 
+// A rep string is emulated a page of its buffer at a time (Xen's hvmemul_do_io_addr), and the
+// instruction restarted for the rest. 1024 dwords starting 8 bytes before a page boundary: one exit
+// for the 2 dwords in the first page, one for the other 1022. 3 dwords starting 2 bytes before the
+// boundary: the straddling dword alone, then 2. A buffer that runs into a frame the guest does not
+// own: the part in RAM, then a fault (#GP) on the next exit.
+TEST(GuestServices, RepStringsExitOncePerPageOfTheirBuffer) {
+    Machine m(DomainType::hvm);
+    Vcpu& v = m.hv->vcpu(1, 0);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed, m.rep_faults);
+    GuestServices& s = services;
+    bool crossing = false, straddle = false, beyond = false;
+    std::uint64_t pages = 0;
+    v.set_program([&] {
+        pages = *s.alloc_pages(2);
+        const std::uint64_t base = pages << 12;
+        crossing = s.ins(0x1f0, 4, base + 4096 - 8, 1024);  // 2 dwords, then 1022
+        straddle = s.ins(0x1f0, 4, base + 4096 - 2, 3);     // one straddling dword, then 2
+        beyond = s.ins(0x1f0, 4, base + 2 * 4096 - 8, 4);   // 2 dwords, then a frame not owned
+        sc_core::sc_stop();
+    });
+    m.hv->vcpu(0, 0).set_program([] {});
+    m.hv->start();
+    sc_core::sc_start();
+    EXPECT_TRUE(crossing);
+    EXPECT_TRUE(straddle);
+    EXPECT_FALSE(beyond);
+    EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x1f0"), 2u + 2u + 2u);
+    EXPECT_EQ(m.rep_faults.value(), 1u);
+    EXPECT_EQ(m.unclaimed.value(), 5u) << "every string part that was emulated reached no device";
+    const std::uint8_t* second = v.domain().memory.page(pages + 1);
+    EXPECT_EQ(second[4087], 0xff) << "the crossing string's last dword";
+}
+
 TEST(GuestServices, PvDomainTakesNoVmExits) {
     Machine m(DomainType::pv);
     Vcpu& v = m.hv->vcpu(0, 0);
-    VcpuGuestServices services(*m.hv, v, m.unclaimed);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed, m.rep_faults);
     GuestServices& s = services;
     long version = 0;
     v.set_program([&] {
@@ -136,7 +174,7 @@ TEST(DeviceIrq, APirqRaisedAtATimeWakesDom0ThenAndNotBefore) {
     Machine m(DomainType::hvm);
     m.hv->event_channels().grant_pirq(0, 14);
     Vcpu& v = m.hv->vcpu(0, 0);
-    VcpuGuestServices services(*m.hv, v, m.unclaimed);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed, m.rep_faults);
     GuestServices& s = services;
     DomainRecord& dom0 = v.domain();
     std::vector<std::uint64_t> seen_ns;

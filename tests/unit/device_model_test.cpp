@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
@@ -213,6 +214,59 @@ TEST(DeviceModelBuffered, AnEventWithoutAReadyIoreqIsCountedAndNotAnswered) {
     f.fire(kIoreqPort);
     EXPECT_EQ(f.dm.stats().not_ready.value(), 1u);
     EXPECT_TRUE(f.s.sends.empty());
+}
+
+// A rep string's data moves through the guest's RAM by guest-physical address, one element at a
+// time as QEMU's cpu_ioreq_pio loop does; elements whose address is not RAM are counted and
+// dropped (Xen checks the buffer before sending, so this guards a misbehaving producer), and the
+// device still sees every port access of a read.
+TEST(DeviceModelRep, RepStringsMoveDataThroughGuestRamByAddress) {
+    Fixture f;
+    std::vector<std::uint8_t> ram(4096, 0);
+    constexpr std::uint64_t kRamBase = 0x10000;
+    f.dm.attach_guest_ram([&](std::uint64_t gpa, void* buf, std::size_t len, bool to_guest) {
+        if (gpa < kRamBase || gpa + len > kRamBase + ram.size()) return false;
+        std::uint8_t* at = ram.data() + (gpa - kRamBase);
+        to_guest ? std::memcpy(at, buf, len) : std::memcpy(buf, at, len);
+        return true;
+    });
+    std::uint32_t next = 0x11111111;
+    std::vector<std::uint32_t> written;
+    DeviceModel::Ide ide;
+    ide.read = [&](std::uint16_t, unsigned, std::uint64_t) { return next++; };
+    ide.write = [&](std::uint16_t, unsigned, std::uint32_t v, std::uint64_t) { written.push_back(v); };
+    ide.claims = [](std::uint16_t port) { return port == 0x1f0; };
+    ide.complete = [](unsigned, std::uint64_t) { return false; };
+    ide.irq_level = [](unsigned) { return false; };
+    f.dm.attach_ide(ide);
+    auto rep = [&](std::uint8_t dir, std::uint64_t gpa) {
+        ioreq_t& p = f.slot();
+        p = ioreq_t{};
+        p.type = IOREQ_TYPE_PIO;
+        p.dir = dir;
+        p.addr = 0x1f0;
+        p.size = 4;
+        p.count = 4;
+        p.data = gpa;
+        p.data_is_ptr = 1;
+        p.state = STATE_IOREQ_READY;
+        f.fire(kIoreqPort);
+        EXPECT_EQ(p.state, STATE_IORESP_READY);
+    };
+    rep(IOREQ_READ, kRamBase + 4096 - 8);  // 2 dwords in RAM, 2 beyond it
+    EXPECT_EQ(next, 0x11111115u) << "the port was read 4 times";
+    std::uint32_t got[2];
+    std::memcpy(got, ram.data() + 4096 - 8, 8);
+    EXPECT_EQ(got[0], 0x11111111u);
+    EXPECT_EQ(got[1], 0x11111112u);
+    EXPECT_EQ(f.dm.stats().rep_outside_ram.value(), 2u);
+    const std::uint32_t out[2] = {0xaaaa5555, 0x5555aaaa};
+    std::memcpy(ram.data(), out, 8);
+    rep(IOREQ_WRITE, kRamBase - 8);  // 2 dwords below RAM (dropped), then 2 from it
+    EXPECT_EQ(written, (std::vector<std::uint32_t>{0xaaaa5555, 0x5555aaaa}));
+    EXPECT_EQ(f.dm.stats().rep_outside_ram.value(), 4u);
+    EXPECT_EQ(f.ioreqs("pio_rep_read"), 1u);
+    EXPECT_EQ(f.ioreqs("pio_rep_write"), 1u);
 }
 
 }  // namespace

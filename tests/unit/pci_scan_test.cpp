@@ -32,8 +32,8 @@ class PciMachine : public GuestServices {
         ++port_accesses;
         if (bus_.claims(port)) bus_.write(port, size, v, 0);
     }
-    void ins(std::uint16_t, unsigned, void*, std::uint32_t) override {}
-    void outs(std::uint16_t, unsigned, const void*, std::uint32_t) override {}
+    bool ins(std::uint16_t, unsigned, std::uint64_t, std::uint32_t) override { return true; }
+    bool outs(std::uint16_t, unsigned, std::uint64_t, std::uint32_t) override { return true; }
     std::uint64_t mmio_read(std::uint64_t, unsigned) override { return ~0ull; }
     void mmio_write(std::uint64_t, unsigned, std::uint64_t) override {}
     void cpuid(std::uint32_t leaf, std::uint32_t, std::uint32_t out[4]) override {

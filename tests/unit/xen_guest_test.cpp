@@ -20,8 +20,8 @@ class FakeMachine : public GuestServices {
     std::uint64_t now_ns() const override { return 0; }
     std::uint32_t in(std::uint16_t, unsigned) override { return ~0u; }
     void out(std::uint16_t, unsigned, std::uint32_t) override {}
-    void ins(std::uint16_t, unsigned, void*, std::uint32_t) override {}
-    void outs(std::uint16_t, unsigned, const void*, std::uint32_t) override {}
+    bool ins(std::uint16_t, unsigned, std::uint64_t, std::uint32_t) override { return true; }
+    bool outs(std::uint16_t, unsigned, std::uint64_t, std::uint32_t) override { return true; }
     std::uint64_t mmio_read(std::uint64_t, unsigned) override { return ~0ull; }
     void mmio_write(std::uint64_t, unsigned, std::uint64_t) override {}
     void cpuid(std::uint32_t, std::uint32_t, std::uint32_t out[4]) override {
