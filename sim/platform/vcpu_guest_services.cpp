@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "sim/core/hex.h"
@@ -54,6 +56,9 @@ bool VcpuGuestServices::outs(std::uint16_t port, unsigned size, std::uint64_t gp
 
 bool VcpuGuestServices::rep_io(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count,
                                bool read) {
+    // INS/OUTS encode 1, 2 or 4 bytes; anything else is a bug in the calling guest code.
+    if (size != 1 && size != 2 && size != 4)
+        throw std::logic_error("rep string of size " + std::to_string(size));
     GuestMemory& mem = v_.domain().memory;
     const std::string cause = hex_cause("port", port);
     while (count > 0) {
