@@ -19,7 +19,8 @@
 //      00:01.0 PIIX3 ISA bridge 8086:7000, class 0601, multi-function, command 0007 (QEMU's
 //              piix3 reset value: I/O, memory, bus master)
 //      00:01.1 PIIX3 IDE 8086:7010 (piix_ide.h's identity), prog-if 80h, BAR4 the 16 bus-master
-//              ports at the base the IDE engine decodes; command I/O + bus master
+//              ports at the base the IDE engine decodes; command I/O + bus master; IDETIM 40h and
+//              42h 8000h (both channels' decode enabled, hvmloader's pci_setup)
 //      00:01.3 PIIX4 ACPI 8086:7113 rev 03, class 0680, INTA# (the SCI, line 9)
 //      00:02.0 Cirrus CLGD5446 VGA 1013:00B8, class 0300, BAR0 32 MiB prefetchable frame
 //              buffer, BAR1 4 KiB MMIO; command I/O + memory
