@@ -14,7 +14,8 @@
 //    writability test (pci_intx_mask_broken), interrupt pin and line,
 //    the six BARs and the ROM BAR sized by __pci_read_base — decoding switched off around each
 //    BAR unless the early quirk quirk_mmio_always_on marked a host bridge —, subsystem IDs, and
-//    an IDE controller's programming interface).
+//    an IDE controller's programming interface, whose legacy-mode channels get the fixed
+//    resources 1F0h/3F6h and 170h/376h).
 //  * pci_enable_device: drivers/pci/pci.c do_pci_enable_device → pcibios_enable_device →
 //    drivers/pci/setup-res.c pci_enable_resources (I/O and memory decoding for the BARs the
 //    device has, written only if they were off), then the INTx-disable check.

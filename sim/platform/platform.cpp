@@ -589,8 +589,12 @@ void Platform::install_programs() {
         opts.upcall = rt->config.at("upcall") == "percpu_vector" ? GuestUpcall::percpu_vector
                                                                  : GuestUpcall::callback_vector;
         opts.grant_frames = rt->config.at("grant_frames");
+        // PV drivers go with the Xen platform device; an HVM guest with a device model has an
+        // emulated PCI bus (the xenfv machine's bus 0) and enumerates it at boot. (An HVM guest with
+        // no emulated device at all has no PCI bus here: no device model answers 0xCF8/0xCFC.)
         opts.unplug_emulated = rt->config.at("xen_platform_pci").get<bool>();
-        opts.pci_scan = opts.unplug_emulated;
+        opts.xen_platform_driver = opts.unplug_emulated;
+        opts.pci_scan = rt->type == DomainType::hvm && rt->device_model != nullptr;
         for (std::size_t i = 0; i < rt->services.size(); ++i) {
             GuestServices* s = rt->services[i].get();
             Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));

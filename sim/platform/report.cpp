@@ -300,7 +300,7 @@ json Platform::report(const RunResult& run) const {
                                              {"screen", d->vga->text_screen()}};
             }
         }
-        // The guest's own view of PCI bus 0 after its scan (HVM with xen_platform_pci only).
+        // The guest's own view of PCI bus 0 after its scan (HVM guests with a device model).
         if (!d->guest->pci_devices().empty()) {
             json devs = json::array();
             const PciDev* platform = d->guest->platform_pci();

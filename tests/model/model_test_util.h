@@ -53,6 +53,19 @@ constexpr std::uint64_t kXenstoredDom0Hypercalls = 1;
 constexpr std::uint64_t kXenstoredHypercallsPerGuest = 2;
 constexpr std::uint64_t xenstored_connections(std::uint64_t guests) { return guests + 1; }
 
+// The pci_scan phase of an HVM guest that has a device model but not the Xen platform device
+// (IDE disks or stdvga only), from docs/pci-scan.md §3 without 00:03.0: pci_check_type1's 5 port
+// accesses (0xCF8-0xCFB, PIO ioreqs: 3 writes, 2 reads), then 305 configuration accesses — 39
+// vendor probes, 34 of them of absent functions (slots 3-31 and functions 01.2, 01.4-01.7), and the
+// set-up of the five functions found (38 + 60 + 61 + 47 + 60 = 266) — each an OUT to 0xCF8 (a PIO
+// ioreq) and a data access (an IOREQ_TYPE_PCI_CONFIG ioreq unless its function is absent, which Xen
+// completes itself). No driver probe: such a guest has no PV drivers.
+constexpr std::uint64_t kScanConfigAccesses = 39 + 266, kScanAbsent = 34;
+constexpr std::uint64_t kScanExits = 5 + 2 * kScanConfigAccesses;                             // 615
+constexpr std::uint64_t kScanPioReads = 2, kScanPioWrites = 3 + kScanConfigAccesses;          // 2, 308
+constexpr std::uint64_t kScanPciConfigIoreqs = kScanConfigAccesses - kScanAbsent;             // 271
+constexpr std::uint64_t kScanIoreqs = kScanPioReads + kScanPioWrites + kScanPciConfigIoreqs;  // 581
+
 // Counts in a JSON object, 0 when the key is absent.
 inline std::uint64_t count(const nlohmann::json& obj, const std::string& key) {
     return obj.contains(key) ? obj.at(key).get<std::uint64_t>() : 0;
