@@ -254,6 +254,16 @@ long pci_enable_device(PciConf1& c, PciDev& dev) {
     return 0;
 }
 
+void pci_set_master(PciConf1& c, PciDev& dev) {
+    Cfg f{c, dev.bus, dev.devfn};
+    const auto old_cmd = static_cast<std::uint16_t>(f.read(PCI_COMMAND, 2));
+    if (!(old_cmd & PCI_COMMAND_MASTER)) f.write(PCI_COMMAND, 2, old_cmd | PCI_COMMAND_MASTER);
+    // pcibios_set_master (not PCI Express here): a latency timer below 16 is raised to 64, one
+    // above pcibios_max_latency (255) lowered to it; otherwise nothing is written.
+    const auto lat = static_cast<std::uint8_t>(f.read(PCI_LATENCY_TIMER, 1));
+    if (lat < 16) f.write(PCI_LATENCY_TIMER, 1, 64);
+}
+
 long XenPlatformPciDriver::probe(PciConf1& c, PciDev& dev) {
     if (dev.vendor != kVendor || dev.device != kDevice) return -XEN_ENODEV;
     if (long r = pci_enable_device(c, dev)) return r;

@@ -137,6 +137,15 @@ long XenGuest::scan_pci(GuestServices& s) {
         }
         if (platform_pci_ < 0) return -XEN_ENODEV;  // the PV drivers have nothing to attach through
     }
+    if (opts_.ata_piix) {
+        // ata_piix (module_init, drivers/ata links after drivers/xen): piix_init_one on the first
+        // 8086:7010. A failed probe leaves the driver unbound; the boot goes on.
+        for (PciDev& d : pci_devices_)
+            if (d.vendor == AtaPiixHost::kVendor && d.device == AtaPiixHost::kDevice) {
+                opts_.ata_piix->probe(s, conf, d);
+                break;
+            }
+    }
     return 0;
 }
 

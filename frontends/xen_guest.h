@@ -13,7 +13,8 @@
 // emulated PCI bus then scans bus 0 (phase "pci_scan", frontends/pci_scan.h), and the PCI drivers
 // it has probe what they find: the Xen platform device's driver when the guest has PV drivers
 // (Linux maps its grant frames only in that probe, into the device's BAR1; here they were mapped
-// during the set-up, at frames of RAM, so the probe does no grant-table work).
+// during the set-up, at frames of RAM, so the probe does no grant-table work), then ata_piix on
+// the PIIX3 IDE function when the guest has IDE disks (frontends/ata_piix_host.h).
 //
 // Event channels: the upcall handler scans the 2-level bitmaps in shared_info the way Linux's
 // evtchn_2l_handle_events does (clear evtchn_upcall_pending, take the selector word, walk the
@@ -29,6 +30,7 @@
 #include <map>
 #include <vector>
 
+#include "frontends/ata_piix_host.h"
 #include "frontends/guest_services.h"
 #include "frontends/pci_scan.h"
 #include "sim/core/xen_abi.h"
@@ -51,6 +53,10 @@ struct GuestBootOptions {
     // driver probes 5853:0001; boot fails with -XEN_ENODEV if the scan did not find it, as no PV
     // driver can then attach. Without it the guest boots with emulated devices only.
     bool xen_platform_driver = false;
+    // The guest's ata_piix driver (a guest with IDE disks): after the scan it probes the PIIX3 IDE
+    // function 8086:7010 (AtaPiixHost::probe, still in phase "pci_scan"). Its failure does not fail
+    // the boot; the IDE disks are then not usable. Not owned.
+    AtaPiixHost* ata_piix = nullptr;
 };
 
 class XenGuest {

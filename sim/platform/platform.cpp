@@ -398,6 +398,7 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
         ap.drive = static_cast<unsigned>(vdev[2] - 'a') % 2;
         ap.pio = disk.at("ide_transfer") == "pio";  // libata.dma=0
         ap.set_multiple = disk.at("ide_set_multiple").get<int>();
+        ap.host = guest->ata_host.get();
         rt.ata = std::make_unique<AtaPiix>(ap, *guest->group);
         rt.medium = guest->ide_disks.at(vdev).get();
         device = rt.ata.get();
@@ -542,6 +543,7 @@ void Platform::build_device_models() {
             auto dma = [mem](std::uint64_t gpa, void* buf, std::size_t len, bool write) {
                 return write ? mem->write(gpa, buf, len) : mem->read(gpa, buf, len);
             };
+            d->ata_host = std::make_unique<AtaPiixHost>();  // the guest's driver for the controller
             d->ide = std::make_unique<PiixIde>(
                 PiixIdeConfig{}, drives, dma,
                 [dm](unsigned ch, std::uint64_t at) { dm->schedule_completion(ch, at); }, *d->ide_group);
@@ -595,6 +597,7 @@ void Platform::install_programs() {
         opts.unplug_emulated = rt->config.at("xen_platform_pci").get<bool>();
         opts.xen_platform_driver = opts.unplug_emulated;
         opts.pci_scan = rt->type == DomainType::hvm && rt->device_model != nullptr;
+        opts.ata_piix = rt->ata_host.get();  // with IDE disks: ata_piix probes the PIIX3 IDE function
         for (std::size_t i = 0; i < rt->services.size(); ++i) {
             GuestServices* s = rt->services[i].get();
             Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));

@@ -195,26 +195,36 @@ TEST(Ide, EachDmaReadIsTwentySixPortAccessesAndOneInterrupt) {
     ASSERT_NE(io, nullptr);
     EXPECT_EQ(count(io->at("exits"), "IO_INSTRUCTION"), 26 * n);
     EXPECT_EQ(count(io->at("exits"), "APIC_ACCESS"), n);
-    // The probe: IDENTIFY polled with nIEN: control, select (4), command, pause, status, one
-    // rep insl of the 512 bytes, status, control again.
+    // The boot's pci_scan phase: the scan and ata_piix's probe of the controller.
+    const json* scan = nullptr;
+    for (const auto& p : sim.domain("guest").at("phases"))
+        if (p.at("name") == "pci_scan") scan = &p;
+    ASSERT_NE(scan, nullptr);
+    EXPECT_EQ(scan->at("exits"), (json{{"IO_INSTRUCTION", kIdeScanExits}}));
+    // The drive's probe: IDENTIFY polled with nIEN: control, select (4), command, pause, status,
+    // one rep insl of the 512 bytes, status, control again (11); then the MWDMA 2 timings,
+    // set_piomode and set_dmamode, each an IDETIM read and write (4 configuration accesses).
     const json* probe = nullptr;
     for (const auto& p : sim.domain("guest").at("phases"))
         if (p.at("name") == "pv_connect") probe = &p;
     ASSERT_NE(probe, nullptr);
-    EXPECT_EQ(count(probe->at("exits"), "IO_INSTRUCTION"), 11u);
-    // Every access was served by the device model: 26 per request plus the probe's 11, and the
-    // boot's PCI scan (its PIO ioreqs here; its PCI_CONFIG ioreqs are counted apart).
+    EXPECT_EQ(count(probe->at("exits"), "IO_INSTRUCTION"), 11u + 2 * kSetModeMasterDma);
+    EXPECT_EQ(w.at("block").at("device").at("transfer"), "dma");
+    // Every access was served by the device model: 26 per request plus the probe's 11, the
+    // boot's PCI scan and host probe, and the drive's timing writes (a PIO ioreq at 0xCF8 and a
+    // PCI_CONFIG ioreq each).
     const json& dm = sim.domain("guest").at("device_model");
     EXPECT_EQ(count(dm.at("ioreqs"), "pio_read") + count(dm.at("ioreqs"), "pio_write") +
                   count(dm.at("ioreqs"), "pio_rep_read"),
-              26 * n + 11 + kScanPioReads + kScanPioWrites);
+              26 * n + 11 + kIdeScanPioIoreqs + kSetModeMasterDma);
     EXPECT_EQ(count(dm.at("ioreqs"), "pci_config_read") + count(dm.at("ioreqs"), "pci_config_write"),
-              kScanPciConfigIoreqs);
+              kIdeScanPciConfigIoreqs + kSetModeMasterDma);
     // Device-model time: at least device_model_ioreq per ioreq (6000 cycles at the default 2100 MHz
     // is 2857 ns) plus the probe's rep insl elements (128 x 300 cycles), and the workload's figure
     // is that time divided by the requests (boot included). CPU time per request is guest plus
     // hypervisor cycles.
-    const std::uint64_t ioreqs = 26 * n + 11 + kScanIoreqs;
+    const std::uint64_t ioreqs =
+        26 * n + 11 + kIdeScanPioIoreqs + kIdeScanPciConfigIoreqs + 2 * kSetModeMasterDma;
     const std::uint64_t busy = dm.at("busy_ns");
     EXPECT_GE(busy, ioreqs * 2857 + 128 * 300 * 1000 / 2100);
     EXPECT_LT(busy, ioreqs * 2857 * 2);  // hypercalls and timer work, not more than as much again
