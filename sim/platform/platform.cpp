@@ -470,6 +470,9 @@ void Platform::build_device_models() {
         if (d->id == 0) continue;
         const bool platform_pci = d->config.at("xen_platform_pci").get<bool>();
         const bool vga = d->config.at("vga") == "stdvga";
+        // Where firmware put the IDE function's bus-master BAR: the engine decodes it there and
+        // the function's BAR4 says so (the guest finds it by scanning).
+        const auto ide_bmdma_base = d->config.at("ide_bmdma_base").get<std::uint16_t>();
         std::vector<const json*> ide;
         for (const json& disk : d->config.at("disks"))
             if (disk.at("attach") == "ide") ide.push_back(&disk);
@@ -481,7 +484,7 @@ void Platform::build_device_models() {
         if (vga) ranges.push_back({StdVga::kPortFirst, StdVga::kPortLast});
         if (!ide.empty()) {
             // The PIIX3 IDE function's legacy ports and its bus-master BAR.
-            const std::uint16_t bm = PiixIdeConfig{}.bmdma_base;
+            const std::uint16_t bm = ide_bmdma_base;
             ranges.insert(ranges.end(), {{0x1f0, 0x1f7},
                                          {0x3f6, 0x3f6},
                                          {0x170, 0x177},
@@ -517,7 +520,7 @@ void Platform::build_device_models() {
         // (xen_map_pcidev), so configuration cycles for it reach this device model.
         d->pci_bus = std::make_unique<PciBus>(*d->group);
         PciBus* bus = d->pci_bus.get();
-        for (const auto& [devfn, fn] : xenfv_functions(platform_pci, PiixIdeConfig{}.bmdma_base, vga))
+        for (const auto& [devfn, fn] : xenfv_functions(platform_pci, ide_bmdma_base, vga))
             bus->add(devfn, fn);
         for (std::uint32_t sbdf : bus->sbdfs()) hv_->map_pcidev_to_ioreq_server(d->id, sbdf);
         dm->add_device(bus);
@@ -544,8 +547,10 @@ void Platform::build_device_models() {
                 return write ? mem->write(gpa, buf, len) : mem->read(gpa, buf, len);
             };
             d->ata_host = std::make_unique<AtaPiixHost>();  // the guest's driver for the controller
+            PiixIdeConfig ide_cfg;
+            ide_cfg.bmdma_base = ide_bmdma_base;
             d->ide = std::make_unique<PiixIde>(
-                PiixIdeConfig{}, drives, dma,
+                ide_cfg, drives, dma,
                 [dm](unsigned ch, std::uint64_t at) { dm->schedule_completion(ch, at); }, *d->ide_group);
             PiixIde* piix = d->ide.get();
             DeviceModel::Ide hooks;
