@@ -56,7 +56,8 @@
 //
 // Where it deliberately differs: no error handling beyond failing the request (libata's EH, with
 // its task-file reads, freeze and reset, is not modelled); no probe of the other drive, and no
-// probe-time SET FEATURES transfer-mode command (libata sets PIO 4 / UDMA at probe; the device's
+// probe-time SET FEATURES transfer-mode command (libata sends PIO 4 / MWDMA 2 on a PIIX3 after
+// writing the controller's timings, which AtaPiixHost::set_mode does model; the device's
 // modes do not change its timing here); status polls assume the device is ready at the first read
 // (as the derivation's minimum counts do) and the udelay(10)/ndelay(400) around them cost no
 // guest time; the PIO write's work item runs right after the issue on the same vCPU, with no

@@ -32,8 +32,9 @@
 //
 // Where it differs: hvmloader allocates I/O BARs largest first from 0xC000, which would put the
 // platform device's 256-byte BAR0 at 0xC000 and the IDE bus-master BAR at 0xC100; here the IDE
-// BAR keeps the base the IDE engine and the guest's IDE driver use (0xC000) and the platform BAR0
-// follows at 0xC100. The interrupt lines are illustrative (firmware routing is not modelled). The
+// BAR is where the scenario says (`domains[].ide_bmdma_base`, default 0xC000: the IDE engine
+// decodes it there and the guest's ata_piix reads it from BAR4) and the platform BAR0 is at
+// 0xC100. The interrupt lines are illustrative (firmware routing is not modelled). The
 // VGA device has no ROM BAR and no VGA behaviour at all — it exists so that the scan sees the
 // machine's real slot layout. PIIX3's reset control register at 0xCF9 is not modelled.
 #pragma once
