@@ -50,9 +50,10 @@ AtaPiix::AtaPiix(const AtaPiixParams& params, StatsGroup& parent)
     : p_(params),
       cmd_base_(params.channel ? 0x170 : 0x1f0),
       ctl_(params.channel ? 0x376 : 0x3f6),
-      bm_(static_cast<std::uint16_t>(params.bmdma_base + 8 * params.channel)),
+      bm_(0),  // known once the host's probe has taken BAR4
       group_("ata" + std::to_string(params.channel) + "_" + std::to_string(params.drive), &parent),
-      stats_(group_) {}
+      stats_(group_),
+      pio_(params.pio) {}
 
 std::uint8_t AtaPiix::wait_idle(GuestServices& s) {
     std::uint8_t st;
@@ -130,6 +131,12 @@ void AtaPiix::set_multiple(GuestServices& s, unsigned count) {
 }
 
 bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
+    // ata_piix must have bound the controller, with this channel enabled and a bus master (BAR4;
+    // libata would run a controller without one in PIO with no BM Status accesses, not modelled).
+    AtaPiixHost* host = p_.host;
+    if (!host || !host->probed() || !host->port_enabled(p_.channel) || !host->bmdma_addr(p_.channel))
+        return false;
+    bm_ = host->bmdma_addr(p_.channel);
     // The PRD table: one page, reachable by the 32-bit PRD pointer.
     auto prd = s.alloc_page();
     if (!prd || (*prd << 12) >> 32) return false;
@@ -141,6 +148,11 @@ bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
                       [this, &s] { irq_entry(s); });
     std::uint16_t id[256];
     if (!identify(s, id)) return false;  // no device, or it aborted IDENTIFY
+    // ata_dev_configure, then ata_set_mode: the transfer modes and the controller's timings.
+    PciConf1 conf(s);
+    modes_ = host->set_mode(conf, p_.channel, p_.drive, id, !p_.pio);
+    if (modes_.pio == AtaPiixHost::kNoMode) return false;
+    pio_ = modes_.dma == AtaPiixHost::kNoMode;
     if (p_.set_multiple >= 0) {
         // hdparm -m N at boot: SET MULTIPLE MODE, after which libata revalidates the device
         // (ata_qc_complete schedules ATA_EH_REVALIDATE for ATA_CMD_SET_MULTI), re-reading IDENTIFY.
@@ -187,7 +199,7 @@ bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
         active_ = false;
         return false;
     }
-    if (p_.pio) return submit_pio(s, io, need48);
+    if (pio_) return submit_pio(s, io, need48);
     // ata_bmdma_qc_prep: the PRD table in memory, one entry per 4 KiB page, end-of-table on the last.
     auto* prd = reinterpret_cast<std::uint32_t*>(s.page(prd_gfn_));
     std::uint32_t left = io.sectors * 512u;

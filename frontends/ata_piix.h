@@ -7,6 +7,9 @@
 // IO_INSTRUCTION exit and ioreq in the model, and the completion is a real ISA interrupt.
 //
 // What is modelled:
+//  * The controller: the bus-master base is BAR4 as the guest's PCI scan sized it, taken over by
+//    the host probe at boot (frontends/ata_piix_host.h: piix_init_one's configuration accesses);
+//    nothing here assumes where firmware put it.
 //  * probe (connect): IDENTIFY DEVICE in PIO, as libata's ata_dev_read_id, capacity from words
 //    60-61 / 100-103 (LBA48 when word 83 bit 10 says so), and the READ/WRITE MULTIPLE count as
 //    ata_dev_configure takes it (libata-core.c:2805-2814): word 47 high byte 80h and word 59 bit 8
@@ -14,9 +17,12 @@
 //    (word 47 bits 7:0); otherwise 0 (no multiple mode). Optionally, as `hdparm -m N` run at
 //    boot: SET MULTIPLE MODE N, then IDENTIFY again (libata revalidates after ATA_CMD_SET_MULTI,
 //    libata-core.c ata_qc_complete); both polled with nIEN set like the probe.
-//  * The transfer mode is chosen once, like libata's: DMA unless the disk is configured for PIO
+//  * The transfer mode is chosen once, like libata's, right after IDENTIFY: the host's
+//    AtaPiixHost::set_mode picks the modes and writes the controller's timing registers
+//    (set_piomode, set_dmamode: configuration accesses); DMA unless the disk is configured for PIO
 //    (AtaPiixParams::pio, what `libata.dma=0` does: ata_dev_xfermask drops the DMA modes,
-//    ATA_DFLAG_PIO is set and ata_rwcmd_protocol picks the PIO opcodes, libata-core.c:587-611).
+//    ATA_DFLAG_PIO is set and ata_rwcmd_protocol picks the PIO opcodes, libata-core.c:587-611) or
+//    no DMA mode is common to drive and controller.
 //  * A DMA READ or WRITE is one DMA command (READ/WRITE DMA, or the EXT forms when the request ends at
 //    or above sector 2^28 - 1 or is longer than 256 sectors): device select (status, device,
 //    alt-status pause, status), the task file (HOB bytes first for LBA48, then features, count,
@@ -50,7 +56,8 @@
 //
 // Where it deliberately differs: no error handling beyond failing the request (libata's EH, with
 // its task-file reads, freeze and reset, is not modelled); no probe of the other drive, and no
-// probe-time SET FEATURES transfer-mode command (libata sets PIO 4 / UDMA at probe; the device's
+// probe-time SET FEATURES transfer-mode command (libata sends PIO 4 / MWDMA 2 on a PIIX3 after
+// writing the controller's timings, which AtaPiixHost::set_mode does model; the device's
 // modes do not change its timing here); status polls assume the device is ready at the first read
 // (as the derivation's minimum counts do) and the udelay(10)/ndelay(400) around them cost no
 // guest time; the PIO write's work item runs right after the issue on the same vCPU, with no
@@ -63,17 +70,20 @@
 #include <cstdint>
 #include <vector>
 
+#include "frontends/ata_piix_host.h"
 #include "frontends/block_device.h"
 #include "sim/core/stats.h"
 
 namespace xensim {
 
 struct AtaPiixParams {
-    unsigned channel = 0;               // 0 primary (0x1F0, IRQ 14), 1 secondary (0x170, IRQ 15)
-    unsigned drive = 0;                 // 0 master, 1 slave
-    std::uint16_t bmdma_base = 0xc000;  // BAR4 of the PIIX3 IDE function
-    bool pio = false;                   // PIO data transfers (libata.dma=0); DMA otherwise
-    int set_multiple = -1;              // >= 0: hdparm -m N at boot (SET MULTIPLE MODE, revalidate)
+    unsigned channel = 0;  // 0 primary (0x1F0, IRQ 14), 1 secondary (0x170, IRQ 15)
+    unsigned drive = 0;    // 0 master, 1 slave
+    // The controller as the guest's ata_piix probed it at boot (bus-master base from BAR4, timing
+    // registers); connect fails unless it was probed and this channel is enabled. Not owned.
+    AtaPiixHost* host = nullptr;
+    bool pio = false;       // PIO data transfers (libata.dma=0); DMA otherwise
+    int set_multiple = -1;  // >= 0: hdparm -m N at boot (SET MULTIPLE MODE, revalidate)
 };
 
 class AtaPiix : public BlockDevice {
@@ -97,7 +107,10 @@ class AtaPiix : public BlockDevice {
         Counter interrupts, spurious_interrupts, errors, pio_blocks, interrupts_held;
     };
     const Stats& stats() const { return stats_; }
-    bool pio() const { return p_.pio; }
+    // PIO transfers: libata.dma=0, or no DMA mode was found for the drive at probe.
+    bool pio() const { return pio_; }
+    // The transfer modes libata set for the drive at probe (XFER_* codes).
+    AtaPiixHost::Modes modes() const { return modes_; }
     // The READ/WRITE MULTIPLE count found at probe (0: READ/WRITE SECTORS).
     unsigned multi_count() const { return multi_count_; }
 
@@ -124,7 +137,8 @@ class AtaPiix : public BlockDevice {
     std::uint16_t cmd_base_, ctl_, bm_;
     StatsGroup group_;
     Stats stats_;
-    bool connected_ = false, lba48_ = false;
+    bool connected_ = false, lba48_ = false, pio_ = false;
+    AtaPiixHost::Modes modes_;
     std::uint64_t sectors_ = 0;
     std::uint64_t prd_gfn_ = 0;
     std::uint64_t id_gfn_ = 0;  // IDENTIFY DEVICE data

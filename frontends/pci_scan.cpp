@@ -143,8 +143,19 @@ bool setup_device(PciConf1& c, PciDev& dev) {
     // pci_subsystem_ids
     dev.subsystem_vendor = static_cast<std::uint16_t>(f.read(PCI_SUBSYSTEM_VENDOR_ID, 2));
     dev.subsystem_device = static_cast<std::uint16_t>(f.read(PCI_SUBSYSTEM_ID, 2));
-    // Legacy-mode ATA controllers: the programming interface says which channels are legacy.
-    if (cls == kClassStorageIde) f.read(PCI_CLASS_PROG, 1);
+    // Legacy-mode ATA controllers (probe.c "legacy IDE quirk"): the programming interface says
+    // which channels are legacy; those have the fixed ISA addresses whatever BARs 0-3 hold.
+    if (cls == kClassStorageIde) {
+        const std::uint32_t progif = f.read(PCI_CLASS_PROG, 1);
+        if (!(progif & 1)) {
+            dev.resource[0] = {true, false, 0x1f0, 8};
+            dev.resource[1] = {true, false, 0x3f6, 1};
+        }
+        if (!(progif & 4)) {
+            dev.resource[2] = {true, false, 0x170, 8};
+            dev.resource[3] = {true, false, 0x376, 1};
+        }
+    }
     return true;
 }
 }  // namespace
@@ -241,6 +252,16 @@ long pci_enable_device(PciConf1& c, PciDev& dev) {
         if (c2 & PCI_COMMAND_INTX_DISABLE) f.write(PCI_COMMAND, 2, c2 & ~PCI_COMMAND_INTX_DISABLE);
     }
     return 0;
+}
+
+void pci_set_master(PciConf1& c, PciDev& dev) {
+    Cfg f{c, dev.bus, dev.devfn};
+    const auto old_cmd = static_cast<std::uint16_t>(f.read(PCI_COMMAND, 2));
+    if (!(old_cmd & PCI_COMMAND_MASTER)) f.write(PCI_COMMAND, 2, old_cmd | PCI_COMMAND_MASTER);
+    // pcibios_set_master (not PCI Express here): a latency timer below 16 is raised to 64, one
+    // above pcibios_max_latency (255) lowered to it; otherwise nothing is written.
+    const auto lat = static_cast<std::uint8_t>(f.read(PCI_LATENCY_TIMER, 1));
+    if (lat < 16) f.write(PCI_LATENCY_TIMER, 1, 64);
 }
 
 long XenPlatformPciDriver::probe(PciConf1& c, PciDev& dev) {

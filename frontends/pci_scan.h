@@ -14,10 +14,13 @@
 //    writability test (pci_intx_mask_broken), interrupt pin and line,
 //    the six BARs and the ROM BAR sized by __pci_read_base — decoding switched off around each
 //    BAR unless the early quirk quirk_mmio_always_on marked a host bridge —, subsystem IDs, and
-//    an IDE controller's programming interface).
+//    an IDE controller's programming interface, whose legacy-mode channels get the fixed
+//    resources 1F0h/3F6h and 170h/376h).
 //  * pci_enable_device: drivers/pci/pci.c do_pci_enable_device → pcibios_enable_device →
 //    drivers/pci/setup-res.c pci_enable_resources (I/O and memory decoding for the BARs the
 //    device has, written only if they were off), then the INTx-disable check.
+//  * pci_set_master: drivers/pci/pci.c __pci_set_master and pcibios_set_master (its default,
+//    which x86 uses: pcibios_max_latency 255).
 //  * xen_platform_pci_probe: drivers/xen/platform-pci.c platform_pci_probe: pci_enable_device,
 //    then BAR0 (I/O) and BAR1 (MMIO) must be set, or the probe fails with -ENOENT.
 //
@@ -76,6 +79,9 @@ struct PciDev {
 std::vector<PciDev> pci_scan_bus(PciConf1& c, unsigned bus);
 // pci_enable_device: 0 (the resources are taken as claimed).
 long pci_enable_device(PciConf1& c, PciDev& dev);
+// pci_set_master: bus mastering on (written only if it was off), then pcibios_set_master's latency
+// timer check (written with 64 when it reads below 16; a conventional PCI function).
+void pci_set_master(PciConf1& c, PciDev& dev);
 
 struct XenPlatformPciDriver {
     static constexpr std::uint16_t kVendor = 0x5853, kDevice = 0x0001;  // PCI_VENDOR_ID_XEN, ..._PLATFORM

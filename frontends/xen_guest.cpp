@@ -122,18 +122,31 @@ bool XenGuest::unplug_emulated_devices(GuestServices& s) {
 
 long XenGuest::scan_pci(GuestServices& s) {
     // Linux's order: pci_arch_init (arch_initcall) checks mechanism #1, the subsys_initcall scans
-    // bus 0, and the platform-pci driver (a device_initcall) probes 5853:0001 when it is found.
+    // bus 0, and the drivers (device_initcalls) probe what was found: the platform-pci driver
+    // 5853:0001 (drivers/xen links before drivers/ata in drivers/Makefile).
     PciConf1 conf(s);
-    if (!conf.check_type1()) return -XEN_ENODEV;
+    if (!conf.check_type1()) return opts_.xen_platform_driver ? -XEN_ENODEV : 0;  // no PCI at all
     pci_devices_ = pci_scan_bus(conf, 0);
-    for (std::size_t i = 0; i < pci_devices_.size(); ++i) {
-        PciDev& d = pci_devices_[i];
-        if (d.vendor != XenPlatformPciDriver::kVendor || d.device != XenPlatformPciDriver::kDevice) continue;
-        if (long r = XenPlatformPciDriver::probe(conf, d)) return r;
-        platform_pci_ = static_cast<int>(i);
-        return 0;
+    if (opts_.xen_platform_driver) {
+        for (std::size_t i = 0; i < pci_devices_.size() && platform_pci_ < 0; ++i) {
+            PciDev& d = pci_devices_[i];
+            if (d.vendor != XenPlatformPciDriver::kVendor || d.device != XenPlatformPciDriver::kDevice)
+                continue;
+            if (long r = XenPlatformPciDriver::probe(conf, d)) return r;
+            platform_pci_ = static_cast<int>(i);
+        }
+        if (platform_pci_ < 0) return -XEN_ENODEV;  // the PV drivers have nothing to attach through
     }
-    return -XEN_ENODEV;  // no platform device: the PV drivers have nothing to attach through
+    if (opts_.ata_piix) {
+        // ata_piix (module_init, drivers/ata links after drivers/xen): piix_init_one on the first
+        // 8086:7010. A failed probe leaves the driver unbound; the boot goes on.
+        for (PciDev& d : pci_devices_)
+            if (d.vendor == AtaPiixHost::kVendor && d.device == AtaPiixHost::kDevice) {
+                opts_.ata_piix->probe(s, conf, d);
+                break;
+            }
+    }
+    return 0;
 }
 
 long XenGuest::bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port,

@@ -9,10 +9,12 @@
 // or HVMOP_set_evtchn_upcall_vector per vCPU (then every upcall ends with an EOI), or
 // CALLBACKOP_register for a PV kernel. (A real PV kernel finds shared_info and its grant frames
 // through start_info and GNTTABOP_setup_table; here both kinds use XENMEM_add_to_physmap, so one
-// path serves both. Documented in docs/architecture.md.) An HVM guest with the Xen platform
-// device then scans PCI bus 0 and probes the device (phase "pci_scan", frontends/pci_scan.h).
+// path serves both. Documented in docs/architecture.md.) An HVM guest whose machine has an
+// emulated PCI bus then scans bus 0 (phase "pci_scan", frontends/pci_scan.h), and the PCI drivers
+// it has probe what they find: the Xen platform device's driver when the guest has PV drivers
 // (Linux maps its grant frames only in that probe, into the device's BAR1; here they were mapped
-// during the set-up, at frames of RAM, so the probe does no grant-table work.)
+// during the set-up, at frames of RAM, so the probe does no grant-table work), then ata_piix on
+// the PIIX3 IDE function when the guest has IDE disks (frontends/ata_piix_host.h).
 //
 // Event channels: the upcall handler scans the 2-level bitmaps in shared_info the way Linux's
 // evtchn_2l_handle_events does (clear evtchn_upcall_pending, take the selector word, walk the
@@ -28,6 +30,7 @@
 #include <map>
 #include <vector>
 
+#include "frontends/ata_piix_host.h"
 #include "frontends/guest_services.h"
 #include "frontends/pci_scan.h"
 #include "sim/core/xen_abi.h"
@@ -43,10 +46,17 @@ struct GuestBootOptions {
     // HVM: ask the Xen platform device to unplug the emulated disks and NICs (Linux's
     // xen_unplug_emulated_devices) after discovery, before any PV driver connects.
     bool unplug_emulated = false;
-    // HVM with the Xen platform PCI device: enumerate PCI bus 0 (subsys_initcall time, after the
-    // early Xen set-up) and probe the platform device (frontends/pci_scan.h); boot fails with
-    // -XEN_ENODEV if the scan does not find it, as no PV driver can then attach.
+    // HVM whose machine has an emulated PCI bus (a device model): enumerate PCI bus 0
+    // (subsys_initcall time, after the early Xen set-up; phase "pci_scan", frontends/pci_scan.h).
     bool pci_scan = false;
+    // HVM with PV drivers, i.e. with the Xen platform PCI device: after the scan the platform-pci
+    // driver probes 5853:0001; boot fails with -XEN_ENODEV if the scan did not find it, as no PV
+    // driver can then attach. Without it the guest boots with emulated devices only.
+    bool xen_platform_driver = false;
+    // The guest's ata_piix driver (a guest with IDE disks): after the scan it probes the PIIX3 IDE
+    // function 8086:7010 (AtaPiixHost::probe, still in phase "pci_scan"). Its failure does not fail
+    // the boot; the IDE disks are then not usable. Not owned.
+    AtaPiixHost* ata_piix = nullptr;
 };
 
 class XenGuest {

@@ -123,6 +123,9 @@ std::vector<std::pair<std::uint8_t, PciFunctionConfig>> xenfv_functions(bool pla
     ide.status = PiixIdePciConfig::kStatus;
     ide.command = PCI_COMMAND_IO | PCI_COMMAND_MASTER;
     ide.bars = {{4, PciBarKind::io, 16, ide_bmdma_base}};
+    // hvmloader pci_setup, class 0101h of vendor 8086h: "enable IDE0" and "enable IDE1".
+    ide.device_specific = {{PiixIdePciConfig::kIdetimPrimary, 2, PiixIdePciConfig::kIdetimDecodeEnable},
+                           {PiixIdePciConfig::kIdetimSecondary, 2, PiixIdePciConfig::kIdetimDecodeEnable}};
     v.emplace_back(pci_devfn(1, 1), ide);
 
     PciFunctionConfig acpi = base("piix4-acpi", kIntel, 0x7113, 0x068000);

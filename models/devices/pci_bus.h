@@ -19,7 +19,8 @@
 //      00:01.0 PIIX3 ISA bridge 8086:7000, class 0601, multi-function, command 0007 (QEMU's
 //              piix3 reset value: I/O, memory, bus master)
 //      00:01.1 PIIX3 IDE 8086:7010 (piix_ide.h's identity), prog-if 80h, BAR4 the 16 bus-master
-//              ports at the base the IDE engine decodes; command I/O + bus master
+//              ports at the base the IDE engine decodes; command I/O + bus master; IDETIM 40h and
+//              42h 8000h (both channels' decode enabled, hvmloader's pci_setup)
 //      00:01.3 PIIX4 ACPI 8086:7113 rev 03, class 0680, INTA# (the SCI, line 9)
 //      00:02.0 Cirrus CLGD5446 VGA 1013:00B8, class 0300, BAR0 32 MiB prefetchable frame
 //              buffer, BAR1 4 KiB MMIO; command I/O + memory
@@ -31,8 +32,9 @@
 //
 // Where it differs: hvmloader allocates I/O BARs largest first from 0xC000, which would put the
 // platform device's 256-byte BAR0 at 0xC000 and the IDE bus-master BAR at 0xC100; here the IDE
-// BAR keeps the base the IDE engine and the guest's IDE driver use (0xC000) and the platform BAR0
-// follows at 0xC100. The interrupt lines are illustrative (firmware routing is not modelled). The
+// BAR is where the scenario says (`domains[].ide_bmdma_base`, default 0xC000: the IDE engine
+// decodes it there and the guest's ata_piix reads it from BAR4) and the platform BAR0 is at
+// 0xC100. The interrupt lines are illustrative (firmware routing is not modelled). The
 // VGA device has no ROM BAR and no VGA behaviour at all — it exists so that the scan sees the
 // machine's real slot layout. PIIX3's reset control register at 0xCF9 is not modelled.
 #pragma once

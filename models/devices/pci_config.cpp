@@ -64,6 +64,14 @@ PciConfigSpace::PciConfigSpace(const PciFunctionConfig& cfg) : cfg_(cfg) {
     put(PCI_SUBSYSTEM_ID, 2, cfg.subsystem_id);
     put(PCI_INTERRUPT_LINE, 1, cfg.interrupt_line);
     put(PCI_INTERRUPT_PIN, 1, cfg.interrupt_pin);
+    // QEMU pci_init_wmask: the device-specific part of the space is writable byte by byte.
+    for (unsigned at = pci::kHeaderSize; at < pci::kConfigSpaceSize; ++at) writable_[at] = 0xff;
+    for (const PciRegisterValue& r : cfg.device_specific) {
+        if (r.offset < pci::kHeaderSize || r.width == 0 || r.width > 4 ||
+            r.offset + r.width > pci::kConfigSpaceSize)
+            throw std::logic_error("device-specific register of " + cfg.name + " is outside 40h-FFh");
+        put(r.offset, r.width, r.value);
+    }
     for (const PciBar& b : cfg.bars) {
         const bool io = b.kind == PciBarKind::io;
         if (b.index > 5 || b.size == 0 || (b.size & (b.size - 1)) || b.size < (io ? 4u : 16u) ||

@@ -27,11 +27,18 @@
 //    (tools/firmware/hvmloader/pci.c, pci_setup) has already assigned the BARs and set the
 //    command register; the declaration carries those values.
 //
-// Not modelled: capability lists (status bit 4 is 0, 34h reads 0), device-specific registers at
-// 40h-FFh (read 0, writes dropped), extended configuration space, 64-bit BARs, and the effect of a
-// BAR or decode change on the address map: an emulated device's port and MMIO claims are fixed by
-// the toolstack's ioreq-server ranges, so moving a BAR moves nothing (a guest that sizes a BAR
-// restores it, as Linux does).
+//  * Device-specific registers 40h-FFh are what QEMU's generic configuration space makes of them
+//    (pci_init_wmask: every byte past the 64-byte header writable, no write-1-to-clear): plain
+//    read/write bytes, zero at power-on unless firmware wrote them (PciFunctionConfig::
+//    device_specific; e.g. hvmloader's IDETIM writes to the PIIX3 IDE function). A device model
+//    that gives some of them a side effect (QEMU's i440FX PAM registers, PIIX3 PIRQ routing) is not
+//    modelled; the value written still reads back, as in QEMU.
+//
+// Not modelled: capability lists (status bit 4 is 0, 34h reads 0), side effects of device-specific
+// registers, extended configuration space, 64-bit BARs, and the effect of a BAR or decode change
+// on the address map: an emulated device's port and MMIO claims are fixed by the toolstack's
+// ioreq-server ranges, so moving a BAR moves nothing (a guest that sizes a BAR restores it, as
+// Linux does).
 #pragma once
 
 #include <array>
@@ -46,6 +53,7 @@ namespace xensim {
 // Register offsets and bits: Linux's <linux/pci_regs.h> (the spec's names), from the system.
 namespace pci {
 constexpr unsigned kConfigSpaceSize = PCI_CFG_SPACE_SIZE;
+constexpr unsigned kHeaderSize = 0x40;  // the type-0 header; device-specific registers follow
 constexpr std::uint8_t kHeaderTypeMultiFunction = 0x80;  // PCI 3.0 §6.2.1, header type bit 7
 }  // namespace pci
 
@@ -66,6 +74,12 @@ struct PciBar {
     std::uint32_t address;  // as firmware assigned it
 };
 
+// A device-specific register (40h-FFh) as firmware left it.
+struct PciRegisterValue {
+    unsigned offset, width;  // bytes
+    std::uint32_t value;
+};
+
 // Identity and firmware-set contents of one function's header.
 struct PciFunctionConfig {
     std::string name;  // for stats and tests ("xen-platform")
@@ -78,6 +92,7 @@ struct PciFunctionConfig {
     std::uint16_t subsystem_vendor_id = 0, subsystem_id = 0;
     std::uint8_t interrupt_line = 0, interrupt_pin = 0;  // pin: 0 none, 1 INTA# ...
     std::vector<PciBar> bars;
+    std::vector<PciRegisterValue> device_specific;  // 40h-FFh; the rest of that space reads 0
 };
 
 class PciConfigSpace {

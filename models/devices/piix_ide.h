@@ -206,6 +206,14 @@ constexpr std::uint8_t WIN_SETFEATURES = 0xEF;
 // The PIIX3 IDE function's type-0 PCI configuration header (82371SB function 1), read-only here;
 // a PCI bus model exposes it. Only BAR4 (BMIBA, config 20h) is implemented; BARs 0-3 read 0
 // (legacy mode, prog-if 80h).
+//
+// Its device-specific registers are the ones Linux's ata_piix programs (82371SB datasheet, IDE
+// timing registers): IDETIM at 40h (primary) and 42h (secondary), bit 15 the channel's decode
+// enable, and SIDETIM at 44h. QEMU's hw/ide/piix.c implements none of them: they are generic
+// configuration bytes (read/write, no effect on the emulation), which is how the bus model
+// (pci_config.h) serves them. The PIIX4's UDMA registers (48h, 4Ah) and the ICH's IDE_CONFIG (54h)
+// do not exist on a PIIX3 and read 0 the same way. hvmloader's pci_setup writes 8000h to both
+// IDETIM registers ("enable IDE0/IDE1"), so that is what the guest finds.
 struct PiixIdePciConfig {
     static constexpr std::uint16_t kVendorId = 0x8086;  // Intel
     static constexpr std::uint16_t kDeviceId = 0x7010;  // 82371SB PIIX3 IDE
@@ -215,6 +223,8 @@ struct PiixIdePciConfig {
     static constexpr std::uint8_t kClass = 0x01;      // mass storage
     static constexpr std::uint16_t kStatus = 0x0280;  // fast back-to-back, DEVSEL medium
     static constexpr unsigned kBar4Offset = 0x20;
+    static constexpr unsigned kIdetimPrimary = 0x40, kIdetimSecondary = 0x42, kSidetim = 0x44;
+    static constexpr std::uint16_t kIdetimDecodeEnable = 0x8000;  // IDETIM bit 15 (IDE)
 
     std::uint16_t bmdma_base = 0;
     std::uint32_t bar4() const { return std::uint32_t{bmdma_base} | 1u; }  // bit 0: I/O space

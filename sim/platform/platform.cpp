@@ -402,6 +402,7 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
         ap.drive = static_cast<unsigned>(vdev[2] - 'a') % 2;
         ap.pio = disk.at("ide_transfer") == "pio";  // libata.dma=0
         ap.set_multiple = disk.at("ide_set_multiple").get<int>();
+        ap.host = guest->ata_host.get();
         rt.ata = std::make_unique<AtaPiix>(ap, *guest->group);
         rt.medium = guest->ide_disks.at(vdev).get();
         device = rt.ata.get();
@@ -473,6 +474,9 @@ void Platform::build_device_models() {
         if (d->id == 0) continue;
         const bool platform_pci = d->config.at("xen_platform_pci").get<bool>();
         const bool vga = d->config.at("vga") == "stdvga";
+        // Where firmware put the IDE function's bus-master BAR: the engine decodes it there and
+        // the function's BAR4 says so (the guest finds it by scanning).
+        const auto ide_bmdma_base = d->config.at("ide_bmdma_base").get<std::uint16_t>();
         std::vector<const json*> ide;
         for (const json& disk : d->config.at("disks"))
             if (disk.at("attach") == "ide") ide.push_back(&disk);
@@ -484,7 +488,7 @@ void Platform::build_device_models() {
         if (vga) ranges.push_back({StdVga::kPortFirst, StdVga::kPortLast});
         if (!ide.empty()) {
             // The PIIX3 IDE function's legacy ports and its bus-master BAR.
-            const std::uint16_t bm = PiixIdeConfig{}.bmdma_base;
+            const std::uint16_t bm = ide_bmdma_base;
             ranges.insert(ranges.end(), {{0x1f0, 0x1f7},
                                          {0x3f6, 0x3f6},
                                          {0x170, 0x177},
@@ -520,7 +524,7 @@ void Platform::build_device_models() {
         // (xen_map_pcidev), so configuration cycles for it reach this device model.
         d->pci_bus = std::make_unique<PciBus>(*d->group);
         PciBus* bus = d->pci_bus.get();
-        for (const auto& [devfn, fn] : xenfv_functions(platform_pci, PiixIdeConfig{}.bmdma_base, vga))
+        for (const auto& [devfn, fn] : xenfv_functions(platform_pci, ide_bmdma_base, vga))
             bus->add(devfn, fn);
         for (std::uint32_t sbdf : bus->sbdfs()) hv_->map_pcidev_to_ioreq_server(d->id, sbdf);
         dm->add_device(bus);
@@ -547,8 +551,11 @@ void Platform::build_device_models() {
                 return write ? mem->write(gpa, buf, len) : mem->read(gpa, buf, len);
             };
             dm->attach_guest_ram(dma);  // rep strings reach guest RAM the same way
+            d->ata_host = std::make_unique<AtaPiixHost>();  // the guest's driver for the controller
+            PiixIdeConfig ide_cfg;
+            ide_cfg.bmdma_base = ide_bmdma_base;
             d->ide = std::make_unique<PiixIde>(
-                PiixIdeConfig{}, drives, dma,
+                ide_cfg, drives, dma,
                 [dm](unsigned ch, std::uint64_t at) { dm->schedule_completion(ch, at); }, *d->ide_group);
             PiixIde* piix = d->ide.get();
             DeviceModel::Ide hooks;
@@ -594,8 +601,13 @@ void Platform::install_programs() {
         opts.upcall = rt->config.at("upcall") == "percpu_vector" ? GuestUpcall::percpu_vector
                                                                  : GuestUpcall::callback_vector;
         opts.grant_frames = rt->config.at("grant_frames");
+        // PV drivers go with the Xen platform device; an HVM guest with a device model has an
+        // emulated PCI bus (the xenfv machine's bus 0) and enumerates it at boot. (An HVM guest with
+        // no emulated device at all has no PCI bus here: no device model answers 0xCF8/0xCFC.)
         opts.unplug_emulated = rt->config.at("xen_platform_pci").get<bool>();
-        opts.pci_scan = opts.unplug_emulated;
+        opts.xen_platform_driver = opts.unplug_emulated;
+        opts.pci_scan = rt->type == DomainType::hvm && rt->device_model != nullptr;
+        opts.ata_piix = rt->ata_host.get();  // with IDE disks: ata_piix probes the PIIX3 IDE function
         for (std::size_t i = 0; i < rt->services.size(); ++i) {
             GuestServices* s = rt->services[i].get();
             Vcpu& v = hv_->vcpu(rt->id, static_cast<unsigned>(i));

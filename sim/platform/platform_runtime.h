@@ -56,6 +56,8 @@ struct Platform::DomainRuntime {
     std::unique_ptr<StatsGroup> ide_group;
     std::map<std::string, std::unique_ptr<Disk>> ide_disks;
     std::unique_ptr<PiixIde> ide;
+    // The guest's ata_piix driver's hold on that controller (probed at boot, shared by the disks).
+    std::unique_ptr<AtaPiixHost> ata_host;
     // Phases the guest marked (GuestServices::mark_phase): where each began, and the domain's
     // exit and hypercall counts at that moment (the report takes differences).
     struct Phase {

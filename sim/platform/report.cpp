@@ -300,7 +300,7 @@ json Platform::report(const RunResult& run) const {
                                              {"screen", d->vga->text_screen()}};
             }
         }
-        // The guest's own view of PCI bus 0 after its scan (HVM with xen_platform_pci only).
+        // The guest's own view of PCI bus 0 after its scan (HVM guests with a device model).
         if (!d->guest->pci_devices().empty()) {
             json devs = json::array();
             const PciDev* platform = d->guest->platform_pci();
@@ -309,10 +309,13 @@ json Platform::report(const RunResult& run) const {
                 std::snprintf(bdf, sizeof bdf, "%02x:%02x.%u", p.bus, p.devfn >> 3, p.devfn & 7u);
                 std::snprintf(id, sizeof id, "%04x:%04x", p.vendor, p.device);
                 std::snprintf(cls, sizeof cls, "%06x", p.class_code);
+                const bool ata = d->ata_host && d->ata_host->probed() && d->ata_host->devfn() == p.devfn;
                 devs.push_back({{"bdf", bdf},
                                 {"id", id},
                                 {"class", cls},
-                                {"driver", &p == platform ? "xen-platform-pci" : ""}});
+                                {"driver", &p == platform ? "xen-platform-pci"
+                                           : ata          ? "ata_piix"
+                                                          : ""}});
             }
             dj["pci_devices"] = devs;
         }

@@ -91,6 +91,11 @@ ConfigNodePtr scenario_schema() {
                  N::boolean(false,
                             "HVM: the Xen platform device in dom0's device model; the guest runs the "
                             "unplug protocol at boot (an ioreq per port access)")},
+                {"ide_bmdma_base",
+                 N::integer(0xc000, 0x1000, 0xfff0, "I/O port",
+                            "HVM with IDE disks: where firmware put the PIIX3 IDE function's bus-master "
+                            "BAR4 (16 ports, 16-byte aligned); the device model decodes it there and "
+                            "the guest's ata_piix takes it from BAR4")},
                 {"vga", N::enumeration("none", {"none", "stdvga"},
                                        "HVM: an emulated standard VGA in dom0's device model (text mode; "
                                        "Xen buffers single writes to its memory window)")},
@@ -397,6 +402,13 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
         if (type != "hvm" && d.at("vga") != "none")
             errors.push_back(
                 {at + "/vga", "\"none\" (an emulated VGA needs an HVM guest)", describe_json(d.at("vga"))});
+        const unsigned bm = d.at("ide_bmdma_base");
+        // 16-byte aligned, and clear of the platform device's BAR0 (0xC100-0xC1FF) and of the PCI
+        // configuration ports.
+        if ((bm & 0xf) || (bm <= 0xc1ff && bm + 15 >= 0xc100) || (bm <= 0xcff && bm + 15 >= 0xcf8))
+            errors.push_back({at + "/ide_bmdma_base",
+                              "a 16-byte aligned I/O base outside 0xC100-0xC1FF and 0xCF8-0xCFF",
+                              describe_json(d.at("ide_bmdma_base"))});
         if (!names.insert(d.at("name").get<std::string>()).second)
             errors.push_back({at + "/name", "a name no other domain has", describe_json(d.at("name"))});
         const json& disks = d.at("disks");

@@ -88,14 +88,17 @@ TEST(IdePio, ReadMultipleOf4KiBIsTwentySevenAccessesAndOneInterrupt) {
     EXPECT_EQ(b.at("device").at("multi_count"), 16u);
     EXPECT_EQ(b.at("ide").at("pio_blocks"), n);
     // The device model saw each access: 8 rep insl per request (one per sector) plus the probe's
-    // IDENTIFY (11 accesses, one of them a rep insl).
+    // IDENTIFY (11 accesses, one of them a rep insl), the boot's PCI scan and ata_piix's probe
+    // (PIO ioreqs at 0xCF8-0xCFB and the two BM Status reads), and the drive's PIO 4 timings
+    // (set_piomode only with libata.dma=0: an IDETIM read and write, each with its 0xCF8 write).
     const json& dm = sim.domain("guest").at("device_model");
     EXPECT_EQ(count(dm.at("ioreqs"), "pio_rep_read"), 8 * n + 1);
     EXPECT_EQ(count(dm.at("ioreqs"), "pio_rep_write"), 0u);
     EXPECT_EQ(count(dm.at("ioreqs"), "pio_read") + count(dm.at("ioreqs"), "pio_write") +
                   count(dm.at("ioreqs"), "pio_rep_read"),
-              pio_read_accesses(8, 16) * n + 11);
-    EXPECT_EQ(count(phase(sim, "pv_connect").at("exits"), "IO_INSTRUCTION"), 11u);
+              pio_read_accesses(8, 16) * n + 11 + kIdeScanPioIoreqs + kSetModeMasterPio);
+    EXPECT_EQ(count(phase(sim, "pci_scan").at("exits"), "IO_INSTRUCTION"), kIdeScanExits);
+    EXPECT_EQ(count(phase(sim, "pv_connect").at("exits"), "IO_INSTRUCTION"), 11u + 2 * kSetModeMasterPio);
 }
 
 TEST(IdePio, WriteMultipleOf4KiBIsTwentySevenAccessesAndOneInterrupt) {
@@ -118,9 +121,11 @@ TEST(IdePio, ReadSectorsOf4KiBIsSixtyTwoAccessesAndEightInterrupts) {
     const json& b = sim.report.at("workloads").at(0).at("block");
     EXPECT_EQ(b.at("device").at("multi_count"), 0u);
     EXPECT_EQ(b.at("ide").at("pio_blocks"), 8 * n);
-    // The probe: IDENTIFY (11), SET MULTIPLE MODE polled (control, select 4, task file 7, command,
-    // pause, status, control: 16), IDENTIFY again (11).
-    EXPECT_EQ(count(phase(sim, "pv_connect").at("exits"), "IO_INSTRUCTION"), 11u + 16u + 11u);
+    // The probe: IDENTIFY (11), the PIO 4 timings (2 configuration accesses, 4 port accesses),
+    // SET MULTIPLE MODE polled (control, select 4, task file 7, command, pause, status, control:
+    // 16), IDENTIFY again (11).
+    EXPECT_EQ(count(phase(sim, "pv_connect").at("exits"), "IO_INSTRUCTION"),
+              11u + 2 * kSetModeMasterPio + 16u + 11u);
     EXPECT_EQ(count(b.at("ide").at("commands"), "SET MULTIPLE MODE"), 1u);
     EXPECT_EQ(count(b.at("ide").at("commands"), "IDENTIFY"), 2u);
 }

@@ -105,9 +105,9 @@ TEST(Ioreq, PciScanPhaseMakesTheDocumentedConfigurationAccesses) {
     for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(devs.at(i).at("driver"), "");
 }
 
-// Without the platform device the guest runs neither the unplug protocol nor a PCI scan: the
-// simulated guest scans only with xen_platform_pci (a real HVM guest would scan anyway and find no
-// 5853:0001; with no device model at all, every 0xCFC access would read all ones from Xen).
+// A guest with no emulated device at all (no platform device, no IDE disk, no VGA) has no device
+// model, so it runs neither the unplug protocol nor a PCI scan: in this model such a machine has no
+// PCI bus (a real one would still have the i440FX and every 0xCFC read would reach QEMU).
 TEST(Ioreq, WithoutThePlatformDeviceTheGuestMakesNoPortAccess) {
     Simulation sim(platform_scenario(false));
     const json& g = sim.domain("guest");
@@ -195,24 +195,39 @@ TEST(Ide, EachDmaReadIsTwentySixPortAccessesAndOneInterrupt) {
     ASSERT_NE(io, nullptr);
     EXPECT_EQ(count(io->at("exits"), "IO_INSTRUCTION"), 26 * n);
     EXPECT_EQ(count(io->at("exits"), "APIC_ACCESS"), n);
-    // The probe: IDENTIFY polled with nIEN: control, select (4), command, pause, status, one
-    // rep insl of the 512 bytes, status, control again.
+    // The boot's pci_scan phase: the scan and ata_piix's probe of the controller.
+    const json* scan = nullptr;
+    for (const auto& p : sim.domain("guest").at("phases"))
+        if (p.at("name") == "pci_scan") scan = &p;
+    ASSERT_NE(scan, nullptr);
+    EXPECT_EQ(scan->at("exits"), (json{{"IO_INSTRUCTION", kIdeScanExits}}));
+    // The drive's probe: IDENTIFY polled with nIEN: control, select (4), command, pause, status,
+    // one rep insl of the 512 bytes, status, control again (11); then the MWDMA 2 timings,
+    // set_piomode and set_dmamode, each an IDETIM read and write (4 configuration accesses).
     const json* probe = nullptr;
     for (const auto& p : sim.domain("guest").at("phases"))
         if (p.at("name") == "pv_connect") probe = &p;
     ASSERT_NE(probe, nullptr);
-    EXPECT_EQ(count(probe->at("exits"), "IO_INSTRUCTION"), 11u);
-    // Every access was served by the device model: 26 per request plus the probe's 11.
+    EXPECT_EQ(count(probe->at("exits"), "IO_INSTRUCTION"), 11u + 2 * kSetModeMasterDma);
+    EXPECT_EQ(w.at("block").at("device").at("transfer"), "dma");
+    // Every access was served by the device model: 26 per request plus the probe's 11, the
+    // boot's PCI scan and host probe, and the drive's timing writes (a PIO ioreq at 0xCF8 and a
+    // PCI_CONFIG ioreq each).
     const json& dm = sim.domain("guest").at("device_model");
     EXPECT_EQ(count(dm.at("ioreqs"), "pio_read") + count(dm.at("ioreqs"), "pio_write") +
                   count(dm.at("ioreqs"), "pio_rep_read"),
-              26 * n + 11);
+              26 * n + 11 + kIdeScanPioIoreqs + kSetModeMasterDma);
+    EXPECT_EQ(count(dm.at("ioreqs"), "pci_config_read") + count(dm.at("ioreqs"), "pci_config_write"),
+              kIdeScanPciConfigIoreqs + kSetModeMasterDma);
     // Device-model time: at least device_model_ioreq per ioreq (6000 cycles at the default 2100 MHz
     // is 2857 ns) plus the probe's rep insl elements (128 x 300 cycles), and the workload's figure
-    // is that time divided by the requests. CPU time per request is guest plus hypervisor cycles.
+    // is that time divided by the requests (boot included). CPU time per request is guest plus
+    // hypervisor cycles.
+    const std::uint64_t ioreqs =
+        26 * n + 11 + kIdeScanPioIoreqs + kIdeScanPciConfigIoreqs + 2 * kSetModeMasterDma;
     const std::uint64_t busy = dm.at("busy_ns");
-    EXPECT_GE(busy, (26 * n + 11) * 2857 + 128 * 300 * 1000 / 2100);
-    EXPECT_LT(busy, (26 * n + 11) * 2857 * 2);  // hypercalls and timer work, not more than as much again
+    EXPECT_GE(busy, ioreqs * 2857 + 128 * 300 * 1000 / 2100);
+    EXPECT_LT(busy, ioreqs * 2857 * 2);  // hypercalls and timer work, not more than as much again
     const json& pr = w.at("per_request");
     EXPECT_DOUBLE_EQ(pr.at("device_model_ns").get<double>(), static_cast<double>(busy) / n);
     EXPECT_DOUBLE_EQ(pr.at("cpu_cycles").get<double>(),
@@ -260,6 +275,59 @@ TEST(Ide, UnplugAtBootRemovesTheEmulatedDisk) {
     EXPECT_EQ(w.at("failures"), 1u);
     EXPECT_FALSE(w.at("block").at("device").at("connected").get<bool>());
     EXPECT_EQ(count(w.at("block").at("ide").at("commands"), "READ DMA"), 0u);
+    // Its pci_scan phase is the PVHVM scan of docs/pci-scan.md (743) plus ata_piix's probe of the
+    // controller, which happens whether or not the disks are still there (2 x 21 + 2).
+    for (const auto& p : g.at("phases"))
+        if (p.at("name") == "pci_scan")
+            EXPECT_EQ(
+                p.at("exits"),
+                (json{{"IO_INSTRUCTION", kPciScanExits + 2 * kAtaProbeConfigAccesses + kAtaProbeBmReads}}));
+}
+
+// A pure emulated guest (IDE disk, no Xen platform device, so no PV drivers) whose firmware put
+// the bus-master BAR somewhere else than usual: the guest boots with a pci_scan phase (scan and
+// ata_piix probe), its driver finds BAR4 at 0xD040 and every bus-master access goes there, and
+// fio's written data verifies. The device model claims the ports where the BAR says.
+TEST(Ide, TheDriverFindsTheBusMasterWhereBar4Says) {
+    json sc = platform_scenario(false);
+    sc["domains"][1]["ide_bmdma_base"] = 0xd040;
+    sc["domains"][1]["disks"] =
+        json::array({{{"vdev", "hda"}, {"attach", "ide"}, {"sectors", 204800}, {"model", "ssd"}}});
+    sc["workloads"] = json::array({{{"type", "fio"},
+                                    {"name", "io"},
+                                    {"guest", "guest"},
+                                    {"rw", "randwrite"},
+                                    {"bs", 4096},
+                                    {"size", 262144},
+                                    {"verify", "crc32c"}}});
+    sc["stop"]["sim_time_ms"] = 1000;
+    Simulation sim(sc);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& b = sim.report.at("workloads").at(0).at("block");
+    EXPECT_EQ(b.at("writes"), 64u);
+    EXPECT_EQ(b.at("verified"), 64u);
+    EXPECT_EQ(b.at("verify_failures"), 0u);
+    EXPECT_EQ(b.at("device").at("transfer"), "dma");
+    const json& g = sim.domain("guest");
+    std::vector<std::string> names;
+    for (const auto& p : g.at("phases")) names.push_back(p.at("name"));
+    EXPECT_EQ(names, (std::vector<std::string>{"discovery", "xen_setup", "pci_scan", "running", "pv_connect",
+                                               "io"}));
+    for (const auto& p : g.at("phases"))
+        if (p.at("name") == "pci_scan") EXPECT_EQ(p.at("exits"), (json{{"IO_INSTRUCTION", kIdeScanExits}}));
+    // 128 DMA commands (64 writes, 64 verify reads), LBA28: per command B+4 written once, B+0 read
+    // 3 times and written 3 times, B+2 read twice and written once (docs/ide-register-sequence.md
+    // §1); plus the probe's simplex read of each channel's BM Status.
+    const json& causes = g.at("exits_by_cause");
+    EXPECT_EQ(count(causes, "IO_INSTRUCTION:port:0xd040"), 128u * 6);
+    EXPECT_EQ(count(causes, "IO_INSTRUCTION:port:0xd042"), 128u * 3 + 1);
+    EXPECT_EQ(count(causes, "IO_INSTRUCTION:port:0xd044"), 128u);
+    EXPECT_EQ(count(causes, "IO_INSTRUCTION:port:0xd04a"), 1u);
+    EXPECT_EQ(count(causes, "IO_INSTRUCTION:port:0xc000") + count(causes, "IO_INSTRUCTION:port:0xc002") +
+                  count(causes, "IO_INSTRUCTION:port:0xc004"),
+              0u);
+    EXPECT_EQ(g.at("unclaimed_io"), kScanAbsent);  // only the scan's absent functions
+    EXPECT_EQ(g.at("pci_devices").at(2).at("driver"), "ata_piix");
 }
 
 }  // namespace

@@ -53,6 +53,33 @@ constexpr std::uint64_t kXenstoredDom0Hypercalls = 1;
 constexpr std::uint64_t kXenstoredHypercallsPerGuest = 2;
 constexpr std::uint64_t xenstored_connections(std::uint64_t guests) { return guests + 1; }
 
+// The pci_scan phase of an HVM guest that has a device model but not the Xen platform device
+// (IDE disks or stdvga only), from docs/pci-scan.md §3 without 00:03.0: pci_check_type1's 5 port
+// accesses (0xCF8-0xCFB, PIO ioreqs: 3 writes, 2 reads), then 305 configuration accesses — 39
+// vendor probes, 34 of them of absent functions (slots 3-31 and functions 01.2, 01.4-01.7), and the
+// set-up of the five functions found (38 + 60 + 61 + 47 + 60 = 266) — each an OUT to 0xCF8 (a PIO
+// ioreq) and a data access (an IOREQ_TYPE_PCI_CONFIG ioreq unless its function is absent, which Xen
+// completes itself). No driver probe: such a guest has no PV drivers.
+constexpr std::uint64_t kScanConfigAccesses = 39 + 266, kScanAbsent = 34;
+constexpr std::uint64_t kScanExits = 5 + 2 * kScanConfigAccesses;                             // 615
+constexpr std::uint64_t kScanPioReads = 2, kScanPioWrites = 3 + kScanConfigAccesses;          // 2, 308
+constexpr std::uint64_t kScanPciConfigIoreqs = kScanConfigAccesses - kScanAbsent;             // 271
+constexpr std::uint64_t kScanIoreqs = kScanPioReads + kScanPioWrites + kScanPciConfigIoreqs;  // 581
+
+// A guest with IDE disks also runs ata_piix's probe of the PIIX3 IDE function in that phase
+// (docs/ide-register-sequence.md §6): 21 configuration accesses (pcim_enable_device 2, IOCFG 1,
+// pci_set_master 3, prog-if 1, and per port the EH reset's PIO-0 timings for both device slots,
+// 2 + 4, and the prereset's decode-enable read, 1) and one BM Status read per port (the simplex
+// check at BAR4 + 2 and BAR4 + 10): 44 port accesses, 21 + 2 more PIO ioreqs, 21 more PCI_CONFIG
+// ioreqs. Then each drive, after its IDENTIFY (phase pv_connect), gets its timings: set_piomode
+// (IDETIM read and write; for a slave SIDETIM too) and with DMA set_dmamode (the same again).
+constexpr std::uint64_t kAtaProbeConfigAccesses = 21, kAtaProbeBmReads = 2;
+constexpr std::uint64_t kIdeScanExits = kScanExits + 2 * kAtaProbeConfigAccesses + kAtaProbeBmReads;  // 659
+constexpr std::uint64_t kIdeScanPioIoreqs =
+    kScanPioReads + kScanPioWrites + kAtaProbeConfigAccesses + kAtaProbeBmReads;                   // 333
+constexpr std::uint64_t kIdeScanPciConfigIoreqs = kScanPciConfigIoreqs + kAtaProbeConfigAccesses;  // 292
+constexpr std::uint64_t kSetModeMasterDma = 4, kSetModeMasterPio = 2;  // configuration accesses
+
 // Counts in a JSON object, 0 when the key is absent.
 inline std::uint64_t count(const nlohmann::json& obj, const std::string& key) {
     return obj.contains(key) ? obj.at(key).get<std::uint64_t>() : 0;

@@ -246,7 +246,7 @@ TEST(PciBus, ConfigAccessBySbdfMatchesThePorts) {
     m.bus.config_write(sbdf, PCI_BASE_ADDRESS_0, 4, 0xffffffffu);
     EXPECT_EQ(m.c.read(kPlatform, PCI_BASE_ADDRESS_0, 4), 0xffffff01u);
     EXPECT_EQ(m.bus.config_read(sbdf, 0xfe, 4), 0xffffffffu);  // past the 256 bytes
-    EXPECT_EQ(m.bus.config_read(sbdf, 0x40, 4), 0u);           // device-specific space: not modelled
+    EXPECT_EQ(m.bus.config_read(sbdf, 0x40, 4), 0u);           // device-specific space: never written
     EXPECT_EQ(m.bus.stats().config_reads.value("00:03.0"), 5u);
     EXPECT_EQ(m.bus.stats().config_writes.value("00:03.0"), 1u);
 }
@@ -264,6 +264,34 @@ TEST(PciConfigSpace, InvalidBarDeclarationsAreRejected) {
     PciBus bus(root);
     bus.add(0, PciFunctionConfig{});
     EXPECT_THROW(bus.add(0, PciFunctionConfig{}), std::logic_error);
+}
+
+// Device-specific registers (40h-FFh) behave as QEMU's generic configuration space makes them
+// (hw/pci/pci.c pci_init_wmask: writable bytes): the PIIX3 IDE function, whose hw/ide/piix.c
+// implements none of them, shows hvmloader's IDETIM values (8000h: decode enabled on both
+// channels), keeps what a driver writes, and reads 0 where nothing was written (SIDETIM, the
+// PIIX4-only UDMA registers, the ICH's IDE_CONFIG).
+TEST(PciConfigSpace, DeviceSpecificRegistersAreGenericReadWriteBytes) {
+    Xenfv m;
+    EXPECT_EQ(m.c.read(kIde, 0x40, 2), 0x8000u);  // IDETIM primary
+    EXPECT_EQ(m.c.read(kIde, 0x41, 1), 0x80u);    // its decode-enable byte (libata's piix_enable_bits)
+    EXPECT_EQ(m.c.read(kIde, 0x42, 2), 0x8000u);  // IDETIM secondary
+    EXPECT_EQ(m.c.read(kIde, 0x44, 1), 0x00u);    // SIDETIM
+    EXPECT_EQ(m.c.read(kIde, 0x48, 1), 0x00u);    // UDMACTL (PIIX4)
+    EXPECT_EQ(m.c.read(kIde, 0x54, 4), 0x00u);    // IDE_CONFIG (ICH)
+    m.c.write(kIde, 0x40, 2, 0xe307);
+    m.c.write(kIde, 0x44, 1, 0x0b);
+    m.c.write(kIde, 0xfc, 4, 0x12345678);
+    EXPECT_EQ(m.c.read(kIde, 0x40, 4), 0x8000e307u);
+    EXPECT_EQ(m.c.read(kIde, 0x44, 1), 0x0bu);
+    EXPECT_EQ(m.c.read(kIde, 0xfc, 4), 0x12345678u);
+    EXPECT_EQ(m.c.read(kPlatform, 0x40, 2), 0u);  // another function's space is its own
+    PciFunctionConfig f;
+    f.name = "bad";
+    f.device_specific = {{0x3c, 1, 0}};  // in the header
+    EXPECT_THROW(PciConfigSpace{f}, std::logic_error);
+    f.device_specific = {{0xfe, 4, 0}};  // past 255
+    EXPECT_THROW(PciConfigSpace{f}, std::logic_error);
 }
 
 // The header declaration covers the 64 bytes of the type-0 header exactly once.
