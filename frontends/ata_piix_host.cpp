@@ -31,23 +31,13 @@ unsigned fls(unsigned mask) {  // 1-based index of the highest set bit, 0 for no
     return n;
 }
 
-struct Cfg {
-    PciConf1& c;
-    unsigned bus, devfn;
-    std::uint32_t read(unsigned reg, unsigned len) {
-        std::uint32_t v = 0;
-        if (!c.read(bus, devfn, reg, len, &v)) v = len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
-        return v;
-    }
-    void write(unsigned reg, unsigned len, std::uint32_t v) { c.write(bus, devfn, reg, len, v); }
-};
 }  // namespace
 
 long AtaPiixHost::probe(GuestServices& s, PciConf1& c, PciDev& dev) {
     if (dev.vendor != kVendor || dev.device != kDevice) return -XEN_ENODEV;
     bus_ = dev.bus;
     devfn_ = dev.devfn;
-    Cfg f{c, dev.bus, dev.devfn};
+    PciFnConfig f{c, dev.bus, dev.devfn};
     // pcim_enable_device -> pci_enable_device.
     if (long r = pci_enable_device(c, dev)) return r;
     // hpriv->saved_iocfg (cable detection on ICH; read on every chip).
@@ -127,7 +117,7 @@ AtaPiixHost::Modes AtaPiixHost::set_mode(PciConf1& c, unsigned port, unsigned de
 
 void AtaPiixHost::set_timings(PciConf1& c, unsigned port, unsigned devno, unsigned pio, std::uint8_t pio_mode,
                               bool iordy_capable, bool resetting, bool ata) {
-    Cfg f{c, bus_, devfn_};
+    PciFnConfig f{c, bus_, devfn_};
     const bool slave = devno != 0;
     unsigned control = 0;
     if (pio >= 2) control |= 1;  // TIME enable

@@ -21,21 +21,9 @@ std::uint32_t conf1_address(unsigned bus, unsigned devfn, unsigned reg) {
     return kConf1Enable | ((reg & 0xf00u) << 16) | (bus << 16) | (devfn << 8) | (reg & 0xfcu);
 }
 
-// Typed accessors as pci_read_config_{byte,word,dword}; a failed access reads as all ones.
-struct Cfg {
-    PciConf1& c;
-    unsigned bus, devfn;
-    std::uint32_t read(unsigned reg, unsigned len) {
-        std::uint32_t v = 0;
-        if (!c.read(bus, devfn, reg, len, &v)) v = len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
-        return v;
-    }
-    void write(unsigned reg, unsigned len, std::uint32_t v) { c.write(bus, devfn, reg, len, v); }
-};
-
 // pci_find_capability (drivers/pci/pci.c): __pci_bus_find_cap_start reads the status register;
 // without a capability list that is all; with one, __pci_find_next_cap_ttl walks it.
-unsigned find_capability(Cfg& f, std::uint8_t hdr_type, unsigned cap) {
+unsigned find_capability(PciFnConfig& f, std::uint8_t hdr_type, unsigned cap) {
     const auto status = static_cast<std::uint16_t>(f.read(PCI_STATUS, 2));
     if (!(status & PCI_STATUS_CAP_LIST)) return 0;
     if ((hdr_type & kHeaderTypeMask) > 1) return 0;  // CardBus: PCI_CB_CAPABILITY_LIST, not modelled
@@ -54,7 +42,7 @@ unsigned find_capability(Cfg& f, std::uint8_t hdr_type, unsigned cap) {
 
 // __pci_read_base for a 32-bit BAR (pos 10h-24h) or the ROM BAR (30h). Returns 1 for a 64-bit
 // memory BAR (which occupies the next BAR too; its upper half is not sized here).
-unsigned read_base(Cfg& f, PciDev& dev, PciResource& res, unsigned pos, bool rom) {
+unsigned read_base(PciFnConfig& f, PciDev& dev, PciResource& res, unsigned pos, bool rom) {
     const std::uint32_t mask = rom ? static_cast<std::uint32_t>(PCI_ROM_ADDRESS_MASK) : ~0u;
     std::uint16_t orig_cmd = 0;
     if (!dev.mmio_always_on) {
@@ -108,7 +96,7 @@ unsigned read_base(Cfg& f, PciDev& dev, PciResource& res, unsigned pos, bool rom
 
 // pci_setup_device for a type-0 header; false if Linux would ignore the function.
 bool setup_device(PciConf1& c, PciDev& dev) {
-    Cfg f{c, dev.bus, dev.devfn};
+    PciFnConfig f{c, dev.bus, dev.devfn};
     const auto hdr_type = static_cast<std::uint8_t>(f.read(PCI_HEADER_TYPE, 1));
     dev.hdr_type = hdr_type & kHeaderTypeMask;
     dev.multifunction = hdr_type & kHeaderTypeMultiFunction;
@@ -208,7 +196,7 @@ std::vector<PciDev> pci_scan_bus(PciConf1& c, unsigned bus) {
         // pci_scan_slot: function 0 must exist; then functions 1-7 only of a multi-function slot
         // (next_fn), each found function counting as part of a multi-function device.
         for (unsigned fn = 0; fn < kFunctionsPerSlot; ++fn) {
-            Cfg f{c, bus, devfn + fn};
+            PciFnConfig f{c, bus, devfn + fn};
             // pci_scan_device → pci_bus_generic_read_dev_vendor_id
             const std::uint32_t l = f.read(PCI_VENDOR_ID, 4);
             const bool present = !(l == 0xffffffffu || l == 0 || l == 0x0000ffffu || l == 0xffff0000u);
@@ -234,7 +222,7 @@ std::vector<PciDev> pci_scan_bus(PciConf1& c, unsigned bus) {
 
 long pci_enable_device(PciConf1& c, PciDev& dev) {
     if (++dev.enable_cnt > 1) return 0;  // already enabled
-    Cfg f{c, dev.bus, dev.devfn};
+    PciFnConfig f{c, dev.bus, dev.devfn};
     // pci_enable_resources: decoding for every BAR resource (the ROM only if enabled, which it
     // never is here).
     const auto old_cmd = static_cast<std::uint16_t>(f.read(PCI_COMMAND, 2));
@@ -255,7 +243,7 @@ long pci_enable_device(PciConf1& c, PciDev& dev) {
 }
 
 void pci_set_master(PciConf1& c, PciDev& dev) {
-    Cfg f{c, dev.bus, dev.devfn};
+    PciFnConfig f{c, dev.bus, dev.devfn};
     const auto old_cmd = static_cast<std::uint16_t>(f.read(PCI_COMMAND, 2));
     if (!(old_cmd & PCI_COMMAND_MASTER)) f.write(PCI_COMMAND, 2, old_cmd | PCI_COMMAND_MASTER);
     // pcibios_set_master (not PCI Express here): a latency timer below 16 is raised to 64, one

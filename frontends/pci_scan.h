@@ -57,6 +57,19 @@ class PciConf1 {
     std::uint64_t accesses_ = 0;
 };
 
+// One function's configuration space through PciConf1, typed as pci_read_config_{byte,word,dword}
+// and pci_write_config_*: a failed access reads as all ones.
+struct PciFnConfig {
+    PciConf1& c;
+    unsigned bus, devfn;
+    std::uint32_t read(unsigned reg, unsigned len) {
+        std::uint32_t v = 0;
+        if (!c.read(bus, devfn, reg, len, &v)) v = len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
+        return v;
+    }
+    void write(unsigned reg, unsigned len, std::uint32_t v) { c.write(bus, devfn, reg, len, v); }
+};
+
 struct PciResource {
     bool io = false, prefetch = false;
     std::uint64_t start = 0, size = 0;  // size 0: no resource (BAR not implemented)

@@ -550,7 +550,7 @@ void Platform::build_device_models() {
             auto dma = [mem](std::uint64_t gpa, void* buf, std::size_t len, bool write) {
                 return write ? mem->write(gpa, buf, len) : mem->read(gpa, buf, len);
             };
-            dm->attach_guest_ram(dma);  // rep strings reach guest RAM the same way
+            dm->attach_guest_ram(dma);                      // rep strings reach guest RAM the same way
             d->ata_host = std::make_unique<AtaPiixHost>();  // the guest's driver for the controller
             PiixIdeConfig ide_cfg;
             ide_cfg.bmdma_base = ide_bmdma_base;
