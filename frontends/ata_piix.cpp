@@ -13,7 +13,7 @@ constexpr std::uint8_t kBmStart = 0x01, kBmToMemory = 0x08, kBmError = 0x02, kBm
 constexpr unsigned kData = 0, kFeature = 1, kCount = 2, kLbaLow = 3, kLbaMid = 4, kLbaHigh = 5, kDevice = 6,
                    kStatusCmd = 7;
 constexpr std::uint8_t kIdentify = 0xec, kReadDma = 0xc8, kWriteDma = 0xca, kReadDmaExt = 0x25,
-                       kWriteDmaExt = 0x35, kFlushCache = 0xe7, kSetMultiple = 0xc6;
+                       kWriteDmaExt = 0x35, kFlushCache = 0xe7, kFlushCacheExt = 0xea, kSetMultiple = 0xc6;
 constexpr unsigned kSector = 512, kSectorsPerPage = 4096 / kSector;
 
 // The PIO opcodes by {multiple, LBA48, write}: libata-core.c's ata_rw_cmds table (core:546-574)
@@ -30,6 +30,25 @@ constexpr PioCommand kPioCommands[2][2][2] = {
 };
 constexpr std::uint8_t kNien = 0x02, kCtlDefault = 0x08;
 constexpr std::uint64_t kLba28Limit = (1ull << 28) - 1;
+// The request queue's limits as libata and sd set them for ata_piix (include/linux/libata.h
+// ATA_BMDMA_SHT: sg_tablesize LIBATA_MAX_PRD = ATA_MAX_PRD / 2 = 128 segments; libata-core.c
+// ata_dev_configure: dev->max_sectors ATA_MAX_SECTORS 256, or ATA_MAX_SECTORS_LBA48 65535 for an
+// LBA48 device, and libata-scsi.c ata_scsi_dev_config: blk_queue_max_hw_sectors of it; sd.c
+// sd_revalidate_disk: max_sectors = min(BLK_DEF_MAX_SECTORS 2560, max_hw_sectors), libata's Block
+// Limits VPD page giving no transfer length of its own).
+constexpr unsigned kMaxSegments = 128;
+constexpr std::uint32_t kMaxSectorsLba28 = 256, kMaxSectorsLba48 = 2560;
+
+// IDENTIFY words as include/linux/ata.h reads them: word 83 (command set 2) and word 87 (command set
+// default) count only when their bits 15:14 are 01b.
+bool id_valid(std::uint16_t w) { return (w & 0xc000) == 0x4000; }
+bool id_has_lba48(const std::uint16_t* id) {  // ata_id_has_lba48
+    const std::uint64_t cap = id[100] | (std::uint64_t{id[101]} << 16) | (std::uint64_t{id[102]} << 32) |
+                              (std::uint64_t{id[103]} << 48);
+    return id_valid(id[83]) && cap && (id[83] & (1u << 10));
+}
+bool id_has_flush_ext(const std::uint16_t* id) { return id_valid(id[83]) && (id[83] & (1u << 13)); }
+bool id_wcache_enabled(const std::uint16_t* id) { return id_valid(id[87]) && (id[85] & (1u << 5)); }
 
 bool power_of_two(unsigned v) { return v && !(v & (v - 1)); }
 
@@ -44,7 +63,10 @@ AtaPiix::Stats::Stats(StatsGroup& g)
       errors(g, "errors", "commands", "commands completed with an error"),
       pio_blocks(g, "pio_blocks", "blocks", "PIO DRQ blocks moved (ata_pio_sectors calls)"),
       interrupts_held(g, "interrupts_held", "interrupts",
-                      "interrupts that arrived while a command was being issued, taken after it") {}
+                      "interrupts that arrived while a command was being issued, taken after it"),
+      requests(g, "requests", "requests",
+               "block-layer requests handed to the driver (an I/O or a flush); one may take several "
+               "commands") {}
 
 AtaPiix::AtaPiix(const AtaPiixParams& params, StatsGroup& parent)
     : p_(params),
@@ -159,11 +181,18 @@ bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
         set_multiple(s, static_cast<unsigned>(p_.set_multiple));
         if (!identify(s, id)) return false;
     }
-    lba48_ = (id[83] & (1u << 10)) != 0;
+    lba48_ = id_has_lba48(id);
     const std::uint64_t lba28 = id[60] | (std::uint64_t{id[61]} << 16);
     const std::uint64_t lba48 = id[100] | (std::uint64_t{id[101]} << 16) | (std::uint64_t{id[102]} << 32) |
                                 (std::uint64_t{id[103]} << 48);
-    sectors_ = lba48_ && lba48 ? lba48 : lba28;
+    sectors_ = lba48_ ? lba48 : lba28;
+    // ata_dev_config_lba (core:2468-2473): FLUSH CACHE EXT only for an LBA48 device of 2^28 sectors
+    // or more that reports it; every smaller disk gets FLUSH CACHE (ata_scsi_flush_xlat, scsi:1353).
+    flush_ext_ = lba48_ && sectors_ >= (1ull << 28) && id_has_flush_ext(id);
+    // The queue's volatile write cache: libata's MODE SENSE caching page reports WCE from
+    // ata_id_wcache_enabled (scsi:2348), sd_set_flush_flag turns it into blk_queue_write_cache
+    // (sd.c:134-145; no FUA: ATA_DFLAG_FUA needs NCQ, core:2516-2536).
+    wcache_ = id_wcache_enabled(id);
     // ata_dev_configure's multiple count (core:2805-2814): the current setting when word 47 carries
     // its 80h signature and word 59 marks it valid, both powers of two, current <= maximum.
     multi_count_ = 0;
@@ -177,43 +206,72 @@ bool AtaPiix::connect(XenbusClient&, GuestServices& s, unsigned) {
 
 bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
     if (!connected_ || active_) return false;  // one command at a time per channel
-    s.compute(s.costs().blkfront_request);     // the block layer and libata's qc set-up
-    active_ = true;
-    active_id_ = io.id;
-    if (io.op == BlockOp::flush) {
-        active_dma_ = false;
-        stats_.commands.inc("FLUSH CACHE");
-        select(s);
-        load_taskfile(s, 0, 0, false);
-        s.out(cmd(kStatusCmd), 1, kFlushCache);
-        s.in(ctl_, 1);
+    // A request the block layer would fail before any command: a discard (the disk offers none:
+    // submit_bio_noacct's -EOPNOTSUPP), no data, a buffer too small for it, or a range past the end
+    // of the disk (bio_check_eod). It completes at once with an error; nothing is touched.
+    const bool rw = io.op == BlockOp::read || io.op == BlockOp::write;
+    if (!(io.op == BlockOp::flush ||
+          (rw && io.sectors && io.pages.size() * std::uint64_t{kSectorsPerPage} >= io.sectors &&
+           io.sector < sectors_ && io.sectors <= sectors_ - io.sector))) {
+        if (on_complete) on_complete(s, io.id, BLKIF_RSP_ERROR);
         return true;
     }
-    if (io.op != BlockOp::read && io.op != BlockOp::write) {
-        active_ = false;
-        return false;  // discard: not offered by this disk
+    s.compute(s.costs().blkfront_request);  // the block layer and libata's qc set-up
+    stats_.requests.inc();
+    req_id_ = io.id;
+    req_op_ = io.op;
+    req_sector_ = io.sector;
+    req_sectors_ = io.sectors;
+    req_done_ = 0;
+    req_pages_.assign(io.pages.begin(), io.pages.end());
+    active_ = true;
+    issue_next(s);
+    return true;
+}
+
+// The request's next command. A flush is one non-data command. A READ or WRITE is cut at the
+// queue's limits, as the block layer's bio_split_to_limits (block/blk-merge.c) cuts a bio before
+// libata sees it: at most max_sectors (256 sectors, 2560 with LBA48) and kMaxSegments segments,
+// one segment per 4 KiB buffer page (a user buffer's pages are not assumed physically contiguous),
+// so 512 KiB per command on an LBA48 disk and 128 KiB on an LBA28 one. Each piece starts on a page
+// of the request's buffer; the block layer's plug issues them in order, one ATA command each.
+void AtaPiix::issue_next(GuestServices& s) {
+    if (req_op_ == BlockOp::flush) {
+        issue_flush(s);
+        return;
     }
-    const bool read = io.op == BlockOp::read;
-    const bool need48 = io.sector + io.sectors >= kLba28Limit || io.sectors > 256;
+    const std::uint32_t max_sectors =
+        std::min<std::uint32_t>(lba48_ ? kMaxSectorsLba48 : kMaxSectorsLba28, kMaxSegments * kSectorsPerPage);
+    const std::uint32_t n = std::min(req_sectors_ - req_done_, max_sectors);
+    piece_sectors_ = n;
+    const std::uint64_t sector = req_sector_ + req_done_;
+    const std::size_t first_page = req_done_ / kSectorsPerPage;  // pieces before this one are whole pages
+    const bool read = req_op_ == BlockOp::read;
+    const bool need48 = sector + n >= kLba28Limit || n > 256;
     if (need48 && !lba48_) {
-        active_ = false;
-        return false;
+        finish(s, BLKIF_RSP_ERROR);  // ata_build_rw_tf: -ERANGE
+        return;
     }
-    if (pio_) return submit_pio(s, io, need48);
-    // ata_bmdma_qc_prep: the PRD table in memory, one entry per 4 KiB page, end-of-table on the last.
+    if (pio_) {
+        submit_pio(s, sector, n, first_page, read, need48);
+        return;
+    }
+    // ata_bmdma_qc_prep -> ata_bmdma_fill_sg: one PRD per segment (here per page), end-of-table on
+    // the last. A piece has at most kMaxSegments entries of 8 bytes: half the 4 KiB table page
+    // (ATA_PRD_TBL_SZ is 256 entries, libata keeps half for segments split at a 64 KiB boundary).
     auto* prd = reinterpret_cast<std::uint32_t*>(s.page(prd_gfn_));
-    std::uint32_t left = io.sectors * 512u;
+    std::uint32_t left = n * kSector;
     for (std::size_t i = 0; left; ++i) {
         const std::uint32_t len = left < 4096 ? left : 4096;
         left -= len;
-        prd[2 * i] = static_cast<std::uint32_t>(io.pages[i] << 12);
+        prd[2 * i] = static_cast<std::uint32_t>(req_pages_[first_page + i] << 12);
         prd[2 * i + 1] = (len & 0xffff) | (left ? 0 : 0x80000000u);
     }
     active_dma_ = true;
     stats_.commands.inc(need48 ? (read ? "READ DMA EXT" : "WRITE DMA EXT")
                                : (read ? "READ DMA" : "WRITE DMA"));
     select(s);
-    load_taskfile(s, io.sector, io.sectors == 65536 ? 0 : io.sectors, need48);
+    load_taskfile(s, sector, n == 65536 ? 0 : n, need48);
     // ata_bmdma_setup (sff:2949-2967).
     s.out(static_cast<std::uint16_t>(bm_ + 4), 4, static_cast<std::uint32_t>(prd_gfn_ << 12));
     std::uint8_t bm = static_cast<std::uint8_t>(s.in(bm_, 1));
@@ -225,7 +283,21 @@ bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
     // ata_bmdma_start (sff:2978-2985).
     bm = static_cast<std::uint8_t>(s.in(bm_, 1));
     s.out(bm_, 1, bm | kBmStart);
-    return true;
+}
+
+// FLUSH CACHE (EXT) as ata_scsi_flush_xlat builds it (scsi:1346-1362): ATA_PROT_NODATA with only
+// ATA_TFLAG_DEVICE set, so ata_sff_tf_load (sff:399-431) writes the Device register alone (tf->device
+// from ata_tf_init: 0xA0, 0xB0 for device 1; libata.h:1802-1805) and waits idle; then
+// ata_sff_exec_command. Issue 8 accesses, interrupt 4: 12 (docs/ide-register-sequence.md §4).
+void AtaPiix::issue_flush(GuestServices& s) {
+    active_dma_ = false;
+    piece_sectors_ = 0;
+    stats_.commands.inc(flush_ext_ ? "FLUSH CACHE EXT" : "FLUSH CACHE");
+    select(s);
+    s.out(cmd(kDevice), 1, 0xa0 | (p_.drive << 4));
+    wait_idle(s);
+    s.out(cmd(kStatusCmd), 1, flush_ext_ ? kFlushCacheExt : kFlushCache);
+    s.in(ctl_, 1);
 }
 
 void AtaPiix::irq_entry(GuestServices& s) {
@@ -277,9 +349,7 @@ void AtaPiix::interrupt(GuestServices& s) {
     const auto bmst2 = static_cast<std::uint8_t>(s.in(static_cast<std::uint16_t>(bm_ + 2), 1));  // irq_clear
     s.out(static_cast<std::uint16_t>(bm_ + 2), 1, bmst2);
     if ((st & (kBsy | kDrdy | kDf | kDrq | kErr)) != kDrdy) status = BLKIF_RSP_ERROR;  // ata_ok
-    if (status != BLKIF_RSP_OKAY) stats_.errors.inc();
-    active_ = false;
-    if (on_complete) on_complete(s, active_id_, status);
+    finish(s, status);
 }
 
 // ---- PIO (docs/ide-register-sequence.md §2) ----------------------------------------------------
@@ -288,28 +358,23 @@ void AtaPiix::interrupt(GuestServices& s) {
 // select, ata_tf_to_host (tf_load, then exec_command: the opcode and the alt-status pause). A read
 // then waits for the device's interrupt in HSM_ST; a write sets HSM_ST_FIRST and queues
 // ata_sff_pio_task with no delay to send the first block (sff:1383-1401).
-bool AtaPiix::submit_pio(GuestServices& s, const BlockIo& io, bool lba48) {
-    const bool read = io.op == BlockOp::read;
-    if (io.sectors == 0 || io.pages.size() * kSectorsPerPage < io.sectors) {
-        active_ = false;
-        return false;  // no buffer for the data: the block layer never sends such a request
-    }
+void AtaPiix::submit_pio(GuestServices& s, std::uint64_t sector, std::uint32_t n, std::size_t first_page,
+                         bool read, bool lba48) {
     const PioCommand& c = kPioCommands[multi_count_ ? 1 : 0][lba48 ? 1 : 0][read ? 0 : 1];
     stats_.commands.inc(c.name);
     active_dma_ = false;
     pio_write_ = !read;
-    pio_pages_.assign(io.pages.begin(), io.pages.end());
-    pio_total_ = io.sectors;
+    pio_first_page_ = first_page;
+    pio_total_ = n;
     pio_done_ = 0;
     hold_irq();  // ata_scsi_queuecmd holds ap->lock with interrupts off around ata_qc_issue
     select(s);
-    load_taskfile(s, io.sector, io.sectors == 65536 ? 0 : io.sectors, lba48);
+    load_taskfile(s, sector, n == 65536 ? 0 : n, lba48);
     s.out(cmd(kStatusCmd), 1, c.opcode);
     s.in(ctl_, 1);
     hsm_ = read ? Hsm::st : Hsm::first;
     if (!read) pio_task(s);  // the work item runs once the issuing context lets go of the CPU
     release_irq(s);
-    return true;
 }
 
 // ata_sff_pio_task (sff:1277-1330) for a PIO write's first block: ata_sff_busy_wait(ATA_BUSY, 5),
@@ -337,8 +402,8 @@ void AtaPiix::pio_sectors(GuestServices& s) {
     const std::uint32_t n = multi_count_ ? std::min<std::uint32_t>(left, multi_count_) : 1;
     for (std::uint32_t i = 0; i < n; ++i) {
         if (pio_done_ == pio_total_ - 1) hsm_ = Hsm::last;
-        const std::uint64_t gpa =
-            (pio_pages_[pio_done_ / kSectorsPerPage] << 12) + (pio_done_ % kSectorsPerPage) * kSector;
+        const std::uint64_t gpa = (req_pages_[pio_first_page_ + pio_done_ / kSectorsPerPage] << 12) +
+                                  (pio_done_ % kSectorsPerPage) * kSector;
         if (!(pio_write_ ? s.outs(cmd(kData), 4, gpa, kSector / 4)
                          : s.ins(cmd(kData), 4, gpa, kSector / 4))) {
             finish(s, BLKIF_RSP_ERROR);  // the string faulted (#GP): the buffer is not RAM
@@ -379,11 +444,20 @@ void AtaPiix::interrupt_pio(GuestServices& s) {
     finish(s, (st & (kBsy | kDrdy | kDf | kDrq | kErr)) == kDrdy ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
 }
 
+// A command ended. The request goes on with its next piece (issued from the completion, as the
+// block layer dispatches the next request when one ends) or completes: after its last piece, or at
+// the first piece that failed.
 void AtaPiix::finish(GuestServices& s, std::int16_t status) {
     if (status != BLKIF_RSP_OKAY) stats_.errors.inc();
-    active_ = false;
     hsm_ = Hsm::idle;
-    if (on_complete) on_complete(s, active_id_, status);
+    active_dma_ = false;
+    req_done_ += piece_sectors_;
+    if (status == BLKIF_RSP_OKAY && req_op_ != BlockOp::flush && req_done_ < req_sectors_) {
+        issue_next(s);
+        return;
+    }
+    active_ = false;
+    if (on_complete) on_complete(s, req_id_, status);
 }
 
 }  // namespace xensim

@@ -29,6 +29,15 @@
 //    LBA, device; status), bus master setup (PRD table pointer, BM command read-modify-write for
 //    the direction), the command and its alt-status pause, bus master start. 18 accesses for
 //    LBA28, 23 for LBA48. The PRD table is one guest page per channel, one entry per data page.
+//  * A request larger than the queue's limits is split as the block layer's bio_split_to_limits
+//    splits it before libata sees it (docs/ide-register-sequence.md §7.1): at most 128 segments
+//    (ATA_BMDMA_SHT's sg_tablesize LIBATA_MAX_PRD), one per 4 KiB page, and max_sectors (256, or
+//    2560 for LBA48: sd's BLK_DEF_MAX_SECTORS under ATA_MAX_SECTORS_LBA48). So 512 KiB per command
+//    on an LBA48 disk; the PRD table never holds more than 128 entries. The pieces are issued one
+//    after another, the next from the previous one's completion, DMA or PIO alike; the request
+//    completes after its last piece, or with an error at the first that fails. A request with no
+//    data, a buffer too small for it, a range past the disk's end, or a discard completes at once
+//    with an error and touches nothing (the block layer fails such bios before any command).
 //  * The DMA interrupt (ISA IRQ 14 / 15, vector 0x30 + irq): EOI first (handle_edge_irq acks before
 //    the handler), then BM status, BM stop (read-modify-write), two alt-status reads, the status
 //    read that clears INTRQ, BM status read and write-back: 8 accesses. The request completes
@@ -50,7 +59,13 @@
 //  * Interrupts are held off while a command is issued (libata issues under ap->lock with
 //    interrupts disabled, and ata_sff_hsm_move sends the work item's block under the same lock): an
 //    IDE interrupt delivered meanwhile is taken when the issue is over.
-//  * FLUSH: FLUSH CACHE (non-data command: select, task file, command, interrupt, status).
+//  * FLUSH: FLUSH CACHE, or FLUSH CACHE EXT on an LBA48 disk of 2^28 sectors or more that reports
+//    it (ata_dev_config_lba's ATA_DFLAG_FLUSH_EXT), built as ata_scsi_flush_xlat builds it: only
+//    ATA_TFLAG_DEVICE, so select (4), Device and status (2), command and pause (2), then the
+//    interrupt (4): 12 accesses. The block layer sends flushes only when the queue has a volatile
+//    write cache, which feature_flush() reports from IDENTIFY (ata_id_wcache_enabled, as libata's
+//    MODE SENSE caching page and sd_set_flush_flag turn it into blk_queue_write_cache); no FUA
+//    (libata gives it only to NCQ devices).
 //  * One command at a time per channel (PATA has no queueing): submit() refuses while one is
 //    active, and the block layer (the fio workload) retries after a completion.
 //
@@ -96,7 +111,9 @@ class AtaPiix : public BlockDevice {
     bool connected() const override { return connected_; }
     std::uint64_t sectors() const override { return sectors_; }
     bool read_only() const override { return false; }
-    bool feature_flush() const override { return true; }
+    // The queue has a volatile write cache (IDENTIFY word 85 bit 5, ata_id_wcache_enabled): the block
+    // layer sends flushes only then.
+    bool feature_flush() const override { return wcache_; }
     unsigned queue_for_vcpu(unsigned) const override { return 0; }
     bool submit(GuestServices& s, unsigned q, const BlockIo& io) override;
     void kick(GuestServices&, unsigned) override {}
@@ -104,7 +121,7 @@ class AtaPiix : public BlockDevice {
     struct Stats {
         explicit Stats(StatsGroup& g);
         CounterFamily commands;
-        Counter interrupts, spurious_interrupts, errors, pio_blocks, interrupts_held;
+        Counter interrupts, spurious_interrupts, errors, pio_blocks, interrupts_held, requests;
     };
     const Stats& stats() const { return stats_; }
     // PIO transfers: libata.dma=0, or no DMA mode was found for the drive at probe.
@@ -113,6 +130,8 @@ class AtaPiix : public BlockDevice {
     AtaPiixHost::Modes modes() const { return modes_; }
     // The READ/WRITE MULTIPLE count found at probe (0: READ/WRITE SECTORS).
     unsigned multi_count() const { return multi_count_; }
+    // FLUSH CACHE EXT rather than FLUSH CACHE (ATA_DFLAG_FLUSH_EXT).
+    bool flush_ext() const { return flush_ext_; }
 
   private:
     std::uint16_t cmd(unsigned reg) const { return static_cast<std::uint16_t>(cmd_base_ + reg); }
@@ -121,7 +140,10 @@ class AtaPiix : public BlockDevice {
     bool identify(GuestServices& s, std::uint16_t id[256]);
     void set_multiple(GuestServices& s, unsigned count);
     void load_taskfile(GuestServices& s, std::uint64_t lba, std::uint32_t count, bool lba48);
-    bool submit_pio(GuestServices& s, const BlockIo& io, bool lba48);
+    void issue_next(GuestServices& s);  // the active request's next command
+    void issue_flush(GuestServices& s);
+    void submit_pio(GuestServices& s, std::uint64_t sector, std::uint32_t n, std::size_t first_page,
+                    bool read, bool lba48);
     void pio_task(GuestServices& s);
     void pio_sectors(GuestServices& s);
     void finish(GuestServices& s, std::int16_t status);
@@ -137,20 +159,24 @@ class AtaPiix : public BlockDevice {
     std::uint16_t cmd_base_, ctl_, bm_;
     StatsGroup group_;
     Stats stats_;
-    bool connected_ = false, lba48_ = false, pio_ = false;
+    bool connected_ = false, lba48_ = false, pio_ = false, flush_ext_ = false, wcache_ = false;
     AtaPiixHost::Modes modes_;
     std::uint64_t sectors_ = 0;
     std::uint64_t prd_gfn_ = 0;
     std::uint64_t id_gfn_ = 0;  // IDENTIFY DEVICE data
     bool active_ = false, active_dma_ = false;
-    std::uint64_t active_id_ = 0;
+    // The active block-layer request (copied at submit) and how far its commands got.
+    std::uint64_t req_id_ = 0, req_sector_ = 0;
+    BlockOp req_op_ = BlockOp::read;
+    std::uint32_t req_sectors_ = 0, req_done_ = 0, piece_sectors_ = 0;
+    std::vector<std::uint64_t> req_pages_;  // the request's data pages
     unsigned multi_count_ = 0;
     // libata's host state machine for the active PIO command (ap->hsm_task_state).
     enum class Hsm { idle, first, st, last };
     Hsm hsm_ = Hsm::idle;
     bool pio_write_ = false;
-    std::vector<std::uint64_t> pio_pages_;        // the request's data pages
-    std::uint32_t pio_total_ = 0, pio_done_ = 0;  // sectors in the request, sectors moved
+    std::size_t pio_first_page_ = 0;              // the command's first page in req_pages_
+    std::uint32_t pio_total_ = 0, pio_done_ = 0;  // sectors in the command, sectors moved
     bool irq_held_ = false, irq_deferred_ = false;
 };
 

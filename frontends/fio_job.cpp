@@ -86,6 +86,13 @@ FioJobParams::Verify FioJobParams::parse_verify(std::string_view s) {
     bad("verify '" + std::string(s) + "' is not supported (none, crc32c)");
 }
 
+FioJobParams::Sync FioJobParams::parse_sync(std::string_view s) {
+    if (s == "0" || s == "none") return Sync::none;
+    if (s == "1" || s == "sync") return Sync::sync;
+    if (s == "dsync") return Sync::dsync;
+    bad("unknown sync '" + std::string(s) + "' (none, sync, dsync)");
+}
+
 const char* to_string(FioJobParams::Rw rw) {
     switch (rw) {
         case FioJobParams::Rw::read:

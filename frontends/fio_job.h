@@ -62,6 +62,10 @@ namespace xensim {
 struct FioJobParams {
     enum class Rw { read, write, randread, randwrite, rw, randrw };
     enum class Verify { none, crc32c };
+    // fio's sync: how the job opens the raw device for its writes, none, O_SYNC (sync=1) or O_DSYNC.
+    // Every job here is direct=1 (O_DIRECT, no page cache), so both make each write a REQ_FUA write
+    // (docs/ide-register-sequence.md §7); the workload, not this class, acts on it.
+    enum class Sync { none, sync, dsync };
 
     Rw rw = Rw::randread;
     std::uint32_t bs = 4096;             // bytes per I/O; non-zero multiple of 512
@@ -76,12 +80,14 @@ struct FioJobParams {
     unsigned rwmixread = 50;             // percent reads of rw / randrw
     bool norandommap = false;            // random offsets may repeat and skip blocks
     Verify verify = Verify::none;
+    Sync sync = Sync::none;
     bool do_verify = true;   // run the read-back verify phase after the writes
     std::uint64_t seed = 1;  // randrepeat: same seed, same streams
 
     // fio's spellings: "randrw", "readwrite" (= rw), "crc32c" ...; throw std::invalid_argument.
     static Rw parse_rw(std::string_view s);
     static Verify parse_verify(std::string_view s);
+    static Sync parse_sync(std::string_view s);  // "none" / "0", "sync" / "1", "dsync"
 };
 
 const char* to_string(FioJobParams::Rw rw);

@@ -8,7 +8,10 @@ namespace xensim {
 
 namespace {
 constexpr unsigned kPage = 4096;
-}
+// block/blk-flush.c FLUSH_PENDING_TIMEOUT (5 * HZ): C3, a waiter older than this lets a flush go
+// out even while FUA writes are still writing their data.
+constexpr std::uint64_t kFlushPendingTimeoutNs = 5'000'000'000ull;
+}  // namespace
 
 FioWorkload::FioWorkload(const FioJobParams& params, BlockDevice& device, XenGuest& guest, unsigned vcpus,
                          WorkloadStats& stats, unsigned fsync)
@@ -78,6 +81,9 @@ void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
         }
     }
     buffer_.resize(std::size_t{pages_per_io} * kPage);
+    unsigned queues = 1;
+    for (unsigned v = 0; v < vcpus_; ++v) queues = std::max(queues, device_.queue_for_vcpu(v) + 1);
+    flushq_.assign(queues, FlushQueue{});
     device_.on_complete = [this](GuestServices& vs, std::uint64_t id, std::int16_t status) {
         complete(vs, id, status);
     };
@@ -128,6 +134,10 @@ void FioWorkload::run_jobs(GuestServices& s) {
             for (Slot* slot : mine)
                 if (slot->queued) {
                     slot->queued = false;
+                    if (slot->fua) {
+                        slot->fua = false;
+                        --flushq_[q].data_in_flight;
+                    }
                     ++errors_;
                     stats_.failures.inc();
                     slot->job->failed(slot->io);
@@ -146,8 +156,10 @@ void FioWorkload::run_jobs(GuestServices& s) {
             bool drained = true;
             for (Slot* slot : mine)
                 drained = drained && !(slot->job->job_index() == j && (slot->busy || slot->queued));
-            if (drained && !ring_full && flush_for(s, j, q)) submitted = submitted || js.in_flight;
+            if (drained && !ring_full && flush_for(s, j, q)) submitted = true;
         }
+        // A flush the flush queue could not hand to the device before (busy or ring full).
+        if (!ring_full && kick_flush(s, q)) submitted = true;
         for (Slot* slot : mine) {
             if (slot->busy) continue;
             if (!slot->queued) {
@@ -156,6 +168,13 @@ void FioWorkload::run_jobs(GuestServices& s) {
                 if (!io) continue;
                 slot->io = *io;
                 slot->queued = true;
+                // O_SYNC / O_DSYNC with O_DIRECT: dio_bio_write_op adds REQ_FUA (block/fops.c); on a
+                // queue without a write cache submit_bio_noacct drops it, and without FUA support
+                // blk_insert_flush sequences it as DATA then POSTFLUSH (blk_flush_policy).
+                if (io->write && p_.sync != FioJobParams::Sync::none && device_.feature_flush()) {
+                    slot->fua = true;
+                    ++flushq_[q].data_in_flight;
+                }
                 if (io->write && fsync_ && ++sync_[slot->job->job_index()].writes_since == fsync_) {
                     sync_[slot->job->job_index()].writes_since = 0;
                     sync_[slot->job->job_index()].due = true;
@@ -203,27 +222,73 @@ void FioWorkload::wake(GuestServices& s, unsigned vcpu) {
     if (vcpu < ipi_ports_.size() && ipi_ports_[vcpu]) guest_.notify(s, ipi_ports_[vcpu]);
 }
 
+// fio's fsync: blkdev_fsync -> blkdev_issue_flush, an empty REQ_PREFLUSH bio (block/fops.c,
+// block/blk-flush.c). Without a volatile write cache it ends at once (submit_bio_noacct); otherwise
+// it waits in the queue's flush queue like any PREFLUSH.
 bool FioWorkload::flush_for(GuestServices& s, unsigned job, unsigned queue) {
     JobSync& js = sync_[job];
     if (!device_.feature_flush()) {  // nothing to flush: the block layer completes it at once
         js.due = false;
         ++flushes_;
-        return true;
+        return false;
     }
+    js.in_flight = true;  // waiting for a flush from here on (its completion may come inside submit)
+    flush_wait(slots_.size() + job, queue, s.now_ns());
+    return kick_flush(s, queue);
+}
+
+unsigned FioWorkload::waiter_vcpu(std::uint64_t waiter) const {
+    return waiter < slots_.size() ? slots_[waiter].vcpu
+                                  : static_cast<unsigned>(waiter - slots_.size()) % vcpus_;
+}
+
+// blk_flush_complete_seq's PREFLUSH / POSTFLUSH case: queue for the next flush.
+void FioWorkload::flush_wait(std::uint64_t waiter, unsigned queue, std::uint64_t now_ns) {
+    FlushQueue& f = flushq_[queue];
+    if (f.pending.empty()) f.pending_since_ns = now_ns;
+    f.pending.push_back(waiter);
+}
+
+// blk_kick_flush (block/blk-flush.c): C1, one flush in flight; C2 and C3, none while a FUA write is
+// still writing its data unless the oldest waiter is FLUSH_PENDING_TIMEOUT old. The flush is one
+// REQ_OP_FLUSH request for every waiter pending now.
+bool FioWorkload::kick_flush(GuestServices& s, unsigned queue) {
+    if (queue >= flushq_.size()) return false;
+    FlushQueue& f = flushq_[queue];
+    if (f.in_flight || f.pending.empty()) return false;
+    if (f.data_in_flight && s.now_ns() < f.pending_since_ns + kFlushPendingTimeoutNs) return false;
+    f.running.swap(f.pending);
+    f.pending.clear();
+    f.in_flight = true;  // before submit: an emulated disk may complete the flush inside it
     BlockIo io;
-    io.id = slots_.size() + job;  // ids past the data slots are the jobs' flushes
+    io.id = slots_.size() + sync_.size() + queue;  // ids past the slots and the jobs are the queues' flushes
     io.op = BlockOp::flush;
     io.sector = 0;
     io.sectors = 0;
-    if (!device_.submit(s, queue, io)) return false;
-    js.in_flight = true;
-    return true;
+    if (device_.submit(s, queue, io)) return true;
+    f.in_flight = false;  // no room: the waiters stay pending, retried from run_jobs
+    f.pending.swap(f.running);
+    f.running.clear();
+    return false;
 }
 
-void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t status) {
-    if (id >= slots_.size() && id - slots_.size() < sync_.size()) {
-        JobSync& js = sync_[id - slots_.size()];
-        if (!js.in_flight) return;
+// flush_end_io: every waiter the flush was issued for moves on (a FUA write completes, an fsync
+// returns), with the flush's status.
+void FioWorkload::flush_done(GuestServices& s, unsigned queue, std::int16_t status) {
+    FlushQueue& f = flushq_[queue];
+    if (!f.in_flight) return;
+    f.in_flight = false;
+    std::vector<std::uint64_t> done;
+    done.swap(f.running);
+    for (std::uint64_t w : done) {
+        if (w < slots_.size()) {
+            Slot& slot = slots_[w];
+            slot.fua = false;
+            finish_slot(s, slot, status);
+            continue;
+        }
+        const unsigned job = static_cast<unsigned>(w - slots_.size());
+        JobSync& js = sync_[job];
         js.in_flight = false;
         js.due = false;
         ++flushes_;
@@ -231,16 +296,53 @@ void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t stat
             ++errors_;
             stats_.failures.inc();
             if (first_failure_.empty())
-                first_failure_ = "job " + std::to_string(id - slots_.size()) + ": flush failed with status " +
-                                 std::to_string(status);
+                first_failure_ =
+                    "job " + std::to_string(job) + ": flush failed with status " + std::to_string(status);
         }
-        const unsigned vcpu = static_cast<unsigned>(id - slots_.size()) % vcpus_;
+        const unsigned vcpu = waiter_vcpu(w);
         progress_[vcpu] = true;
         if (vcpu != s.vcpu_id()) wake(s, vcpu);
+    }
+    wake_flush_waiter(s, queue);
+}
+
+// Flushes are issued from thread context (run_jobs, as blk-flush's requeue work runs from kblockd):
+// make sure the vCPU of the oldest waiter looks again once the flush queue may move.
+void FioWorkload::wake_flush_waiter(GuestServices& s, unsigned queue) {
+    const FlushQueue& f = flushq_[queue];
+    if (f.in_flight || f.pending.empty()) return;
+    const unsigned vcpu = waiter_vcpu(f.pending.front());
+    progress_[vcpu] = true;
+    if (vcpu != s.vcpu_id()) wake(s, vcpu);
+}
+
+void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t status) {
+    const std::uint64_t flush_base = slots_.size() + sync_.size();
+    if (id >= flush_base && id - flush_base < flushq_.size()) {
+        flush_done(s, static_cast<unsigned>(id - flush_base), status);
         return;
     }
     if (id >= slots_.size() || !slots_[id].busy) return;  // the ring engine already rejects bogus ids
     Slot& slot = slots_[id];
+    if (slot.fua) {
+        // mq_flush_data_end_io: the data step is done; on success the write waits for a flush.
+        const unsigned q = device_.queue_for_vcpu(slot.vcpu);
+        FlushQueue& f = flushq_[q];
+        --f.data_in_flight;
+        if (status == BLKIF_RSP_OKAY) {
+            flush_wait(id, q, s.now_ns());
+            wake_flush_waiter(s, q);
+            progress_[slot.vcpu] = true;
+            if (slot.vcpu != s.vcpu_id()) wake(s, slot.vcpu);
+            return;
+        }
+        slot.fua = false;
+        wake_flush_waiter(s, q);
+    }
+    finish_slot(s, slot, status);
+}
+
+void FioWorkload::finish_slot(GuestServices& s, Slot& slot, std::int16_t status) {
     slot.busy = false;
     const FioJob::Io io = slot.io;
     if (status != BLKIF_RSP_OKAY) {

@@ -32,8 +32,17 @@ namespace xensim {
 class FioWorkload {
   public:
     // fsync: fio's fsync=N, a cache flush after every N writes a job issues (0: never). As fio
-    // does, the job first waits for its I/Os in flight, then for the flush, then goes on. With a
-    // backend that offers no feature-flush-cache the block layer completes flushes at once.
+    // does, the job first waits for its I/Os in flight, then for the flush, then goes on. A device
+    // whose queue has no volatile write cache (feature_flush() false: a PV backend without
+    // feature-flush-cache, an IDE disk with its write cache off) gets no flush: the block layer
+    // completes it at once (submit_bio_noacct, block/blk-core.c).
+    // With params.sync (O_SYNC / O_DSYNC on the raw device, direct=1) every write is REQ_FUA
+    // (block/fops.c dio_bio_write_op); no device here offers FUA, so on a queue with a write cache
+    // blk-flush.c runs it as the data write followed by a flush, and fio sees it complete when that
+    // flush does (docs/ide-register-sequence.md §7). Flushes, from fsync and from FUA writes, go
+    // through blk-flush.c's flush queue of their device queue: one flush in flight at a time (C1),
+    // deferred while a FUA write is still writing its data (C2) unless the oldest waiter has waited
+    // FLUSH_PENDING_TIMEOUT (C3), and one flush completes every waiter it was issued for.
     FioWorkload(const FioJobParams& params, BlockDevice& device, XenGuest& guest, unsigned vcpus,
                 WorkloadStats& stats, unsigned fsync = 0);
     ~FioWorkload();
@@ -84,6 +93,7 @@ class FioWorkload {
         std::uint64_t submit_ns = 0;
         bool busy = false;
         bool queued = false;  // issued by the job, waiting for ring space
+        bool fua = false;     // a REQ_FUA write whose post-flush is still to come
     };
     void run_jobs(GuestServices& s);
     void complete(GuestServices& s, std::uint64_t slot, std::int16_t status);
@@ -105,7 +115,22 @@ class FioWorkload {
     std::vector<JobSync> sync_;  // per job
     unsigned fsync_ = 0;
     std::uint64_t flushes_ = 0;
-    bool flush_for(GuestServices& s, unsigned job, unsigned queue);  // true when submitted or done
+    // blk-flush.c's struct blk_flush_queue, one per device queue. A waiter is a slot index (a FUA
+    // write waiting for its post-flush) or slots_.size() + job (a job's fsync).
+    struct FlushQueue {
+        std::vector<std::uint64_t> pending, running;
+        bool in_flight = false;       // flush_pending_idx != flush_running_idx
+        unsigned data_in_flight = 0;  // FUA writes issued and not through their data step
+        std::uint64_t pending_since_ns = 0;
+    };
+    std::vector<FlushQueue> flushq_;                                 // per device queue
+    bool flush_for(GuestServices& s, unsigned job, unsigned queue);  // true when submitted
+    void flush_wait(std::uint64_t waiter, unsigned queue, std::uint64_t now_ns);
+    bool kick_flush(GuestServices& s, unsigned queue);  // blk_kick_flush; true when a flush was submitted
+    void flush_done(GuestServices& s, unsigned queue, std::int16_t status);
+    void wake_flush_waiter(GuestServices& s, unsigned queue);
+    void finish_slot(GuestServices& s, Slot& slot, std::int16_t status);
+    unsigned waiter_vcpu(std::uint64_t waiter) const;
     std::vector<Slot> slots_;
     std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked

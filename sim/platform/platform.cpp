@@ -426,6 +426,7 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     jp.rwmixread = w.at("rwmixread");
     jp.norandommap = w.at("norandommap");
     jp.verify = FioJobParams::parse_verify(w.at("verify").get<std::string>());
+    jp.sync = FioJobParams::parse_sync(w.at("sync").get<std::string>());
     jp.seed = e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size();
     const unsigned vcpus = guest->config.at("vcpus");
     rt.fio = std::make_unique<FioWorkload>(jp, *device, *guest->guest, vcpus, *rt.stats,

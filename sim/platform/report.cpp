@@ -110,7 +110,8 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
                          {"connected", a.connected()},
                          {"transfer", a.pio() ? "pio" : "dma"},
                          {"multi_count", a.multi_count()}};
-        out["ide"] = {{"commands", family_json(a.stats().commands)},
+        out["ide"] = {{"requests", a.stats().requests.value()},
+                      {"commands", family_json(a.stats().commands)},
                       {"interrupts", a.stats().interrupts.value()},
                       {"spurious_interrupts", a.stats().spurious_interrupts.value()},
                       {"errors", a.stats().errors.value()},

@@ -237,8 +237,15 @@ ConfigNodePtr scenario_schema() {
                 {"rwmixread", N::integer(50, 0, 100, "%", "reads in a mixed job")},
                 {"fsync",
                  N::integer(0, 0, 1'000'000, "writes",
-                            "fio's fsync: a cache flush (BLKIF_OP_FLUSH_DISKCACHE) after every N writes "
-                            "of a job; 0: never")},
+                            "fio's fsync: a cache flush (PV: BLKIF_OP_FLUSH_DISKCACHE; IDE: FLUSH CACHE) "
+                            "after every N writes of a job, none when the disk's queue has no volatile "
+                            "write cache; 0: never")},
+                {"sync", N::enumeration("none", {"none", "sync", "dsync"},
+                                        "fio's sync: open the raw disk O_SYNC or O_DSYNC (every job is "
+                                        "direct=1, ioengine libaio); each write is then REQ_FUA, which no "
+                                        "disk here supports, so a write-cached disk gets a flush after the "
+                                        "write (blk-flush.c, coalesced while other such writes are in "
+                                        "flight) and the write completes with it")},
                 {"norandommap", N::boolean(false, "random offsets may repeat")},
                 {"verify", N::enumeration("none", {"none", "crc32c"},
                                           "write headers and checksums, read every block back and compare")},

@@ -146,5 +146,44 @@ TEST(BlkFlush, FsyncFlushesTheWriteCacheEveryNWrites) {
     EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_FLUSH_DISKCACHE"), 64u);
 }
 
+// fio sync=1 with direct=1 on a PV disk: blkback offers feature-flush-cache, so blkfront's queue has
+// a write cache and no FUA (blkfront_gather_backend_features, xlvbd_flush); each REQ_FUA write
+// becomes BLKIF_OP_WRITE, then a BLKIF_OP_FLUSH_DISKCACHE once it completes (blk-flush.c
+// POSTFLUSH), and every acknowledged write is durable: 8 writes, 8 flushes, 8 destaged writes.
+TEST(BlkFlush, SyncWriteIsWriteThenFlushDiskcache) {
+    json sc = scenario_file("blk-qd1-read.json");
+    sc["workloads"][0]["rw"] = "randwrite";
+    sc["workloads"][0]["number_ios"] = 8;
+    sc["workloads"][0]["sync"] = "sync";
+    sc["domains"][1]["disks"][0]["write_cache"] = true;
+    Simulation sim(sc);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    EXPECT_EQ(w.at("ops"), 8u);
+    EXPECT_EQ(w.at("failures"), 0u);
+    EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_WRITE"), 8u);
+    EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_FLUSH_DISKCACHE"), 8u);
+    EXPECT_EQ(sim.stat("disk_guest_xvda.flushes"), 8u);
+    EXPECT_EQ(sim.stat("disk_guest_xvda.destaged_writes"), 8u);
+}
+
+// At iodepth 32 the flushes coalesce as blk-flush.c's C1 and C2 make them: a flush goes out only
+// when no FUA write is in its data step and no flush is in flight; each completes every write it
+// was issued for. 64 writes at depth 32 on a null disk: two rounds of 32, one flush each.
+TEST(BlkFlush, SyncWritesInFlightShareAFlush) {
+    json sc = scenario_file("blk-qd1-read.json");
+    sc["workloads"][0]["rw"] = "randwrite";
+    sc["workloads"][0]["number_ios"] = 64;
+    sc["workloads"][0]["iodepth"] = 32;
+    sc["workloads"][0]["sync"] = "dsync";
+    sc["domains"][1]["disks"][0]["write_cache"] = true;
+    Simulation sim(sc);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    EXPECT_EQ(sim.report.at("workloads").at(0).at("ops"), 64u);
+    EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_WRITE"), 64u);
+    EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_FLUSH_DISKCACHE"), 2u);
+    EXPECT_EQ(sim.stat("disk_guest_xvda.destaged_writes"), 64u);
+}
+
 }  // namespace
 }  // namespace xensim::testing
