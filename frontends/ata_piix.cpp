@@ -216,7 +216,6 @@ bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
         if (on_complete) on_complete(s, io.id, BLKIF_RSP_ERROR);
         return true;
     }
-    s.compute(s.costs().blkfront_request);  // the block layer and libata's qc set-up
     stats_.requests.inc();
     req_id_ = io.id;
     req_op_ = io.op;
@@ -236,6 +235,7 @@ bool AtaPiix::submit(GuestServices& s, unsigned, const BlockIo& io) {
 // so 512 KiB per command on an LBA48 disk and 128 KiB on an LBA28 one. Each piece starts on a page
 // of the request's buffer; the block layer's plug issues them in order, one ATA command each.
 void AtaPiix::issue_next(GuestServices& s) {
+    s.compute(s.costs().blkfront_request);  // the block layer and libata's qc set-up, per request sent
     if (req_op_ == BlockOp::flush) {
         issue_flush(s);
         return;

@@ -17,7 +17,12 @@
 //  * blkfront_connect, once the backend is Connected: read sectors, info, sector-size and the
 //    backend features (feature-flush-cache, feature-discard, feature-persistent,
 //    feature-max-indirect-segments; blkfront_gather_backend_features), set up the ring engines with
-//    what both sides agreed, switch to Connected.
+//    what both sides agreed, switch to Connected. feature_flush() is the queue's write cache as
+//    xlvbd_flush sets it; there is never FUA: Linux gets FUA only from feature-barrier without
+//    feature-flush-cache, and this blkback offers feature-flush-cache and no barrier, so a REQ_FUA
+//    write (fio sync=1) reaches the ring as BLKIF_OP_WRITE followed by the block layer's
+//    BLKIF_OP_FLUSH_DISKCACHE (docs/ide-register-sequence.md §7.3). Linux also reads
+//    feature-barrier here; with this blkback the result is the same and the read is not made.
 //  * submit / kick: the engine builds requests; RING_PUSH_REQUESTS_AND_CHECK_NOTIFY decides whether
 //    EVTCHNOP_send is needed. blkfront_request cycles are charged per I/O; with persistent grants the
 //    bounce copy is charged at copy_bytes_per_cycle.

@@ -507,6 +507,13 @@ TEST(FioJobParams, FioSpellingsParse) {
     EXPECT_EQ(FioJobParams::parse_verify("crc32c"), FioJobParams::Verify::crc32c);
     EXPECT_EQ(FioJobParams::parse_verify("0"), FioJobParams::Verify::none);
     EXPECT_THROW(FioJobParams::parse_verify("md5"), std::invalid_argument);
+    // fio's sync=: none/0, sync/1 (O_SYNC), dsync (O_DSYNC).
+    EXPECT_EQ(FioJobParams::parse_sync("none"), FioJobParams::Sync::none);
+    EXPECT_EQ(FioJobParams::parse_sync("0"), FioJobParams::Sync::none);
+    EXPECT_EQ(FioJobParams::parse_sync("1"), FioJobParams::Sync::sync);
+    EXPECT_EQ(FioJobParams::parse_sync("sync"), FioJobParams::Sync::sync);
+    EXPECT_EQ(FioJobParams::parse_sync("dsync"), FioJobParams::Sync::dsync);
+    EXPECT_THROW(FioJobParams::parse_sync("fsync"), std::invalid_argument);
 }
 
 }  // namespace
