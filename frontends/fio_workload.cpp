@@ -21,7 +21,8 @@ FioWorkload::FioWorkload(const FioJobParams& params, BlockDevice& device, XenGue
       vcpus_(std::max(1u, vcpus)),
       stats_(stats),
       ipi_ports_(vcpus_, 0),
-      progress_(vcpus_, false) {
+      progress_(vcpus_, false),
+      waiting_(vcpus_, false) {
     fsync_ = fsync;
 }
 
@@ -160,6 +161,7 @@ void FioWorkload::run_jobs(GuestServices& s) {
         }
         // A flush the flush queue could not hand to the device before (busy or ring full).
         if (!ring_full && kick_flush(s, q)) submitted = true;
+        if (flush_refused_) ring_full = true;
         for (Slot* slot : mine) {
             if (slot->busy) continue;
             if (!slot->queued) {
@@ -209,7 +211,11 @@ void FioWorkload::run_jobs(GuestServices& s) {
         }
         // The kernel's deferred work (xenbus watch callbacks) runs on vCPU 0 when its thread sleeps.
         if (v == 0 && guest_.run_deferred(s)) continue;
+        // Refused for want of room: the next completion on this queue, on whichever vCPU, wakes this
+        // one (restart_queue), as blk-mq reruns a hardware queue from the completion path.
+        waiting_[v] = ring_full;
         if (!progress_[v]) s.halt();
+        waiting_[v] = false;
     }
     vcpu_finished(s);
 }
@@ -253,6 +259,7 @@ void FioWorkload::flush_wait(std::uint64_t waiter, unsigned queue, std::uint64_t
 // still writing its data unless the oldest waiter is FLUSH_PENDING_TIMEOUT old. The flush is one
 // REQ_OP_FLUSH request for every waiter pending now.
 bool FioWorkload::kick_flush(GuestServices& s, unsigned queue) {
+    flush_refused_ = false;
     if (queue >= flushq_.size()) return false;
     FlushQueue& f = flushq_[queue];
     if (f.in_flight || f.pending.empty()) return false;
@@ -266,6 +273,7 @@ bool FioWorkload::kick_flush(GuestServices& s, unsigned queue) {
     io.sector = 0;
     io.sectors = 0;
     if (device_.submit(s, queue, io)) return true;
+    flush_refused_ = true;
     f.in_flight = false;  // no room: the waiters stay pending, retried from run_jobs
     f.pending.swap(f.running);
     f.running.clear();
@@ -304,6 +312,18 @@ void FioWorkload::flush_done(GuestServices& s, unsigned queue, std::int16_t stat
         if (vcpu != s.vcpu_id()) wake(s, vcpu);
     }
     wake_flush_waiter(s, queue);
+    restart_queue(s, queue);
+}
+
+// The device has room again on `queue`: a vCPU whose I/O or flush was refused for want of it tries
+// again (blk_mq_run_hw_queues from the completion path; here the issue stays on that vCPU).
+void FioWorkload::restart_queue(GuestServices& s, unsigned queue) {
+    for (unsigned v = 0; v < vcpus_; ++v) {
+        if (!waiting_[v] || v == s.vcpu_id() || device_.queue_for_vcpu(v) != queue) continue;
+        waiting_[v] = false;
+        progress_[v] = true;
+        wake(s, v);
+    }
 }
 
 // Flushes are issued from thread context (run_jobs, as blk-flush's requeue work runs from kblockd):
@@ -334,6 +354,7 @@ void FioWorkload::complete(GuestServices& s, std::uint64_t id, std::int16_t stat
             wake_flush_waiter(s, q);
             progress_[slot.vcpu] = true;
             if (slot.vcpu != s.vcpu_id()) wake(s, slot.vcpu);
+            restart_queue(s, q);
             return;
         }
         slot.fua = false;
@@ -369,6 +390,7 @@ void FioWorkload::finish_slot(GuestServices& s, Slot& slot, std::int16_t status)
         slot.job->failed(io);
     progress_[slot.vcpu] = true;
     if (slot.vcpu != s.vcpu_id()) wake(s, slot.vcpu);
+    restart_queue(s, device_.queue_for_vcpu(slot.vcpu));
     JobStats& js = *job_stats_[slot.job->job_index()];
     js.ops.inc();
     js.latency_ns.sample(s.now_ns() - slot.submit_ns);

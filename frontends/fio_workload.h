@@ -129,11 +129,14 @@ class FioWorkload {
     bool kick_flush(GuestServices& s, unsigned queue);  // blk_kick_flush; true when a flush was submitted
     void flush_done(GuestServices& s, unsigned queue, std::int16_t status);
     void wake_flush_waiter(GuestServices& s, unsigned queue);
+    void restart_queue(GuestServices& s, unsigned queue);
+    bool flush_refused_ = false;  // the last kick_flush found no room on the device
     void finish_slot(GuestServices& s, Slot& slot, std::int16_t status);
     unsigned waiter_vcpu(std::uint64_t waiter) const;
     std::vector<Slot> slots_;
     std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked
+    std::vector<bool> waiting_;             // per vCPU: halted with an I/O or flush refused for want of room
     std::vector<std::uint8_t> buffer_;      // host scratch for fill / check
     BlockIo io_;                            // reused per issue: keeps the pages vector's capacity
     bool ready_ = false, failed_ = false;
