@@ -211,9 +211,14 @@ void FioWorkload::run_jobs(GuestServices& s) {
         }
         // The kernel's deferred work (xenbus watch callbacks) runs on vCPU 0 when its thread sleeps.
         if (v == 0 && guest_.run_deferred(s)) continue;
-        // Refused for want of room: the next completion on this queue, on whichever vCPU, wakes this
-        // one (restart_queue), as blk-mq reruns a hardware queue from the completion path.
-        waiting_[v] = ring_full;
+        // Refused for want of room with nothing of its own in flight (whose completion would wake
+        // it): the next completion on this queue, on whichever vCPU, wakes this one
+        // (restart_queue), as blk-mq reruns a hardware queue from the completion path.
+        bool own_in_flight = false;
+        for (Slot* slot : mine) own_in_flight = own_in_flight || slot->busy;
+        for (unsigned j = v; j < sync_.size(); j += vcpus_)
+            own_in_flight = own_in_flight || sync_[j].in_flight;
+        waiting_[v] = ring_full && !own_in_flight;
         if (!progress_[v]) s.halt();
         waiting_[v] = false;
     }

@@ -136,9 +136,10 @@ class FioWorkload {
     std::vector<Slot> slots_;
     std::vector<evtchn_port_t> ipi_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;            // per vCPU: a completion arrived since it last looked
-    std::vector<bool> waiting_;             // per vCPU: halted with an I/O or flush refused for want of room
-    std::vector<std::uint8_t> buffer_;      // host scratch for fill / check
-    BlockIo io_;                            // reused per issue: keeps the pages vector's capacity
+    std::vector<bool>
+        waiting_;  // per vCPU: halted with an I/O or flush refused for want of room, none in flight
+    std::vector<std::uint8_t> buffer_;  // host scratch for fill / check
+    BlockIo io_;                        // reused per issue: keeps the pages vector's capacity
     bool ready_ = false, failed_ = false;
     unsigned vcpus_running_ = 0;
     std::uint64_t errors_ = 0;
