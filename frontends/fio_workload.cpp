@@ -143,6 +143,13 @@ void FioWorkload::run_jobs(GuestServices& s) {
                     stats_.failures.inc();
                     slot->job->failed(slot->io);
                 }
+            // Waiters for a flush that can no longer be sent (FUA writes, fsyncs) fail with it.
+            if (q < flushq_.size() && !flushq_[q].in_flight && !flushq_[q].pending.empty()) {
+                flushq_[q].running.swap(flushq_[q].pending);
+                flushq_[q].pending.clear();
+                flushq_[q].in_flight = true;
+                flush_done(s, q, BLKIF_RSP_ERROR);
+            }
             bool busy = false;
             for (Slot* slot : mine) busy = busy || slot->busy;
             if (!busy) break;

@@ -185,5 +185,25 @@ TEST(BlkFlush, SyncWritesInFlightShareAFlush) {
     EXPECT_EQ(sim.stat("disk_guest_xvda.destaged_writes"), 64u);
 }
 
+// xl block-detach during O_SYNC writes on a write-cached disk: writes waiting for their post-flush
+// when the device goes fail with it (nothing hangs), and every write acknowledged to fio is durable.
+TEST(BlkFlush, DetachDuringSyncWritesFailsTheWaitersAndLosesNoAcknowledgedWrite) {
+    json sc = scenario_file("blk-seqwrite-64k.json");
+    sc["domains"][1]["disks"][0]["detach_at_us"] = 5000;
+    sc["domains"][1]["disks"][0]["write_cache"] = true;
+    sc["workloads"][0]["sync"] = "sync";
+    Simulation sim(sc);
+    EXPECT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    const json& b = w.at("block");
+    EXPECT_FALSE(b.at("device").at("connected").get<bool>());
+    EXPECT_GT(b.at("errors").get<std::uint64_t>(), 0u);
+    EXPECT_EQ(w.at("failures"), b.at("errors"));
+    EXPECT_EQ(w.at("ops").get<std::uint64_t>(), b.at("writes").get<std::uint64_t>());
+    EXPECT_EQ(b.at("audit").at("blocks").get<std::uint64_t>() + b.at("errors").get<std::uint64_t>(),
+              b.at("writes").get<std::uint64_t>());
+    EXPECT_EQ(b.at("audit").at("lost_writes"), 0u);
+}
+
 }  // namespace
 }  // namespace xensim::testing
