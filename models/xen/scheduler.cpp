@@ -1,6 +1,7 @@
 #include "models/xen/scheduler.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "models/xen/vcpu.h"
 #include "sim/core/trace_events.h"
@@ -24,7 +25,11 @@ PhysicalCpu::Stats::Stats(StatsGroup& g)
       switch_cycles(g, "switch_cycles", "cycles", "pCPU time spent deciding and switching"),
       decisions(g, "decisions", "decisions", "scheduling decisions taken on this pCPU"),
       ipis_received(g, "ipis_received", "interrupts", "IPIs received (event delivery, wake-ups)"),
-      idle_cycles(g, "idle_cycles", "cycles", "time with nothing to run") {}
+      idle_cycles(g, "idle_cycles", "cycles", "time with nothing to run (idle_ps in cycles)"),
+      busy_cycles(g, "busy_cycles", "cycles", "time a vCPU held this pCPU (busy_ps in cycles)"),
+      busy_ps(g, "busy_ps", "ps", "time a vCPU held this pCPU"),
+      switch_ps(g, "switch_ps", "ps", "time spent deciding and switching"),
+      idle_ps(g, "idle_ps", "ps", "time with nothing to run") {}
 
 PhysicalCpu::PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& sched, StatsGroup& parent)
     : sc_module(name), id_(id), sched_(sched), group_("pcpu" + std::to_string(id), &parent), stats(group_) {
@@ -223,6 +228,27 @@ Vcpu* Scheduler::pick(PhysicalCpu& p) {
     return found;
 }
 
+void Scheduler::enter(PhysicalCpu& p, PhysicalCpu::Phase next) {
+    const std::uint64_t now = now_ps();
+    if (!closed_) {
+        const std::uint64_t d = now - p.phase_since_ps_;
+        switch (p.phase_) {
+            case PhysicalCpu::Phase::idle:
+                p.stats.idle_ps.inc(d);
+                break;
+            case PhysicalCpu::Phase::switching:
+                p.stats.switch_ps.inc(d);
+                p.stats.switch_cycles.inc(p.switch_cost_);
+                break;
+            case PhysicalCpu::Phase::busy:
+                p.stats.busy_ps.inc(d);
+                break;
+        }
+    }
+    p.phase_ = next;
+    p.phase_since_ps_ = now;
+}
+
 void Scheduler::schedule(PhysicalCpu& p) {
     if (p.current_ || p.switching_) return;
     p.stats.decisions.inc();
@@ -236,9 +262,12 @@ void Scheduler::schedule(PhysicalCpu& p) {
     } else if (prev != next) {
         cost += &prev->domain() == &next->domain() ? cost_.context_switch_vcpu : cost_.context_switch_domain;
     }
+    // The phase ending here: the idle time before a decision on an idle pCPU, or the run of the
+    // vCPU that just blocked or yielded.
+    enter(p, PhysicalCpu::Phase::switching);
     p.switching_ = true;
     p.next_ = next;
-    p.stats.switch_cycles.inc(cost);
+    p.switch_cost_ = cost;
     p.switch_done_ev_.notify(ps_time(clock_.ps(cost)));
 }
 
@@ -248,6 +277,7 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     Vcpu* next = p.next_;
     p.next_ = nullptr;
     std::uint64_t now = now_ps();
+    enter(p, next ? PhysicalCpu::Phase::busy : PhysicalCpu::Phase::idle);
     if (!next) {
         if (prev) p.stats.switches_to_idle.inc();
         if (prev && tracer_.on(TraceCategory::sched))
@@ -255,14 +285,12 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
                          {std::int64_t(prev->domain().id), std::int64_t(prev->id()), std::int64_t(-1),
                           std::int64_t(-1), std::string_view("to_idle")});
         p.prev_ = nullptr;
-        p.idle_since_ps_ = now;
         if (!p.runq_.empty()) schedule(p);
         return;
     }
     std::string_view kind = "same_vcpu";
     if (!prev) {
         p.stats.switches_from_idle.inc();
-        p.stats.idle_cycles.inc(clock_.cycles(now - p.idle_since_ps_));
         kind = "from_idle";
     } else if (prev != next) {
         bool same = &prev->domain() == &next->domain();
@@ -323,10 +351,30 @@ void Scheduler::yield(Vcpu& v) {
     schedule(p);
 }
 
-void Scheduler::finish() {
-    std::uint64_t now = now_ps();
-    for (auto& p : pcpus_)
-        if (p->idle() && !p->prev_) p->stats.idle_cycles.inc(clock_.cycles(now - p->idle_since_ps_));
+void Scheduler::finish(std::uint64_t end_ps) {
+    if (closed_) return;
+    for (auto& p : pcpus_) {
+        if (end_ps < p->phase_since_ps_)
+            throw std::logic_error("scheduler accounting closed before a phase began");
+        const std::uint64_t d = end_ps - p->phase_since_ps_;
+        switch (p->phase_) {
+            case PhysicalCpu::Phase::idle:
+                p->stats.idle_ps.inc(d);
+                break;
+            case PhysicalCpu::Phase::switching:  // a switch under way: the part of it done
+                p->stats.switch_ps.inc(d);
+                p->stats.switch_cycles.inc(std::min(p->switch_cost_, clock_.cycles(d)));
+                break;
+            case PhysicalCpu::Phase::busy:
+                p->stats.busy_ps.inc(d);
+                break;
+        }
+        p->phase_since_ps_ = end_ps;
+        p->stats.idle_cycles.inc(clock_.cycles(p->stats.idle_ps.value()));
+        p->stats.busy_cycles.inc(clock_.cycles(p->stats.busy_ps.value()));
+    }
+    for (Vcpu* v : vcpus_) v->close_accounting(end_ps);
+    closed_ = true;
 }
 
 }  // namespace xensim

@@ -136,3 +136,96 @@ TEST(Scheduler, WithoutWakeupPreemptionTheIoGuestWaitsForTheTimeSlice) {
 
 }  // namespace
 }  // namespace xensim::testing
+
+namespace xensim::testing {
+namespace {
+
+using nlohmann::json;
+
+// Time accounting (issue 11 items 7 and 14). At 2000 MHz a cycle is exactly 500 ps, so every wait
+// a vCPU makes and every timestamp is a whole number of cycles and the identities below are exact.
+json burners_on_one_pcpu(std::uint64_t slice_cycles, std::uint64_t sim_time_ms) {
+    return {
+        {"name", "burners"},
+        {"platform", {{"pcpus", 1}, {"cpu_mhz", 2000}}},
+        {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}}, {{"name", "a"}}, {{"name", "b"}}})},
+        {"workloads",
+         json::array(
+             {{{"type", "cpu_burn"}, {"name", "burn_a"}, {"domain", "a"}, {"slice_cycles", slice_cycles}},
+              {{"type", "cpu_burn"}, {"name", "burn_b"}, {"domain", "b"}, {"slice_cycles", slice_cycles}}})},
+        {"stop", {{"sim_time_ms", sim_time_ms}}}};
+}
+
+std::uint64_t vcpu_cycles(const json& report) {
+    std::uint64_t t = 0;
+    for (const json& d : report.at("domains"))
+        t += d.at("guest_cycles").get<std::uint64_t>() + d.at("hypervisor_cycles").get<std::uint64_t>();
+    return t;
+}
+
+// A burner alone on its pCPU when the time limit stops the run in the middle of a 500 ms slice:
+// its guest cycles are what it ran (its vCPU held the pCPU for guest + hypervisor cycles), not
+// the whole slice it asked for.
+TEST(TimeAccounting, ARunStoppedByTheTimeLimitCountsTheGuestCyclesThatRan) {
+    json s = {
+        {"name", "limit"},
+        {"platform", {{"pcpus", 2}, {"cpu_mhz", 2000}}},
+        {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}, {"pinning", {0}}},
+                                 {{"name", "hog"}, {"pinning", {1}}}})},
+        {"workloads",
+         json::array(
+             {{{"type", "cpu_burn"}, {"name", "burn"}, {"domain", "hog"}, {"slice_cycles", 1'000'000'000}}})},
+        {"stop", {{"sim_time_ms", 100}}}};
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "sim_time_limit");
+    const json& hog = sim.domain("hog");
+    const json& p1 = sim.report.at("pcpus").at(1);
+    const std::uint64_t guest = hog.at("guest_cycles"), hyp = hog.at("hypervisor_cycles");
+    EXPECT_EQ(sim.report.at("workloads").at(0).at("ops"), 0u) << "no slice completed";
+    EXPECT_LT(guest, 100u * 2'000'000) << "at most 100 ms at 2000 MHz ran";
+    EXPECT_GT(guest, 99u * 2'000'000) << "the burner held its pCPU for nearly all of it";
+    EXPECT_EQ(guest + hyp, p1.at("busy_cycles").get<std::uint64_t>());
+}
+
+// Two burners preempting each other on one pCPU: when the limit stops the run, one of them is
+// waiting with part of its slice not run. Every vCPU's guest + hypervisor cycles add up to the
+// pCPU's busy time, and busy + switch + idle to the run's time.
+TEST(TimeAccounting, PreemptedBurnersCountOnlyWhatTheyRan) {
+    Simulation sim(burners_on_one_pcpu(50'000'000, 200));  // 25 ms slices, 200 ms run
+    ASSERT_EQ(sim.result.stop_reason, "sim_time_limit");
+    const json& p = sim.report.at("pcpus").at(0);
+    EXPECT_EQ(vcpu_cycles(sim.report), p.at("busy_cycles").get<std::uint64_t>());
+    EXPECT_EQ(p.at("busy_ps").get<std::uint64_t>() + p.at("switch_ps").get<std::uint64_t>() +
+                  p.at("idle_ps").get<std::uint64_t>(),
+              sim.result.sim_time_ps);
+    EXPECT_EQ(sim.result.sim_time_ps, 200'000'000'000u);
+}
+
+// pCPU 3 of the ping-pong never runs anything: it is idle for exactly the report's window (it was
+// 120.8 % with the stop grace tail counted); a pCPU that runs one guest spends the window running
+// it, switching, and idle, with each switch out of idle counted once.
+TEST(TimeAccounting, PingPongPcpusAccountForTheReportWindowExactly) {
+    json s = pingpong_on(4, 100);
+    s["domains"][0]["pinning"] = {0};
+    s["domains"][1]["pinning"] = {1};
+    s["domains"][2]["pinning"] = {2};
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& pcpus = sim.report.at("pcpus");
+    EXPECT_EQ(pcpus.at(3).at("idle_ps").get<std::uint64_t>(), sim.result.sim_time_ps);
+    EXPECT_EQ(pcpus.at(3).at("busy_ps"), 0u);
+    for (unsigned i = 0; i < 3; ++i) {
+        const json& p = pcpus.at(i);
+        EXPECT_EQ(p.at("busy_ps").get<std::uint64_t>() + p.at("switch_ps").get<std::uint64_t>() +
+                      p.at("idle_ps").get<std::uint64_t>(),
+                  sim.result.sim_time_ps)
+            << "pcpu" << i;
+        EXPECT_LE(p.at("idle_cycles").get<std::uint64_t>() + p.at("switch_cycles").get<std::uint64_t>(),
+                  sim.result.sim_time_ps * 2100 / 1'000'000 +
+                      sim.stat("xen.pcpu" + std::to_string(i) + ".decisions"))
+            << "pcpu" << i;
+    }
+}
+
+}  // namespace
+}  // namespace xensim::testing
