@@ -4,7 +4,9 @@
 //   - one run queue per pCPU, ordered by priority BOOST > UNDER > OVER, FIFO within a priority;
 //   - credits: every accounting period the active vCPUs (runnable, running, or ran in the period)
 //     share period x pCPUs by weight (a vCPU earns at most one period), burn the time they run,
-//     and stay within one period of credit either way; UNDER while credit > 0, else OVER;
+//     and stay within one period of credit either way; UNDER while credit > 0, else OVER. Each
+//     vCPU carries its domain's whole weight, as credit1 counts sdom->weight once per active unit
+//     (__csched_unit_acct_start, csched_acct): a domain's share grows with its busy vCPUs;
 //   - a vCPU waking from blocked while UNDER is BOOSTed and preempts a lower-priority current vCPU
 //     (wake-up preemption), unless the current one has run less than the rate limit;
 //   - a time slice after which an equal-or-higher priority waiter takes the pCPU;

@@ -88,6 +88,45 @@ TEST(Scheduler, WeightsSplitAContendedPcpuInProportion) {
     EXPECT_LT(sim.report.at("pcpus").at(0).at("context_switches_total").get<std::uint64_t>(), 3000u / 30 * 3);
 }
 
+// Credit1 gives every active vCPU its domain's whole weight: __csched_unit_acct_start adds
+// sdom->weight to prv->weight per active unit, and csched_acct's credit_fair is
+// credit_total * sdom->weight * active_unit_count / weight_total, shared by the domain's active
+// units (xen/common/sched/credit.c). So a domain's share grows with its busy vCPUs.
+json multi_vcpu_weights(unsigned weight_b) {
+    return {{"name", "weights-vcpus"},
+            {"platform", {{"pcpus", 1}}},
+            {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}},
+                                     {{"name", "a"}, {"vcpus", 2}, {"weight", 256}},
+                                     {{"name", "b"}, {"vcpus", 1}, {"weight", weight_b}}})},
+            {"workloads", json::array({{{"type", "cpu_burn"}, {"name", "burn_a"}, {"domain", "a"}},
+                                       {{"type", "cpu_burn"}, {"name", "burn_b"}, {"domain", "b"}}})},
+            {"stop", {{"sim_time_ms", 3000}}}};
+}
+
+// Equal weights, three busy vCPUs: each vCPU gets a third, so the 2-vCPU domain gets 2/3 (it got
+// 52 % when the domain's weight was divided among its vCPUs).
+TEST(Scheduler, EqualWeightsGiveATwoVcpuDomainTwoThirdsOfAContendedPcpu) {
+    Simulation sim(multi_vcpu_weights(256));
+    ASSERT_EQ(sim.result.stop_reason, "sim_time_limit");
+    double a = sim.domain("a").at("guest_cycles");
+    double b = sim.domain("b").at("guest_cycles");
+    EXPECT_GT(a / (a + b), 0.64);
+    EXPECT_LT(a / (a + b), 0.69);
+}
+
+// Weight 512 on one busy vCPU against 256 on each of two: 512 against 2 x 256, an even split (a
+// got a third when the domain's weight was divided among its vCPUs). The bounds allow for credit
+// being earned in 30 ms periods and time slices of 30 ms over 100 periods (the single-vCPU test
+// above allows as much).
+TEST(Scheduler, WeightIsPerActiveVcpuNotPerDomain) {
+    Simulation sim(multi_vcpu_weights(512));
+    ASSERT_EQ(sim.result.stop_reason, "sim_time_limit");
+    double a = sim.domain("a").at("guest_cycles");
+    double b = sim.domain("b").at("guest_cycles");
+    EXPECT_GT(a / (a + b), 0.45);
+    EXPECT_LT(a / (a + b), 0.55);
+}
+
 // An I/O-bound guest sharing a pCPU with a CPU burner: its wake-ups are BOOSTed and preempt the
 // burner once the burner has run for the rate limit (credit1's ratelimit_us), so a round trip
 // costs at most about the rate limit; with no rate limit, microseconds; without wake-up
