@@ -43,6 +43,21 @@ PhysicalCpu::PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& s
     tk.dont_initialize();
     tk.set_sensitivity(&tick_ev_);
     sc_core::sc_spawn([this] { on_tick(); }, "tick", &tk);
+    sc_core::sc_spawn_options ct;
+    ct.spawn_method();
+    ct.dont_initialize();
+    ct.set_sensitivity(&credit_tick_ev_);
+    sc_core::sc_spawn([this] { on_credit_tick(); }, "credit_tick", &ct);
+}
+
+void PhysicalCpu::on_credit_tick() {
+    // csched_unit_acct: "If the UNIT is found here, then it's consuming a non-negligeable amount
+    // of CPU resources and should no longer be boosted" (pri = CSCHED_PRI_TS_UNDER). A BOOSTed
+    // waiter may now preempt it.
+    Vcpu* cur = current_;
+    if (!cur || cur->prio_ != SchedPriority::boost) return;
+    cur->prio_ = SchedPriority::under;
+    sched_.evaluate_preemption(*this);
 }
 
 void PhysicalCpu::on_switch_done() { sched_.complete_switch(*this); }
@@ -313,6 +328,14 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     next->ran_in_period_ = true;
     next->scheduled_ev_.notify(sc_core::SC_ZERO_TIME);
     p.tick_ev_.notify(ps_time(params_.tslice_us * 1'000'000));
+    if (next->prio_ == SchedPriority::boost) {
+        // credit1's per-pCPU ticker fires every tslice / CSCHED_TICKS_PER_TSLICE (3; 1 below 3 ms),
+        // __csched_set_tslice; modelled as ticks at multiples of that period, armed only while a
+        // BOOSTed vCPU runs (nothing else happens at a tick here: credit is burnt exactly).
+        const std::uint64_t tick =
+            (params_.tslice_us >= 3000 ? params_.tslice_us / 3 : params_.tslice_us) * 1'000'000;
+        p.credit_tick_ev_.notify(ps_time((now / tick + 1) * tick - now));
+    }
     // A vCPU that woke while the switch was under way competes with the one just switched in.
     evaluate_preemption(p);
 }

@@ -8,7 +8,10 @@
 //     vCPU carries its domain's whole weight, as credit1 counts sdom->weight once per active unit
 //     (__csched_unit_acct_start, csched_acct): a domain's share grows with its busy vCPUs;
 //   - a vCPU waking from blocked while UNDER is BOOSTed and preempts a lower-priority current vCPU
-//     (wake-up preemption), unless the current one has run less than the rate limit;
+//     (wake-up preemption), unless the current one has run less than the rate limit; it loses
+//     BOOST when it blocks or yields, or at the first credit tick (every tslice / 3, 10 ms by
+//     default; ticks at multiples of it from time 0) that finds it running (csched_tick ->
+//     csched_unit_acct), or at the accounting that finds it running;
 //   - a time slice after which an equal-or-higher priority waiter takes the pCPU;
 //   - placement on wake: the vCPU's last pCPU if idle, else the lowest idle pCPU it may run on,
 //     else its last pCPU's run queue; an idle pCPU steals the best waiting vCPU it may run;
@@ -82,6 +85,7 @@ class PhysicalCpu : public sc_core::sc_module {
     friend class Scheduler;
     void on_switch_done();
     void on_tick();
+    void on_credit_tick();  // csched_tick: a BOOSTed vCPU found running loses BOOST
 
     unsigned id_;
     Scheduler& sched_;
@@ -97,6 +101,7 @@ class PhysicalCpu : public sc_core::sc_module {
     bool switching_ = false;
     std::deque<Vcpu*> runq_;
     sc_core::sc_event switch_done_ev_, tick_ev_;
+    sc_core::sc_event credit_tick_ev_;  // armed only while a BOOSTed vCPU runs
     std::uint64_t running_since_ps_ = 0;
     Phase phase_ = Phase::idle;         // where the pCPU's time goes now (see the file comment)
     std::uint64_t phase_since_ps_ = 0;  // when that phase began

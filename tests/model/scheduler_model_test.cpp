@@ -161,6 +161,17 @@ TEST(Scheduler, WakeupPreemptionBoundsAnIoGuestsWaitByTheRateLimit) {
     EXPECT_GT(sim.domain("noisy").at("vcpus").at(0).at("preemptions").get<std::uint64_t>(), 30u);
 }
 
+// Every vCPU is woken, so BOOSTed, at start, the burner too. Credit1 takes BOOST away at the first
+// 10 ms tick (tslice / CSCHED_TICKS_PER_TSLICE) that finds the unit running (csched_tick ->
+// csched_unit_acct, xen/common/sched/credit.c); then the BOOSTed pong preempts it. Kept until the
+// 30 ms accounting, the first round trip waited about 30 ms.
+TEST(Scheduler, ABoostedHogLosesBoostAtTheFirstTickThatFindsItRunning) {
+    Simulation sim(neighbour(true, 1000));
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    const double max = sim.report.at("workloads").at(0).at("latency_ns").at("max").get<double>();
+    EXPECT_LT(max, 10'000'000.0 + 1'500'000.0) << "the first round trip waits for the 10 ms tick at most";
+}
+
 TEST(Scheduler, WithoutARateLimitTheBoostedWakeupPreemptsAtOnce) {
     Simulation sim(neighbour(true, 0));
     ASSERT_EQ(sim.result.stop_reason, "workloads_done");
