@@ -54,18 +54,19 @@ std::string render_summary(const json& r) {
     os << "\nPhysical CPUs\n";
     os << "  " << pad("pcpu", 6) << pad("switches", 10, true) << pad("same-dom", 10, true)
        << pad("dom-chg", 9, true) << pad("to-idle", 9, true) << pad("from-idle", 11, true)
-       << pad("idle %", 8, true) << "\n";
-    double sim_cycles_total = 0;
-    if (r.contains("config"))
-        sim_cycles_total = sim.at("sim_time_ns").get<double>() *
-                           r.at("config").at("platform").at("cpu_mhz").get<double>() / 1000.0;
+       << pad("busy %", 8, true) << pad("switch %", 10, true) << pad("idle %", 8, true) << "\n";
+    // Shares of the report's window: busy + switch + idle = sim_time_ps on every pCPU.
+    const double window_ps = sim.at("sim_time_ps").get<double>();
+    auto share = [&](const json& p, const char* key) {
+        return window_ps > 0 ? fmt("%.1f", 100.0 * p.at(key).get<double>() / window_ps) : std::string("-");
+    };
     for (const json& p : r.at("pcpus")) {
         const json& cs = p.at("context_switches");
-        double idle = sim_cycles_total > 0 ? 100.0 * p.at("idle_cycles").get<double>() / sim_cycles_total : 0;
         os << "  " << pad(u(p.at("id")), 6) << pad(u(p.at("context_switches_total")), 10, true)
            << pad(u(cs.at("same_domain")), 10, true) << pad(u(cs.at("domain_change")), 9, true)
            << pad(u(cs.at("to_idle")), 9, true) << pad(u(cs.at("from_idle")), 11, true)
-           << pad(fmt("%.1f", idle), 8, true) << "\n";
+           << pad(share(p, "busy_ps"), 8, true) << pad(share(p, "switch_ps"), 10, true)
+           << pad(share(p, "idle_ps"), 8, true) << "\n";
     }
 
     // XenStore traffic over the guests' rings, from the stats tree (present when any guest spoke).

@@ -169,7 +169,9 @@ DomainRecord& Hypervisor::create_domain(const DomainSpec& spec) {
         std::string n = "d" + std::to_string(spec.id) + "v" + std::to_string(i);
         vcpu_storage_.push_back(std::make_unique<Vcpu>(n.c_str(), *this, rec, spec.type, i, dg));
         Vcpu& v = *vcpu_storage_.back();
-        scheduler_->add_vcpu(v, spec.affinity, spec.weight * 1000 / spec.vcpus);
+        // Every vCPU carries the domain's weight: credit1 adds sdom->weight to the total once per
+        // active unit (__csched_unit_acct_start, xen/common/sched/credit.c).
+        scheduler_->add_vcpu(v, spec.affinity, spec.weight);
         if (spec.type == DomainType::pv) v.set_upcall_mode(UpcallMode::none, 0);
         list.push_back(&v);
     }

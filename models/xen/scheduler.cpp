@@ -1,6 +1,7 @@
 #include "models/xen/scheduler.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "models/xen/vcpu.h"
 #include "sim/core/trace_events.h"
@@ -24,7 +25,11 @@ PhysicalCpu::Stats::Stats(StatsGroup& g)
       switch_cycles(g, "switch_cycles", "cycles", "pCPU time spent deciding and switching"),
       decisions(g, "decisions", "decisions", "scheduling decisions taken on this pCPU"),
       ipis_received(g, "ipis_received", "interrupts", "IPIs received (event delivery, wake-ups)"),
-      idle_cycles(g, "idle_cycles", "cycles", "time with nothing to run") {}
+      idle_cycles(g, "idle_cycles", "cycles", "time with nothing to run (idle_ps in cycles)"),
+      busy_cycles(g, "busy_cycles", "cycles", "time a vCPU held this pCPU (busy_ps in cycles)"),
+      busy_ps(g, "busy_ps", "ps", "time a vCPU held this pCPU"),
+      switch_ps(g, "switch_ps", "ps", "time spent deciding and switching"),
+      idle_ps(g, "idle_ps", "ps", "time with nothing to run") {}
 
 PhysicalCpu::PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& sched, StatsGroup& parent)
     : sc_module(name), id_(id), sched_(sched), group_("pcpu" + std::to_string(id), &parent), stats(group_) {
@@ -38,6 +43,21 @@ PhysicalCpu::PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& s
     tk.dont_initialize();
     tk.set_sensitivity(&tick_ev_);
     sc_core::sc_spawn([this] { on_tick(); }, "tick", &tk);
+    sc_core::sc_spawn_options ct;
+    ct.spawn_method();
+    ct.dont_initialize();
+    ct.set_sensitivity(&credit_tick_ev_);
+    sc_core::sc_spawn([this] { on_credit_tick(); }, "credit_tick", &ct);
+}
+
+void PhysicalCpu::on_credit_tick() {
+    // csched_unit_acct: "If the UNIT is found here, then it's consuming a non-negligeable amount
+    // of CPU resources and should no longer be boosted" (pri = CSCHED_PRI_TS_UNDER). A BOOSTed
+    // waiter may now preempt it.
+    Vcpu* cur = current_;
+    if (!cur || cur->prio_ != SchedPriority::boost) return;
+    cur->prio_ = SchedPriority::under;
+    sched_.evaluate_preemption(*this);
 }
 
 void PhysicalCpu::on_switch_done() { sched_.complete_switch(*this); }
@@ -223,6 +243,27 @@ Vcpu* Scheduler::pick(PhysicalCpu& p) {
     return found;
 }
 
+void Scheduler::enter(PhysicalCpu& p, PhysicalCpu::Phase next) {
+    const std::uint64_t now = now_ps();
+    if (!closed_) {
+        const std::uint64_t d = now - p.phase_since_ps_;
+        switch (p.phase_) {
+            case PhysicalCpu::Phase::idle:
+                p.stats.idle_ps.inc(d);
+                break;
+            case PhysicalCpu::Phase::switching:
+                p.stats.switch_ps.inc(d);
+                p.stats.switch_cycles.inc(p.switch_cost_);
+                break;
+            case PhysicalCpu::Phase::busy:
+                p.stats.busy_ps.inc(d);
+                break;
+        }
+    }
+    p.phase_ = next;
+    p.phase_since_ps_ = now;
+}
+
 void Scheduler::schedule(PhysicalCpu& p) {
     if (p.current_ || p.switching_) return;
     p.stats.decisions.inc();
@@ -236,9 +277,12 @@ void Scheduler::schedule(PhysicalCpu& p) {
     } else if (prev != next) {
         cost += &prev->domain() == &next->domain() ? cost_.context_switch_vcpu : cost_.context_switch_domain;
     }
+    // The phase ending here: the idle time before a decision on an idle pCPU, or the run of the
+    // vCPU that just blocked or yielded.
+    enter(p, PhysicalCpu::Phase::switching);
     p.switching_ = true;
     p.next_ = next;
-    p.stats.switch_cycles.inc(cost);
+    p.switch_cost_ = cost;
     p.switch_done_ev_.notify(ps_time(clock_.ps(cost)));
 }
 
@@ -248,6 +292,7 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     Vcpu* next = p.next_;
     p.next_ = nullptr;
     std::uint64_t now = now_ps();
+    enter(p, next ? PhysicalCpu::Phase::busy : PhysicalCpu::Phase::idle);
     if (!next) {
         if (prev) p.stats.switches_to_idle.inc();
         if (prev && tracer_.on(TraceCategory::sched))
@@ -255,14 +300,12 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
                          {std::int64_t(prev->domain().id), std::int64_t(prev->id()), std::int64_t(-1),
                           std::int64_t(-1), std::string_view("to_idle")});
         p.prev_ = nullptr;
-        p.idle_since_ps_ = now;
         if (!p.runq_.empty()) schedule(p);
         return;
     }
     std::string_view kind = "same_vcpu";
     if (!prev) {
         p.stats.switches_from_idle.inc();
-        p.stats.idle_cycles.inc(clock_.cycles(now - p.idle_since_ps_));
         kind = "from_idle";
     } else if (prev != next) {
         bool same = &prev->domain() == &next->domain();
@@ -285,6 +328,14 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     next->ran_in_period_ = true;
     next->scheduled_ev_.notify(sc_core::SC_ZERO_TIME);
     p.tick_ev_.notify(ps_time(params_.tslice_us * 1'000'000));
+    if (next->prio_ == SchedPriority::boost) {
+        // credit1's per-pCPU ticker fires every tslice / CSCHED_TICKS_PER_TSLICE (3; 1 below 3 ms),
+        // __csched_set_tslice; modelled as ticks at multiples of that period, armed only while a
+        // BOOSTed vCPU runs (nothing else happens at a tick here: credit is burnt exactly).
+        const std::uint64_t tick =
+            (params_.tslice_us >= 3000 ? params_.tslice_us / 3 : params_.tslice_us) * 1'000'000;
+        p.credit_tick_ev_.notify(ps_time((now / tick + 1) * tick - now));
+    }
     // A vCPU that woke while the switch was under way competes with the one just switched in.
     evaluate_preemption(p);
 }
@@ -323,10 +374,30 @@ void Scheduler::yield(Vcpu& v) {
     schedule(p);
 }
 
-void Scheduler::finish() {
-    std::uint64_t now = now_ps();
-    for (auto& p : pcpus_)
-        if (p->idle() && !p->prev_) p->stats.idle_cycles.inc(clock_.cycles(now - p->idle_since_ps_));
+void Scheduler::finish(std::uint64_t end_ps) {
+    if (closed_) return;
+    for (auto& p : pcpus_) {
+        if (end_ps < p->phase_since_ps_)
+            throw std::logic_error("scheduler accounting closed before a phase began");
+        const std::uint64_t d = end_ps - p->phase_since_ps_;
+        switch (p->phase_) {
+            case PhysicalCpu::Phase::idle:
+                p->stats.idle_ps.inc(d);
+                break;
+            case PhysicalCpu::Phase::switching:  // a switch under way: the part of it done
+                p->stats.switch_ps.inc(d);
+                p->stats.switch_cycles.inc(std::min(p->switch_cost_, clock_.cycles(d)));
+                break;
+            case PhysicalCpu::Phase::busy:
+                p->stats.busy_ps.inc(d);
+                break;
+        }
+        p->phase_since_ps_ = end_ps;
+        p->stats.idle_cycles.inc(clock_.cycles(p->stats.idle_ps.value()));
+        p->stats.busy_cycles.inc(clock_.cycles(p->stats.busy_ps.value()));
+    }
+    for (Vcpu* v : vcpus_) v->close_accounting(end_ps);
+    closed_ = true;
 }
 
 }  // namespace xensim

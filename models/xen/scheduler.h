@@ -4,9 +4,14 @@
 //   - one run queue per pCPU, ordered by priority BOOST > UNDER > OVER, FIFO within a priority;
 //   - credits: every accounting period the active vCPUs (runnable, running, or ran in the period)
 //     share period x pCPUs by weight (a vCPU earns at most one period), burn the time they run,
-//     and stay within one period of credit either way; UNDER while credit > 0, else OVER;
+//     and stay within one period of credit either way; UNDER while credit > 0, else OVER. Each
+//     vCPU carries its domain's whole weight, as credit1 counts sdom->weight once per active unit
+//     (__csched_unit_acct_start, csched_acct): a domain's share grows with its busy vCPUs;
 //   - a vCPU waking from blocked while UNDER is BOOSTed and preempts a lower-priority current vCPU
-//     (wake-up preemption), unless the current one has run less than the rate limit;
+//     (wake-up preemption), unless the current one has run less than the rate limit; it loses
+//     BOOST when it blocks or yields, or at the first credit tick (every tslice / 3, 10 ms by
+//     default; ticks at multiples of it from time 0) that finds it running (csched_tick ->
+//     csched_unit_acct), or at the accounting that finds it running;
 //   - a time slice after which an equal-or-higher priority waiter takes the pCPU;
 //   - placement on wake: the vCPU's last pCPU if idle, else the lowest idle pCPU it may run on,
 //     else its last pCPU's run queue; an idle pCPU steals the best waiting vCPU it may run;
@@ -14,6 +19,16 @@
 // Every switch costs pCPU time (decision + context switch, from the cost model), during which the
 // pCPU runs nothing; switches are counted per pCPU by kind (same domain, domain change, to idle,
 // from idle).
+//
+// pCPU time: at every instant a pCPU is in exactly one phase: busy (a vCPU holds it, from the end
+// of the switch to it until it blocks or yields), switching (a decision and its context switch, a
+// decision that finds nothing included), or idle. Each phase change adds the time since the last
+// one to that phase's picosecond counter, so busy_ps + switch_ps + idle_ps is exactly the time
+// accounted. finish(end) closes the phases open at `end` (the end of the report's window) and stops
+// all time accounting, the vCPUs' guest and hypervisor cycles included; counts (switches,
+// decisions) go on. The cycle figures are these times in cycles: busy_cycles and idle_cycles rounded
+// down once at finish(), switch_cycles the cost model's cycles of each switch (of the part of a
+// switch under way at `end`, its elapsed cycles rounded down).
 //
 // How time works: a vCPU runs as a SystemC thread and leaves its pCPU only by its own action
 // (block, or yield after the scheduler requested preemption), so it always knows exactly how
@@ -61,13 +76,16 @@ class PhysicalCpu : public sc_core::sc_module {
     struct Stats {
         explicit Stats(StatsGroup& g);
         Counter switches_same_domain, switches_domain_change, switches_to_idle, switches_from_idle;
-        Counter switch_cycles, decisions, ipis_received, idle_cycles;
+        Counter switch_cycles, decisions, ipis_received, idle_cycles, busy_cycles;
+        Counter busy_ps, switch_ps, idle_ps;
     };
+    enum class Phase { idle, switching, busy };
 
   private:
     friend class Scheduler;
     void on_switch_done();
     void on_tick();
+    void on_credit_tick();  // csched_tick: a BOOSTed vCPU found running loses BOOST
 
     unsigned id_;
     Scheduler& sched_;
@@ -83,8 +101,11 @@ class PhysicalCpu : public sc_core::sc_module {
     bool switching_ = false;
     std::deque<Vcpu*> runq_;
     sc_core::sc_event switch_done_ev_, tick_ev_;
+    sc_core::sc_event credit_tick_ev_;  // armed only while a BOOSTed vCPU runs
     std::uint64_t running_since_ps_ = 0;
-    std::uint64_t idle_since_ps_ = 0;
+    Phase phase_ = Phase::idle;         // where the pCPU's time goes now (see the file comment)
+    std::uint64_t phase_since_ps_ = 0;  // when that phase began
+    Cycles switch_cost_ = 0;            // cost of the switch under way
 };
 
 class Scheduler {
@@ -103,12 +124,16 @@ class Scheduler {
 
     unsigned pcpu_count() const { return static_cast<unsigned>(pcpus_.size()); }
     PhysicalCpu& pcpu(unsigned i) { return *pcpus_[i]; }
-    // Closes idle-time accounting at the end of a run.
-    void finish();
+    // Closes time accounting at `end_ps`, the end of the report's window (>= the start of every
+    // open phase): the open phases of every pCPU and the vCPUs' guest or hypervisor work under
+    // way are counted up to it, and no time is counted after it. Later calls do nothing.
+    void finish(std::uint64_t end_ps);
+    bool accounting_closed() const { return closed_; }
 
   private:
     friend class PhysicalCpu;
     void schedule(PhysicalCpu& p);  // p has no current vCPU: pick the next one and switch
+    void enter(PhysicalCpu& p, PhysicalCpu::Phase next);  // count the phase ending now, start `next`
     void complete_switch(PhysicalCpu& p);
     void evaluate_preemption(PhysicalCpu& p);
     void enqueue(PhysicalCpu& p, Vcpu& v);
@@ -129,6 +154,7 @@ class Scheduler {
     std::uint64_t total_weight_ = 0;
     sc_core::sc_event accounting_ev_;
     bool accounting_armed_ = false;
+    bool closed_ = false;  // finish() was called: no more time is counted
 };
 
 }  // namespace xensim

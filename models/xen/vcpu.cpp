@@ -59,25 +59,47 @@ void Vcpu::wait_until_running() {
 }
 
 void Vcpu::owe(Cycles c) {
-    stats.hypervisor_cycles.inc(c);
+    owed_cycles_ += c;
     owed_ps_ += clock_.ps(c);
+}
+
+void Vcpu::count_guest(Cycles c) {
+    if (!sched_.accounting_closed()) stats.guest_cycles.inc(c);
+}
+
+void Vcpu::count_hypervisor(Cycles c) {
+    if (!sched_.accounting_closed()) stats.hypervisor_cycles.inc(c);
+}
+
+void Vcpu::close_accounting(std::uint64_t end_ps) {
+    // Called once, before accounting closes; the thread is suspended in one wait at most.
+    if (in_guest_mode_)
+        count_guest(std::min(wait_uncounted_, clock_.cycles(end_ps - wait_since_ps_)));
+    else if (in_hypervisor_wait_)
+        count_hypervisor(std::min(wait_uncounted_, clock_.cycles(end_ps - wait_since_ps_)));
 }
 
 void Vcpu::settle() { hypervisor_work(0); }
 
 void Vcpu::hypervisor_work(Cycles c) {
-    stats.hypervisor_cycles.inc(c);
+    const Cycles cycles = owed_cycles_ + c;
     const std::uint64_t ps = owed_ps_ + clock_.ps(c);
     owed_ps_ = 0;
+    owed_cycles_ = 0;
     if (!ps) return;
     wait_until_running();
+    in_hypervisor_wait_ = true;
+    wait_since_ps_ = now_ps();
+    wait_uncounted_ = cycles;
     wait(sc_time::from_value(ps));
+    in_hypervisor_wait_ = false;
+    count_hypervisor(cycles);
 }
 
 void Vcpu::run_guest(Cycles c) {
     settle();
     std::uint64_t remaining = clock_.ps(c);
-    stats.guest_cycles.inc(c);
+    Cycles counted = 0;  // of this request's cycles
     while (remaining > 0) {
         wait_until_running();
         if (preempt_requested_) {  // requested while we were not yet waiting on wake_ev_
@@ -91,9 +113,16 @@ void Vcpu::run_guest(Cycles c) {
         }
         std::uint64_t t0 = now_ps();
         in_guest_mode_ = true;
+        wait_since_ps_ = t0;
+        wait_uncounted_ = c - counted;
         wait(sc_time::from_value(remaining), wake_ev_);
         in_guest_mode_ = false;
-        remaining -= std::min(remaining, now_ps() - t0);
+        const std::uint64_t ran = std::min(remaining, now_ps() - t0);
+        remaining -= ran;
+        // Count what ran: the whole rest at the request's end, else this stretch rounded down.
+        const Cycles done = remaining == 0 ? c - counted : std::min(c - counted, clock_.cycles(ran));
+        count_guest(done);
+        counted += done;
         if (irq_pending_signal_) {
             irq_pending_signal_ = false;
             stats.ipis_received.inc();

@@ -26,6 +26,15 @@
 // through the virtual I/O APIC); it is delivered at VM entry to the guest's handler for that vector
 // and holds off further LAPIC deliveries until the guest's EOI.
 //
+// Time: guest_cycles and hypervisor_cycles count what ran, when it ran. A run_guest() request counts
+// its cycles as it runs (an interrupted stretch what it ran, rounded down; the request's end the
+// rest, so a request that completes counts exactly its cycles); hypervisor work counts when its wait
+// ends, owed entry costs with it. When the scheduler closes accounting (Scheduler::finish, the end
+// of the report's window) the work under way counts the part done by then, and nothing counts
+// after. A vCPU's thread waits only in run_guest() and hypervisor_work() while it holds a pCPU, so
+// its guest + hypervisor time is the time it held pCPUs (the pCPUs' busy time), up to rounding of
+// cycles to picoseconds.
+//
 // Fidelity limits: no interrupt priorities beyond "highest vector first", no level-triggered lines; no guest
 // timer tick (guests are tickless); exit cost is a per-reason constant, not a function of the instruction's
 // operands.
@@ -137,6 +146,9 @@ class Vcpu : public sc_core::sc_module {
     void wait_until_running();
     void after_hypervisor_work();  // VM entry: honour a preemption request, then deliver
     void owe(Cycles c);            // hypervisor time waited for at the next settle()
+    void count_guest(Cycles c);    // guest cycles that ran (not after accounting closed)
+    void count_hypervisor(Cycles c);
+    void close_accounting(std::uint64_t end_ps);  // Scheduler::finish: count the work under way
     void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
     // The exits / exits_by_cause counters of the causes seen so far: no label strings per exit.
     struct ExitCounters {
@@ -183,6 +195,12 @@ class Vcpu : public sc_core::sc_module {
     bool preempt_requested_ = false;
     bool ran_in_period_ = false;
     std::uint64_t owed_ps_ = 0;  // exit / trap entry cost not yet waited for (settle())
+    Cycles owed_cycles_ = 0;     // the same in cycles, counted when waited for
+    // The wait under way, for close_accounting(): a stretch of guest code (in_guest_mode_) or
+    // hypervisor work (in_hypervisor_wait_), when it began and the cycles it has not counted yet.
+    bool in_hypervisor_wait_ = false;
+    std::uint64_t wait_since_ps_ = 0;
+    Cycles wait_uncounted_ = 0;
     std::uint64_t acct_since_ps_ = 0, run_start_ps_ = 0, blocked_since_ps_ = 0;
     sc_core::sc_event scheduled_ev_;
     // Ends guest mode early: a preemption request or an event to deliver (both notified with

@@ -653,6 +653,8 @@ void Platform::on_progress() {
     } else if (finite_workloads_done() && !stopping_) {
         stopping_ = true;
         done_ps_ = sc_core::sc_time_stamp().value();
+        // The report ends here: pCPU and vCPU time is counted up to now, not in the grace tail.
+        hv_->scheduler().finish(done_ps_);
         bool background = false;
         for (auto& w : workloads_) background = background || w->stats->background;
         if (background) {
@@ -678,7 +680,6 @@ RunResult Platform::run() {
                       sc_core::SC_EXIT_ON_STARVATION);
     r.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.sim_time_ps = sc_core::sc_time_stamp().value();
-    hv_->scheduler().finish();
     if (stopped_for_ops_)
         r.stop_reason = "op_limit";
     else if (finite_workloads_done()) {
@@ -691,6 +692,9 @@ RunResult Platform::run() {
     } else {
         r.stop_reason = "stalled";
     }
+    // Time accounting covers the report's window [0, sim_time_ps] (already closed at done_ps_ when
+    // the workloads finished).
+    hv_->scheduler().finish(r.sim_time_ps);
     tracer_.finish();
     return r;
 }

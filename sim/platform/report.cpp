@@ -341,8 +341,12 @@ json Platform::report(const RunResult& run) const {
               {"from_idle", s.switches_from_idle.value()}}},
             {"context_switches_total", s.switches_same_domain.value() + s.switches_domain_change.value() +
                                            s.switches_to_idle.value() + s.switches_from_idle.value()},
+            {"busy_cycles", s.busy_cycles.value()},
             {"switch_cycles", s.switch_cycles.value()},
             {"idle_cycles", s.idle_cycles.value()},
+            {"busy_ps", s.busy_ps.value()},  // busy + switch + idle = simulation.sim_time_ps
+            {"switch_ps", s.switch_ps.value()},
+            {"idle_ps", s.idle_ps.value()},
             {"ipis_received", s.ipis_received.value()}};
         hv_ops += pj["context_switches_total"].get<std::uint64_t>();
         pcpus.push_back(pj);
