@@ -64,6 +64,16 @@ bool onearg(const std::string& in, std::string& arg) {
     return true;
 }
 
+// domain.c parse_domid (Xen 4.20's "use a common domid parser"; 4.17's atoi turned "abc" into 0):
+// the whole string in base 10, at most 65535, else EINVAL.
+int parse_domid(const std::string& in, DomId& domid) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(in.c_str(), &end, 10);
+    if (*end != '\0' || v > 65535) return EINVAL;
+    domid = static_cast<DomId>(v);
+    return 0;
+}
+
 const char* errno_name(int err) {
     for (const auto& e : xsd_errors)
         if (e.errnum == err) return e.errstring;
@@ -751,17 +761,20 @@ int XenStore::do_transaction_end(Ctx& c, const std::string& in) {
 
 int XenStore::do_get_domain_path(Ctx& c, const std::string& in) {
     std::string arg;
+    DomId domid;
     if (!onearg(in, arg)) return EINVAL;
-    c.reply = domain_path(static_cast<DomId>(std::atoi(arg.c_str())));
+    if (int err = parse_domid(arg, domid)) return err;
+    c.reply = domain_path(domid);
     c.reply.push_back('\0');
     return 0;
 }
 
 int XenStore::do_is_domain_introduced(Ctx& c, const std::string& in) {
     std::string arg;
+    DomId domid;
     if (!onearg(in, arg)) return EINVAL;
-    int domid = std::atoi(arg.c_str());
-    bool yes = domid == DOMID_SELF || is_domain_introduced(static_cast<DomId>(domid));
+    if (int err = parse_domid(arg, domid)) return err;
+    bool yes = domid == DOMID_SELF || is_domain_introduced(domid);
     c.reply = std::string(yes ? "T" : "F") + '\0';
     return 0;
 }
@@ -769,25 +782,35 @@ int XenStore::do_is_domain_introduced(Ctx& c, const std::string& in) {
 int XenStore::do_introduce(Ctx& c, const std::string& in) {
     std::vector<std::string> vec = get_strings(in);
     if (vec.size() < 3) return EINVAL;  // <domid>|<mfn>|<evtchn>|
-    introduce_domain(static_cast<DomId>(std::atoi(vec[0].c_str())));
+    DomId domid;
+    if (int err = parse_domid(vec[0], domid)) return err;
+    introduce_domain(domid);
     c.reply = kOk;
     return 0;
 }
 
-int XenStore::do_release(Ctx& c, const std::string& in) {
+// domain.c onearg_domain: one argument, a valid domid, not the store's own domain (dom0 here:
+// store_domid == priv_domid == 0) -> else EINVAL; find_connected_domain -> ENOENT if not introduced.
+int XenStore::onearg_domain(const std::string& in, DomId& domid) const {
     std::string arg;
     if (!onearg(in, arg)) return EINVAL;
-    DomId domid = static_cast<DomId>(std::atoi(arg.c_str()));
+    if (int err = parse_domid(arg, domid)) return err;
+    if (domid == 0) return EINVAL;
     if (!is_domain_introduced(domid)) return ENOENT;
+    return 0;
+}
+
+int XenStore::do_release(Ctx& c, const std::string& in) {
+    DomId domid;
+    if (int err = onearg_domain(in, domid)) return err;
     release_domain(domid);
     c.reply = kOk;
     return 0;
 }
 
 int XenStore::do_resume(Ctx& c, const std::string& in) {
-    std::string arg;
-    if (!onearg(in, arg)) return EINVAL;
-    if (!is_domain_introduced(static_cast<DomId>(std::atoi(arg.c_str())))) return ENOENT;
+    DomId domid;
+    if (int err = onearg_domain(in, domid)) return err;
     c.reply = kOk;
     return 0;
 }

@@ -42,6 +42,8 @@
 //   domain.c   hard_quotas defaults (nodes 1000, watches 128, transactions 10, node-permissions 5,
 //              path-max XENSTORE_REL_PATH_MAX, node-size 2048), do_get_domain_path,
 //              do_is_domain_introduced, do_introduce / do_release (+ fire_special_watches),
+//              parse_domid (every domid argument: base 10, whole string, <= 65535, else EINVAL),
+//              onearg_domain (RELEASE / RESUME of dom0, the store's own domain -> EINVAL),
 //              do_reset_watches. control.c do_control ("print", "log", "quota", "help"; an unknown
 //              command -> EINVAL).
 //   send_event  an identical WATCH_EVENT already queued on the connection is not queued again
@@ -62,7 +64,7 @@
 //     without the re-check acc_fix_domains does. Per-domain memory quota (ACC_MEM), outstanding
 //     requests (ACC_OUTST), accessed nodes per transaction (ACC_TRANSNODES), write rate limiting
 //     (wrl_*) and watch event timeouts are not modelled.
-//   - No SET_TARGET (ENOSYS here) and no RESUME semantics beyond the privilege check (OK). INTRODUCE
+//   - No SET_TARGET (ENOSYS here) and no RESUME semantics beyond onearg_domain's checks. INTRODUCE
 //     does not map a ring page or bind an event channel: the platform owns the transport. RELEASE
 //     and release_domain() leave nodes owned by the domain in place (xenstored reassigns orphans to
 //     dom0 lazily in domain_adjust_node_perms).
@@ -257,6 +259,7 @@ class XenStore {
     int do_set_perms(Ctx& c, const std::string& in);
     int do_is_domain_introduced(Ctx& c, const std::string& in);
     int do_resume(Ctx& c, const std::string& in);
+    int onearg_domain(const std::string& in, DomId& domid) const;
     int do_reset_watches(Ctx& c, const std::string& in);
     int finalize_transaction(Ctx& c, Transaction& tx);
 
