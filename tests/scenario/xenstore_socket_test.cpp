@@ -370,6 +370,22 @@ TEST_F(XenStoreSocket, VanishedTransactionLeavesNothingBehind) {
     EXPECT_EQ(tool("xenstore-read /vt/x").output, "from-b\n");
 }
 
+// Item 31: the toolstack introduces every domain it writes (libxl__domain_make -> xs_introduce_domain),
+// so a standalone store built from a scenario answers IS_DOMAIN_INTRODUCED T for them.
+TEST_F(XenStoreSocket, ScenarioDomainsAreIntroduced) {
+    start("introduced", std::string(XENSIM_SOURCE_DIR) + "/scenarios/evtchn-pingpong.json");
+    RawClient c(sock_);
+    ASSERT_TRUE(c.connected());
+    for (const char* dom : {"0", "1", "2"}) {
+        ASSERT_TRUE(c.send(XS_IS_DOMAIN_INTRODUCED, str(dom)));
+        auto r = c.receive();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->payload, str("T")) << "dom" << dom;
+    }
+    ASSERT_TRUE(c.send(XS_IS_DOMAIN_INTRODUCED, str("3")));
+    EXPECT_EQ(c.receive()->payload, str("F")) << "evtchn-pingpong has dom0, ping and pong only";
+}
+
 // --- the server class in-process: engine state after clients come and go ---
 
 TEST(XenStoreSocketServer, VanishedClientIsDisconnectedFromTheEngine) {
