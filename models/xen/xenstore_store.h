@@ -163,12 +163,22 @@ class XenStore {
     std::uint64_t conn_errors(XsConnId conn) const;
     const std::vector<std::string>& control_log() const { return control_log_; }
     const XsQuota& quota() const { return quota_; }
+    // Child names copied because a node was duplicated (a transaction's first access to it, a
+    // rewrite of the node); adding or removing a child outside a transaction copies none.
+    std::uint64_t children_copied() const { return children_copied_; }
 
   private:
+    // Move-only: every copy goes through clone(), which counts the child names it copies.
     struct Node {
+        Node() = default;
+        Node(Node&&) = default;
+        Node& operator=(Node&&) = default;
+        Node(const Node&) = delete;
+        Node& operator=(const Node&) = delete;
         std::string value;
         std::vector<XsPerm> perms;
         std::vector<std::string> children;  // leaf names, in creation order
+        std::size_t childlen = 0;           // node_hdr childlen: sum of (name + NUL) over children
         std::uint64_t generation = 0;
     };
     // A node as seen by a transaction (transaction.c struct accessed_node).
@@ -209,6 +219,7 @@ class XenStore {
     struct OpRow;
     static const OpRow kOpTable[];
 
+    Node clone(const Node& n);
     Conn& conn_of(XsConnId id);
     const Conn* find_conn(XsConnId id) const;
     static bool unprivileged(const Ctx& c) { return c.conn && !c.conn->privileged; }
@@ -227,7 +238,13 @@ class XenStore {
     int canonicalize(const Ctx& c, const std::string& raw, bool allow_special, std::string& out) const;
     int get_node(Ctx& c, const std::string& name, unsigned perm, const Node*& node);
     int errno_from_parents(Ctx& c, const std::string& name, int err, unsigned perm);
-    bool node_too_big(const Ctx& c, const Node& n) const;
+    static std::size_t acc_size(const Node& n);               // calc_node_acc_size
+    bool node_too_big(const Ctx& c, std::size_t size) const;  // write_node_raw's node-size quota
+    static void add_child(Node& n, const std::string& leaf);
+    static void remove_child(Node& n, const std::string& leaf);
+    // The node in the caller's view (its transaction's copy, or the tree), to change in place; its
+    // generation is bumped as store() would. nullptr if absent.
+    Node* modify(Ctx& c, const std::string& path);
     int create_node(Ctx& c, const std::string& name, const std::string& value);
     int rm_node(Ctx& c, const std::string& name);
     void fire_watches(Ctx& c, const std::string& name, bool exact, const Node* node,
@@ -272,6 +289,7 @@ class XenStore {
     std::uint64_t generation_ = 0;
     std::vector<std::string> control_log_;
     bool log_on_ = false;
+    std::uint64_t children_copied_ = 0;
 
     CounterFamily ops_;
     CounterFamily errors_;

@@ -149,6 +149,37 @@ TEST_F(XsTest, DomidArgumentsAreParsedStrictly) {
     EXPECT_EQ(rq(dom0, XS_RELEASE, args({"5"})), kOK);
 }
 
+// Item 29: adding a child appends to its parent's list in place (amortised O(1)); the list is not
+// copied per write as it was (22 us per write at 5k children, 430 us at 100k). The directory
+// keeps xenstored's order: creation order, a removed name leaves the others in place, a re-created
+// name goes to the end (core.c add_child / remove_child_entry). A transaction copies the parent
+// once, at its first access (transaction.c access_node), not once per child.
+TEST_F(XsTest, AddingChildrenDoesNotCopyTheParentsList) {
+    constexpr int kChildren = 5000;
+    for (int i = 0; i < kChildren; ++i)
+        ASSERT_EQ(rq(dom0, XS_WRITE, args({"/p/c" + std::to_string(i)}).append("v")), kOK);
+    EXPECT_EQ(xs.children_copied(), 0u) << "child names copied while adding " << kChildren << " children";
+    ASSERT_EQ(rq(dom0, XS_RM, args({"/p/c1"})), kOK);
+    ASSERT_EQ(rq(dom0, XS_WRITE, args({"/p/c1"}).append("again")), kOK);
+    std::vector<std::string> dir = xs.directory("/p");
+    ASSERT_EQ(dir.size(), static_cast<std::size_t>(kChildren));
+    EXPECT_EQ(dir[0], "c0");
+    EXPECT_EQ(dir[1], "c2");
+    EXPECT_EQ(dir.back(), "c1");
+    std::string listing = rq(dom0, XS_DIRECTORY_PART, args({"/p", "0"}));
+    EXPECT_EQ(listing.substr(listing.find('\0') + 1, 6), args({"c0", "c2"})) << "DIRECTORY_PART agrees";
+    EXPECT_EQ(xs.children_copied(), 0u);
+
+    std::uint32_t tx = start(dom0);
+    for (int i = 0; i < 100; ++i)
+        ASSERT_EQ(rq(dom0, XS_WRITE, args({"/p/t" + std::to_string(i)}).append("v"), tx), kOK);
+    EXPECT_EQ(xs.children_copied(), static_cast<std::uint64_t>(kChildren))
+        << "one copy of /p per transaction";
+    ASSERT_EQ(rq(dom0, XS_TRANSACTION_END, args({"T"}), tx), kOK);
+    EXPECT_EQ(xs.directory("/p").size(), static_cast<std::size_t>(kChildren + 100));
+    EXPECT_EQ(xs.directory("/p").back(), "t99");
+}
+
 TEST_F(XsTest, InitialStructure) {  // setup_structure
     EXPECT_EQ(rq(dom0, XS_DIRECTORY, args({"/"})), args({"tool"}));
     EXPECT_EQ(rq(dom0, XS_DIRECTORY, args({"/tool"})), args({"xenstored"}));
