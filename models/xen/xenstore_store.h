@@ -49,7 +49,11 @@
 //   send_event  an identical WATCH_EVENT already queued on the connection is not queued again
 //              (except for special @ paths).
 //
-// Invariants. Every node's parent exists (special @ nodes stand apart). Quotas apply only to
+// Invariants. Every node's parent exists (special @ nodes stand apart). A node's children list is
+// in creation order (core.c add_child appends; remove_child_entry keeps the others' order) and is
+// changed in place: adding a child is amortised O(1) whatever the parent's size (xenstored
+// rewrites the parent's whole record instead); removing one is O(children), as its memmove. A
+// transaction copies a node once, at its first access. Quotas apply only to
 // unprivileged connections, as in xenstored (domain_is_unprivileged). Memory is bounded by the
 // quotas: nodes per owner, node size, watches per domain, transactions per connection; the wire
 // payload bound keeps any single argument small.
