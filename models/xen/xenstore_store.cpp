@@ -64,6 +64,16 @@ bool onearg(const std::string& in, std::string& arg) {
     return true;
 }
 
+// domain.c parse_domid (Xen 4.20's "use a common domid parser"; 4.17's atoi turned "abc" into 0):
+// the whole string in base 10, at most 65535, else EINVAL.
+int parse_domid(const std::string& in, DomId& domid) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(in.c_str(), &end, 10);
+    if (*end != '\0' || v > 65535) return EINVAL;
+    domid = static_cast<DomId>(v);
+    return 0;
+}
+
 const char* errno_name(int err) {
     for (const auto& e : xsd_errors)
         if (e.errnum == err) return e.errstring;
@@ -176,12 +186,23 @@ XenStore::XenStore(StatsGroup& stats, XsQuota quota)
 void XenStore::manual_node(const std::string& name, std::vector<std::string> children) {
     Node n;
     n.perms = {XsPerm{0, XS_PERM_NONE}};
-    n.children = std::move(children);
+    for (const auto& ch : children) add_child(n, ch);
     n.generation = ++generation_;
     nodes_[name] = std::move(n);
 }
 
 // ---- connections ----
+
+XenStore::Node XenStore::clone(const Node& n) {
+    Node c;
+    c.value = n.value;
+    c.perms = n.perms;
+    c.children = n.children;
+    c.childlen = n.childlen;
+    c.generation = n.generation;
+    children_copied_ += n.children.size();
+    return c;
+}
 
 XsConnId XenStore::connect(DomId domid, bool privileged) {
     XsConnId id = next_conn_++;
@@ -275,7 +296,7 @@ XenStore::Access& XenStore::access(Transaction& tx, const std::string& path) {
     auto g = nodes_.find(path);
     if (g != nodes_.end()) {
         a.generation = g->second.generation;
-        a.node = g->second;
+        a.node = clone(g->second);
         a.old_perms = g->second.perms;
     }
     return tx.accessed.emplace(path, std::move(a)).first->second;
@@ -374,11 +395,40 @@ int XenStore::get_node(Ctx& c, const std::string& name, unsigned perm, const Nod
 }
 
 // write_node_raw: domain_max_chk(conn, ACC_NODESZ, calc_node_acc_size(...)).
-bool XenStore::node_too_big(const Ctx& c, const Node& n) const {
-    if (!unprivileged(c)) return false;
-    std::size_t size = kNodeHdrSize + n.perms.size() * sizeof(XsPerm) + n.value.size();
-    for (const auto& ch : n.children) size += ch.size() + 1;
-    return size > quota_.value_size;
+std::size_t XenStore::acc_size(const Node& n) {
+    return kNodeHdrSize + n.perms.size() * sizeof(XsPerm) + n.value.size() + n.childlen;
+}
+
+bool XenStore::node_too_big(const Ctx& c, std::size_t size) const {
+    return unprivileged(c) && size > quota_.value_size;
+}
+
+// core.c add_child: the name goes at the end of the list (directory order is creation order).
+void XenStore::add_child(Node& n, const std::string& leaf) {
+    n.children.push_back(leaf);
+    n.childlen += leaf.size() + 1;
+}
+
+// core.c remove_child_entry: the others keep their order. O(children), as xenstored's memmove.
+void XenStore::remove_child(Node& n, const std::string& leaf) {
+    auto it = std::find(n.children.begin(), n.children.end(), leaf);
+    if (it == n.children.end()) return;
+    n.childlen -= leaf.size() + 1;
+    n.children.erase(it);
+}
+
+XenStore::Node* XenStore::modify(Ctx& c, const std::string& path) {
+    if (c.tx) {
+        Access& a = access(*c.tx, path);
+        if (!a.node) return nullptr;
+        a.node->generation = c.tx->generation;
+        a.modified = true;
+        return &*a.node;
+    }
+    auto it = nodes_.find(path);
+    if (it == nodes_.end()) return nullptr;
+    it->second.generation = ++generation_;
+    return &it->second;
 }
 
 // core.c construct_node + create_node. All checks come before any change, so a failure leaves
@@ -393,24 +443,24 @@ int XenStore::create_node(Ctx& c, const std::string& name, const std::string& va
         parent = lookup(c, p);
         if (!parent && p == "/") std::abort();  // the root always exists
     }
-    Node par = *parent;
     const std::string parent_name = p;
-    std::vector<XsPerm> perms = par.perms;
+    std::vector<XsPerm> perms = parent->perms;
     if (unprivileged(c)) perms[0].id = c.conn->domid;  // unprivileged domains own what they create
     DomId owner = static_cast<DomId>(perms[0].id);
     if (unprivileged(c) && owned_now(c, owner) + names.size() > quota_.nodes_per_domain) return ENOSPC;
 
-    par.children.push_back(basename_of(names.back()));
+    const std::string leaf = basename_of(names.back());
     std::vector<Node> fresh(names.size());
     for (std::size_t i = 0; i < names.size(); ++i) {
         fresh[i].perms = perms;
         if (i == 0) fresh[i].value = value;
-        if (i > 0) fresh[i].children = {basename_of(names[i - 1])};
-        if (node_too_big(c, fresh[i])) return ENOSPC;
+        if (i > 0) add_child(fresh[i], basename_of(names[i - 1]));
+        if (node_too_big(c, acc_size(fresh[i]))) return ENOSPC;
     }
-    if (node_too_big(c, par)) return ENOSPC;
+    if (node_too_big(c, acc_size(*parent) + leaf.size() + 1)) return ENOSPC;
 
-    store(c, parent_name, std::move(par));
+    // The parent gains the name in place (amortised O(1)); a transaction's first access copies it.
+    add_child(*modify(c, parent_name), leaf);
     for (std::size_t i = names.size(); i-- > 0;) store(c, names[i], std::move(fresh[i]));
     owned_add(c, owner, static_cast<long>(names.size()));
     return 0;
@@ -426,20 +476,18 @@ int XenStore::rm_node(Ctx& c, const std::string& name) {
         Ctx& c;
         const std::string& root;
         void operator()(const std::string& path) {
+            // Nodes live in std::maps: the recursion below erases and inserts other entries only,
+            // so `n` and its children list stay valid.
             const Node* n = xs.lookup(c, path);
             if (!n) return;
-            Node node = *n;
-            for (const auto& ch : node.children) (*this)(child_path(path, ch));
-            xs.owned_add(c, static_cast<DomId>(node.perms[0].id), -1);
-            xs.fire_watches(c, path, path != root, &node, nullptr);
+            for (const auto& ch : n->children) (*this)(child_path(path, ch));
+            xs.owned_add(c, static_cast<DomId>(n->perms[0].id), -1);
+            xs.fire_watches(c, path, path != root, n, nullptr);
             xs.erase(c, path);
         }
     };
     Walk{*this, c, name}(name);
-    Node par = *lookup(c, parent_name);
-    auto it = std::find(par.children.begin(), par.children.end(), basename_of(name));
-    if (it != par.children.end()) par.children.erase(it);
-    store(c, parent_name, std::move(par));  // remove_child_entry: no quota check
+    remove_child(*modify(c, parent_name), basename_of(name));  // remove_child_entry: no quota check
     return 0;
 }
 
@@ -526,10 +574,8 @@ int XenStore::do_write(Ctx& c, const std::string& in) {
     const Node* node;
     int err = get_node(c, name, XS_PERM_WRITE, node);
     if (!err) {
-        Node n = *node;
-        n.value = value;
-        if (node_too_big(c, n)) return ENOSPC;
-        store(c, name, std::move(n));
+        if (node_too_big(c, acc_size(*node) - node->value.size() + value.size())) return ENOSPC;
+        modify(c, name)->value = value;
     } else {
         if (err != ENOENT) return err;
         if ((err = create_node(c, name, value))) return err;
@@ -637,15 +683,15 @@ int XenStore::do_set_perms(Ctx& c, const std::string& in) {
     const Node* node;
     if (int err = get_node(c, name, XS_PERM_WRITE | XS_PERM_OWNER, node)) return err;
     if (unprivileged(c) && perms[0].id != node->perms[0].id) return EPERM;
-    Node n = *node;
-    std::vector<XsPerm> old_perms = n.perms;
-    n.perms = perms;
-    if (node_too_big(c, n)) return ENOSPC;
+    if (node_too_big(c,
+                     acc_size(*node) - node->perms.size() * sizeof(XsPerm) + perms.size() * sizeof(XsPerm)))
+        return ENOSPC;
+    std::vector<XsPerm> old_perms = node->perms;
     if (name[0] != '@') {  // special nodes are not accounted to anyone beyond setup
         owned_add(c, static_cast<DomId>(old_perms[0].id), -1);
         owned_add(c, static_cast<DomId>(perms[0].id), 1);
     }
-    store(c, name, n);
+    modify(c, name)->perms = perms;
     fire_watches(c, name, false, lookup(c, name), &old_perms);
     c.reply = kOk;
     return 0;
@@ -717,7 +763,7 @@ int XenStore::finalize_transaction(Ctx& c, Transaction& tx) {
         if (!a.modified) continue;
         if (a.node) {
             a.node->generation = ++generation_;
-            nodes_[path] = *a.node;
+            nodes_[path] = std::move(*a.node);
         } else {
             nodes_.erase(path);
         }
@@ -751,17 +797,20 @@ int XenStore::do_transaction_end(Ctx& c, const std::string& in) {
 
 int XenStore::do_get_domain_path(Ctx& c, const std::string& in) {
     std::string arg;
+    DomId domid;
     if (!onearg(in, arg)) return EINVAL;
-    c.reply = domain_path(static_cast<DomId>(std::atoi(arg.c_str())));
+    if (int err = parse_domid(arg, domid)) return err;
+    c.reply = domain_path(domid);
     c.reply.push_back('\0');
     return 0;
 }
 
 int XenStore::do_is_domain_introduced(Ctx& c, const std::string& in) {
     std::string arg;
+    DomId domid;
     if (!onearg(in, arg)) return EINVAL;
-    int domid = std::atoi(arg.c_str());
-    bool yes = domid == DOMID_SELF || is_domain_introduced(static_cast<DomId>(domid));
+    if (int err = parse_domid(arg, domid)) return err;
+    bool yes = domid == DOMID_SELF || is_domain_introduced(domid);
     c.reply = std::string(yes ? "T" : "F") + '\0';
     return 0;
 }
@@ -769,25 +818,35 @@ int XenStore::do_is_domain_introduced(Ctx& c, const std::string& in) {
 int XenStore::do_introduce(Ctx& c, const std::string& in) {
     std::vector<std::string> vec = get_strings(in);
     if (vec.size() < 3) return EINVAL;  // <domid>|<mfn>|<evtchn>|
-    introduce_domain(static_cast<DomId>(std::atoi(vec[0].c_str())));
+    DomId domid;
+    if (int err = parse_domid(vec[0], domid)) return err;
+    introduce_domain(domid);
     c.reply = kOk;
     return 0;
 }
 
-int XenStore::do_release(Ctx& c, const std::string& in) {
+// domain.c onearg_domain: one argument, a valid domid, not the store's own domain (dom0 here:
+// store_domid == priv_domid == 0) -> else EINVAL; find_connected_domain -> ENOENT if not introduced.
+int XenStore::onearg_domain(const std::string& in, DomId& domid) const {
     std::string arg;
     if (!onearg(in, arg)) return EINVAL;
-    DomId domid = static_cast<DomId>(std::atoi(arg.c_str()));
+    if (int err = parse_domid(arg, domid)) return err;
+    if (domid == 0) return EINVAL;
     if (!is_domain_introduced(domid)) return ENOENT;
+    return 0;
+}
+
+int XenStore::do_release(Ctx& c, const std::string& in) {
+    DomId domid;
+    if (int err = onearg_domain(in, domid)) return err;
     release_domain(domid);
     c.reply = kOk;
     return 0;
 }
 
 int XenStore::do_resume(Ctx& c, const std::string& in) {
-    std::string arg;
-    if (!onearg(in, arg)) return EINVAL;
-    if (!is_domain_introduced(static_cast<DomId>(std::atoi(arg.c_str())))) return ENOENT;
+    DomId domid;
+    if (int err = onearg_domain(in, domid)) return err;
     c.reply = kOk;
     return 0;
 }
@@ -855,10 +914,8 @@ void XenStore::write(const std::string& path, const std::string& value) {
     Ctx c{nullptr, nullptr, {}};
     std::string name;
     if (canonicalize(c, path, false, name)) std::abort();  // a platform bug, not user input
-    if (const Node* n = lookup(c, name)) {
-        Node copy = *n;
-        copy.value = value;
-        store(c, name, std::move(copy));
+    if (Node* n = modify(c, name)) {
+        n->value = value;
     } else if (create_node(c, name, value)) {
         std::abort();
     }
@@ -896,16 +953,14 @@ std::vector<std::string> XenStore::directory(const std::string& path) const {
 bool XenStore::set_perms(const std::string& path, const std::vector<XsPerm>& perms) {
     if (perms.empty()) std::abort();
     Ctx c{nullptr, nullptr, {}};
-    const Node* n = lookup(c, path);
+    Node* n = modify(c, path);
     if (!n) return false;
-    Node copy = *n;
-    std::vector<XsPerm> old_perms = copy.perms;
-    copy.perms = perms;
+    std::vector<XsPerm> old_perms = n->perms;
+    n->perms = perms;
     if (path[0] != '@') {
         owned_add(c, static_cast<DomId>(old_perms[0].id), -1);
         owned_add(c, static_cast<DomId>(perms[0].id), 1);
     }
-    store(c, path, std::move(copy));
     fire_watches(c, path, false, lookup(c, path), &old_perms);
     return true;
 }

@@ -42,12 +42,18 @@
 //   domain.c   hard_quotas defaults (nodes 1000, watches 128, transactions 10, node-permissions 5,
 //              path-max XENSTORE_REL_PATH_MAX, node-size 2048), do_get_domain_path,
 //              do_is_domain_introduced, do_introduce / do_release (+ fire_special_watches),
+//              parse_domid (every domid argument: base 10, whole string, <= 65535, else EINVAL),
+//              onearg_domain (RELEASE / RESUME of dom0, the store's own domain -> EINVAL),
 //              do_reset_watches. control.c do_control ("print", "log", "quota", "help"; an unknown
 //              command -> EINVAL).
 //   send_event  an identical WATCH_EVENT already queued on the connection is not queued again
 //              (except for special @ paths).
 //
-// Invariants. Every node's parent exists (special @ nodes stand apart). Quotas apply only to
+// Invariants. Every node's parent exists (special @ nodes stand apart). A node's children list is
+// in creation order (core.c add_child appends; remove_child_entry keeps the others' order) and is
+// changed in place: adding a child is amortised O(1) whatever the parent's size (xenstored
+// rewrites the parent's whole record instead); removing one is O(children), as its memmove. A
+// transaction copies a node once, at its first access. Quotas apply only to
 // unprivileged connections, as in xenstored (domain_is_unprivileged). Memory is bounded by the
 // quotas: nodes per owner, node size, watches per domain, transactions per connection; the wire
 // payload bound keeps any single argument small.
@@ -62,7 +68,7 @@
 //     without the re-check acc_fix_domains does. Per-domain memory quota (ACC_MEM), outstanding
 //     requests (ACC_OUTST), accessed nodes per transaction (ACC_TRANSNODES), write rate limiting
 //     (wrl_*) and watch event timeouts are not modelled.
-//   - No SET_TARGET (ENOSYS here) and no RESUME semantics beyond the privilege check (OK). INTRODUCE
+//   - No SET_TARGET (ENOSYS here) and no RESUME semantics beyond onearg_domain's checks. INTRODUCE
 //     does not map a ring page or bind an event channel: the platform owns the transport. RELEASE
 //     and release_domain() leave nodes owned by the domain in place (xenstored reassigns orphans to
 //     dom0 lazily in domain_adjust_node_perms).
@@ -161,12 +167,22 @@ class XenStore {
     std::uint64_t conn_errors(XsConnId conn) const;
     const std::vector<std::string>& control_log() const { return control_log_; }
     const XsQuota& quota() const { return quota_; }
+    // Child names copied because a node was duplicated (a transaction's first access to it, a
+    // rewrite of the node); adding or removing a child outside a transaction copies none.
+    std::uint64_t children_copied() const { return children_copied_; }
 
   private:
+    // Move-only: every copy goes through clone(), which counts the child names it copies.
     struct Node {
+        Node() = default;
+        Node(Node&&) = default;
+        Node& operator=(Node&&) = default;
+        Node(const Node&) = delete;
+        Node& operator=(const Node&) = delete;
         std::string value;
         std::vector<XsPerm> perms;
         std::vector<std::string> children;  // leaf names, in creation order
+        std::size_t childlen = 0;           // node_hdr childlen: sum of (name + NUL) over children
         std::uint64_t generation = 0;
     };
     // A node as seen by a transaction (transaction.c struct accessed_node).
@@ -207,6 +223,7 @@ class XenStore {
     struct OpRow;
     static const OpRow kOpTable[];
 
+    Node clone(const Node& n);
     Conn& conn_of(XsConnId id);
     const Conn* find_conn(XsConnId id) const;
     static bool unprivileged(const Ctx& c) { return c.conn && !c.conn->privileged; }
@@ -225,7 +242,13 @@ class XenStore {
     int canonicalize(const Ctx& c, const std::string& raw, bool allow_special, std::string& out) const;
     int get_node(Ctx& c, const std::string& name, unsigned perm, const Node*& node);
     int errno_from_parents(Ctx& c, const std::string& name, int err, unsigned perm);
-    bool node_too_big(const Ctx& c, const Node& n) const;
+    static std::size_t acc_size(const Node& n);               // calc_node_acc_size
+    bool node_too_big(const Ctx& c, std::size_t size) const;  // write_node_raw's node-size quota
+    static void add_child(Node& n, const std::string& leaf);
+    static void remove_child(Node& n, const std::string& leaf);
+    // The node in the caller's view (its transaction's copy, or the tree), to change in place; its
+    // generation is bumped as store() would. nullptr if absent.
+    Node* modify(Ctx& c, const std::string& path);
     int create_node(Ctx& c, const std::string& name, const std::string& value);
     int rm_node(Ctx& c, const std::string& name);
     void fire_watches(Ctx& c, const std::string& name, bool exact, const Node* node,
@@ -257,6 +280,7 @@ class XenStore {
     int do_set_perms(Ctx& c, const std::string& in);
     int do_is_domain_introduced(Ctx& c, const std::string& in);
     int do_resume(Ctx& c, const std::string& in);
+    int onearg_domain(const std::string& in, DomId& domid) const;
     int do_reset_watches(Ctx& c, const std::string& in);
     int finalize_transaction(Ctx& c, Transaction& tx);
 
@@ -269,6 +293,7 @@ class XenStore {
     std::uint64_t generation_ = 0;
     std::vector<std::string> control_log_;
     bool log_on_ = false;
+    std::uint64_t children_copied_ = 0;
 
     CounterFamily ops_;
     CounterFamily errors_;

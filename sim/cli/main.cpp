@@ -219,7 +219,14 @@ int run_xenstored(const std::vector<std::string>& v) {
     if (socket.empty()) throw UsageError("xenstored needs --socket PATH");
     xensim::StatsGroup stats("xenstore");
     xensim::XenStore store(stats);
-    if (!scenario.empty()) xensim::write_scenario_layout(store, xensim::load_scenario(scenario).effective);
+    if (!scenario.empty()) {
+        const nlohmann::json effective = xensim::load_scenario(scenario).effective;
+        xensim::write_scenario_layout(store, effective);
+        // The toolstack introduces each domain it built (libxl__domain_make -> xs_introduce_domain), as the
+        // simulated xenstored does when it connects a guest's ring (Xenstored::add_connection).
+        for (std::size_t i = 1; i < effective.at("domains").size(); ++i)
+            store.introduce_domain(static_cast<xensim::DomId>(i));
+    }
     std::mutex mutex;
     xensim::XenStoreSocketServer server(store, mutex, socket);
     try {

@@ -4,7 +4,8 @@
 // The problem. Debian's libxenstore connects to the Unix stream socket named by XENSTORED_PATH and
 // speaks docs/misc/xenstore.txt on it: struct xsd_sockmsg + payload, requests answered in order,
 // WATCH_EVENTs interleaved whenever a watch fires. XenStoreSocketServer accepts any number of such
-// clients with one poll() loop and hands every framed request to the shared XenStore engine.
+// clients on one Boost.Asio io_context (local stream sockets, epoll underneath, one thread) and
+// hands every framed request to the shared XenStore engine.
 //
 // Invariants.
 //   - Every accepted client is its own privileged engine connection for domid 0 (xenstored treats
@@ -14,36 +15,42 @@
 //   - A reply goes to the client that sent the request, before the events that request caused for
 //     that same client (xenstored's do_watch acks, then fires the initial event).
 //   - After every handled request, take_events() is drained for EVERY client, so a watch fires to
-//     its client whichever client (or the simulation, at its next request here) made the change.
+//     its client whichever client (or the simulation, at the next 100 ms tick) made the change.
 //   - Every engine call happens with the shared std::mutex held, so the simulation thread may use
-//     the same engine concurrently under that mutex.
-//   - Sockets are non-blocking; each client has an output buffer flushed on POLLOUT, so a slow
-//     reader never blocks the loop. Writes use MSG_NOSIGNAL: a peer that vanished is an error on
-//     that client, not a SIGPIPE for the process.
+//     the same engine concurrently under that mutex. All other state belongs to the io thread.
+//   - Each client has a write queue bounded by XenStoreSocketLimits::output_bytes: at or above
+//     it, no request of that client is handled and its socket is not read (backpressure for a
+//     client that pipelines without reading); a WATCH_EVENT that would take the queue past the
+//     bound is dropped and counted (xenstored core.c send_event drops an event when
+//     domain_memory_add_chk refuses it). So a client's queue never exceeds the bound plus one
+//     reply (sizeof(xsd_sockmsg) + XENSTORE_PAYLOAD_MAX).
+//   - accept() failing for want of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM) retries after a
+//     back-off (10 ms doubling to 1 s), not at once: the listening socket stays readable while the
+//     process is out of fds, so retrying at once is a busy loop. Clients past the limit wait in
+//     the listen backlog and are accepted once others leave.
+//   - No busy polling: the thread sleeps in epoll until a socket or a timer is ready.
 //
 // Fidelity limits (versus tools/xenstored/core.c and its socket handling):
 //   - A malformed (oversized len) message closes the client at once, as ignore_connection does for a
 //     socket; xenstored also logs it. Here it is counted in protocol_errors.
-//   - No per-connection outstanding-request quota or write rate limiting; a client that stops
-//     reading its socket is no longer read from once 1 MiB of output is pending (xenstored's
-//     output limit is different), but events queued for it keep growing its buffer.
-//   - Events caused by the simulation thread's own requests reach socket clients only when the
-//     socket server next drains events, i.e. after the next socket request or within one poll
-//     timeout (~100 ms) -- the drain also runs on every loop iteration.
+//   - xenstored applies the memory quota (and so the event drop) only to unprivileged domains
+//     (domain_chk_quota returns false for dom0); its socket clients are dom0 and unbounded. The
+//     bound here applies to socket clients all the same, so a stuck tool cannot grow the
+//     simulator without limit. xenstored's identical-event suppression against the whole pending
+//     output list is done by the engine only within one drain, not across the socket queue.
+//   - No per-connection outstanding-request quota or write rate limiting.
+//   - Events caused by the simulation thread's own requests reach socket clients at the next
+//     socket request or the next 100 ms tick.
 //   - XS_CONTROL, XS_INTRODUCE ... are handled by the engine exactly as for any privileged caller.
-//   - After any socket activity the loop busy-polls for 200 us before sleeping in poll(): on a VM an
-//     idle-CPU wake-up costs ~35 us, which would otherwise dominate a request/response round trip.
-//     Idle, it wakes every 100 ms (to notice the stop flag and deliver the simulation's events).
 //
 // Deterministic simulation results do not depend on this server: it touches the engine only when a
 // client connects, and its counters live in its own StatsGroup, not in the run's report tree.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -54,10 +61,16 @@
 
 namespace xensim {
 
+struct XenStoreSocketLimits {
+    // Per-client write queue bound in bytes (see the invariants above).
+    std::size_t output_bytes = 1024 * 1024;
+};
+
 class XenStoreSocketServer {
   public:
     // The engine and the mutex that guards it outlive the server. Nothing happens until start().
-    XenStoreSocketServer(XenStore& store, std::mutex& store_mutex, std::string path);
+    XenStoreSocketServer(XenStore& store, std::mutex& store_mutex, std::string path,
+                         XenStoreSocketLimits limits = {});
     ~XenStoreSocketServer();  // stops the background thread, closes every client, removes the socket
     XenStoreSocketServer(const XenStoreSocketServer&) = delete;
     XenStoreSocketServer& operator=(const XenStoreSocketServer&) = delete;
@@ -68,7 +81,7 @@ class XenStoreSocketServer {
     void start();
     // Serves until `stop` becomes true (checked at least every ~100 ms). Requires start().
     void run_until(const std::atomic<bool>& stop);
-    // One poll round with the given timeout; for run_until and tests. True if any socket was ready.
+    // Runs the handlers ready now (timeout_ms 0) or for up to timeout_ms; for tests. True if any ran.
     bool poll_once(int timeout_ms);
     // run_until on a thread of its own; stop_background() joins it (idempotent).
     void start_background();
@@ -78,7 +91,7 @@ class XenStoreSocketServer {
     void close();
 
     const std::string& path() const { return path_; }
-    std::size_t client_count() const { return clients_.size(); }
+    std::size_t client_count() const;
     // Counters, read them when the loop is not running (after stop_background()).
     const StatsGroup& stats() const { return stats_; }
     std::uint64_t connections_accepted() const { return accepted_.value(); }
@@ -86,35 +99,33 @@ class XenStoreSocketServer {
     std::uint64_t bytes_in() const { return bytes_in_.value(); }
     std::uint64_t bytes_out() const { return bytes_out_.value(); }
     std::uint64_t protocol_errors() const { return protocol_errors_.value(); }
+    std::uint64_t watch_events_dropped() const { return events_dropped_.value(); }
+    std::uint64_t accept_errors() const { return accept_errors_.value(); }
+    // The largest write queue any client had, in bytes.
+    std::size_t output_high_water() const { return high_water_; }
 
   private:
-    struct Client {
-        int fd = -1;
-        XsConnId conn = 0;
-        XsWireParser parser;
-        std::string out;          // serialized replies and events not yet written
-        std::size_t out_off = 0;  // bytes of `out` already written
-        bool dead = false;
-    };
-    static constexpr std::size_t kReadChunk = 64 * 1024;
-    static constexpr std::size_t kMaxPendingOut = 1024 * 1024;  // stop reading past this
-    static constexpr std::chrono::microseconds kSpin{200};      // busy-poll after activity
+    struct Session;
+    struct Impl;
+    using SessionPtr = std::shared_ptr<Session>;
 
-    void accept_clients();
-    void read_client(Client& c);
-    void flush_client(Client& c);
-    void handle_requests(Client& c);
+    void do_accept();
+    void start_read(const SessionPtr& s);
+    void start_write(const SessionPtr& s);
+    void handle_requests(const SessionPtr& s);
     void drain_events_locked();  // store_mutex_ held
-    void queue(Client& c, const XsMessage& m);
-    void close_client(Client& c);
-    void reap_dead();
+    void queue(Session& s, const XsMessage& m, bool event);
+    void kick_writes();
+    void close_session(const SessionPtr& s);
+    void arm_tick();
 
     XenStore& store_;
     std::mutex& store_mutex_;
     std::string path_;
-    int listen_fd_ = -1;
-    bool bound_ = false;             // we created the socket file and remove it in close()
-    std::map<int, Client> clients_;  // by fd
+    XenStoreSocketLimits limits_;
+    std::unique_ptr<Impl> impl_;
+    bool bound_ = false;  // we created the socket file and remove it in close()
+    std::size_t high_water_ = 0;
     std::thread thread_;
     std::atomic<bool> stop_thread_{false};
 
@@ -127,6 +138,9 @@ class XenStoreSocketServer {
     Counter bytes_out_{stats_, "bytes_out", "bytes", "bytes written to clients"};
     Counter protocol_errors_{stats_, "protocol_errors", "connections",
                              "clients closed for a malformed (oversized) message"};
+    Counter events_dropped_{stats_, "watch_events_dropped", "messages",
+                            "WATCH_EVENTs dropped: the client's write queue was at its bound"};
+    Counter accept_errors_{stats_, "accept_errors", "errors", "accept() failures (EMFILE ... back off)"};
 };
 
 }  // namespace xensim

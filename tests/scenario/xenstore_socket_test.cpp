@@ -93,6 +93,7 @@ class Child {
         return status_;
     }
     void signal(int sig) { ::kill(pid_, sig); }
+    pid_t pid() const { return pid_; }
 
   private:
     pid_t pid_ = -1;
@@ -117,7 +118,8 @@ struct Result {
 // `xensim xenstored --socket <dir>/sock` for one test; the tools are run against it.
 class XenStoreSocket : public ::testing::Test {
   protected:
-    void start(const std::string& name, const std::string& extra = "") {
+    // nofile > 0: the server runs under `ulimit -n nofile` (RLIMIT_NOFILE), through sh's exec.
+    void start(const std::string& name, const std::string& extra = "", int nofile = 0) {
         for (const char* tool : {"xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-list",
                                  "xenstore-exists", "xenstore-rm", "xenstore-chmod", "xenstore-watch"})
             ASSERT_EQ(std::system((std::string("command -v ") + tool + " >/dev/null").c_str()), 0)
@@ -125,6 +127,9 @@ class XenStoreSocket : public ::testing::Test {
         dir_ = temp_dir(name);
         sock_ = (dir_ / "sock").string();
         std::vector<std::string> argv = {XENSIM_BIN, "xenstored", "--socket", sock_};
+        if (nofile > 0)
+            argv.insert(argv.begin(),
+                        {"/bin/sh", "-c", "ulimit -n " + std::to_string(nofile) + " && exec \"$0\" \"$@\""});
         if (!extra.empty()) {
             argv.push_back("--scenario");
             argv.push_back(extra);
@@ -370,6 +375,62 @@ TEST_F(XenStoreSocket, VanishedTransactionLeavesNothingBehind) {
     EXPECT_EQ(tool("xenstore-read /vt/x").output, "from-b\n");
 }
 
+// Item 31: the toolstack introduces every domain it writes (libxl__domain_make -> xs_introduce_domain),
+// so a standalone store built from a scenario answers IS_DOMAIN_INTRODUCED T for them.
+TEST_F(XenStoreSocket, ScenarioDomainsAreIntroduced) {
+    start("introduced", std::string(XENSIM_SOURCE_DIR) + "/scenarios/evtchn-pingpong.json");
+    RawClient c(sock_);
+    ASSERT_TRUE(c.connected());
+    for (const char* dom : {"0", "1", "2"}) {
+        ASSERT_TRUE(c.send(XS_IS_DOMAIN_INTRODUCED, str(dom)));
+        auto r = c.receive();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->payload, str("T")) << "dom" << dom;
+    }
+    ASSERT_TRUE(c.send(XS_IS_DOMAIN_INTRODUCED, str("3")));
+    EXPECT_EQ(c.receive()->payload, str("F")) << "evtchn-pingpong has dom0, ping and pong only";
+}
+
+// CPU time (user + system) a process has used, in clock ticks: /proc/<pid>/stat fields 14 and 15.
+long cpu_ticks(pid_t pid) {
+    std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+        if (i == 14) utime = std::stol(field);
+        if (i == 15) stime = std::stol(field);
+    }
+    return utime + stime;
+}
+
+// Item 27: out of file descriptors, accept() fails with EMFILE while the listening socket stays
+// readable. The server must back off instead of spinning (a resource assertion: CPU time used
+// while idle), keep the clients past the limit queued in the backlog, and serve them once others
+// leave.
+TEST_F(XenStoreSocket, OutOfFileDescriptorsTheServerBacksOffAndServesLaterClients) {
+    start("emfile", "", 24);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 40; ++i) {
+        clients.push_back(std::make_unique<RawClient>(sock_));
+        ASSERT_TRUE(clients.back()->connected()) << "client " << i << " (the backlog holds 64)";
+    }
+    std::this_thread::sleep_for(300ms);  // the server accepts what its fds allow, then hits EMFILE
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    const long before = cpu_ticks(server_->pid());
+    std::this_thread::sleep_for(1000ms);
+    const long used = cpu_ticks(server_->pid()) - before;
+    EXPECT_LT(used, hz / 20) << "the server used " << used << " of " << hz << " ticks in 1 s idle at EMFILE";
+    RawClient& last = *clients.back();                                           // queued behind the fd limit
+    for (int i = 0; i < 30; ++i) clients[static_cast<std::size_t>(i)]->close();  // 10 left: under the limit
+    ASSERT_TRUE(last.send(XS_WRITE, str("/emfile") + "served"));
+    auto r = last.receive();
+    ASSERT_TRUE(r.has_value()) << "the client past the fd limit was never served";
+    EXPECT_EQ(r->type, XS_WRITE);
+    clients.clear();
+    EXPECT_EQ(tool("xenstore-read /emfile").output, "served\n");
+}
+
 // --- the server class in-process: engine state after clients come and go ---
 
 TEST(XenStoreSocketServer, VanishedClientIsDisconnectedFromTheEngine) {
@@ -429,6 +490,53 @@ TEST(XenStoreSocketServer, EventsCausedByTheSimulationReachSocketWatchers) {
     EXPECT_EQ(ev->type, XS_WATCH_EVENT);
     EXPECT_EQ(ev->payload, str("/sim/node") + str("tok"));
     server.stop_background();
+    fs::remove_all(d);
+}
+
+// Item 28: a watcher that never reads. xenstored drops a watch event that would take the
+// connection past its memory quota (core.c send_event: domain_memory_add_chk fails -> the event is
+// freed, not queued); the server does the same per connection past its output bound, so what it
+// buffers for the stuck watcher stays bounded and every event is either delivered or counted as
+// dropped. The watcher stays connected and is answered once it reads again.
+TEST(XenStoreSocketServer, AWatcherThatNeverReadsGetsABoundedQueueAndDroppedEvents) {
+    fs::path d = temp_dir("stuckwatcher");
+    xensim::StatsGroup stats("");
+    xensim::XenStore store(stats);
+    std::mutex mutex;
+    xensim::XenStoreSocketLimits limits;
+    limits.output_bytes = 64 * 1024;
+    xensim::XenStoreSocketServer server(store, mutex, (d / "sock").string(), limits);
+    server.start_background();
+    RawClient watcher((d / "sock").string()), writer((d / "sock").string());
+    ASSERT_TRUE(watcher.send(XS_WATCH, str("/storm") + str("tok")));
+    ASSERT_EQ(watcher.receive()->type, XS_WATCH);
+    ASSERT_EQ(watcher.receive()->type, XS_WATCH_EVENT);
+    constexpr int kWrites = 20000, kBatch = 100;  // ~34 bytes per event: ~680 KB for the watcher
+    for (int i = 0; i < kWrites; i += kBatch) {
+        for (int k = i; k < i + kBatch; ++k)
+            ASSERT_TRUE(writer.send(
+                XS_WRITE, str("/storm/a" + std::to_string(k / 100) + "/n" + std::to_string(k)) + "v"));
+        for (int k = i; k < i + kBatch; ++k) {
+            auto r = writer.receive();
+            ASSERT_TRUE(r.has_value())
+                << "write " << k << " unanswered: a stuck watcher must not stall others";
+            ASSERT_EQ(r->type, XS_WRITE);
+        }
+    }
+    int events = 0;
+    for (;;) {  // the watcher reads at last: what was queued arrives, in order, then its reply
+        ASSERT_TRUE(watcher.send(XS_READ, str("/storm/a0/n0")));
+        std::optional<XsMessage> m;
+        while ((m = watcher.receive()) && m->type == XS_WATCH_EVENT) ++events;
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->type, XS_READ);
+        EXPECT_EQ(m->payload, "v");
+        break;
+    }
+    server.stop_background();
+    EXPECT_GT(server.watch_events_dropped(), 0u);
+    EXPECT_EQ(static_cast<std::uint64_t>(events) + server.watch_events_dropped(), std::uint64_t{kWrites});
+    EXPECT_LE(server.output_high_water(), limits.output_bytes + sizeof(xsd_sockmsg) + XENSTORE_PAYLOAD_MAX);
     fs::remove_all(d);
 }
 
