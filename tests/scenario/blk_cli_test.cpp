@@ -294,6 +294,12 @@ TEST(WindowCli, IdeReadPerRequestIsExactAtEveryRunLength) {
         EXPECT_EQ(pr.at("exits").at("APIC_ACCESS").get<double>(), 1.0);
         EXPECT_EQ(pr.at("exits").at("HLT").get<double>(), 1.0);
         EXPECT_EQ(w.at("block").at("per_request").at("interrupts").get<double>(), 1.0);
+        // dom0's side repeats exactly too: an upcall, an EVTCHNOP_send back to Xen and a
+        // SCHEDOP_block per ioreq, the timer's upcall and block, two XEN_DMOP (IRQ 14 up, down),
+        // and each pCPU switching idle <-> vCPU around each of the 27 waits.
+        EXPECT_EQ(pr.at("hypercalls_total").get<double>(), 55.0);
+        EXPECT_EQ(pr.at("upcalls").get<double>(), 27.0);
+        EXPECT_EQ(pr.at("context_switches").get<double>(), 108.0);
         // What the window leaves out is in `setup`: the boot's port accesses, and nothing is lost.
         const json& setup = w.at("setup");
         const json& win = w.at("window");
