@@ -228,7 +228,7 @@ void BlkifMisbehaviour::run(XenbusClient& xb, GuestServices& s) {
     guest_.end_access(c.ended);
     if (!c.ok || !c.readonly || !c.other_domain || !c.indirect_ok || !c.indirect_bad) return fail_all();
 
-    stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     std::uint64_t next_id = 1;
     for (const std::string& name : cases_) {
         const Case* k = nullptr;

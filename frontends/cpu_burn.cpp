@@ -4,7 +4,7 @@ namespace xensim {
 
 void CpuBurn::run(GuestServices& s) {
     ++running_;
-    if (!stats_.start_ns) stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     for (std::uint64_t i = 0; p_.slices == 0 || i < p_.slices; ++i) {
         std::uint64_t t0 = s.now_ns();
         s.compute(p_.slice_cycles);

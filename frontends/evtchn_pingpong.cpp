@@ -21,7 +21,7 @@ void EvtchnPingPong::run_initiator(XenGuest& guest, GuestServices& s) {
     guest.set_port_handler(local, [this](GuestServices&, evtchn_port_t) { reply_seen_ = true; });
     // Xen raises our port once at bind time; take that event before the first round trip.
     s.compute(100);
-    stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     for (std::uint64_t i = 0; i < p_.round_trips; ++i) {
         reply_seen_ = false;
         std::uint64_t t0 = s.now_ns();

@@ -11,8 +11,15 @@
 // granted to the backend; with verify, written blocks carry fio's header and checksums and every
 // read is checked, and a mismatch fails the run naming the block.
 //
-// Results: every completed I/O is an operation with its latency (submission to completion, in
-// simulated time); the I/O counts, bytes and verify outcome are in counters().
+// Results: every completed I/O is an operation with its latency in simulated time, measured as fio
+// measures it (fio HOWTO, "Interpreting the output"): lat, the total, runs from the moment the job
+// issues the I/O (fio's io_u start_time) to its completion, so an I/O that waits for a ring slot
+// (all of a queue's slots taken, or the IDE channel busy) waits inside its latency. slat is issue
+// to the moment the driver takes the I/O (that wait, and the write buffer's fill with verify);
+// clat is from there to completion, the driver's own submission work (blkfront's ring push,
+// ata_piix's register accesses) included, as fio's clat starts at the issue_time set just before
+// the engine's queue(); lat = slat + clat. The I/O counts, bytes and verify outcome are in
+// counters().
 #pragma once
 
 #include <cstdint>
@@ -70,6 +77,9 @@ class FioWorkload {
     const FioJob& job(unsigned i) const { return *jobs_.at(i); }
     unsigned jobs() const { return static_cast<unsigned>(jobs_.size()); }
     std::uint64_t start_ns() const { return stats_.start_ns; }
+    // fio's slat and clat over every completed I/O (lat is the workload's latency_ns).
+    const Distribution& slat_ns() const { return slat_ns_; }
+    const Distribution& clat_ns() const { return clat_ns_; }
 
     // After the run, with verify: every block whose last write was acknowledged is read from the
     // medium by `read` (the platform's oracle, not an I/O of the guest) and checked. A mismatch
@@ -90,7 +100,8 @@ class FioWorkload {
         unsigned vcpu = 0;
         std::vector<std::uint64_t> pages;
         FioJob::Io io;
-        std::uint64_t submit_ns = 0;
+        std::uint64_t issue_ns = 0;   // the job issued the I/O (fio's start_time)
+        std::uint64_t submit_ns = 0;  // the driver took it (on the ring / to the controller)
         bool busy = false;
         bool queued = false;  // issued by the job, waiting for ring space
         bool fua = false;     // a REQ_FUA write whose post-flush is still to come
@@ -106,6 +117,7 @@ class FioWorkload {
     XenGuest& guest_;
     unsigned vcpus_;
     WorkloadStats& stats_;
+    Distribution slat_ns_, clat_ns_;
     std::vector<std::unique_ptr<FioJob>> jobs_;
     std::vector<std::unique_ptr<JobStats>> job_stats_;  // same order as jobs_
     struct JobSync {

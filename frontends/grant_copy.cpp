@@ -37,7 +37,7 @@ void GrantCopyClient::run(XenGuest& guest, GuestServices& s) {
     s.compute(100);  // take the event Xen raises on our port at bind time
     Rng rng(p_.seed);
     auto* req = reinterpret_cast<GrantCopyRequest*>(s.page(*req_gfn));
-    stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     for (std::uint64_t round = 0; round < p_.rounds; ++round) {
         std::uint64_t t0 = s.now_ns();
         std::uint64_t expect = 1469598103934665603ull;

@@ -47,7 +47,7 @@ void VgaConsole::scroll(GuestServices& s) {
 }
 
 void VgaConsole::run(GuestServices& s) {
-    stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     const unsigned length = p_.line_length < kColumns ? p_.line_length : kColumns - 1;
     if (p_.clear_screen) {
         for (unsigned c = 0; c < kColumns * kRows; ++c) s.mmio_write(origin_ + 2 * c, 2, kErase);

@@ -56,7 +56,7 @@ bool XenbusHandshakeFrontend::connect(XenbusClient& xb, unsigned devid) {
 }
 
 void XenbusHandshakeFrontend::run(XenbusClient& xb, GuestServices& s) {
-    stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     for (unsigned devid : devids_) {
         std::uint64_t t0 = s.now_ns();
         if (!xb.connected() || !connect(xb, devid)) stats_.failures.inc();

@@ -30,7 +30,7 @@ void XenstoreOps::run(XenbusClient& xb, GuestServices& s) {
         xb.wait_for_watch_event();  // a new watch fires once at once
         watch_events_ += xb.take_watch_events().size();
     }
-    stats_.start_ns = s.now_ns();
+    stats_.start(s.now_ns());
     for (std::uint64_t i = 0; i < p_.ops; ++i) {
         std::uint64_t t0 = s.now_ns();
         bool ok = true;

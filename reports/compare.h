@@ -5,14 +5,18 @@
 // named by a dotted path that the tolerances match against:
 //   workloads.NAME.ops, .failures, .ops_per_second, .latency_ns.{mean,p50,p99,p99_9},
 //   workloads.NAME.per_request.{exits.REASON, exits_total, hypercalls.OP, hypercalls_total, upcalls,
-//                               context_switches},
-//   workloads.NAME.block.{iops, mb_per_s, per_request.*, frontend.notifications_sent|_suppressed,
+//                               context_switches, guest_cycles, hypervisor_cycles, cpu_cycles,
+//                               device_model_ns} (over the workload's window, schema 3),
+//   workloads.NAME.setup.{exits_total, hypercalls_total} (before the window: boot, handshakes),
+//   workloads.NAME.block.{iops, mb_per_s, slat_ns.mean, clat_ns.mean, per_request.*,
+//                         frontend.notifications_sent|_suppressed,
 //                         backend.notifications_sent|_suppressed, backend.grant_maps},
 //   domains.NAME.{exits_total, hypercalls_total}, simulation.sim_time_ns.
 // Workloads and domains are matched by name; when each report has exactly one workload and the
 // names differ, the two are matched by position and a note says so (the path keeps the baseline's
 // name). Keyed maps (exits by reason, hypercalls by op, block.per_request) are compared over the
-// union of their keys. The whole-run totals are not compared separately: they are per_request x ops.
+// union of their keys. The whole-run totals are not compared separately: they are the set-up, the
+// window (per_request x ops) and what followed the window.
 // `host` (wall time, the only machine-dependent keys) is never compared.
 //
 // Invariants:
@@ -40,7 +44,7 @@
 namespace xensim {
 
 // The report layout this comparison knows (docs/report-schema.md). Both reports must carry it.
-constexpr int kCompareSchemaVersion = 2;
+constexpr int kCompareSchemaVersion = 3;
 
 // Bad input: a report that cannot be read, is not JSON, is not a report, has a non-number where a
 // figure belongs, or whose schema_version differs from the other's. The message names the file

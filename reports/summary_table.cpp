@@ -106,7 +106,19 @@ std::string render_summary(const json& r) {
             std::string per;
             for (const auto& [k, v] : w.at("per_request").at("exits").items())
                 per += (per.empty() ? "" : ", ") + k + " " + fmt("%.2f", v.get<double>());
+            // Per op over the workload's window (first submission to last completion); what came
+            // before it (boot, handshakes) is its set-up, shown apart.
             if (!per.empty()) os << "      per op: " << per << "\n";
+            if (w.contains("setup"))
+                os << "      set-up before the first op: " << u(w.at("setup").at("exits_total")) << " exits, "
+                   << u(w.at("setup").at("hypercalls_total")) << " hypercalls, "
+                   << fmt("%.3f", w.at("setup").at("duration_ns").get<double>() / 1e6) << " ms\n";
+            if (w.contains("block") && w.at("block").contains("slat_ns"))
+                os << "      latency from issue: slat "
+                   << fmt("%.2f", w.at("block").at("slat_ns").at("mean").get<double>() / 1000)
+                   << " us + clat "
+                   << fmt("%.2f", w.at("block").at("clat_ns").at("mean").get<double>() / 1000)
+                   << " us (means)\n";
         }
     }
     if (r.contains("host"))

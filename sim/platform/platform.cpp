@@ -178,7 +178,16 @@ void Platform::build_workloads() {
         rt->name = w.at("name");
         rt->type = w.at("type");
         rt->stats = std::make_unique<WorkloadStats>(workloads_group_, rt->name);
-        rt->stats->on_progress = [this] { on_progress(); };
+        WorkloadRuntime* wr = rt.get();
+        rt->stats->on_start = [this, wr] { open_window(*wr); };
+        rt->stats->on_progress = [this, wr] {
+            if (wr->stats->ops.value() != wr->seen_ops) {
+                wr->seen_ops = wr->stats->ops.value();
+                wr->last_op_ps = sc_core::sc_time_stamp().value();
+            }
+            if (wr->stats->done && !wr->closed) close_window(*wr, "finished");
+            on_progress();
+        };
         if (rt->type == "evtchn_pingpong") {
             DomId a = dom_id(w.at("initiator")), b = dom_id(w.at("responder"));
             PingPongParams p;
@@ -447,14 +456,21 @@ void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {
 
 void Platform::mark_phase(DomainRuntime& d, const char* name) {
     if (!d.phases.empty() && d.phases.back().name == name) return;
-    DomainRuntime::Phase p;
-    p.name = name;
-    p.start_ps = sc_core::sc_time_stamp().value();
-    for (Vcpu* v : hv_->vcpus(d.id)) {
-        for (const auto& [reason, count] : v->stats.exits.labels()) p.exits[reason] += *count;
-        for (const auto& [op, count] : v->stats.hypercalls.labels()) p.hypercalls += *count;
-    }
-    d.phases.push_back(std::move(p));
+    d.phases.push_back({name, domain_tally(d)});
+}
+
+void Platform::open_window(WorkloadRuntime& w) {
+    if (w.opened) return;
+    w.opened = true;
+    w.window_open = workload_tally(w);
+}
+
+void Platform::close_window(WorkloadRuntime& w, const char* why) {
+    if (w.closed) return;
+    open_window(w);  // a workload that never started: an empty window at the end
+    w.closed = true;
+    w.closed_by = why;
+    w.window_close = workload_tally(w);
 }
 
 BackendKernel& Platform::dom0_kernel() {
@@ -649,6 +665,8 @@ void Platform::on_progress() {
     for (auto& w : workloads_) ops += w->stats->ops.value();
     if (op_limit_ && ops >= op_limit_ && !stopped_for_ops_) {
         stopped_for_ops_ = true;
+        for (auto& w : workloads_)
+            if (w->opened) close_window(*w, "op_limit");
         sc_core::sc_stop();
     } else if (finite_workloads_done() && !stopping_) {
         stopping_ = true;
@@ -680,6 +698,7 @@ RunResult Platform::run() {
                       sc_core::SC_EXIT_ON_STARVATION);
     r.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.sim_time_ps = sc_core::sc_time_stamp().value();
+    for (auto& w : workloads_) close_window(*w, "end_of_run");
     if (stopped_for_ops_)
         r.stop_reason = "op_limit";
     else if (finite_workloads_done()) {

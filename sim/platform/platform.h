@@ -63,7 +63,8 @@ class Platform {
     std::mutex& xenstore_mutex() { return store_mutex_; }
     const StatsGroup& stats() const { return root_; }
 
-    // Per-domain and per-workload state (platform_runtime.h).
+    // Per-domain and per-workload state, and counter snapshots (platform_runtime.h).
+    struct Tally;
     struct DomainRuntime;
     struct WorkloadRuntime;
 
@@ -77,6 +78,12 @@ class Platform {
     void trace_blkif(Blkfront& front, Blkback& back, DomId guest);
     BackendKernel& dom0_kernel();
     void mark_phase(DomainRuntime& d, const char* name);
+    // Snapshots of the counters a report uses (defined in report.cpp beside the figures they feed):
+    // one domain's exits and hypercalls (phases); a workload's per-request figures (windows).
+    Tally domain_tally(const DomainRuntime& d) const;
+    Tally workload_tally(const WorkloadRuntime& w) const;
+    void open_window(WorkloadRuntime& w);
+    void close_window(WorkloadRuntime& w, const char* why);
     // A guest disk with dom0's blkback and the guest's blkfront (fio and blkif_misbehaviour).
     DomainRuntime* build_block_device(WorkloadRuntime& rt, const nlohmann::json& workload);
     void build_fio(WorkloadRuntime& rt, const nlohmann::json& workload);

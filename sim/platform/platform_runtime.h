@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,20 @@
 #include "sim/platform/platform.h"
 
 namespace xensim {
+
+// The counters a report divides or subtracts, by name ("exits.HLT",
+// "hypercalls.event_channel_op/EVTCHNOP_send", "upcalls", "block.grant_maps" ...), at one moment of
+// simulated time. The run takes one when a domain marks a phase and when a workload's window opens
+// and closes (Platform::domain_tally, Platform::workload_tally); the report takes differences, so
+// each section counts exactly what happened between its two moments.
+struct Platform::Tally {
+    std::uint64_t at_ps = 0;
+    std::map<std::string, std::uint64_t> counts;
+    std::uint64_t get(const std::string& key) const {
+        auto it = counts.find(key);
+        return it == counts.end() ? 0 : it->second;
+    }
+};
 
 struct Platform::DomainRuntime {
     DomId id;
@@ -59,12 +74,10 @@ struct Platform::DomainRuntime {
     // The guest's ata_piix driver's hold on that controller (probed at boot, shared by the disks).
     std::unique_ptr<AtaPiixHost> ata_host;
     // Phases the guest marked (GuestServices::mark_phase): where each began, and the domain's
-    // exit and hypercall counts at that moment (the report takes differences).
+    // exit and hypercall counts at that moment (domain_tally; the report takes differences).
     struct Phase {
         std::string name;
-        std::uint64_t start_ps = 0;
-        std::map<std::string, std::uint64_t> exits;  // by reason, cumulative at the start
-        std::uint64_t hypercalls = 0;                // cumulative at the start
+        Tally at;
     };
     std::vector<Phase> phases;
     // The kernel's xenbus client on vCPU 0, connected on first use.
@@ -102,6 +115,15 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<FioWorkload> fio;
     std::unique_ptr<BlkifMisbehaviour> misbehaviour;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
+    // The workload's window (docs/report-schema.md): it opens when the workload starts issuing
+    // (WorkloadStats::start) and closes when it finishes, when the op limit stops the run, or at
+    // the end of a run that stopped without it finishing. Per-request figures are window / ops;
+    // what came before the window is the workload's set-up.
+    Tally window_open, window_close;
+    bool opened = false, closed = false;
+    std::string closed_by;         // finished | op_limit | end_of_run
+    std::uint64_t seen_ops = 0;    // ops at the last progress call
+    std::uint64_t last_op_ps = 0;  // when the last operation completed
 };
 
 }  // namespace xensim

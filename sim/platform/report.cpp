@@ -31,10 +31,118 @@ std::uint64_t sum_values(const json& j) {
     return t;
 }
 
-json per_op(const json& totals, std::uint64_t ops) {
+using Counts = std::map<std::string, std::uint64_t>;
+
+// b - a, key by key (counters only grow); zero differences are left out.
+Counts difference(const Counts& a, const Counts& b) {
+    Counts d;
+    for (const auto& [k, v] : b) {
+        auto it = a.find(k);
+        const std::uint64_t n = v - (it == a.end() ? 0 : it->second);
+        if (n) d[k] = n;
+    }
+    return d;
+}
+
+std::uint64_t count_of(const Counts& c, const std::string& key) {
+    auto it = c.find(key);
+    return it == c.end() ? 0 : it->second;
+}
+
+// A workload's figures from its counts (workload_tally's keys): exits and hypercalls by name and
+// in total, upcalls, CPU cycles, device-model time, context switches.
+json figures(const Counts& c) {
+    json exits = json::object(), hypercalls = json::object();
+    std::uint64_t exits_total = 0, hypercalls_total = 0;
+    for (const auto& [k, v] : c) {
+        if (k.rfind("exits.", 0) == 0) {
+            exits[k.substr(6)] = v;
+            exits_total += v;
+        } else if (k.rfind("hypercalls.", 0) == 0) {
+            hypercalls[k.substr(11)] = v;
+            hypercalls_total += v;
+        }
+    }
+    const std::uint64_t guest = count_of(c, "guest_cycles"), hyp = count_of(c, "hypervisor_cycles");
+    return {{"exits", exits},
+            {"exits_total", exits_total},
+            {"hypercalls", hypercalls},
+            {"hypercalls_total", hypercalls_total},
+            {"upcalls", count_of(c, "upcalls")},
+            {"guest_cycles", guest},
+            {"hypervisor_cycles", hyp},
+            {"cpu_cycles", guest + hyp},
+            {"device_model_ns", count_of(c, "device_model_ns")},
+            {"context_switches", count_of(c, "context_switches")}};
+}
+
+// Every figure of `figures` divided by ops (0 without ops).
+json per_op_figures(const json& f, std::uint64_t ops) {
+    auto per = [ops](const json& v) {
+        return ops ? static_cast<double>(v.get<std::uint64_t>()) / static_cast<double>(ops) : 0.0;
+    };
+    json out = json::object();
+    for (const auto& [k, v] : f.items()) {
+        if (v.is_object()) {
+            out[k] = json::object();
+            for (const auto& [kk, vv] : v.items()) out[k][kk] = per(vv);
+        } else {
+            out[k] = per(v);
+        }
+    }
+    return out;
+}
+
+json summary_json(const Distribution& d) {
+    return {{"mean", d.mean()},
+            {"min", d.min()},
+            {"p50", d.percentile(50)},
+            {"p99", d.percentile(99)},
+            {"p99_9", d.percentile(99.9)},
+            {"max", d.max()}};
+}
+
+// The block counters per_request divides, by their per_request name (IDE or PV).
+Counts block_counts(const Platform::WorkloadRuntime& w) {
+    Counts c;
+    if (!w.fio) return c;
+    if (!w.blkfront) {
+        if (!w.ata) return c;
+        c["block.interrupts"] = w.ata->stats().interrupts.value();
+        c["block.pio_blocks"] = w.ata->stats().pio_blocks.value();
+        return c;
+    }
+    const Blkfront& f = *w.blkfront;
+    const Blkback& b = *w.blkback;
+    std::uint64_t granted = 0;
+    json fdump = const_cast<Blkfront&>(f).group().dump(false);
+    for (unsigned q = 0; q < f.queues(); ++q)
+        granted += fdump.value("queue" + std::to_string(q), json::object())
+                       .value("grants_granted", std::uint64_t(0));
+    const auto& fs = f.stats();
+    const auto& bs = b.stats();
+    c["block.frontend_notifications_sent"] = fs.notifications_sent.value();
+    c["block.frontend_notifications_suppressed"] = fs.notifications_suppressed.value();
+    c["block.backend_notifications_sent"] = bs.notifications_sent.value();
+    c["block.backend_notifications_suppressed"] = bs.notifications_suppressed.value();
+    c["block.frontend_interrupts"] = fs.interrupts.value();
+    c["block.grants_granted"] = granted;
+    c["block.grant_maps"] = bs.grant_maps.value();
+    c["block.grant_unmaps"] = bs.grant_unmaps.value();
+    c["block.grant_copies"] = bs.grant_copies.value();
+    c["block.disk_irqs"] = bs.disk_irqs.value();
+    return c;
+}
+
+// block.per_request: the block counters over the window, per operation. Every key is present
+// (0 when the window saw none), as the reader of a PV or IDE report expects its keys.
+json block_per_request(const Platform::WorkloadRuntime& w, const Counts& window, std::uint64_t ops) {
     json j = json::object();
-    for (const auto& [k, v] : totals.items())
-        j[k] = ops ? static_cast<double>(v.get<std::uint64_t>()) / static_cast<double>(ops) : 0.0;
+    for (const auto& [k, v] : block_counts(w)) {
+        (void)v;
+        const std::uint64_t n = count_of(window, k);
+        j[k.substr(6)] = ops ? static_cast<double>(n) / static_cast<double>(ops) : 0.0;
+    }
     return j;
 }
 
@@ -43,9 +151,8 @@ const char* type_name(DomainType t) {
 }
 
 // What every fio workload reports, whatever its device: I/O counts, rates, jobs, verify audit.
-json block_common(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std::uint64_t ops) {
+json block_common(const Platform::WorkloadRuntime& w, std::uint64_t dur, std::uint64_t ops) {
     const FioWorkload::Totals t = w.fio->totals();
-    const std::uint64_t dur = s.end_ns > s.start_ns ? s.end_ns - s.start_ns : 0;
     const double secs = static_cast<double>(dur) / 1e9;
     json jobs = json::array();
     for (unsigned j = 0; j < w.fio->jobs(); ++j) {
@@ -92,16 +199,16 @@ json block_common(const Platform::WorkloadRuntime& w, const WorkloadStats& s, st
             {"first_failure", w.fio->first_failure()},
             {"iops", secs > 0 ? static_cast<double>(ops) / secs : 0.0},
             {"mb_per_s", secs > 0 ? static_cast<double>(t.bytes_read + t.bytes_written) / 1e6 / secs : 0.0},
+            {"slat_ns", summary_json(w.fio->slat_ns())},
+            {"clat_ns", summary_json(w.fio->clat_ns())},
             {"jobs", jobs},
             {"audit", audit}};
 }
 
 // The block results of an fio workload: what the job did, and what each layer did for it.
-json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std::uint64_t ops) {
-    json out = block_common(w, s, ops);
-    auto per = [ops](std::uint64_t v) {
-        return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0;
-    };
+json block_json(const Platform::WorkloadRuntime& w, std::uint64_t dur, const Counts& window,
+                std::uint64_t ops) {
+    json out = block_common(w, dur, ops);
     if (!w.blkfront) {
         // An emulated IDE disk: the driver's commands and interrupts.
         const AtaPiix& a = *w.ata;
@@ -116,8 +223,7 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
                       {"spurious_interrupts", a.stats().spurious_interrupts.value()},
                       {"errors", a.stats().errors.value()},
                       {"pio_blocks", a.stats().pio_blocks.value()}};
-        out["per_request"] = {{"interrupts", per(a.stats().interrupts.value())},
-                              {"pio_blocks", per(a.stats().pio_blocks.value())}};
+        out["per_request"] = block_per_request(w, window, ops);
         return out;
     }
     const Blkfront& f = *w.blkfront;
@@ -164,16 +270,6 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
             {"notifications_sent", bs.notifications_sent.value()},
             {"notifications_suppressed", bs.notifications_suppressed.value()},
             {"disconnects", bs.disconnects.value()}};
-    json per_request = {{"frontend_notifications_sent", per(fs.notifications_sent.value())},
-                        {"frontend_notifications_suppressed", per(fs.notifications_suppressed.value())},
-                        {"backend_notifications_sent", per(bs.notifications_sent.value())},
-                        {"backend_notifications_suppressed", per(bs.notifications_suppressed.value())},
-                        {"frontend_interrupts", per(fs.interrupts.value())},
-                        {"grants_granted", per(granted)},
-                        {"grant_maps", per(bs.grant_maps.value())},
-                        {"grant_unmaps", per(bs.grant_unmaps.value())},
-                        {"grant_copies", per(bs.grant_copies.value())},
-                        {"disk_irqs", per(bs.disk_irqs.value())}};
     out["device"] = {{"attach", "pv"},
                      {"devid", b.devid()},
                      {"queues", f.queues()},
@@ -187,11 +283,47 @@ json block_json(const Platform::WorkloadRuntime& w, const WorkloadStats& s, std:
     out["backend"] = back;
     out["aborted"] = fs.ios_aborted.value();
     out["ring_occupancy"] = occupancy;
-    out["per_request"] = per_request;
+    out["per_request"] = block_per_request(w, window, ops);
     return out;
 }
 
 }  // namespace
+
+Platform::Tally Platform::domain_tally(const DomainRuntime& d) const {
+    Tally t;
+    t.at_ps = sc_core::sc_time_stamp().value();
+    for (Vcpu* v : const_cast<Hypervisor&>(*hv_).vcpus(d.id)) {
+        for (const auto& [reason, n] : v->stats.exits.labels()) t.counts["exits." + reason] += *n;
+        for (const auto& [op, n] : v->stats.hypercalls.labels()) t.counts["hypercalls." + op] += *n;
+    }
+    return t;
+}
+
+Platform::Tally Platform::workload_tally(const WorkloadRuntime& w) const {
+    Tally t;
+    t.at_ps = sc_core::sc_time_stamp().value();
+    for (DomId id : w.domains) {
+        for (const auto& d : domains_)
+            if (d->id == id) {
+                for (const auto& [k, v] : domain_tally(*d).counts) t.counts[k] += v;
+                if (d->device_model) t.counts["device_model_ns"] += d->device_model->stats().busy_ns.value();
+            }
+        for (Vcpu* v : const_cast<Hypervisor&>(*hv_).vcpus(id)) {
+            t.counts["upcalls"] += v->stats.upcalls.value();
+            t.counts["guest_cycles"] += v->stats.guest_cycles.value();
+            t.counts["hypervisor_cycles"] += v->stats.hypervisor_cycles.value();
+        }
+    }
+    // Context switches of every pCPU: a workload's switches cannot be told from another's.
+    auto& sched = const_cast<Hypervisor&>(*hv_).scheduler();
+    for (unsigned i = 0; i < sched.pcpu_count(); ++i) {
+        const auto& ps = sched.pcpu(i).stats;
+        t.counts["context_switches"] += ps.switches_same_domain.value() + ps.switches_domain_change.value() +
+                                        ps.switches_to_idle.value() + ps.switches_from_idle.value();
+    }
+    for (const auto& [k, v] : block_counts(w)) t.counts[k] = v;
+    return t;
+}
 
 json Platform::report(const RunResult& run) const {
     json r;
@@ -252,33 +384,19 @@ json Platform::report(const RunResult& run) const {
         dj["unclaimed_io"] = d->unclaimed_io->value();
         // Per phase the guest marked: what it cost, up to the next phase or the end of the run.
         json phases = json::array();
+        const Tally now = domain_tally(*d);
         for (std::size_t i = 0; i < d->phases.size(); ++i) {
             const auto& p = d->phases[i];
             const bool last = i + 1 == d->phases.size();
-            json end_exits = json::object();
-            std::uint64_t end_hypercalls = 0, end_ps = run.sim_time_ps;
-            if (last) {
-                end_exits = exits;
-                end_hypercalls = dj["hypercalls_total"].get<std::uint64_t>();
-            } else {
-                for (const auto& [k, v] : d->phases[i + 1].exits) end_exits[k] = v;
-                end_hypercalls = d->phases[i + 1].hypercalls;
-                end_ps = d->phases[i + 1].start_ps;
-            }
-            json px = json::object();
-            std::uint64_t total = 0;
-            for (const auto& [k, v] : end_exits.items()) {
-                auto it = p.exits.find(k);
-                const std::uint64_t n = v.get<std::uint64_t>() - (it == p.exits.end() ? 0 : it->second);
-                if (n) px[k] = n;
-                total += n;
-            }
+            const Tally& end = last ? now : d->phases[i + 1].at;
+            const std::uint64_t end_ps = last ? run.sim_time_ps : end.at_ps;
+            const json f = figures(difference(p.at.counts, end.counts));
             phases.push_back({{"name", p.name},
-                              {"start_ns", p.start_ps / 1000},
-                              {"duration_ns", (end_ps - p.start_ps) / 1000},
-                              {"exits", px},
-                              {"exits_total", total},
-                              {"hypercalls_total", end_hypercalls - p.hypercalls}});
+                              {"start_ns", p.at.at_ps / 1000},
+                              {"duration_ns", (end_ps - p.at.at_ps) / 1000},
+                              {"exits", f.at("exits")},
+                              {"exits_total", f.at("exits_total")},
+                              {"hypercalls_total", f.at("hypercalls_total")}});
         }
         dj["phases"] = phases;
         if (d->device_model) {
@@ -356,8 +474,23 @@ json Platform::report(const RunResult& run) const {
     json workloads = json::array();
     for (const auto& w : workloads_) {
         const WorkloadStats& s = *w->stats;
-        std::uint64_t ops = s.ops.value();
-        std::uint64_t dur = s.end_ns > s.start_ns ? s.end_ns - s.start_ns : 0;
+        const std::uint64_t ops = s.ops.value();
+        // The window: from the workload's start to its finish, or (a run stopped before it finished)
+        // to its last completion. Its figures are the counts between the two tallies.
+        const std::uint64_t start_ps = w->window_open.at_ps;
+        std::uint64_t end_ps = w->closed_by == "finished" ? w->window_close.at_ps : w->last_op_ps;
+        if (end_ps < start_ps) end_ps = start_ps;
+        const std::uint64_t dur = end_ps / 1000 - start_ps / 1000;  // as the ns timestamps the workload sees
+        const Counts window_counts = difference(w->window_open.counts, w->window_close.counts);
+        json window = figures(window_counts);
+        json setup = figures(difference({}, w->window_open.counts));
+        json totals = figures(workload_tally(*w).counts);
+        json per_request = per_op_figures(window, ops);
+        window["start_ns"] = start_ps / 1000;
+        window["end_ns"] = end_ps / 1000;
+        window["duration_ns"] = dur;
+        window["closed_by"] = w->closed_by;
+        setup["duration_ns"] = start_ps / 1000;
         json wj = {{"name", w->name},
                    {"type", w->type},
                    {"done", s.done},
@@ -365,58 +498,10 @@ json Platform::report(const RunResult& run) const {
                    {"failures", s.failures.value()},
                    {"duration_ns", dur},
                    {"ops_per_second", dur ? static_cast<double>(ops) * 1e9 / static_cast<double>(dur) : 0.0},
-                   {"latency_ns",
-                    {{"mean", s.latency_ns.mean()},
-                     {"min", s.latency_ns.min()},
-                     {"p50", s.latency_ns.percentile(50)},
-                     {"p99", s.latency_ns.percentile(99)},
-                     {"p99_9", s.latency_ns.percentile(99.9)},
-                     {"max", s.latency_ns.max()}}}};
-        // Totals over the domains taking part, and the same per operation.
-        json totals = {{"exits", json::object()}, {"hypercalls", json::object()}, {"upcalls", 0},
-                       {"guest_cycles", 0},       {"hypervisor_cycles", 0},       {"device_model_ns", 0}};
-        json per_request = json::object();
+                   {"latency_ns", summary_json(s.latency_ns)}};
         json doms = json::array();
-        for (DomId id : w->domains) {
-            const json& dj = dom_totals.at(id);
-            doms.push_back(dj.at("name"));
-            add_into(totals["exits"], dj.at("exits"));
-            add_into(totals["hypercalls"], dj.at("hypercalls"));
-            totals["upcalls"] =
-                totals["upcalls"].get<std::uint64_t>() + dj.at("upcalls").get<std::uint64_t>();
-            for (const char* k : {"guest_cycles", "hypervisor_cycles"})
-                totals[k] = totals[k].get<std::uint64_t>() + dj.at(k).get<std::uint64_t>();
-            if (dj.contains("device_model"))
-                totals["device_model_ns"] = totals["device_model_ns"].get<std::uint64_t>() +
-                                            dj.at("device_model").at("busy_ns").get<std::uint64_t>();
-        }
-        const std::uint64_t cpu_cycles =
-            totals["guest_cycles"].get<std::uint64_t>() + totals["hypervisor_cycles"].get<std::uint64_t>();
-        totals["cpu_cycles"] = cpu_cycles;
-        auto per_op_of = [ops](std::uint64_t v) {
-            return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0;
-        };
-        per_request["guest_cycles"] = per_op_of(totals["guest_cycles"].get<std::uint64_t>());
-        per_request["hypervisor_cycles"] = per_op_of(totals["hypervisor_cycles"].get<std::uint64_t>());
-        per_request["cpu_cycles"] = per_op_of(cpu_cycles);
-        per_request["device_model_ns"] = per_op_of(totals["device_model_ns"].get<std::uint64_t>());
-        totals["exits_total"] = sum_values(totals["exits"]);
-        totals["hypercalls_total"] = sum_values(totals["hypercalls"]);
-        per_request["exits"] = per_op(totals["exits"], ops);
-        per_request["exits_total"] = ops ? totals["exits_total"].get<double>() / ops : 0.0;
-        per_request["hypercalls"] = per_op(totals["hypercalls"], ops);
-        per_request["hypercalls_total"] = ops ? totals["hypercalls_total"].get<double>() / ops : 0.0;
-        per_request["upcalls"] = ops ? totals["upcalls"].get<double>() / ops : 0.0;
-        std::uint64_t switches = 0;
-        for (unsigned i = 0; i < sched.pcpu_count(); ++i) {
-            const auto& ps = sched.pcpu(i).stats;
-            switches += ps.switches_same_domain.value() + ps.switches_domain_change.value() +
-                        ps.switches_to_idle.value() + ps.switches_from_idle.value();
-        }
-        totals["context_switches"] = switches;
-        per_request["context_switches"] =
-            ops ? static_cast<double>(switches) / static_cast<double>(ops) : 0.0;
-        if (w->fio) wj["block"] = block_json(*w, s, ops);
+        for (DomId id : w->domains) doms.push_back(dom_totals.at(id).at("name"));
+        if (w->fio) wj["block"] = block_json(*w, dur, window_counts, ops);
         if (w->console) {
             const auto& c = w->console->counts();
             wj["console"] = {{"characters", c.characters},
@@ -436,6 +521,8 @@ json Platform::report(const RunResult& run) const {
                                   {"backend_state", static_cast<int>(w->blkback->state())}};
         }
         wj["domains"] = doms;
+        wj["setup"] = setup;
+        wj["window"] = window;
         wj["totals"] = totals;
         wj["per_request"] = per_request;
         workloads.push_back(wj);

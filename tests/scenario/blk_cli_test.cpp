@@ -101,12 +101,22 @@ TEST(BlkCli, MoreQueuesRaiseIopsWhenTheXenPathIsTheBottleneck) {
     fs::remove_all(dir);
 }
 
-TEST(BlkCli, OnASaturatedSsdMoreQueuesAddLatencyNotIops) {
+TEST(BlkCli, LatencyFromIssueObeysLittlesLawWhateverTheQueues) {
     // ssd: 4 flash channels of 50 us for a 4 KiB read: at most 4 / 50 us = 80,000 IOPS, and 64 I/Os
-    // wanted in flight keep all 4 channels busy either way. So both runs sit at the device's ceiling
-    // (IOPS cannot exceed it: 8000 reads need 2000 waves of 50 us), and the extra ring slots of four
-    // queues only lengthen the queue at the disk: Little's law, latency = in flight / throughput,
-    // 32 in flight (one full ring) against 64 (four rings of 16) doubles the mean latency.
+    // wanted in flight keep all 4 channels busy either way, so both runs sit at the device's
+    // ceiling. fio's latency (lat) runs from the moment the job issues the I/O, so an I/O that
+    // waits for a slot of the single 32-slot ring waits inside it. Little's law then holds for
+    // each job, whatever the queues: a job keeps iodepth I/Os issued, so
+    //     job IOPS x job mean latency = iodepth.
+    // The bound: between a completion and the job's next issue the job holds one I/O fewer, for
+    // the few microseconds its vCPU takes to come back to its loop (well under 1% of a latency of
+    // 400-800 us); 2% is allowed. (Measured from submission instead, one queue's latency left out
+    // the wait for a slot and came out half of four queues' at the same IOPS.)
+    // Over the whole workload the same law holds with the time-averaged number issued: the jobs
+    // start together, and job j keeps iodepth issued until it ends, so
+    //     IOPS x mean latency = iodepth x (sum of the jobs' durations) / workload duration.
+    // With one queue the jobs do not end together (the ring is shared unfairly: whichever vCPU
+    // pushes first fills it), so this is below 64 there.
     const double ceiling = 4 / 50e-6;
     fs::path dir = temp_dir("mq-ssd");
     json s = mq_scenario("ssd");
@@ -123,8 +133,29 @@ TEST(BlkCli, OnASaturatedSsdMoreQueuesAddLatencyNotIops) {
     EXPECT_GE(iops1, 0.99 * ceiling) << "64 I/Os wanted in flight saturate four channels";
     EXPECT_GE(iops4, 0.99 * ceiling);
     double lat1 = w1.at("latency_ns").at("mean"), lat4 = w4.at("latency_ns").at("mean");
-    EXPECT_GT(lat4, 1.8 * lat1);
-    EXPECT_LT(lat4, 2.2 * lat1);
+    for (const json* w : {&w1, &w4}) {
+        SCOPED_TRACE(w == &w1 ? "queues=1" : "queues=4");
+        double job_time = 0;
+        for (const json& j : w->at("block").at("jobs")) {
+            const double l = j.at("iops").get<double>() * j.at("latency_ns").at("mean").get<double>() / 1e9;
+            EXPECT_NEAR(l, kIodepth, 0.02 * kIodepth) << "job " << j.at("job") << ": Little's law";
+            job_time += j.at("duration_ns").get<double>();
+        }
+        const double issued = kIodepth * job_time / w->at("duration_ns").get<double>();
+        const double l =
+            w->at("block").at("iops").get<double>() * w->at("latency_ns").at("mean").get<double>() / 1e9;
+        EXPECT_NEAR(l, issued, 0.02 * issued) << "the workload: Little's law";
+    }
+    // slat (issue to submission) is where the single ring's wait shows; clat is what is left.
+    const json& b1 = w1.at("block");
+    const json& b4 = w4.at("block");
+    EXPECT_GT(b1.at("slat_ns").at("mean").get<double>(), 0.25 * lat1) << "I/Os past the 32nd wait for a slot";
+    EXPECT_LT(b4.at("slat_ns").at("mean").get<double>(), 0.01 * lat4) << "16 I/Os fit a 32-slot ring";
+    for (const json* b : {&b1, &b4}) {
+        const double slat = b->at("slat_ns").at("mean"), clat = b->at("clat_ns").at("mean");
+        const double lat = b == &b1 ? lat1 : lat4;
+        EXPECT_NEAR(slat + clat, lat, 1.0) << "lat = slat + clat";
+    }
     fs::remove_all(dir);
 }
 
@@ -241,6 +272,135 @@ TEST(IdeDmaVsPioCli, DmaTakesFewerExitsPerRequestThanPio) {
     EXPECT_NE(c.output.find("per_request.exits_total"), std::string::npos) << c.output;
     fs::remove_all(dma);
     fs::remove_all(pio);
+}
+
+// Per-request figures over the workload's window (first submission to last completion): the boot's
+// PCI scan and controller probe (~680 port accesses) go to `setup`, so a DMA read costs exactly the
+// 26 port accesses of Linux's ata_piix sequence (docs/ide-register-sequence.md), its EOI and its
+// HLT, at any run length.
+TEST(WindowCli, IdeReadPerRequestIsExactAtEveryRunLength) {
+    const std::string file = src("scenarios/ide-vs-pv-4k-randread.json");
+    for (unsigned n : {100u, 10000u}) {
+        SCOPED_TRACE("number_ios=" + std::to_string(n));
+        fs::path dir = temp_dir("ide-window-" + std::to_string(n));
+        Result a = xensim("run " + file + " --set workloads.0.number_ios=" + std::to_string(n) + " --out " +
+                          dir.string());
+        ASSERT_EQ(a.status, 0) << a.output;
+        const json r = read_json(dir / "report.json");
+        const json& w = r.at("workloads").at(0);
+        ASSERT_EQ(w.at("ops"), n);
+        const json& pr = w.at("per_request");
+        EXPECT_EQ(pr.at("exits").at("IO_INSTRUCTION").get<double>(), 26.0);
+        EXPECT_EQ(pr.at("exits").at("APIC_ACCESS").get<double>(), 1.0);
+        EXPECT_EQ(pr.at("exits").at("HLT").get<double>(), 1.0);
+        EXPECT_EQ(w.at("block").at("per_request").at("interrupts").get<double>(), 1.0);
+        // dom0's side repeats exactly too: an upcall, an EVTCHNOP_send back to Xen and a
+        // SCHEDOP_block per ioreq, the timer's upcall and block, two XEN_DMOP (IRQ 14 up, down),
+        // and each pCPU switching idle <-> vCPU around each of the 27 waits.
+        EXPECT_EQ(pr.at("hypercalls_total").get<double>(), 55.0);
+        EXPECT_EQ(pr.at("upcalls").get<double>(), 27.0);
+        EXPECT_EQ(pr.at("context_switches").get<double>(), 108.0);
+        // What the window leaves out is in `setup`: the boot's port accesses, and nothing is lost.
+        const json& setup = w.at("setup");
+        const json& win = w.at("window");
+        EXPECT_GT(setup.at("exits").at("IO_INSTRUCTION").get<std::uint64_t>(), 600u);
+        EXPECT_EQ(win.at("exits").at("IO_INSTRUCTION").get<std::uint64_t>(), 26u * n);
+        EXPECT_LE(setup.at("exits_total").get<std::uint64_t>() + win.at("exits_total").get<std::uint64_t>(),
+                  w.at("totals").at("exits_total").get<std::uint64_t>());
+        EXPECT_EQ(w.at("duration_ns"), win.at("duration_ns"));
+        fs::remove_all(dir);
+    }
+}
+
+// Every workload kind's per-request figures are over its own window: per_request x ops is the
+// window's count, the boot is in `setup`, and the figures do not depend on the run length, where
+// whole-run totals / ops differed by the set-up cost / N (hundreds of exits and hypercalls / N).
+// What may remain is one-time work of the first operations inside the window (PV block: blkfront
+// grants its first pages and blkback maps them persistently, a few events in all), so the two
+// lengths may differ by a few events over the shorter run: 6 / N is allowed. vga_console's cost per
+// line is not constant (lines scroll once the screen is full, and the text memory wraps), so only
+// its window is checked.
+TEST(WindowCli, EveryWorkloadKindsPerRequestIsOverItsWindow) {
+    struct Kind {
+        const char* scenario;
+        const char* length_key;  // --set key of the run length
+        unsigned short_n, long_n;
+        bool constant_per_op;
+    };
+    const Kind kinds[] = {
+        {"evtchn-pingpong.json", "workloads.0.round_trips", 200, 2000, true},
+        {"xenstore-ops.json", "workloads.0.ops", 200, 2000, true},
+        {"grant-copy.json", "workloads.0.rounds", 200, 2000, true},
+        {"blk-qd1-read.json", "workloads.0.number_ios", 200, 2000, true},
+        {"ide-vs-pv-4k-randread.json", "workloads.0.number_ios", 100, 1000, true},
+        {"vga-console.json", "workloads.0.lines", 100, 1000, false},
+    };
+    for (const Kind& k : kinds) {
+        SCOPED_TRACE(k.scenario);
+        json pr[2];
+        for (int i = 0; i < 2; ++i) {
+            const unsigned n = i == 0 ? k.short_n : k.long_n;
+            fs::path dir = temp_dir(std::string("window-kind-") + std::to_string(i));
+            Result a = xensim("run " + src(std::string("scenarios/") + k.scenario) + " --set " +
+                              k.length_key + "=" + std::to_string(n) + " --out " + dir.string());
+            ASSERT_EQ(a.status, 0) << a.output;
+            const json r = read_json(dir / "report.json");
+            ASSERT_EQ(r.at("simulation").at("stop_reason"), "workloads_done");
+            const json& w = r.at("workloads").at(0);
+            const double ops = w.at("ops").get<double>();
+            ASSERT_GT(ops, 0);
+            pr[i] = w.at("per_request");
+            const json& win = w.at("window");
+            const json& setup = w.at("setup");
+            EXPECT_EQ(win.at("closed_by"), "finished");
+            EXPECT_EQ(w.at("duration_ns"), win.at("duration_ns"));
+            EXPECT_EQ(win.at("start_ns").get<std::uint64_t>(), setup.at("duration_ns").get<std::uint64_t>());
+            for (const char* key : {"exits_total", "hypercalls_total", "upcalls", "context_switches"}) {
+                EXPECT_NEAR(pr[i].at(key).get<double>() * ops, win.at(key).get<double>(), 1e-6 * ops) << key;
+                EXPECT_EQ(setup.at(key).get<std::uint64_t>() + win.at(key).get<std::uint64_t>() <=
+                              w.at("totals").at(key).get<std::uint64_t>(),
+                          true)
+                    << key;
+            }
+            EXPECT_GT(setup.at("hypercalls_total").get<std::uint64_t>(), 0u) << "the boot is set-up";
+            fs::remove_all(dir);
+        }
+        if (!k.constant_per_op) continue;
+        const double allowed = 6.0 / k.short_n;
+        for (const char* key : {"exits_total", "hypercalls_total", "upcalls", "context_switches"})
+            EXPECT_NEAR(pr[0].at(key).get<double>(), pr[1].at(key).get<double>(), allowed) << key;
+    }
+}
+
+// A run that stops before its workload finishes (stalled, or at the op limit) reports the
+// operations that completed over the time they took, not 0 ops/s.
+TEST(WindowCli, AnUnfinishedRunReportsTheRateOfWhatCompleted) {
+    struct Case {
+        const char* scenario;
+        std::string sets;
+    };
+    // An IDE flush that completes at once (write cache off) hung the job in review (issue 11,
+    // item 16): stalled after 16 writes. Whether it stalls or not, the rate is of what completed.
+    const Case cases[] = {
+        {"ide-write-flush.json", " --set domains.1.disks.0.write_cache=false"},
+        {"blk-qd1-read.json", " --set stop.ops=500"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.scenario + c.sets);
+        fs::path dir = temp_dir("window-unfinished");
+        Result a =
+            xensim("run " + src(std::string("scenarios/") + c.scenario) + c.sets + " --out " + dir.string());
+        const json r = read_json(dir / "report.json");
+        const json& w = r.at("workloads").at(0);
+        const std::uint64_t ops = w.at("ops");
+        ASSERT_GT(ops, 0u) << a.output;
+        const double dur = w.at("duration_ns").get<double>();
+        ASSERT_GT(dur, 0.0);
+        EXPECT_DOUBLE_EQ(w.at("ops_per_second").get<double>(), static_cast<double>(ops) * 1e9 / dur);
+        EXPECT_GT(w.at("block").at("iops").get<double>(), 0.0);
+        EXPECT_GT(w.at("per_request").at("exits_total").get<double>(), 0.0);
+        fs::remove_all(dir);
+    }
 }
 
 }  // namespace

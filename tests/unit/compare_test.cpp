@@ -131,7 +131,7 @@ TEST(CompareToleranceSet, APatternOrTheDefaultGivenTwiceIsAnError) {
 
 json report(const std::string& workload = "w") {
     return json::parse(R"({
-      "schema_version": 2,
+      "schema_version": 3,
       "scenario": {"name": "s", "file": "s.json"},
       "workloads": [{
         "name": ")" + workload +
@@ -313,11 +313,11 @@ TEST(CompareReports, SchemaVersionsMustMatchAndBeKnown) {
         FAIL() << "expected ReportInputError";
     } catch (const ReportInputError& e) {
         std::string msg = e.what();
-        EXPECT_NE(msg.find("base.json has 2"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("base.json has 3"), std::string::npos) << msg;
         EXPECT_NE(msg.find("new.json has 1"), std::string::npos) << msg;
     }
     json future = report();
-    future["schema_version"] = 3;
+    future["schema_version"] = 4;
     EXPECT_THROW(compare(future, future), ReportInputError) << "a layout this comparison does not know";
     json none = report();
     none.erase("schema_version");
