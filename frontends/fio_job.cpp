@@ -151,7 +151,8 @@ FioJob::FioJob(const FioJobParams& params, unsigned job_index, std::uint64_t dev
     using Rw = FioJobParams::Rw;
     random_ = p_.rw == Rw::randread || p_.rw == Rw::randwrite || p_.rw == Rw::randrw;
     mixed_ = p_.rw == Rw::rw || p_.rw == Rw::randrw;
-    if (random_ && !p_.norandommap) random_map_.assign((blocks_ + 63) / 64, 0);
+    use_map_ = random_ && !p_.norandommap;
+    if (use_map_) random_map_ = FioRandomMap::for_region(blocks_);
 }
 
 bool FioJob::workload_over(std::uint64_t now_ns) const {
@@ -170,7 +171,7 @@ std::uint64_t FioJob::next_random_block() {
     while (draws_count_ < kDrawsAhead) {
         std::uint64_t b = offset_rng_.below(blocks_);
         draws_[(draws_first_ + draws_count_++) % kDrawsAhead] = b;
-        __builtin_prefetch(&random_map_[b / 64]);
+        random_map_.prefetch(b);
     }
     std::uint64_t b = draws_[draws_first_];
     draws_first_ = (draws_first_ + 1) % kDrawsAhead;
@@ -180,27 +181,50 @@ std::uint64_t FioJob::next_random_block() {
 
 std::uint64_t FioJob::pick_block() {
     if (!random_) return workload_ios_ % blocks_;
-    if (random_map_.empty()) return offset_rng_.below(blocks_);  // norandommap
+    if (!use_map_) return offset_rng_.below(blocks_);  // norandommap
     std::uint64_t b = next_random_block();
-    if (map_used_ == blocks_) {  // time_based: a new pass over the region
-        std::fill(random_map_.begin(), random_map_.end(), 0);
-        map_used_ = 0;
+    if (random_map_.used() == blocks_) random_map_.clear();  // time_based: a new pass over the region
+    return random_map_.take(b);
+}
+
+FioRandomMap::FioRandomMap(std::uint64_t blocks, bool sparse)
+    : blocks_(blocks), words_((blocks + 63) / 64), sparse_(sparse) {
+    if (!sparse_) dense_.assign(words_, 0);
+}
+
+std::uint64_t FioRandomMap::word(std::uint64_t w) const {
+    if (!sparse_) return dense_[w];
+    auto it = sparse_words_.find(w);
+    return it == sparse_words_.end() ? 0 : it->second;
+}
+
+void FioRandomMap::prefetch(std::uint64_t b) const {
+    if (!sparse_) __builtin_prefetch(&dense_[b / 64]);
+}
+
+void FioRandomMap::clear() {
+    std::fill(dense_.begin(), dense_.end(), 0);
+    sparse_words_.clear();
+    used_ = 0;
+}
+
+std::uint64_t FioRandomMap::free_from(std::uint64_t from) const {
+    for (std::uint64_t w = from / 64; w < words_; ++w) {
+        std::uint64_t bits = ~word(w);
+        if (w == from / 64) bits &= ~0ull << (from % 64);
+        if (w == words_ - 1 && blocks_ % 64 != 0) bits &= (1ull << (blocks_ % 64)) - 1;
+        if (bits != 0) return w * 64 + static_cast<std::uint64_t>(__builtin_ctzll(bits));
     }
-    // Like fio's axmap: take the random block, or the next free one after it (wrapping).
-    auto free_from = [&](std::uint64_t from) -> std::uint64_t {
-        for (std::uint64_t w = from / 64; w < random_map_.size(); ++w) {
-            std::uint64_t bits = ~random_map_[w];
-            if (w == from / 64) bits &= ~0ull << (from % 64);
-            if (w == random_map_.size() - 1 && blocks_ % 64 != 0) bits &= (1ull << (blocks_ % 64)) - 1;
-            if (bits != 0) return w * 64 + static_cast<std::uint64_t>(__builtin_ctzll(bits));
-        }
-        return blocks_;
-    };
+    return blocks_;
+}
+
+// Like fio's axmap: take the random block, or the next free one after it (wrapping).
+std::uint64_t FioRandomMap::take(std::uint64_t b) {
     std::uint64_t f = free_from(b);
     if (f == blocks_) f = free_from(0);
     if (f == blocks_) panic("random map full with blocks left");
-    random_map_[f / 64] |= 1ull << (f % 64);
-    ++map_used_;
+    (sparse_ ? sparse_words_[f / 64] : dense_[f / 64]) |= 1ull << (f % 64);
+    ++used_;
     return f;
 }
 

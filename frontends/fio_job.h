@@ -26,7 +26,8 @@
 //     size/bs uniformly random blocks, repeats allowed), or earlier when number_ios I/Os have been
 //     issued or runtime has elapsed since the first next(). number_ios never extends the job.
 //     With time_based, size does not end the job: sequential wraps to the region start, the
-//     random map is cleared and refilled, until runtime (which time_based then requires).
+//     random map is cleared and refilled, until runtime (which time_based then requires). The
+//     random map is FioRandomMap: sparse beyond 2^26 blocks, so its host memory follows the I/Os.
 //   * randrepeat: the streams are a pure function of (seed, job_index), different for each job.
 //   * verify: each written block carries a header {magic 0xacca, verify_type, len, offset,
 //     numberio, rand_seed, job} with a crc32c over the header and a crc32c over the payload; the
@@ -50,6 +51,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,6 +96,40 @@ const char* to_string(FioJobParams::Rw rw);
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as fio's verify=crc32c and iSCSI.
 std::uint32_t crc32c(const std::uint8_t* data, std::size_t len, std::uint32_t crc = 0);
+
+// fio's random map (axmap): a bit per block of the region, set when the block is used this pass.
+// take(b) takes block b, or the first free block after it, wrapping to the start, so a random job
+// touches every block exactly once per pass. Dense (a word per 64 blocks, allocated up front) for
+// up to kDenseBlocks blocks; beyond, only the words holding a used block are stored, so host
+// memory follows the I/Os issued (about 50 bytes per I/O at worst), not the region's size: the
+// schema's largest disk (2^40 sectors at bs=512, a 16 GiB bitmap dense) costs nothing until used.
+// Both forms hold the same bits, so take() answers the same and the I/O sequence does not depend on
+// the form.
+class FioRandomMap {
+  public:
+    static constexpr std::uint64_t kDenseBlocks = std::uint64_t{1} << 26;  // an 8 MiB bitmap
+
+    FioRandomMap() = default;
+    FioRandomMap(std::uint64_t blocks, bool sparse);
+    static FioRandomMap for_region(std::uint64_t blocks) { return {blocks, blocks > kDenseBlocks}; }
+
+    std::uint64_t take(std::uint64_t b);   // precondition: b < blocks() and used() < blocks()
+    void clear();                          // a new pass
+    void prefetch(std::uint64_t b) const;  // the word take(b) looks at first
+    std::uint64_t blocks() const { return blocks_; }
+    std::uint64_t used() const { return used_; }
+    bool sparse() const { return sparse_; }
+    std::size_t words_held() const { return sparse_ ? sparse_words_.size() : dense_.size(); }
+
+  private:
+    std::uint64_t word(std::uint64_t w) const;
+    std::uint64_t free_from(std::uint64_t from) const;  // blocks_ when none at or after `from`
+
+    std::uint64_t blocks_ = 0, words_ = 0, used_ = 0;
+    bool sparse_ = false;
+    std::vector<std::uint64_t> dense_;
+    std::unordered_map<std::uint64_t, std::uint64_t> sparse_words_;  // word index -> word, never 0
+};
 
 class FioJob {
   public:
@@ -183,8 +219,8 @@ class FioJob {
     std::uint64_t start_ns_ = 0;
     std::uint64_t workload_ios_ = 0;  // issued by the workload phase; ends it at blocks_ unless time_based
     std::uint64_t next_seq_ = 0;
-    std::vector<std::uint64_t> random_map_;  // bit per block, set when used this pass
-    std::uint64_t map_used_ = 0;
+    bool use_map_ = false;  // random without norandommap
+    FioRandomMap random_map_;
     // offset_rng_ draws taken a few picks early, so the map word each one probes can be prefetched
     // (the map is too large to stay in cache); the draws come out in the same order.
     static constexpr unsigned kDrawsAhead = 8;

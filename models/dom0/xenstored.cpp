@@ -64,6 +64,7 @@ long Xenstored::add_connection(BackendServices& s, DomId dom, DomId remote_dom, 
         c->conn = store_.connect(dom, privileged);
         if (!privileged) store_.introduce_domain(dom);
     }
+    c->privileged = privileged;
     c->ring_gfn = ring_gfn;
     c->port = bind.local_port;
     by_dom_[dom] = c.get();
@@ -81,12 +82,59 @@ XsConnId Xenstored::connection_of(DomId dom) const {
     return it == by_dom_.end() ? 0 : it->second->conn;
 }
 
+unsigned Xenstored::outstanding(DomId dom) const {
+    auto it = by_dom_.find(dom);
+    return it == by_dom_.end() ? 0 : it->second->outstanding;
+}
+
+std::size_t Xenstored::queued_bytes(DomId dom) const {
+    auto it = by_dom_.find(dom);
+    return it == by_dom_.end() ? 0 : it->second->out_bytes;
+}
+
+std::uint64_t Xenstored::events_dropped(DomId dom) const {
+    auto it = by_dom_.find(dom);
+    return it == by_dom_.end() ? 0 : it->second->dropped_events;
+}
+
+// domain_can_read's quota-outstanding check (the index check is serve's).
+bool Xenstored::may_read(const RingConn& c) const {
+    unsigned quota = store_.quota().outstanding;
+    return c.privileged || quota == 0 || c.outstanding + c.parser.ready_count() < quota;
+}
+
 void Xenstored::on_event(BackendServices& s, evtchn_port_t port) {
     auto it = by_port_.find(port);
     if (it == by_port_.end()) return;
     serve(s, *it->second);
     collect_events();
     for (auto& [p, c] : by_port_) flush(s, *c);
+    // xenstored's main loop keeps reading a connection while conn_can_read: a connection held back
+    // by its outstanding quota resumes as soon as its replies went into the ring.
+    for (bool again = true; again;) {
+        again = false;
+        for (auto& [p, c] : by_port_) {
+            if (!c->throttled || c->dead || !may_read(*c)) continue;
+            serve(s, *c);
+            again = true;
+        }
+        if (!again) break;
+        collect_events();
+        for (auto& [p, c] : by_port_) flush(s, *c);
+    }
+}
+
+void Xenstored::queue(RingConn& c, const XsMessage& m, bool reply) {
+    RingConn::Pending p{{}, reply};
+    if (!xs_serialize(m, p.bytes)) return;
+    if (!reply && !c.privileged && store_.quota().memory &&
+        c.out_bytes + p.bytes.size() > store_.quota().memory) {  // send_event: domain_memory_add_chk
+        ++c.dropped_events;
+        return;
+    }
+    c.out_bytes += p.bytes.size();
+    if (reply) ++c.outstanding;  // send_reply: domain_outstanding_inc
+    c.out.push_back(std::move(p));
 }
 
 void Xenstored::serve(BackendServices& s, RingConn& c) {
@@ -103,11 +151,21 @@ void Xenstored::serve(BackendServices& s, RingConn& c) {
     }
     std::string bytes(used, '\0');
     for (XENSTORE_RING_IDX i = 0; i < used; ++i) bytes[i] = intf->req[MASK_XENSTORE_IDX(cons + i)];
+    // Take messages while domain_can_read allows: stop between messages once the replies to come
+    // would reach the outstanding quota; the rest stays in the ring.
+    std::size_t taken = 0;
+    while (taken < used && !c.parser.error() && may_read(c)) {
+        std::size_t n = std::min<std::size_t>(c.parser.until_boundary(), used - taken);
+        c.parser.feed(bytes.data() + taken, n);
+        taken += n;
+    }
+    if (c.parser.error()) taken = used;  // the connection is ignored from now on
+    c.throttled = taken < used;
     xen_mb();
-    intf->req_cons = prod;
-    c.bytes_in.inc(used);
-    if (used) s.compute(s.costs().copy_cost(used));
-    if (!c.parser.feed(bytes)) {
+    intf->req_cons = cons + static_cast<XENSTORE_RING_IDX>(taken);
+    c.bytes_in.inc(taken);
+    if (taken) s.compute(s.costs().copy_cost(taken));
+    if (c.parser.error()) {
         intf->error = c.parser.error_code();
         c.dead = true;
         c.errors.inc();
@@ -118,14 +176,14 @@ void Xenstored::serve(BackendServices& s, RingConn& c) {
         c.requests.inc(XenStore::type_name(req.type));
         s.compute(s.costs().xenstored_request);
         MaybeLock guard(lock_);
-        for (const XsMessage& reply : store_.handle(c.conn, req)) xs_serialize(reply, c.out);
+        for (const XsMessage& reply : store_.handle(c.conn, req)) queue(c, reply, true);
     }
 }
 
 void Xenstored::collect_events() {
     MaybeLock guard(lock_);
     for (auto& [p, c] : by_port_)
-        for (const XsMessage& ev : store_.take_events(c->conn)) xs_serialize(ev, c->out);
+        for (const XsMessage& ev : store_.take_events(c->conn)) queue(*c, ev, false);
 }
 
 void Xenstored::flush(BackendServices& s, RingConn& c) {
@@ -140,12 +198,24 @@ void Xenstored::flush(BackendServices& s, RingConn& c) {
         c.errors.inc();
         return;
     }
-    std::size_t n = std::min<std::size_t>(XENSTORE_RING_SIZE - used, c.out.size());
+    std::size_t n = std::min<std::size_t>(XENSTORE_RING_SIZE - used, c.out_bytes);
     if (n == 0) return;  // full: the guest's next event (after it reads) resumes us
-    for (std::size_t i = 0; i < n; ++i) intf->rsp[MASK_XENSTORE_IDX(prod + i)] = c.out[i];
+    for (std::size_t i = 0; i < n;) {
+        const RingConn::Pending& p = c.out.front();
+        std::size_t k = std::min(n - i, p.bytes.size() - c.out_sent);
+        for (std::size_t j = 0; j < k; ++j)
+            intf->rsp[MASK_XENSTORE_IDX(prod + i + j)] = p.bytes[c.out_sent + j];
+        i += k;
+        c.out_sent += k;
+        if (c.out_sent == p.bytes.size()) {  // free_buffered_data
+            if (p.reply) --c.outstanding;    // domain_outstanding_dec
+            c.out.pop_front();
+            c.out_sent = 0;
+        }
+    }
     xen_wmb();
     intf->rsp_prod = prod + static_cast<XENSTORE_RING_IDX>(n);
-    c.out.erase(0, n);
+    c.out_bytes -= n;
     c.bytes_out.inc(n);
     s.compute(s.costs().copy_cost(n));
     evtchn_send_t send{};

@@ -15,14 +15,30 @@
 //     per request (cost model: xenstored_request, plus copying the bytes);
 //   - queues the replies and every watch event the request caused — for any connection — and
 //     writes what fits behind rsp_prod, notifying each guest whose ring it wrote.
+// Bounds on what a guest can make dom0 hold (unprivileged connections only, as
+// domain_is_unprivileged; quotas from XsQuota):
+//   - outstanding requests (ACC_OUTST, 20): a request is outstanding from when it is read until its
+//     reply is wholly in the response ring (send_reply's domain_outstanding_inc,
+//     free_buffered_data's domain_outstanding_dec). domain_can_read refuses to read while a domain
+//     has quota-outstanding requests, so the rest stays in the request ring (req_cons does not move)
+//     and a guest that never takes its replies stalls itself: at most 20 replies wait in dom0. Reading
+//     stops between messages, never inside one. When replies drain (the guest's next event, or
+//     this very event's flush) reading resumes, as xenstored's main loop polls a readable domain.
+//   - queued watch events (ACC_MEM, 2.5 MB): send_event drops an event when
+//     domain_memory_add_chk fails; here an event is dropped when the connection's queued output
+//     (replies and events not yet in the ring) plus the event would exceed quota.memory.
 // Counters per connected domain: requests by XS type, bytes in and out, notifications, errors.
 //
 // Fidelity limits: xenstored's own process scheduling inside dom0 is folded into the per-request
 // cost (its wake-up from the event-channel device is not a separate dom0 context switch); no
-// ring reconnection (server_features is 0); no quota on queued output.
+// ring reconnection (server_features is 0). ACC_MEM counts only the connection's queued output here
+// (xenstored also counts the domain's nodes and transaction copies in it); a request stays
+// outstanding until its reply is in the ring, not also until the watch events it caused are
+// (xenstored's pend.ref.event_cnt); no watch-event timeout (timeout_watch_event_msec).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +68,11 @@ class Xenstored {
 
     bool connection_failed(DomId dom) const;
     XsConnId connection_of(DomId dom) const;
+    // Introspection for tests of the bounds: replies not yet wholly in the ring, bytes queued for the
+    // ring, watch events dropped over the memory quota.
+    unsigned outstanding(DomId dom) const;
+    std::size_t queued_bytes(DomId dom) const;
+    std::uint64_t events_dropped(DomId dom) const;
 
   private:
     struct RingConn {
@@ -61,7 +82,17 @@ class Xenstored {
         Gfn ring_gfn = 0;
         evtchn_port_t port = 0;
         XsWireParser parser;
-        std::string out;  // serialized replies and events not yet in the ring
+        bool privileged = false;
+        struct Pending {
+            std::string bytes;  // one serialized reply or watch event
+            bool reply;
+        };
+        std::deque<Pending> out;    // not yet (wholly) in the ring; the front may be partly written
+        std::size_t out_sent = 0;   // bytes of out.front() already in the ring
+        std::size_t out_bytes = 0;  // bytes in out not yet in the ring
+        unsigned outstanding = 0;   // replies in out (ACC_OUTST)
+        bool throttled = false;     // requests left in the ring because of the outstanding quota
+        std::uint64_t dropped_events = 0;
         bool dead = false;
         StatsGroup group;
         CounterFamily requests;
@@ -71,6 +102,8 @@ class Xenstored {
     long add_connection(BackendServices& s, DomId dom, DomId remote_dom, evtchn_port_t remote_port,
                         Gfn ring_gfn, bool privileged);
     void serve(BackendServices& s, RingConn& c);
+    void queue(RingConn& c, const XsMessage& m, bool reply);
+    bool may_read(const RingConn& c) const;
     void flush(BackendServices& s, RingConn& c);
     void collect_events();
 

@@ -110,7 +110,8 @@ class EventChannels {
 
     // do_event_channel_op: cmd is EVTCHNOP_*, arg points at the ABI struct. Returns 0 or -XEN_E*.
     // The struct is copied in once; OUT fields are copied back only on success, as Xen does. A null
-    // arg models a failed copy_from_guest (-XEN_EFAULT). Ops not modelled -> -XEN_ENOSYS.
+    // arg models a failed copy_from_guest (-XEN_EFAULT). Ops not modelled -> -XEN_ENOSYS;
+    // an unknown cmd is counted under the one label "EVTCHNOP_unknown" (guests choose the numbers).
     long hypercall(DomId caller, unsigned cmd, void* arg);
 
     // Raised by the hypervisor (e.g. VIRQ_TIMER); no effect if the VIRQ is not bound. A per-vCPU VIRQ

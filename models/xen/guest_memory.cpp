@@ -2,15 +2,31 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace xensim {
 
-GuestMemory::GuestMemory(std::uint64_t max_pages) : frames_(max_pages), ceiling_(max_pages) {}
+GuestMemory::GuestMemory(std::uint64_t max_pages)
+    : max_pages_(max_pages), chunks_((max_pages + kChunkFrames - 1) >> kChunkShift), ceiling_(max_pages) {}
+
+GuestMemory::Frame& GuestMemory::make(Gfn gfn) {
+    std::unique_ptr<Chunk>& c = chunks_[gfn >> kChunkShift];
+    if (!c) c = std::make_unique<Chunk>();
+    return c->frames[gfn & (kChunkFrames - 1)];
+}
+
+std::size_t GuestMemory::table_bytes() const {
+    std::size_t n = chunks_.capacity() * sizeof(chunks_[0]);
+    for (const auto& c : chunks_)
+        if (c) n += sizeof(Chunk);
+    return n;
+}
 
 std::optional<Gfn> GuestMemory::take_unpopulated_frame() {
     while (ceiling_ > kFirstAllocatableGfn && ram_pages_ + kFirstAllocatableGfn < ceiling_) {
         Gfn g = --ceiling_;
-        if (!frames_[g].data()) return g;
+        const Frame* f = find(g);
+        if (!f || !f->data()) return g;
     }
     return std::nullopt;
 }
@@ -18,9 +34,9 @@ std::optional<Gfn> GuestMemory::take_unpopulated_frame() {
 std::optional<Gfn> GuestMemory::allocate_page() {
     if (ram_pages_ + kFirstAllocatableGfn >= ceiling_) return std::nullopt;
     for (Gfn g = next_free_hint_; g < ceiling_; ++g) {
-        Frame& f = frames_[g];
-        if (f.data()) continue;
-        f.ram = std::make_shared<XenPage>();
+        const Frame* seen = find(g);
+        if (seen && seen->data()) continue;
+        make(g).ram = std::make_shared<XenPage>();
         ++ram_pages_;
         next_free_hint_ = g + 1;
         return g;
@@ -32,14 +48,18 @@ std::optional<Gfn> GuestMemory::allocate_contiguous(unsigned n) {
     if (n == 0 || ram_pages_ + kFirstAllocatableGfn + n > ceiling_) return std::nullopt;
     for (Gfn start = next_free_hint_; start + n <= ceiling_; ++start) {
         unsigned run = 0;
-        while (run < n && !frames_[start + run].data()) ++run;
+        auto empty = [&](Gfn g) {
+            const Frame* f = find(g);
+            return !f || !f->data();
+        };
+        while (run < n && empty(start + run)) ++run;
         if (run < n) {
             start += run;  // skip past the populated frame
             continue;
         }
         std::shared_ptr<XenPage[]> block(new XenPage[n]);
         for (unsigned i = 0; i < n; ++i)
-            frames_[start + i].ram = std::shared_ptr<XenPage>(block, &block[i]);  // aliases the block
+            make(start + i).ram = std::shared_ptr<XenPage>(block, &block[i]);  // aliases the block
         ram_pages_ += n;
         if (start == next_free_hint_) next_free_hint_ = start + n;
         return start;
@@ -48,16 +68,17 @@ std::optional<Gfn> GuestMemory::allocate_contiguous(unsigned n) {
 }
 
 bool GuestMemory::free_page(Gfn gfn) {
-    if (gfn >= frames_.size() || !frames_[gfn].ram || frames_[gfn].foreign_refs) return false;
-    frames_[gfn].ram.reset();
+    Frame* f = find(gfn);
+    if (!f || !f->ram || f->foreign_refs) return false;
+    f->ram.reset();
     --ram_pages_;
     if (gfn < next_free_hint_ && gfn >= kFirstAllocatableGfn) next_free_hint_ = gfn;
     return true;
 }
 
 bool GuestMemory::map_xen_page(Gfn gfn, XenPage* page) {
-    if (gfn >= frames_.size()) return false;
-    Frame& f = frames_[gfn];
+    if (gfn >= max_pages_) return false;
+    Frame& f = make(gfn);
     if (f.foreign_refs) return false;
     if (f.ram) {
         f.ram.reset();
@@ -67,37 +88,53 @@ bool GuestMemory::map_xen_page(Gfn gfn, XenPage* page) {
     return true;
 }
 
-void GuestMemory::get_foreign_ref(Gfn gfn) { ++frames_.at(gfn).foreign_refs; }
+void GuestMemory::get_foreign_ref(Gfn gfn) {
+    if (gfn >= max_pages_) throw std::out_of_range("GuestMemory::get_foreign_ref");
+    ++make(gfn).foreign_refs;
+}
 
 void GuestMemory::put_foreign_ref(Gfn gfn) {
-    Frame& f = frames_.at(gfn);
-    if (f.foreign_refs) --f.foreign_refs;
+    if (gfn >= max_pages_) throw std::out_of_range("GuestMemory::put_foreign_ref");
+    Frame* f = find(gfn);
+    if (f && f->foreign_refs) --f->foreign_refs;
 }
 
 unsigned GuestMemory::foreign_refs(Gfn gfn) const {
-    return gfn < frames_.size() ? frames_[gfn].foreign_refs : 0;
+    const Frame* f = find(gfn);
+    return f ? f->foreign_refs : 0;
 }
 
-XenPage* GuestMemory::ram_frame(Gfn gfn) { return gfn < frames_.size() ? frames_[gfn].ram.get() : nullptr; }
+XenPage* GuestMemory::ram_frame(Gfn gfn) {
+    Frame* f = find(gfn);
+    return f ? f->ram.get() : nullptr;
+}
 
 bool GuestMemory::map_foreign_page(Gfn gfn, XenPage* page) {
-    if (gfn >= frames_.size() || frames_[gfn].data() || !page) return false;
-    frames_[gfn].xen = page;
-    frames_[gfn].foreign = true;
+    if (gfn >= max_pages_ || !page) return false;
+    const Frame* seen = find(gfn);
+    if (seen && seen->data()) return false;
+    Frame& f = make(gfn);
+    f.xen = page;
+    f.foreign = true;
     return true;
 }
 
 bool GuestMemory::unmap_foreign_page(Gfn gfn) {
-    if (gfn >= frames_.size() || !frames_[gfn].foreign) return false;
-    frames_[gfn].xen = nullptr;
-    frames_[gfn].foreign = false;
+    Frame* f = find(gfn);
+    if (!f || !f->foreign) return false;
+    f->xen = nullptr;
+    f->foreign = false;
     return true;
 }
 
-std::uint8_t* GuestMemory::page(Gfn gfn) { return gfn < frames_.size() ? frames_[gfn].data() : nullptr; }
+std::uint8_t* GuestMemory::page(Gfn gfn) {
+    Frame* f = find(gfn);
+    return f ? f->data() : nullptr;
+}
 
 const std::uint8_t* GuestMemory::page(Gfn gfn) const {
-    return gfn < frames_.size() ? frames_[gfn].data() : nullptr;
+    const Frame* f = find(gfn);
+    return f ? f->data() : nullptr;
 }
 
 bool GuestMemory::read(std::uint64_t gpa, void* dst, std::size_t len) const {

@@ -7,6 +7,12 @@
 // another domain's frames are reachable only through the grant table (grant_table.h), which hands
 // out page pointers for mapped grants and performs copies.
 //
+// Host memory follows what the domain touches, not its size: frame records live in chunks of
+// kChunkFrames gfns (2 MiB of guest memory each), allocated when a frame in them is first used and
+// kept (so host memory follows the high-water mark of what was touched); the directory of chunks costs one
+// pointer per 2 MiB of guest memory (4 MiB of host memory for a 1 TiB guest). A populated page costs its 4
+// KiB plus a 32-byte record; an untouched gfn costs nothing but its share of the directory.
+//
 // Fidelity limits: no page types or reference counts, no balloon driver (only the unpopulated frames
 // a backend takes for grant mappings), no superpages, no p2m types
 // (ram/mmio/grant_map are not distinguished); gfns are handed out lowest-free-first from
@@ -80,8 +86,10 @@ class GuestMemory {
     bool read(std::uint64_t gpa, void* dst, std::size_t len) const;
     bool write(std::uint64_t gpa, const void* src, std::size_t len);
 
-    std::uint64_t max_pages() const { return frames_.size(); }
+    std::uint64_t max_pages() const { return max_pages_; }
     std::uint64_t populated_ram_pages() const { return ram_pages_; }
+    // Host memory of the frame table itself (directory and chunks), for tests of the bound.
+    std::size_t table_bytes() const;
 
   private:
     struct Frame {
@@ -91,7 +99,21 @@ class GuestMemory {
         unsigned foreign_refs = 0;     // grant mappings of this RAM frame held by other domains
         std::uint8_t* data() const { return xen ? xen->bytes : (ram ? ram->bytes : nullptr); }
     };
-    std::vector<Frame> frames_;
+    static constexpr unsigned kChunkShift = 9;  // 512 frames: one 2 MiB superpage's worth
+    static constexpr Gfn kChunkFrames = Gfn{1} << kChunkShift;
+    struct Chunk {
+        Frame frames[kChunkFrames];
+    };
+    // The frame at gfn, or nullptr when its chunk was never needed (every frame in it is empty).
+    const Frame* find(Gfn gfn) const {
+        const Chunk* c = gfn < max_pages_ ? chunks_[gfn >> kChunkShift].get() : nullptr;
+        return c ? &c->frames[gfn & (kChunkFrames - 1)] : nullptr;
+    }
+    Frame* find(Gfn gfn) { return const_cast<Frame*>(static_cast<const GuestMemory*>(this)->find(gfn)); }
+    Frame& make(Gfn gfn);  // precondition: gfn < max_pages_; allocates the chunk if needed
+
+    std::uint64_t max_pages_;
+    std::vector<std::unique_ptr<Chunk>> chunks_;
     std::uint64_t ram_pages_ = 0;
     Gfn ceiling_;  // frames at and above this were taken by take_unpopulated_frame
     Gfn next_free_hint_ = kFirstAllocatableGfn;

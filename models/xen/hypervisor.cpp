@@ -414,13 +414,19 @@ evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
     return op.port;
 }
 
+// Keyed by the names, not by the guest's raw numbers: every sub-op without a name of its own
+// shares its op's "<PREFIX>_unknown"/"_other" entry, and hypercall numbers from 64 up (beyond Xen's
+// x86 hypercall table, NR_hypercalls; all ENOSYS) share "unknown", so a guest cannot grow this
+// cache or the counters' label sets by choosing numbers.
 const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned long cmd) {
-    auto key = std::make_pair(op, cmd);
+    const HypercallEntry* e = find_hypercall(op);
+    const char* sub = e ? e->sub_op(static_cast<unsigned>(cmd)) : nullptr;
+    auto key = std::make_pair(e || op < kUnknownHypercallLabels ? op : kUnknownHypercallLabels, sub);
     auto it = names_.find(key);
     if (it != names_.end()) return it->second;
-    const HypercallEntry* e = find_hypercall(op);
-    std::string name = e ? std::string(e->name) + "/" + e->sub_op(static_cast<unsigned>(cmd))
-                         : "unknown_" + std::to_string(op);
+    std::string name = e                              ? std::string(e->name) + "/" + sub
+                       : op < kUnknownHypercallLabels ? "unknown_" + std::to_string(op)
+                                                      : "unknown";
     Cycles op_cost = e ? cost_.hypercall_op_cost(e->name) : 0;
     return names_.emplace(key, HypercallNames{name, "hypercall:" + name, op_cost}).first->second;
 }

@@ -211,7 +211,13 @@ class Hypervisor : public sc_core::sc_module {
         Cycles op_cost = 0;  // cost_.hypercall_op_cost(entry name): the cost model is fixed for a run
     };
     const HypercallNames& names_for(unsigned op, unsigned long cmd);
-    std::map<std::pair<unsigned, unsigned long>, HypercallNames> names_;
+    // Hypercall numbers below NR_hypercalls (64) get "unknown_<op>"; from 64 up they share "unknown".
+    static constexpr unsigned kUnknownHypercallLabels = 64;
+    std::map<std::pair<unsigned, const char*>, HypercallNames> names_;  // (op, sub-op name): bounded
+  public:
+    std::size_t hypercall_name_cache_size() const { return names_.size(); }  // for tests of the bound
+
+  private:
     std::map<DomId, std::array<std::uint64_t, HVM_NR_PARAMS>> hvm_params_;
     std::map<DomId, IoreqServer> ioreq_servers_;                // by guest
     std::map<DomId, std::uint32_t> pci_cf8_;                    // d->arch.hvm.pci_cf8, by guest

@@ -262,6 +262,7 @@ std::vector<XsMessage> XenStore::handle(XsConnId id, const XsMessage& req) {
                 c.tx = &it->second;
         }
         if (!err) err = (this->*(row->handler))(c, req.payload);
+        if (c.access_error) err = c.access_error;  // read_node_can_propagate_errno: ENOSPC wins
         if (!err && c.reply.size() > XENSTORE_PAYLOAD_MAX) err = E2BIG;  // send_reply
     }
     XsMessage rep{req.type, req.req_id, req.tx_id, std::move(c.reply)};
@@ -289,9 +290,17 @@ unsigned XenStore::perm_for(const Ctx& c, const std::vector<XsPerm>& perms) {
     return c.conn ? perm_for_conn(*c.conn, perms) : kPermAll;
 }
 
-XenStore::Access& XenStore::access(Transaction& tx, const std::string& path) {
+// transaction.c access_node: a node new to the transaction is counted against ACC_TRANSNODES
+// (domain_max_chk(conn, ACC_TRANSNODES, trans->nodes + 1) -> ENOSPC, trans->fail = true).
+XenStore::Access* XenStore::access(Ctx& c, const std::string& path) {
+    Transaction& tx = *c.tx;
     auto it = tx.accessed.find(path);
-    if (it != tx.accessed.end()) return it->second;
+    if (it != tx.accessed.end()) return &it->second;
+    if (unprivileged(c) && quota_.transaction_nodes && tx.accessed.size() + 1 > quota_.transaction_nodes) {
+        tx.fail = true;
+        c.access_error = ENOSPC;
+        return nullptr;
+    }
     Access a;
     auto g = nodes_.find(path);
     if (g != nodes_.end()) {
@@ -299,13 +308,13 @@ XenStore::Access& XenStore::access(Transaction& tx, const std::string& path) {
         a.node = clone(g->second);
         a.old_perms = g->second.perms;
     }
-    return tx.accessed.emplace(path, std::move(a)).first->second;
+    return &tx.accessed.emplace(path, std::move(a)).first->second;
 }
 
 const XenStore::Node* XenStore::lookup(Ctx& c, const std::string& path) {
     if (c.tx) {
-        Access& a = access(*c.tx, path);
-        return a.node ? &*a.node : nullptr;
+        Access* a = access(c, path);
+        return a && a->node ? &*a->node : nullptr;
     }
     auto it = nodes_.find(path);
     return it == nodes_.end() ? nullptr : &it->second;
@@ -313,10 +322,11 @@ const XenStore::Node* XenStore::lookup(Ctx& c, const std::string& path) {
 
 void XenStore::store(Ctx& c, const std::string& path, Node node) {
     if (c.tx) {
-        Access& a = access(*c.tx, path);
+        Access* a = access(c, path);
+        if (!a) return;
         node.generation = c.tx->generation;
-        a.node = std::move(node);
-        a.modified = true;
+        a->node = std::move(node);
+        a->modified = true;
         return;
     }
     node.generation = ++generation_;
@@ -325,9 +335,10 @@ void XenStore::store(Ctx& c, const std::string& path, Node node) {
 
 void XenStore::erase(Ctx& c, const std::string& path) {
     if (c.tx) {
-        Access& a = access(*c.tx, path);
-        a.node.reset();
-        a.modified = true;
+        Access* a = access(c, path);
+        if (!a) return;
+        a->node.reset();
+        a->modified = true;
         return;
     }
     nodes_.erase(path);
@@ -496,12 +507,13 @@ int XenStore::rm_node(Ctx& c, const std::string& name) {
 void XenStore::fire_watches(Ctx& c, const std::string& name, bool exact, const Node* node,
                             const std::vector<XsPerm>* old_perms) {
     if (c.tx) {  // transaction.c queue_watches
-        Access& a = access(*c.tx, name);
-        if (!a.fire_watch) {
-            a.fire_watch = true;
-            a.watch_exact = exact;
+        Access* a = access(c, name);
+        if (!a) return;  // the transaction has failed already
+        if (!a->fire_watch) {
+            a->fire_watch = true;
+            a->watch_exact = exact;
         } else if (!exact) {
-            a.watch_exact = false;
+            a->watch_exact = false;
         }
         return;
     }
@@ -782,7 +794,10 @@ int XenStore::do_transaction_end(Ctx& c, const std::string& in) {
     Conn& conn = *c.conn;
     std::uint32_t id = c.tx->id;
     int err = 0;
-    if (arg == "T") {
+    if (arg == "T" && c.tx->fail) {  // do_transaction_end: trans->fail -> ENOMEM
+        err = ENOMEM;
+        transactions_aborted_.inc();
+    } else if (arg == "T") {
         err = finalize_transaction(c, *c.tx);
         (err == EAGAIN ? transactions_eagain_ : transactions_committed_).inc();
     } else {
@@ -997,6 +1012,13 @@ unsigned XenStore::watch_count(XsConnId conn) const {
 unsigned XenStore::transaction_count(XsConnId conn) const {
     const Conn* c = find_conn(conn);
     return c ? static_cast<unsigned>(c->transactions.size()) : 0;
+}
+
+std::size_t XenStore::transaction_nodes(XsConnId conn, std::uint32_t tx_id) const {
+    const Conn* c = find_conn(conn);
+    if (!c) return 0;
+    auto it = c->transactions.find(tx_id);
+    return it == c->transactions.end() ? 0 : it->second.accessed.size();
 }
 
 std::uint64_t XenStore::generation(const std::string& path) const {

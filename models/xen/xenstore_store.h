@@ -55,8 +55,9 @@
 // rewrites the parent's whole record instead); removing one is O(children), as its memmove. A
 // transaction copies a node once, at its first access. Quotas apply only to
 // unprivileged connections, as in xenstored (domain_is_unprivileged). Memory is bounded by the
-// quotas: nodes per owner, node size, watches per domain, transactions per connection; the wire
-// payload bound keeps any single argument small.
+// quotas: nodes per owner, node size, watches per domain, transactions per connection, nodes per
+// transaction; the wire payload bound keeps any single argument small. Queued replies and events
+// of a ring connection are bounded by its transport (xenstored.h); take_events() must be called.
 //
 // Deliberate differences from xenstored:
 //   - Errnos: xsd_errors[] has no EQUOTA, and xenstored itself answers quota excess with ENOSPC
@@ -66,8 +67,14 @@
 //     may hold quota + 1 of each; tests pin this.
 //   - Node ownership counts are per owner domain; inside a transaction they are adjusted at commit
 //     without the re-check acc_fix_domains does. Per-domain memory quota (ACC_MEM), outstanding
-//     requests (ACC_OUTST), accessed nodes per transaction (ACC_TRANSNODES), write rate limiting
-//     (wrl_*) and watch event timeouts are not modelled.
+//     requests (ACC_OUTST) and queued output are enforced by the ring transport
+//     (models/dom0/xenstored.h), not here; this engine has no per-domain memory quota (ACC_MEM) on
+//     nodes, no write rate limiting (wrl_*) and no watch event timeouts.
+//   - Accessed nodes per transaction (ACC_TRANSNODES, transaction.c access_node): an unprivileged
+//     connection's transaction holds at most quota.transaction_nodes nodes, present or absent (each
+//     read of a missing path inside a transaction is one). The access beyond it fails the request
+//     with ENOSPC (read_node_can_propagate_errno) and fails the transaction: its commit ("T")
+//     answers ENOMEM, as do_transaction_end does for trans->fail.
 //   - No SET_TARGET (ENOSYS here) and no RESUME semantics beyond onearg_domain's checks. INTRODUCE
 //     does not map a ring page or bind an event channel: the platform owns the transport. RELEASE
 //     and release_domain() leave nodes owned by the domain in place (xenstored reassigns orphans to
@@ -106,6 +113,10 @@ struct XsQuota {
     unsigned value_size = 2048;                    // ACC_NODESZ, "node-size": calc_node_acc_size
     unsigned path_length = XENSTORE_REL_PATH_MAX;  // ACC_PATHLEN, "path-max": after /local/domain/<id>/
     unsigned perms_per_node = 5;                   // ACC_NPERM, "node-permissions"
+    unsigned transaction_nodes = 1024;             // ACC_TRANSNODES, "transaction-nodes": per transaction
+    // Enforced by the ring transport (models/dom0/xenstored.h), not by this engine:
+    unsigned outstanding = 20;                       // ACC_OUTST, "outstanding": replies not yet in the ring
+    unsigned memory = 2 * 1024 * 1024 + 512 * 1024;  // ACC_MEM, "memory" (here: queued output bytes)
 };
 
 // One permission entry: struct xs_permissions from xenstore_lib.h (id, XS_PERM_* bits).
@@ -163,6 +174,8 @@ class XenStore {
     unsigned nodes_owned(DomId domid) const;
     unsigned watch_count(XsConnId conn) const;
     unsigned transaction_count(XsConnId conn) const;
+    // Nodes the transaction holds (its accessed list); 0 for an unknown transaction.
+    std::size_t transaction_nodes(XsConnId conn, std::uint32_t tx_id) const;
     std::uint64_t generation(const std::string& path) const;  // kNoGeneration if absent
     std::uint64_t conn_errors(XsConnId conn) const;
     const std::vector<std::string>& control_log() const { return control_log_; }
@@ -197,7 +210,8 @@ class XenStore {
     struct Transaction {
         std::uint32_t id = 0;
         std::uint64_t generation = 0;
-        std::map<std::string, Access> accessed;
+        std::map<std::string, Access> accessed;  // at most quota.transaction_nodes (unprivileged)
+        bool fail = false;  // an access was refused: commit answers ENOMEM (transaction.c trans->fail)
         std::map<DomId, long> owned_delta;  // node-count changes to apply at commit
     };
     struct Watch {
@@ -219,6 +233,7 @@ class XenStore {
         Conn* conn;  // nullptr: the toolstack helpers (privileged, no transaction)
         Transaction* tx;
         std::string reply;
+        int access_error = 0;  // ENOSPC: the transaction's accessed-node quota refused a node
     };
     struct OpRow;
     static const OpRow kOpTable[];
@@ -231,7 +246,9 @@ class XenStore {
     static unsigned perm_for_conn(const Conn& conn, const std::vector<XsPerm>& perms);
 
     // Node access through the caller's view (its transaction's copies, or the global tree).
-    Access& access(Transaction& tx, const std::string& path);
+    // access() returns nullptr (and fails the transaction) when an unprivileged caller's
+    // transaction already holds quota.transaction_nodes nodes (access_node's ACC_TRANSNODES check).
+    Access* access(Ctx& c, const std::string& path);
     const Node* lookup(Ctx& c, const std::string& path);
     void store(Ctx& c, const std::string& path, Node node);
     void erase(Ctx& c, const std::string& path);

@@ -67,6 +67,11 @@ class XsWireParser {
 
     // Bytes of the message currently being framed (header or payload), for tests of the bound.
     std::size_t buffered() const { return header_used_ + payload_.size(); }
+    // Bytes still to feed before the current part (header or payload) is complete: a reader that
+    // must stop between messages (xenstored's outstanding-request quota) feeds at most this much.
+    std::size_t until_boundary() const {
+        return in_header_ ? sizeof(header_) - header_used_ : hdr_.len - payload_.size();
+    }
 
   private:
     unsigned char header_[sizeof(xsd_sockmsg)] = {};

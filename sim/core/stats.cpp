@@ -24,8 +24,17 @@ CounterFamily::CounterFamily(StatsGroup& group, std::string name, std::string un
 std::uint64_t& CounterFamily::at(const std::string& label) {
     auto it = index_.find(label);
     if (it != index_.end()) return *it->second;
+    return add(label);
+}
+
+std::uint64_t& CounterFamily::add(std::string label) {
+    if (index_.size() >= kMaxLabels) {
+        auto it = index_.find(kOverflowLabel);
+        if (it != index_.end()) return *it->second;
+        label = kOverflowLabel;
+    }
     values_.push_back(0);
-    index_.emplace(label, &values_.back());
+    index_.emplace(std::move(label), &values_.back());
     return values_.back();
 }
 
@@ -34,10 +43,7 @@ std::uint64_t& CounterFamily::at(const char* label) {
         if (r.ptr == label && std::strcmp(r.label->c_str(), label) == 0) return *r.value;
     std::string key(label);
     auto it = index_.find(key);
-    if (it == index_.end()) {
-        values_.push_back(0);
-        it = index_.emplace(std::move(key), &values_.back()).first;
-    }
+    if (it == index_.end()) return add(std::move(key));  // not remembered: new labels are rare
     recent_[recent_next_++ % kRecent] = Recent{label, &it->first, it->second};
     return *it->second;
 }

@@ -38,8 +38,13 @@ class Counter {
 };
 
 // Counters of one meaning keyed by a label. References returned by at() stay valid.
+// A family holds at most kMaxLabels labels: a label first seen beyond that is counted under
+// kOverflowLabel, so no input can grow a family (or the report) without bound. Models keep their
+// own label sets bounded (unknown values share one label); this is the backstop.
 class CounterFamily {
   public:
+    static constexpr std::size_t kMaxLabels = 4096;
+    static constexpr const char* kOverflowLabel = "(other labels)";
     CounterFamily(StatsGroup& group, std::string name, std::string unit, std::string description);
     CounterFamily(const CounterFamily&) = delete;
     CounterFamily& operator=(const CounterFamily&) = delete;
@@ -61,6 +66,7 @@ class CounterFamily {
     std::string name_, unit_, description_;
     std::deque<std::uint64_t> values_;
     std::map<std::string, std::uint64_t*> index_;
+    std::uint64_t& add(std::string label);  // a new label, or the overflow one past kMaxLabels
     struct Recent {
         const char* ptr = nullptr;           // a label pointer seen before
         const std::string* label = nullptr;  // its map key, to check the bytes are still the same

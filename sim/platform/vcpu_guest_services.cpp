@@ -99,9 +99,16 @@ bool VcpuGuestServices::emulated_mmio(std::uint64_t gpa) const {
     return v_.type() != DomainType::pv && hv_.ioreq_claims_mmio(v_.domain().id, gpa);
 }
 
+// The exit cause names the page only when a device model claims it (a set the scenario bounds);
+// every other page shares "mmio:unclaimed", so a guest cannot grow exits_by_cause by touching pages.
+std::string VcpuGuestServices::mmio_cause(std::uint64_t gpa) const {
+    return emulated_mmio(gpa) ? hex_cause("mmio", gpa & ~std::uint64_t(0xfff))
+                              : std::string("mmio:unclaimed");
+}
+
 std::uint64_t VcpuGuestServices::mmio_read(std::uint64_t gpa, unsigned size) {
     std::uint64_t value = size >= 8 ? ~std::uint64_t(0) : (std::uint64_t(1) << (8 * size)) - 1;
-    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa & ~std::uint64_t(0xfff)), [&] {
+    trap(ExitReason::EPT_VIOLATION, mmio_cause(gpa), [&] {
         if (emulated_mmio(gpa))
             value = hv_.send_ioreq(v_, IOREQ_TYPE_COPY, gpa, size, 1, true, 0);
         else
@@ -111,7 +118,7 @@ std::uint64_t VcpuGuestServices::mmio_read(std::uint64_t gpa, unsigned size) {
 }
 
 void VcpuGuestServices::mmio_write(std::uint64_t gpa, unsigned size, std::uint64_t value) {
-    trap(ExitReason::EPT_VIOLATION, hex_cause("mmio", gpa & ~std::uint64_t(0xfff)), [&] {
+    trap(ExitReason::EPT_VIOLATION, mmio_cause(gpa), [&] {
         if (!emulated_mmio(gpa)) {
             unclaimed_.inc();
             return;

@@ -18,7 +18,9 @@
 // MMIO to a range an ioreq server claims goes the same way as an IOREQ_TYPE_COPY ioreq, except a
 // write Xen's standard-VGA intercept accepts, which is queued on the buffered ioreq page
 // (Hypervisor::send_buffered_ioreq) without a wait. MMIO exit causes are labelled by page
-// ("mmio:0xb8000"), so a frame buffer does not make one label per byte. Other ports and addresses
+// ("mmio:0xb8000"), so a frame buffer does not make one label per byte, and only pages a device
+// model claims get their own label; all others share "mmio:unclaimed", so the label set is
+// bounded by the scenario's devices, not by the addresses a guest chooses. Other ports and addresses
 // reach no device: reads return all ones and writes are dropped, as for an unclaimed port on Xen,
 // and such accesses are counted per domain as unclaimed_io.
 //
@@ -90,6 +92,7 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
   private:
     bool emulated(std::uint16_t port) const;
     bool emulated_mmio(std::uint64_t gpa) const;
+    std::string mmio_cause(std::uint64_t gpa) const;  // exit cause: the claimed page, or "mmio:unclaimed"
     template <class F>
     void trap(ExitReason reason, const std::string& cause, F&& f);
     bool rep_io(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count, bool read);

@@ -76,7 +76,7 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
     EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x80"), 1u);
     EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:0x1f0"), 2u);
     EXPECT_EQ(exits(v, "EPT_VIOLATION"), 2u);
-    EXPECT_EQ(by_cause(v, "EPT_VIOLATION:mmio:0xfebc0000"), 2u);  // MMIO causes are per 4 KiB page
+    EXPECT_EQ(by_cause(v, "EPT_VIOLATION:mmio:unclaimed"), 2u);  // no device model claims the page
     EXPECT_EQ(exits(v, "CPUID"), 1u);
     EXPECT_EQ(exits(v, "MSR_READ"), 1u);
     EXPECT_EQ(exits(v, "MSR_WRITE"), 1u);
@@ -105,6 +105,50 @@ TEST(GuestServices, HvmTrappingOperationsAreOneExitEachWithReasonAndCause) {
                       m.cost.exit_cost(ExitReason::MSR_READ) + m.cost.exit_cost(ExitReason::MSR_WRITE) +
                       4 * m.cost.exit_cost(ExitReason::VMCALL);
     EXPECT_GE(v.stats.hypervisor_cycles.value(), expected);
+}
+
+// A guest choosing numbers cannot grow host memory: thousands of distinct unknown sub-ops,
+// unknown hypercall numbers and unclaimed MMIO pages get Xen's answers (ENOSYS; all-ones reads)
+// and share one counter label and one cached name each.
+TEST(GuestServices, GuestChosenNumbersDoNotGrowLabelsOrTheNameCache) {
+    Machine m(DomainType::hvm);
+    Vcpu& v = m.hv->vcpu(1, 0);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed, m.rep_faults);
+    GuestServices& s = services;
+    const unsigned n = 3000;
+    unsigned enosys_evtchn = 0, enosys_sched = 0, enosys_op = 0, ones = 0;
+    std::size_t cache_after_warmup = 0;
+    v.set_program([&] {
+        for (unsigned i = 0; i < n; ++i) {
+            evtchn_send_t arg{};
+            enosys_evtchn += s.hypercall(__HYPERVISOR_event_channel_op, 1000 + i,
+                                         reinterpret_cast<unsigned long>(&arg)) == -XEN_ENOSYS;
+            enosys_sched += s.hypercall(__HYPERVISOR_sched_op, 1000 + i, 0) == -XEN_ENOSYS;
+            enosys_op += s.hypercall(100 + i) == -XEN_ENOSYS;
+            ones += s.mmio_read(0x100000000ull + (std::uint64_t{i} << 12), 4) == 0xffffffffu;
+            if (i == 0) cache_after_warmup = m.hv->hypercall_name_cache_size();
+        }
+        sc_core::sc_stop();
+    });
+    m.hv->vcpu(0, 0).set_program([] {});
+    m.hv->start();
+    sc_core::sc_start();
+
+    EXPECT_EQ(enosys_evtchn, n) << "do_event_channel_op: unknown cmd -> ENOSYS";
+    EXPECT_EQ(enosys_op, n) << "unknown hypercall -> ENOSYS";
+    EXPECT_EQ(ones, n) << "an unclaimed MMIO read floats high";
+    (void)enosys_sched;
+    EXPECT_EQ(m.hv->hypercall_name_cache_size(), cache_after_warmup) << "one entry per name, not per number";
+    EXPECT_EQ(v.stats.hypercalls.value("event_channel_op/EVTCHNOP_unknown"), n);
+    EXPECT_EQ(v.stats.hypercalls.value("sched_op/SCHEDOP_unknown"), n);
+    EXPECT_EQ(v.stats.hypercalls.value("unknown"), n) << "numbers beyond NR_hypercalls share one label";
+    EXPECT_EQ(v.stats.hypercalls.labels().size(), 3u);
+    const CounterFamily* ops = m.root.find_family("xen.evtchn.ops");
+    ASSERT_NE(ops, nullptr);
+    EXPECT_EQ(ops->value("EVTCHNOP_unknown"), n);
+    EXPECT_EQ(ops->labels().size(), 1u);
+    EXPECT_EQ(by_cause(v, "EPT_VIOLATION:mmio:unclaimed"), n);
+    EXPECT_EQ(v.stats.exits_by_cause.labels().size(), 4u) << "three VMCALL:hypercall:<name>, one MMIO";
 }
 
 // A rep string is emulated a page of its buffer at a time (Xen's hvmemul_do_io_addr), and the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -147,6 +148,48 @@ TEST(FioJob, NorandommapRepeatsBlocksAndStillStopsAfterSizeBytes) {
     auto offs = offsets(drain(job));
     ASSERT_EQ(offs.size(), 64u);
     EXPECT_LT(std::set<std::uint64_t>(offs.begin(), offs.end()).size(), 64u);
+}
+
+// The sparse random map holds the same bits as the dense one: the same takes give the same blocks,
+// through full passes and clears (fio's axmap semantics: the block, else the next free, wrapping).
+TEST(FioRandomMap, SparseAndDenseTakeTheSameBlocks) {
+    const std::uint64_t blocks = 10'000;  // not a multiple of 64: the last word is partial
+    FioRandomMap dense(blocks, false), sparse(blocks, true);
+    ASSERT_FALSE(dense.sparse());
+    ASSERT_TRUE(sparse.sparse());
+    std::mt19937_64 rng(5);
+    for (int pass = 0; pass < 2; ++pass) {
+        std::set<std::uint64_t> seen;
+        for (std::uint64_t i = 0; i < blocks; ++i) {
+            std::uint64_t b = rng() % blocks;
+            std::uint64_t d = dense.take(b);
+            ASSERT_EQ(sparse.take(b), d) << "pass " << pass << " take " << i;
+            ASSERT_TRUE(seen.insert(d).second) << "no block twice in a pass";
+        }
+        EXPECT_EQ(dense.used(), blocks);
+        EXPECT_EQ(sparse.used(), blocks);
+        dense.clear();
+        sparse.clear();
+    }
+    EXPECT_EQ(sparse.words_held(), 0u) << "a cleared sparse map holds nothing";
+    EXPECT_FALSE(FioRandomMap::for_region(FioRandomMap::kDenseBlocks).sparse());
+    EXPECT_TRUE(FioRandomMap::for_region(FioRandomMap::kDenseBlocks + 1).sparse());
+}
+
+// The schema's largest disk (2^40 sectors) at bs=512 is 2^40 blocks: a dense map would be 128 GiB.
+// The sparse one holds a word per used block at most, and the job still never repeats a block.
+TEST(FioJob, RandomMapOfTheLargestDiskFollowsTheIOsIssued) {
+    auto p = params(Rw::randread, 0, 512);
+    p.number_ios = 100'000;
+    FioJob job(p, 0, std::uint64_t{1} << 49);
+    auto offs = offsets(drain(job));
+    ASSERT_EQ(offs.size(), 100'000u);
+    EXPECT_EQ(std::set<std::uint64_t>(offs.begin(), offs.end()).size(), offs.size());
+    for (auto o : offs) ASSERT_EQ(o % 512, 0u);
+    FioRandomMap map = FioRandomMap::for_region(std::uint64_t{1} << 40);
+    std::mt19937_64 rng(1);
+    for (int i = 0; i < 1000; ++i) map.take(rng() % map.blocks());
+    EXPECT_LE(map.words_held(), 1000u);
 }
 
 std::vector<std::uint64_t> random_stream(std::uint64_t seed, unsigned job_index, unsigned numjobs = 1) {

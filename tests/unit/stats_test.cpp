@@ -83,5 +83,21 @@ TEST(Stats, PercentilesOfManyWideSamplesMatchASortedCopy) {
     EXPECT_EQ(d.max(), values.back());
 }
 
+// The backstop behind the models' own bounded label sets: past kMaxLabels, new labels share one.
+TEST(Stats, FamilyLabelsAreBoundedByAnOverflowLabel) {
+    StatsGroup root("");
+    CounterFamily f(root, "f", "calls", "f");
+    const std::size_t cap = CounterFamily::kMaxLabels;
+    for (std::size_t i = 0; i < cap + 1000; ++i) f.inc("l" + std::to_string(i));
+    f.inc("l0");
+    static const char kLiteral[] = "literal";
+    f.inc(kLiteral);
+    EXPECT_EQ(f.labels().size(), cap + 1);
+    EXPECT_EQ(f.value("l0"), 2u) << "labels seen before the cap keep counting";
+    EXPECT_EQ(f.value(CounterFamily::kOverflowLabel), 1000u + 1);
+    EXPECT_EQ(f.value("literal"), 0u);
+    EXPECT_EQ(f.total(), cap + 1000 + 2);
+}
+
 }  // namespace
 }  // namespace xensim

@@ -531,6 +531,42 @@ TEST_F(XsQuotaTest, WatchesAndTransactionsKeepXenstoredsOffByOne) {  // "count >
     EXPECT_EQ(xs.transaction_count(dom1), 2u);
 }
 
+// transaction.c access_node: each read of a missing path in a transaction adds a node to the
+// transaction (ACC_TRANSNODES, default 1024); beyond it the read fails with ENOSPC, the
+// transaction is failed, and its commit answers ENOMEM (do_transaction_end, trans->fail).
+TEST_F(XsTest, TransactionAccessListIsBoundedByTransactionNodes) {
+    const unsigned quota = xs.quota().transaction_nodes;
+    ASSERT_EQ(quota, 1024u);
+    std::uint32_t t = start(dom1);
+    // dom1 may not read "/", so a missing path is EACCES to it (errno_from_parents), until the quota.
+    unsigned denied = 0, enospc = 0;
+    for (unsigned i = 0; i < 3 * quota; ++i) {
+        std::string r = rq(dom1, XS_READ, args({"/missing/n" + std::to_string(i)}), t);
+        if (r == err("EACCES")) ++denied;
+        if (r == err("ENOSPC")) ++enospc;
+        ASSERT_LE(xs.transaction_nodes(dom1, t), quota) << "read " << i;
+    }
+    EXPECT_EQ(xs.transaction_nodes(dom1, t), quota);
+    // Each early read takes its own node; "/missing" and "/" (errno_from_parents) take two more.
+    EXPECT_EQ(denied, quota - 2);
+    EXPECT_EQ(enospc, 3 * quota - denied);
+    EXPECT_EQ(rq(dom1, XS_READ, args({"/missing/n0"}), t), err("EACCES"))
+        << "nodes it holds answer as before";
+    EXPECT_EQ(rq(dom1, XS_TRANSACTION_END, args({"T"}), t), err("ENOMEM"));
+    EXPECT_EQ(xs.transaction_count(dom1), 0u);
+    // A write beyond the quota fails the same way and leaves the store untouched.
+    t = start(dom1);
+    for (unsigned i = 0; i < quota; ++i) rq(dom1, XS_READ, args({"/missing/n" + std::to_string(i)}), t);
+    EXPECT_EQ(rq(dom1, XS_WRITE, args({"/local/domain/1/w"}) + "v", t), err("ENOSPC"));
+    EXPECT_EQ(rq(dom1, XS_TRANSACTION_END, args({"T"}), t), err("ENOMEM"));
+    EXPECT_EQ(xs.read("/local/domain/1/w"), std::nullopt);
+    // Quotas bind only unprivileged connections (domain_max_chk).
+    t = start(dom0);
+    for (unsigned i = 0; i < 2 * quota; ++i)
+        ASSERT_EQ(rq(dom0, XS_READ, args({"/missing/n" + std::to_string(i)}), t), err("ENOENT"));
+    EXPECT_EQ(rq(dom0, XS_TRANSACTION_END, args({"T"}), t), kOK);
+}
+
 TEST_F(XsTest, StatsByOpName) {
     rq(dom0, XS_READ, args({"/tool"}));
     rq(dom0, XS_READ, args({"/nope"}));
