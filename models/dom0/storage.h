@@ -112,10 +112,12 @@ const char* storage_op_name(StorageOp op);  // "read", "write", "flush", "discar
 
 struct StorageRequest {
     StorageOp op = StorageOp::read;
-    std::uint64_t sector = 0;   // first 512-byte sector (ignored for flush)
-    std::uint32_t sectors = 0;  // length in sectors (ignored for flush)
-    std::uint64_t id = 0;       // the caller's tag, carried for traces
-    bool fua = false;           // write only: durable on completion even with the write cache on
+    std::uint64_t sector = 0;  // first 512-byte sector (ignored for flush)
+    // Length in sectors (ignored for flush). 64 bits: a discard may span the whole disk (Linux's
+    // sector_t nr_sects); a read or write is at most UINT32_MAX sectors (its data is one buffer).
+    std::uint64_t sectors = 0;
+    std::uint64_t id = 0;  // the caller's tag, carried for traces
+    bool fua = false;      // write only: durable on completion even with the write cache on
 };
 
 // Time to move `bytes` at `bytes_per_s`, in picoseconds, rounded down; 0 when bytes_per_s is 0.
@@ -131,7 +133,7 @@ class DiskImage {
     virtual void read(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) = 0;
     virtual void write(std::uint64_t sector, std::uint32_t n, const std::uint8_t* in) = 0;
     // Afterwards the range reads as zeros.
-    virtual void discard(std::uint64_t sector, std::uint32_t n) = 0;
+    virtual void discard(std::uint64_t sector, std::uint64_t n) = 0;
     virtual void flush() = 0;
 };
 
@@ -142,7 +144,7 @@ class MemoryImage : public DiskImage {
     std::uint64_t sectors() const override { return sectors_; }
     void read(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) override;
     void write(std::uint64_t sector, std::uint32_t n, const std::uint8_t* in) override;
-    void discard(std::uint64_t sector, std::uint32_t n) override;
+    void discard(std::uint64_t sector, std::uint64_t n) override;
     void flush() override {}
     // Host memory holding data (pages written and not discarded), for sparseness tests.
     std::uint64_t allocated_bytes() const { return pages_.size() * std::uint64_t{kPageBytes}; }
@@ -165,7 +167,7 @@ class FileImage : public DiskImage {
     std::uint64_t sectors() const override { return sectors_; }
     void read(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) override;
     void write(std::uint64_t sector, std::uint32_t n, const std::uint8_t* in) override;
-    void discard(std::uint64_t sector, std::uint32_t n) override;
+    void discard(std::uint64_t sector, std::uint64_t n) override;
     void flush() override;
     const std::string& path() const { return path_; }
 
@@ -310,7 +312,7 @@ class Disk {
     Result fail(StorageError e, std::uint64_t submit_ps);
     // Destages every cached write through the model from `at`; returns when the last completes.
     std::uint64_t destage(std::uint64_t at);
-    void drop_cached(std::uint64_t sector, std::uint32_t n);
+    void drop_cached(std::uint64_t sector, std::uint64_t n);
 
     std::unique_ptr<DiskImage> image_;
     std::unique_ptr<ServiceModel> model_;
