@@ -301,18 +301,17 @@ bool Blkfront::poll(GuestServices& s, unsigned q) {
     if (!Q.ring) return false;
     bool any = false;
     do {
-        for (const auto& c : Q.ring->collect()) {
+        const auto done = Q.ring->collect();
+        // blkif_completion's copy out of the persistent grants, in this interrupt, before the I/Os
+        // complete to the block layer.
+        if (const std::uint64_t bytes = Q.ring->take_read_copy_bytes()) s.compute(s.costs().copy_cost(bytes));
+        for (const auto& c : done) {
             any = true;
-            // blkif_interrupt: blkif_completion copies a READ out of the persistent grants, then
-            // the request completes; response by response.
-            if (c.copy_bytes) s.compute(s.costs().copy_cost(c.copy_bytes));
             stats_.ios_completed.inc();
             if (c.status != BLKIF_RSP_OKAY) stats_.ios_failed.inc();
             if (trace.complete) trace.complete(s, q, c.id, c.status);
             if (on_complete) on_complete(s, c.id, c.status);
         }
-        // Parts of split I/Os copied but not complete yet.
-        if (const std::uint64_t bytes = Q.ring->take_read_copy_bytes()) s.compute(s.costs().copy_cost(bytes));
     } while (Q.ring->final_check());
     return any;
 }

@@ -421,8 +421,7 @@ std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::collect() {
             PendingIo& p = *pp;
             if (p.status == BLKIF_RSP_OKAY) p.status = rsp.status;
             if (--p.parts == 0) {
-                done.push_back({p.id, p.status, read_copy_bytes_});
-                read_copy_bytes_ = 0;
+                done.push_back({p.id, p.status});
                 pending_drop(key);
             }
         }

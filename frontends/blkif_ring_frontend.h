@@ -112,9 +112,6 @@ class BlkifRingFrontend {
     struct Completion {
         std::uint64_t id;
         std::int16_t status;  // BLKIF_RSP_*; the first failing part's status for a split I/O
-        // READ bytes blkif_completion copied out of persistent grants since the previous
-        // completion, this I/O's included: the caller charges them before completing it.
-        std::uint64_t copy_bytes = 0;
     };
     // Consumes the responses published so far.
     std::vector<Completion> collect();
@@ -146,8 +143,8 @@ class BlkifRingFrontend {
     std::size_t grants_pending_end() const { return pending_end_.size(); }
     // Persistent grants held in the free pool.
     std::size_t persistent_pool() const { return pool_.size(); }
-    // Bytes copied out of persistent grants into the caller's pages by READ completions and not yet
-    // handed out in a Completion's copy_bytes (parts of a split I/O still waiting for the rest).
+    // Bytes copied out of persistent grants into the caller's pages by READ completions since the
+    // last call (the caller charges the copy: blkif_completion's memcpy runs in its interrupt).
     std::uint64_t take_read_copy_bytes() {
         std::uint64_t b = read_copy_bytes_;
         read_copy_bytes_ = 0;

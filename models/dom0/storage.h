@@ -50,9 +50,10 @@
 //    sectors cannot later overwrite it); it orders nothing else. There is no barrier op: the
 //    backend composes one the way Linux has since 2.6.37 replaced barriers with REQ_FLUSH (now
 //    REQ_PREFLUSH) and REQ_FUA: a flush, then the write with fua or followed by another flush.
-//    Discard is durable when it completes and likewise supersedes cached data of its sectors.
+//    Discard is durable when it completes and likewise supersedes cached data of its sectors; its
+//    length is 64 bits (a discard may cover the whole disk, as Linux's sector_t nr_sects).
 //  * Errors: a read-only disk refuses write / flush / discard; a range beyond the image, zero
-//    sectors or a null data pointer for read / write are refused. Refusals complete at submit time,
+//    sectors, or a null data pointer or more than UINT32_MAX sectors for read / write are refused. Refusals complete at submit time,
 //    touch no data and count in `errors`; the backend answers BLKIF_RSP_ERROR.
 //
 // Where it deliberately differs from real devices:
