@@ -53,8 +53,9 @@
 //    Discard is durable when it completes and likewise supersedes cached data of its sectors; its
 //    length is 64 bits (a discard may cover the whole disk, as Linux's sector_t nr_sects).
 //  * Errors: a read-only disk refuses write / flush / discard; a range beyond the image, zero
-//    sectors, or a null data pointer or more than UINT32_MAX sectors for read / write are refused. Refusals complete at submit time,
-//    touch no data and count in `errors`; the backend answers BLKIF_RSP_ERROR.
+//    sectors, or a null data pointer or more than UINT32_MAX sectors for read / write are refused.
+//    Refusals complete at submit time, touch no data and count in `errors`; the backend answers
+//    BLKIF_RSP_ERROR.
 //
 // Where it deliberately differs from real devices:
 //  * The Disk has no clock of its own: a request's data is applied (or read) when submit() is
