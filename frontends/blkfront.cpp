@@ -100,6 +100,7 @@ bool Blkfront::connect(XenbusClient& xb, GuestServices& s, unsigned vcpus) {
 void Blkfront::backend_changed() {
     XenbusState peer = parse_xenbus_state(xb_->read(back_ + "/state").value_or(""));
     if (peer != XenbusStateClosing && peer != XenbusStateClosed) return;
+    if (closed_) end_deferred_grants();  // the backend may have unmapped more since
     if (connected_) {
         // The backend went away with requests in flight: complete them with an error (a real
         // blkfront would keep them for blkif_recover; reconnection is not modelled).
@@ -113,11 +114,34 @@ void Blkfront::backend_changed() {
                 if (on_complete) on_complete(*boot_, c.id, c.status);
             }
         }
+        // blkif_free -> blkif_free_ring / xenbus_teardown_ring: the rings' grants are ended too.
+        closed_ = true;
+        end_deferred_grants();
     }
     // blkfront_closing -> xenbus_frontend_closed.
     for (XenbusState next : {XenbusStateClosing, XenbusStateClosed})
         if (fsm_.state() != next && fsm_.switch_to(next))
             xb_->write(front_ + "/state", std::to_string(static_cast<int>(next)));
+}
+
+std::size_t Blkfront::end_deferred_grants() {
+    if (!closed_) return 0;
+    std::size_t left = 0;
+    for (Queue& Q : queues_) {
+        if (Q.ring) left += Q.ring->retry_pending_end();
+        std::vector<grant_ref_t> still;
+        for (grant_ref_t ref : Q.ring_refs)
+            if (!guest_.end_access(ref)) still.push_back(ref);
+        Q.ring_refs = std::move(still);
+        left += Q.ring_refs.size();
+    }
+    return left;
+}
+
+std::size_t Blkfront::grants_outstanding() const {
+    std::size_t n = 0;
+    for (const Queue& Q : queues_) n += Q.ring_refs.size() + (Q.ring ? Q.ring->grants_live() : 0);
+    return n;
 }
 
 bool Blkfront::submit_raw(GuestServices& s, unsigned q, const blkif_request_t& req, std::uint64_t id) {
@@ -277,7 +301,11 @@ bool Blkfront::poll(GuestServices& s, unsigned q) {
     if (!Q.ring) return false;
     bool any = false;
     do {
-        for (const auto& c : Q.ring->collect()) {
+        const auto done = Q.ring->collect();
+        // blkif_completion's copy out of the persistent grants, in this interrupt, before the I/Os
+        // complete to the block layer.
+        if (const std::uint64_t bytes = Q.ring->take_read_copy_bytes()) s.compute(s.costs().copy_cost(bytes));
+        for (const auto& c : done) {
             any = true;
             stats_.ios_completed.inc();
             if (c.status != BLKIF_RSP_OKAY) stats_.ios_failed.inc();

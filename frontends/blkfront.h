@@ -25,9 +25,15 @@
 //    feature-barrier here; with this blkback the result is the same and the read is not made.
 //  * submit / kick: the engine builds requests; RING_PUSH_REQUESTS_AND_CHECK_NOTIFY decides whether
 //    EVTCHNOP_send is needed. blkfront_request cycles are charged per I/O; with persistent grants the
-//    bounce copy is charged at copy_bytes_per_cycle.
+//    bounce copy of a WRITE is charged at copy_bytes_per_cycle.
 //  * interrupt (blkif_interrupt): collect responses until RING_FINAL_CHECK_FOR_RESPONSES finds none,
-//    completing each I/O through the on_complete callback, on the vCPU the queue is bound to.
+//    completing each I/O through the on_complete callback, on the vCPU the queue is bound to; with
+//    persistent grants the copy of a READ's sectors out of the grants (blkif_completion) is charged
+//    there at copy_bytes_per_cycle, before the I/Os complete.
+//  * The backend closing (blkfront_closing -> blkif_free): I/Os in flight fail, and every grant of
+//    the device is ended (persistent pool, requests in flight, indirect pages, rings); the ones the
+//    backend still maps are retried at each later backend state change and once at the end of the
+//    run, standing for gnttab's deferred-free timer (gnttab_handle_deferred, once a second).
 //
 // Driver profiles differ only where the real drivers do (docs/blkfront-profiles.md gives sources):
 // `linux` (up to 4 queues, single-page rings, persistent grants, 32 indirect segments), `gplpv`
@@ -125,6 +131,15 @@ class Blkfront : public BlockDevice {
     void corrupt_producer(GuestServices& s, unsigned q, RING_IDX req_prod);
     RING_IDX ring_req_prod_pvt(unsigned q) const;
 
+    // After the backend closed (blkif_free): tries again to end the grants the backend still mapped
+    // at the close, the rings' included (Linux: gnttab_handle_deferred, the grant table's deferred
+    // free, retried by a timer); returns how many are still not ended. Done at each later backend
+    // state change, and by the platform once at the end of the run.
+    std::size_t end_deferred_grants();
+    // Grants of this device not yet ended (data, indirect, persistent pool, rings). Once the device
+    // has closed and the backend unmapped everything, end_deferred_grants() brings it to 0.
+    std::size_t grants_outstanding() const;
+
     struct Stats {
         explicit Stats(StatsGroup& g);
         Counter ios_submitted, ios_completed, ios_failed, notifications_sent, notifications_suppressed,
@@ -158,6 +173,7 @@ class Blkfront : public BlockDevice {
     XenbusClient* xb_ = nullptr;     // the kernel's xenbus client (vCPU 0)
     std::vector<Queue> queues_;
     unsigned vcpus_ = 1, order_ = 0, indirect_ = 0;
+    bool closed_ = false;  // the backend went away after connecting: every grant is being ended
     bool persistent_ = false, connected_ = false, read_only_ = false, feature_flush_ = false,
          feature_discard_ = false;
     std::uint64_t sectors_ = 0;

@@ -274,7 +274,7 @@ bool BlkifRingFrontend::take_segments(const BlockIo& io, unsigned first, unsigne
             if (g && io.op == BlockOp::write)
                 std::memcpy(ops_.page(g->gfn), ops_.page(gfn), (last + 1u) * 512u);  // bounce in
             else if (g)
-                s.copies.push_back({g->gfn, gfn});
+                s.copies.push_back({g->gfn, gfn, 0, (last + 1u) * 512u});
         } else if (std::optional<grant_ref_t> ref = ops_.grant(gfn, io.op == BlockOp::write)) {
             stats_.grants_granted.inc();
             g = Grant{*ref, gfn, false};
@@ -316,7 +316,7 @@ std::optional<std::uint64_t> BlkifRingFrontend::get_page() {
 
 // A grant a request no longer needs: back to the pool (persistent) or ended.
 void BlkifRingFrontend::put_grant(const Grant& g) {
-    if (cfg_.persistent_grants) {
+    if (cfg_.persistent_grants && !closed_) {
         pool_.push_back(g);
     } else if (!try_end(g)) {
         pending_end_.push_back(g);
@@ -336,8 +336,14 @@ bool BlkifRingFrontend::try_end(const Grant& g) {
 // blkif_completion + add_id_to_freelist.
 void BlkifRingFrontend::release(unsigned id, bool copy_out) {
     Shadow& s = shadow_[id];
-    if (copy_out)
-        for (const CopyOut& c : s.copies) std::memcpy(ops_.page(c.to), ops_.page(c.from), kPageSize);
+    // blkif_completion -> blkif_copy_from_grant: only the segment's sectors, [sg->offset,
+    // sg->offset + sg->length) of the page; the rest of the caller's page is not the I/O's.
+    if (copy_out) {
+        for (const CopyOut& c : s.copies) {
+            std::memcpy(ops_.page(c.to) + c.offset, ops_.page(c.from) + c.offset, c.bytes);
+            read_copy_bytes_ += c.bytes;
+        }
+    }
     for (const Grant& g : s.grants) put_grant(g);
     s.reset();
     free_ids_.push_back(id);
@@ -382,12 +388,7 @@ bool BlkifRingFrontend::push() {
 // blkif_interrupt.
 std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::collect() {
     std::vector<Completion> done;
-    if (!pending_end_.empty()) {
-        std::vector<Grant> still;
-        for (const Grant& g : pending_end_)
-            if (!try_end(g)) still.push_back(g);
-        pending_end_ = std::move(still);
-    }
+    retry_pending_end();
     RING_IDX rp = read_once(ring_.sring->rsp_prod);
     xen_rmb();  // see the responses up to rp
     // "illegal number of responses"; also more responses than requests published, which ring.h's
@@ -450,10 +451,33 @@ void BlkifRingFrontend::publish_producer(RING_IDX req_prod) {
     ring_.sring->req_prod = req_prod;
 }
 
+std::size_t BlkifRingFrontend::retry_pending_end() {
+    if (!pending_end_.empty()) {
+        std::vector<Grant> still;
+        for (const Grant& g : pending_end_)
+            if (!try_end(g)) still.push_back(g);
+        pending_end_ = std::move(still);
+    }
+    return pending_end_.size();
+}
+
+std::size_t BlkifRingFrontend::grants_live() const {
+    std::size_t n = pool_.size() + pending_end_.size();
+    for (const Shadow& s : shadow_)
+        if (s.used) n += s.grants.size();
+    return n;
+}
+
 std::vector<BlkifRingFrontend::Completion> BlkifRingFrontend::abort_all() {
     std::vector<Completion> done;
+    // blkif_free_ring: the grants of requests in flight, then the persistent pool, are ended
+    // (gnttab_end_foreign_access, which defers the ones the backend still maps).
+    closed_ = true;
     for (unsigned id = 0; id < shadow_.size(); ++id)
-        if (shadow_[id].used) release(id, false);  // grants the backend still maps are ended later
+        if (shadow_[id].used) release(id, false);
+    std::vector<Grant> pool;
+    pool.swap(pool_);
+    for (const Grant& g : pool) put_grant(g);
     for (const PendingIo& p : ios_)
         if (p.live) done.push_back({p.id, BLKIF_RSP_ERROR});
     ios_.clear();

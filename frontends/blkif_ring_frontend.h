@@ -22,8 +22,9 @@
 //    data page is granted (read-only for a WRITE, whose data the backend only reads) and the grant ended
 //    at completion (blkif_completion -> gnttab_try_end_foreign_access). With persistent grants the
 //    frontend keeps a pool of its own pages, granted writable once and reused (rinfo->grants,
-//    persistent_gnts_c): a WRITE copies the data into them at submission, a READ copies it out at
-//    completion (blkif_completion's copy), as Linux's bounce path does.
+//    persistent_gnts_c): a WRITE copies the data into them at submission, a READ copies each segment's
+//    first_sect..last_sect out at completion (blkif_completion -> blkif_copy_from_grant), as Linux's
+//    bounce path does; take_read_copy_bytes() tells the caller what to charge for it.
 //  * push: RING_PUSH_REQUESTS_AND_CHECK_NOTIFY (flush_requests); notify only when the macro says so.
 //  * collect (blkif_interrupt): rsp_prod read once; a producer beyond what was requested
 //    (RING_RESPONSE_PROD_OVERFLOW) is counted and nothing is read; each response copied once
@@ -43,9 +44,10 @@
 //    Linux marks the device BLKIF_STATE_ERROR and stops using it.
 //  * Indirect pages are granted read-only (the backend only reads them); Linux grants them writable.
 //    Without persistent grants they are kept on a private free list and reused (rinfo->indirect_pages).
-//  * A grant the backend still maps (end() false) is retried on later collect() calls instead of being
-//    handed to gnttab's deferred-free machinery; EOPNOTSUPP does not switch features off (the status is
-//    reported to the caller, who owns the feature negotiation).
+//  * A grant the backend still maps (end() false) is kept here and retried on later collect() and
+//    retry_pending_end() calls instead of being handed to gnttab's deferred-free machinery (whose
+//    timer retries once a second); EOPNOTSUPP does not switch features off (the status is reported to
+//    the caller, who owns the feature negotiation).
 #pragma once
 
 #include <cstdint>
@@ -123,9 +125,16 @@ class BlkifRingFrontend {
     void publish_producer(RING_IDX req_prod);
     RING_IDX req_prod_pvt() const { return ring_.req_prod_pvt; }
     RING_IDX rsp_cons() const { return ring_.rsp_cons; }
-    // The backend is gone: every I/O in flight completes with BLKIF_RSP_ERROR. Grants the backend
-    // still maps are ended once it unmaps them (on later collect() calls).
+    // The backend is gone (blkfront_closing -> blkif_free -> blkif_free_ring): every I/O in flight
+    // completes with BLKIF_RSP_ERROR and every grant this ring holds is ended, the persistent pool
+    // included; grants the backend still maps wait in grants_pending_end() for retry_pending_end().
     std::vector<Completion> abort_all();
+    // Tries again to end the grants the backend still mapped (Linux: gnttab_handle_deferred, the
+    // grant table's deferred-free timer); returns how many are still mapped.
+    std::size_t retry_pending_end();
+    // Grants created and not yet ended: held by requests in flight, in the persistent pool, or
+    // waiting for the backend to unmap them. 0 after abort_all() once the backend unmapped all.
+    std::size_t grants_live() const;
 
     unsigned in_flight() const { return ring_.req_prod_pvt - ring_.rsp_cons; }
     bool full() const { return RING_FULL(&ring_); }
@@ -134,6 +143,13 @@ class BlkifRingFrontend {
     std::size_t grants_pending_end() const { return pending_end_.size(); }
     // Persistent grants held in the free pool.
     std::size_t persistent_pool() const { return pool_.size(); }
+    // Bytes copied out of persistent grants into the caller's pages by READ completions since the
+    // last call (the caller charges the copy: blkif_completion's memcpy runs in its interrupt).
+    std::uint64_t take_read_copy_bytes() {
+        std::uint64_t b = read_copy_bytes_;
+        read_copy_bytes_ = 0;
+        return b;
+    }
     // Ring occupancy histogram: element n counts the pushes after which n requests were in flight.
     const std::vector<std::uint64_t>& occupancy_histogram() const { return occupancy_histogram_; }
 
@@ -145,6 +161,7 @@ class BlkifRingFrontend {
     };
     struct CopyOut {  // READ with persistent grants: bounce page -> caller's page at completion
         std::uint64_t from, to;
+        std::uint32_t offset, bytes;  // the segment's first_sect..last_sect, in bytes
     };
     struct Shadow {
         bool used = false;
@@ -228,6 +245,8 @@ class BlkifRingFrontend {
     std::vector<Grant> pending_end_;
     std::vector<std::uint64_t> keys_scratch_;
     std::vector<std::uint64_t> occupancy_histogram_;
+    std::uint64_t read_copy_bytes_ = 0;
+    bool closed_ = false;     // abort_all() ran: grants are ended, never pooled again
     int last_unpushed_ = -1;  // shadow id of the newest request not yet pushed, for merging
     Stats stats_;
 };

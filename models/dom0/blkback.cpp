@@ -340,17 +340,18 @@ bool Blkback::map_segments(BackendServices& s, Ring& r, const BlkbackRequest& re
                 pages[i] = s.page(it->second.gfn);
                 continue;
             }
-            // The same new grant twice in one request: map it once.
-            bool dup = false;
-            for (std::size_t k = 0; k < ops.size(); ++k)
-                if (ops[k].ref == ref) dup = true;
-            if (dup) continue;
         }
+        // xen_blkbk_map: every segment not found among the persistent grants is mapped, a grant
+        // named twice in one request twice (Xen pins it once per mapping); only one of the two
+        // can be kept (add_persistent_gnt refuses a gref already in the tree), the other is undone
+        // at completion like any non-persistent mapping.
         auto g = frame(s);
         if (!g) return false;
         gnttab_map_grant_ref_t op{};
         op.host_addr = *g << 12;
-        bool persist = persistent_ && persistent_grants() + keep.size() < p_.max_persistent_grants;
+        // The limit is per ring: ring->persistent_gnt_c < max_pgrants (xen_blkbk_map).
+        const std::size_t kept = static_cast<std::size_t>(std::count(keep.begin(), keep.end(), true));
+        bool persist = persistent_ && r.persistent.size() + kept < p_.max_persistent_grants;
         op.flags = GNTMAP_host_map | (readonly && !persist ? GNTMAP_readonly : 0);
         op.ref = ref;
         op.dom = p_.frontend_domid;
@@ -372,28 +373,15 @@ bool Blkback::map_segments(BackendServices& s, Ring& r, const BlkbackRequest& re
                 continue;
             }
             stats_.grant_maps.inc();
-            if (keep[k]) {
+            if (keep[k] && r.persistent.emplace(op.ref, m).second) {
                 stats_.persistent_maps.inc();
-                r.persistent.emplace(op.ref, m);
             } else {
                 unmap_later.push_back(m);
             }
+            pages[op_seg[k]] = s.page(m.gfn);
         }
     }
-    if (!ok) return false;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (pages[i]) continue;
-        grant_ref_t ref = req.segments[i].gref;
-        auto it = r.persistent.find(ref);
-        if (it != r.persistent.end()) {
-            pages[i] = s.page(it->second.gfn);
-            continue;
-        }
-        for (std::size_t k = 0; k < ops.size(); ++k)
-            if (op_seg[k] == i) pages[i] = s.page(ops[k].host_addr >> 12);
-        if (!pages[i]) return false;
-    }
-    return true;
+    return ok;
 }
 
 void Blkback::release_local(const std::vector<std::uint64_t>& pages) {
@@ -463,12 +451,14 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
     Ring& r = *rings_[q];
     s.compute(s.costs().blkback_request);
     stats_.requests.inc();
-    const std::uint64_t now_ns = s.now_ns();
     InFlight f{q, req.id, req.response_operation(), BLKIF_RSP_OKAY, {}, {}, {}};
     if (req.operation == BLKIF_OP_INDIRECT) {
         // xen_blkbk_parse_indirect: map the indirect pages, read the segments once, unmap.
         BlkbackRequest ind;
-        for (grant_ref_t g : req.indirect_grefs) ind.segments.push_back({g, 0, 0});
+        // A whole page each (first_sect 0, last_sect 7): up to 512 descriptors of 8 bytes. The
+        // sectors matter to grant_mode copy, which copies first_sect..last_sect.
+        for (grant_ref_t g : req.indirect_grefs)
+            ind.segments.push_back({g, 0, static_cast<std::uint8_t>(kPage / kSectorSize - 1)});
         std::vector<std::uint8_t*> pages;
         std::vector<Mapping> maps;
         InFlight staging{q, req.id, 0, 0, {}, {}, {}};
@@ -538,12 +528,15 @@ void Blkback::dispatch(BackendServices& s, unsigned q, BlkbackRequest& req) {
         sr.op = StorageOp::flush;
     } else if (op == BLKIF_OP_DISCARD) {
         sr.op = StorageOp::discard;
-        sr.sectors = static_cast<std::uint32_t>(req.nr_sectors);
+        sr.sectors = req.nr_sectors;  // the full 64-bit length, as Linux's sector_t (dispatch_discard_io)
     } else {
         respond(s, q, req.id, op, BLKIF_RSP_EOPNOTSUPP);
         stats_.responses_error.inc();
         return;
     }
+    // The bio is submitted once the grant maps (or copies) are done: the map hypercall's time is
+    // part of the request's latency (xen_blkbk_map, then submit_bio in dispatch_rw_block_io).
+    const std::uint64_t now_ns = s.now_ns();
     Disk::Result res = disk_.submit(sr, now_ns * 1000, data);
     if (!res.ok) {
         f.status = BLKIF_RSP_ERROR;

@@ -22,9 +22,12 @@
 //    copies and validates them. For an accepted request the data pages are mapped with one batched
 //    GNTTABOP_map_grant_ref (xen_blkbk_map; read-only for a WRITE, whose data is only read), or
 //    found among the ring's persistent grants (xen_blkbk_map's persistent_gnt lookup: a new grant is
-//    mapped read-write and kept while fewer than max_persistent_grants are, else mapped for this
-//    request only). INDIRECT: the indirect pages are mapped, parsed, and unmapped again
-//    (xen_blkbk_parse_indirect). Then the disk request (models/dom0/storage.h) is submitted.
+//    mapped read-write and kept while the ring keeps fewer than max_persistent_grants, a limit per
+//    ring as ring->persistent_gnt_c < max_pgrants, else mapped for this request only; a grant named
+//    twice in one request is mapped twice and kept once). INDIRECT: the indirect pages (whole pages,
+//    512 descriptors) are mapped, parsed, and unmapped again (xen_blkbk_parse_indirect). Then the
+//    disk request (models/dom0/storage.h) is submitted, at the time the maps are done: the map
+//    hypercall is part of the request's latency. A DISCARD passes its full 64-bit length.
 //  * Completion: the disk raises its PIRQ (bound with EVTCHNOP_bind_pirq at probe) when its earliest
 //    outstanding request completes, one interrupt outstanding at a time (re-armed after each for the
 //    next completion, as a controller with interrupt coalescing by the driver's ack); the handler answers

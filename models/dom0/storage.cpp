@@ -85,20 +85,31 @@ void MemoryImage::write(std::uint64_t sector, std::uint32_t n, const std::uint8_
     }
 }
 
-void MemoryImage::discard(std::uint64_t sector, std::uint32_t n) {
-    std::uint64_t off = sector * kSectorSize, end = off + std::uint64_t{n} * kSectorSize;
-    while (off < end) {
-        std::uint64_t in = off % kPageBytes, len = std::min<std::uint64_t>(kPageBytes - in, end - off);
-        auto it = pages_.find(off / kPageBytes);
-        if (it != pages_.end()) {
-            if (len == kPageBytes) {
-                pages_.erase(it);
-            } else {
-                std::memset(it->second.data() + in, 0, len);
-            }
+void MemoryImage::discard(std::uint64_t sector, std::uint64_t n) {
+    if (n == 0) return;
+    const std::uint64_t off = sector * kSectorSize, end = off + n * kSectorSize;
+    const std::uint64_t first = off / kPageBytes, last = (end - 1) / kPageBytes;
+    // Zero the part of page `index` inside [off, end); a page wholly inside is freed.
+    auto clear = [&](std::uint64_t index) {
+        auto it = pages_.find(index);
+        if (it == pages_.end()) return;
+        const std::uint64_t p0 = index * kPageBytes;
+        const std::uint64_t lo = std::max(off, p0), hi = std::min(end, p0 + kPageBytes);
+        if (lo == p0 && hi == p0 + kPageBytes) {
+            pages_.erase(it);
+        } else {
+            std::memset(it->second.data() + (lo - p0), 0, hi - lo);
         }
-        off += len;
+    };
+    if (last - first < pages_.size()) {
+        for (std::uint64_t i = first; i <= last; ++i) clear(i);
+        return;
     }
+    // A range larger than what is held (a discard of the whole disk): walk the pages held instead.
+    std::vector<std::uint64_t> held;
+    for (const auto& [index, page] : pages_)
+        if (index >= first && index <= last) held.push_back(index);
+    for (std::uint64_t i : held) clear(i);
 }
 
 FileImage::FileImage(const std::string& path, std::uint64_t size_bytes, bool read_only) : path_(path) {
@@ -167,14 +178,14 @@ void FileImage::write(std::uint64_t sector, std::uint32_t n, const std::uint8_t*
     }
 }
 
-void FileImage::discard(std::uint64_t sector, std::uint32_t n) {
+void FileImage::discard(std::uint64_t sector, std::uint64_t n) {
     auto off = static_cast<off_t>(sector * kSectorSize);
-    auto len = static_cast<off_t>(std::uint64_t{n} * kSectorSize);
+    auto len = static_cast<off_t>(n * kSectorSize);
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) return;
     if (errno != EOPNOTSUPP && errno != ENOSYS) fail("fallocate(PUNCH_HOLE)");
     static const std::vector<std::uint8_t> zeros(64 * kSectorSize, 0);
-    for (std::uint32_t done = 0; done < n;) {
-        std::uint32_t chunk = std::min<std::uint32_t>(n - done, 64);
+    for (std::uint64_t done = 0; done < n;) {
+        auto chunk = static_cast<std::uint32_t>(std::min<std::uint64_t>(n - done, 64));
         write(sector + done, chunk, zeros.data());
         done += chunk;
     }
@@ -305,7 +316,7 @@ Disk::Result Disk::fail(StorageError e, std::uint64_t submit_ps) {
     return Result{false, submit_ps, e};
 }
 
-void Disk::drop_cached(std::uint64_t sector, std::uint32_t n) {
+void Disk::drop_cached(std::uint64_t sector, std::uint64_t n) {
     if (dirty_.size() < n) {  // a large discard: walk the cache, not the range
         for (auto it = dirty_.begin(); it != dirty_.end();) {
             it = (it->first >= sector && it->first - sector < n) ? dirty_.erase(it) : std::next(it);
@@ -370,16 +381,18 @@ Disk::Result Disk::submit(const StorageRequest& req, std::uint64_t submit_ps, st
         if (req.sector >= total || req.sectors > total - req.sector)
             return fail(StorageError::out_of_range, submit_ps);
     }
-    if ((req.op == StorageOp::read || req.op == StorageOp::write) && data == nullptr)
+    if ((req.op == StorageOp::read || req.op == StorageOp::write) &&
+        (data == nullptr || req.sectors > UINT32_MAX))
         return fail(StorageError::bad_request, submit_ps);
+    const auto rw_sectors = static_cast<std::uint32_t>(req.sectors);  // read / write only
 
     const std::uint64_t bytes = std::uint64_t{req.sectors} * kSectorSize;
     std::uint64_t done = submit_ps;
     switch (req.op) {
         case StorageOp::read: {
-            image_->read(req.sector, req.sectors, data);
+            image_->read(req.sector, rw_sectors, data);
             bool all_cached = !dirty_.empty();
-            for (std::uint32_t i = 0; i < req.sectors && !dirty_.empty(); ++i) {
+            for (std::uint32_t i = 0; i < rw_sectors && !dirty_.empty(); ++i) {
                 auto it = dirty_.find(req.sector + i);
                 if (it == dirty_.end()) {
                     all_cached = false;
@@ -401,12 +414,12 @@ Disk::Result Disk::submit(const StorageRequest& req, std::uint64_t submit_ps, st
             if (!config_.write_cache || req.fua || req.sectors > config_.cache_capacity_sectors) {
                 done = model_->complete_at_ps(req, submit_ps);
                 drop_cached(req.sector, req.sectors);
-                image_->write(req.sector, req.sectors, data);
+                image_->write(req.sector, rw_sectors, data);
                 ++durable_writes_;
             } else {
                 if (pending_sectors_ + req.sectors > config_.cache_capacity_sectors)
                     done = destage(submit_ps);
-                for (std::uint32_t i = 0; i < req.sectors; ++i) {
+                for (std::uint32_t i = 0; i < rw_sectors; ++i) {
                     const std::uint8_t* src = data + std::uint64_t{i} * kSectorSize;
                     dirty_[req.sector + i].assign(src, src + kSectorSize);
                 }

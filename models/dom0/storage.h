@@ -50,10 +50,12 @@
 //    sectors cannot later overwrite it); it orders nothing else. There is no barrier op: the
 //    backend composes one the way Linux has since 2.6.37 replaced barriers with REQ_FLUSH (now
 //    REQ_PREFLUSH) and REQ_FUA: a flush, then the write with fua or followed by another flush.
-//    Discard is durable when it completes and likewise supersedes cached data of its sectors.
+//    Discard is durable when it completes and likewise supersedes cached data of its sectors; its
+//    length is 64 bits (a discard may cover the whole disk, as Linux's sector_t nr_sects).
 //  * Errors: a read-only disk refuses write / flush / discard; a range beyond the image, zero
-//    sectors or a null data pointer for read / write are refused. Refusals complete at submit time,
-//    touch no data and count in `errors`; the backend answers BLKIF_RSP_ERROR.
+//    sectors, or a null data pointer or more than UINT32_MAX sectors for read / write are refused.
+//    Refusals complete at submit time, touch no data and count in `errors`; the backend answers
+//    BLKIF_RSP_ERROR.
 //
 // Where it deliberately differs from real devices:
 //  * The Disk has no clock of its own: a request's data is applied (or read) when submit() is
@@ -112,10 +114,12 @@ const char* storage_op_name(StorageOp op);  // "read", "write", "flush", "discar
 
 struct StorageRequest {
     StorageOp op = StorageOp::read;
-    std::uint64_t sector = 0;   // first 512-byte sector (ignored for flush)
-    std::uint32_t sectors = 0;  // length in sectors (ignored for flush)
-    std::uint64_t id = 0;       // the caller's tag, carried for traces
-    bool fua = false;           // write only: durable on completion even with the write cache on
+    std::uint64_t sector = 0;  // first 512-byte sector (ignored for flush)
+    // Length in sectors (ignored for flush). 64 bits: a discard may span the whole disk (Linux's
+    // sector_t nr_sects); a read or write is at most UINT32_MAX sectors (its data is one buffer).
+    std::uint64_t sectors = 0;
+    std::uint64_t id = 0;  // the caller's tag, carried for traces
+    bool fua = false;      // write only: durable on completion even with the write cache on
 };
 
 // Time to move `bytes` at `bytes_per_s`, in picoseconds, rounded down; 0 when bytes_per_s is 0.
@@ -131,7 +135,7 @@ class DiskImage {
     virtual void read(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) = 0;
     virtual void write(std::uint64_t sector, std::uint32_t n, const std::uint8_t* in) = 0;
     // Afterwards the range reads as zeros.
-    virtual void discard(std::uint64_t sector, std::uint32_t n) = 0;
+    virtual void discard(std::uint64_t sector, std::uint64_t n) = 0;
     virtual void flush() = 0;
 };
 
@@ -142,7 +146,7 @@ class MemoryImage : public DiskImage {
     std::uint64_t sectors() const override { return sectors_; }
     void read(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) override;
     void write(std::uint64_t sector, std::uint32_t n, const std::uint8_t* in) override;
-    void discard(std::uint64_t sector, std::uint32_t n) override;
+    void discard(std::uint64_t sector, std::uint64_t n) override;
     void flush() override {}
     // Host memory holding data (pages written and not discarded), for sparseness tests.
     std::uint64_t allocated_bytes() const { return pages_.size() * std::uint64_t{kPageBytes}; }
@@ -165,7 +169,7 @@ class FileImage : public DiskImage {
     std::uint64_t sectors() const override { return sectors_; }
     void read(std::uint64_t sector, std::uint32_t n, std::uint8_t* out) override;
     void write(std::uint64_t sector, std::uint32_t n, const std::uint8_t* in) override;
-    void discard(std::uint64_t sector, std::uint32_t n) override;
+    void discard(std::uint64_t sector, std::uint64_t n) override;
     void flush() override;
     const std::string& path() const { return path_; }
 
@@ -310,7 +314,7 @@ class Disk {
     Result fail(StorageError e, std::uint64_t submit_ps);
     // Destages every cached write through the model from `at`; returns when the last completes.
     std::uint64_t destage(std::uint64_t at);
-    void drop_cached(std::uint64_t sector, std::uint32_t n);
+    void drop_cached(std::uint64_t sector, std::uint64_t n);
 
     std::unique_ptr<DiskImage> image_;
     std::unique_ptr<ServiceModel> model_;

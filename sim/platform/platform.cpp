@@ -699,6 +699,10 @@ RunResult Platform::run() {
     r.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.sim_time_ps = sc_core::sc_time_stamp().value();
     for (auto& w : workloads_) close_window(*w, "end_of_run");
+    // A closed blkfront's grants the backend still mapped at the close: the guest's deferred grant
+    // free (gnttab_handle_deferred's timer) gets its turn at the end, once the disk has drained.
+    for (auto& w : workloads_)
+        if (w->blkfront) w->blkfront->end_deferred_grants();
     if (stopped_for_ops_)
         r.stop_reason = "op_limit";
     else if (finite_workloads_done()) {

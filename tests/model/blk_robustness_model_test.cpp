@@ -29,7 +29,7 @@ TEST(BlkRobustness, EveryMisbehaviourIsAnsweredAsBlkbackWouldAndTheNeighbourIsUn
     EXPECT_EQ(sim.result.stop_reason, "workloads_done");
     const json& attacks = workload(sim, "attacks");
     const json& cases = attacks.at("misbehaviour").at("cases");
-    ASSERT_EQ(cases.size(), 24u);
+    ASSERT_EQ(cases.size(), 25u);
     unsigned errors = 0, unsupported = 0, okay = 0;
     for (const auto& c : cases) {
         EXPECT_TRUE(c.at("ok").get<bool>()) << c.dump();
@@ -38,10 +38,11 @@ TEST(BlkRobustness, EveryMisbehaviourIsAnsweredAsBlkbackWouldAndTheNeighbourIsUn
         okay += c.at("got") == "BLKIF_RSP_OKAY";
     }
     // 16 malformed requests get BLKIF_RSP_ERROR, 3 unknown or unoffered operations EOPNOTSUPP,
-    // 4 valid requests (read, indirect read, flush, read after the errors) succeed.
+    // 5 valid requests (read, one grant named twice, indirect read, flush, read after the errors)
+    // succeed.
     EXPECT_EQ(errors, 16u);
     EXPECT_EQ(unsupported, 3u);
-    EXPECT_EQ(okay, 4u);
+    EXPECT_EQ(okay, 5u);
     EXPECT_EQ(cases.back().at("case"), "producer_more_than_a_ring_ahead");
     EXPECT_EQ(cases.back().at("got"), "disconnect");
     EXPECT_EQ(attacks.at("failures"), 0u);
@@ -71,6 +72,25 @@ TEST(BlkRobustness, WithoutIndirectDescriptorsIndirectRequestsAreUnknownOperatio
     }
 }
 
+// xen_blkbk_map with the persistent-grant pool full (max_persistent_grants 0): a grant named twice in
+// one request is mapped twice, neither kept, and the request is served like any other.
+TEST(BlkRobustness, AGrantNamedTwiceIsServedWhenNoMoreGrantsCanBeKept) {
+    json sc = scenario_file("blk-misbehaving-guest.json");
+    sc["platform"]["blkback"] = {{"max_persistent_grants", 0}};
+    Simulation sim(sc);
+    const json& cases = workload(sim, "attacks").at("misbehaviour").at("cases");
+    bool seen = false;
+    for (const auto& c : cases) {
+        EXPECT_TRUE(c.at("ok").get<bool>()) << c.dump();
+        if (c.at("case") == "one_grant_named_twice") {
+            seen = true;
+            EXPECT_EQ(c.at("got"), "BLKIF_RSP_OKAY") << c.dump();
+        }
+    }
+    EXPECT_TRUE(seen);
+    EXPECT_EQ(sim.stat("disk_attacker_xvda.vbd_1_51712.persistent_maps"), 0u);
+}
+
 // xl block-detach while writes are in flight: the frontend fails what was in flight, nothing
 // hangs, and every write that was acknowledged is on the medium.
 TEST(BlkRobustness, DetachWithRequestsInFlightFailsThemAndLosesNoAcknowledgedWrite) {
@@ -91,6 +111,12 @@ TEST(BlkRobustness, DetachWithRequestsInFlightFailsThemAndLosesNoAcknowledgedWri
     EXPECT_EQ(b.at("audit").at("lost_writes"), 0u);
     EXPECT_EQ(b.at("backend").at("disconnects"), 1u);
     EXPECT_EQ(sim.stat("disk_guest_xvda.vbd_1_51712.detaches"), 1u);
+    // blkif_free: every grant the frontend gave (persistent pool, requests in flight, indirect
+    // pages) is ended by the end of the run, the ones the backend still mapped at the close once it
+    // unmapped them.
+    const std::string q0 = "dom1.guest.vbd_51712.queue0";
+    EXPECT_GT(sim.stat(q0 + ".grants_granted"), 0u);
+    EXPECT_EQ(sim.stat(q0 + ".grants_ended"), sim.stat(q0 + ".grants_granted"));
 }
 
 }  // namespace
@@ -126,6 +152,31 @@ TEST(BlkGrantCopy, EveryRequestIsOneBatchedCopyAndNothingButTheRingIsMapped) {
     EXPECT_EQ(count(d0, "grant_table_op/GNTTABOP_copy"), 200u);
     // xenstored's map of the guest's store ring, and the blkif ring.
     EXPECT_EQ(count(d0, "grant_table_op/GNTTABOP_map_grant_ref"), 2u);
+}
+
+// grant_mode copy with I/Os of more than 64 segments: each indirect page is copied whole
+// (first_sect 0, last_sect 7: 512 descriptors of 8 bytes), so a 65-segment request's descriptors
+// 64.. are the guest's, not a recycled local page's. 260 KiB writes (65 segments, one indirect
+// page each) then their verify reads: every request is accepted and every block verifies.
+TEST(BlkGrantCopy, IndirectPagesAreCopiedWholeSoRequestsOfSixtyFiveSegmentsWork) {
+    json sc = scenario_file("blk-seqwrite-64k.json");
+    sc["platform"]["blkback"] = {{"grant_mode", "copy"}, {"max_indirect_segments", 256}};
+    sc["domains"][1]["blkfront"] = {{"max_indirect_segments", 256}};
+    const std::uint64_t bs = 65 * 4096, blocks = 20;
+    sc["workloads"][0]["bs"] = bs;
+    sc["workloads"][0]["size"] = blocks * bs;
+    Simulation sim(sc);
+    EXPECT_EQ(sim.result.stop_reason, "workloads_done");
+    const json& w = sim.report.at("workloads").at(0);
+    const json& b = w.at("block");
+    EXPECT_EQ(w.at("failures"), 0u) << b.at("first_failure");
+    EXPECT_EQ(b.at("writes"), blocks);
+    EXPECT_EQ(b.at("verified"), blocks);
+    EXPECT_EQ(sim.family("disk_guest_xvda.vbd_1_51712.ring0.rejected", "bad_first_last_sect"), 0u);
+    EXPECT_EQ(sim.family("dom1.guest.vbd_51712.queue0.requests", "BLKIF_OP_INDIRECT"), 2 * blocks);
+    // One indirect page and 65 data segments copied per request, writes and verify reads alike.
+    EXPECT_EQ(b.at("backend").at("grant_copies"), 2 * blocks * (1 + 65));
+    EXPECT_EQ(b.at("backend").at("copy_failures"), 0u);
 }
 
 // fio's fsync=16 on a disk with a volatile write cache: 1024 64 KiB writes make 64 flushes, each

@@ -396,6 +396,33 @@ TEST(BlkifRingFrontend, PersistentGrantsReused) {
     EXPECT_EQ(std::memcmp(&rig.disk[64 * 512], rig.guest.page(w.pages[0]), 4096), 0);
 }
 
+// blkif_completion -> blkif_copy_from_grant with persistent grants: a READ copies only the segment's
+// first_sect..last_sect out of the pooled page; the rest of the caller's page is left alone, even
+// when the pooled page still holds an earlier request's data.
+TEST(BlkifRingFrontend, PersistentReadCopiesOnlyTheSegment) {
+    BlkifFrontendConfig cfg = no_merge();
+    cfg.persistent_grants = true;
+    Rig rig(cfg);
+    for (std::size_t i = 0; i < 4096; ++i) rig.disk[i] = 0x55;            // sectors 0..7
+    for (std::size_t i = 0; i < 512; ++i) rig.disk[64 * 512 + i] = 0x11;  // sector 64
+    BlockIo full = rig.io(1, BlockOp::read, 0, 8);                        // leaves 0x55 in the pooled page
+    ASSERT_TRUE(rig.front->submit(full));
+    ASSERT_EQ(rig.round().size(), 1u);
+    EXPECT_EQ(rig.front->take_read_copy_bytes(), 4096u);
+    BlockIo one = rig.io(2, BlockOp::read, 64, 1);
+    std::memset(rig.guest.page(one.pages[0]), 0xAA, 4096);
+    ASSERT_TRUE(rig.front->submit(one));
+    auto done = rig.round();
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].status, BLKIF_RSP_OKAY);
+    EXPECT_EQ(rig.counter("grants_reused"), 1u);  // the same pooled page
+    const std::uint8_t* p = rig.guest.page(one.pages[0]);
+    EXPECT_EQ(p[0], 0x11);
+    EXPECT_EQ(p[511], 0x11);
+    for (std::size_t i = 512; i < 4096; ++i) ASSERT_EQ(p[i], 0xAA) << "byte " << i << " is not the I/O's";
+    EXPECT_EQ(rig.front->take_read_copy_bytes(), 512u);  // what blkif_completion copied
+}
+
 // get_indirect_grant with feature_persistent: indirect pages come from the persistent pool too.
 TEST(BlkifRingFrontend, PersistentIndirect) {
     BlkifFrontendConfig cfg;
@@ -441,6 +468,53 @@ TEST(BlkifRingFrontend, NonPersistentEndsGrants) {
     EXPECT_TRUE(rig.front->collect().empty());
     EXPECT_EQ(rig.front->grants_pending_end(), 0u);
     EXPECT_TRUE(rig.guest.grants.empty());
+}
+
+// blkfront_closing -> blkif_free_ring: when the backend goes away every grant the ring holds is
+// ended, the persistent pool included; the ones the backend still maps are ended once it unmaps them
+// (gnttab's deferred retry). At the end nothing the frontend granted is left active.
+TEST(BlkifRingFrontend, AbortEndsEveryGrantOnceTheBackendUnmapsThem) {
+    for (bool persistent : {false, true}) {
+        BlkifFrontendConfig cfg = no_merge();
+        cfg.persistent_grants = persistent;
+        cfg.max_indirect_segments = 32;
+        Rig rig(cfg, 32);
+        ASSERT_TRUE(rig.front->submit(rig.io(1, BlockOp::write, 0, 2 * 8, 1)));
+        ASSERT_EQ(rig.round().size(), 1u);  // with persistent grants: 2 grants now pooled
+        ASSERT_TRUE(rig.front->submit(rig.io(2, BlockOp::read, 64, 3 * 8)));
+        ASSERT_TRUE(rig.front->submit(rig.io(3, BlockOp::write, 128, 16 * 8, 2)));  // indirect
+        rig.front->push();
+        rig.consume();
+        // The backend maps the in-flight requests' grants (non-persistent) or keeps them all mapped
+        // (persistent) when the device closes; the answers are never sent.
+        for (auto& g : rig.guest.grants) g.second.mapped = true;
+        const std::size_t live = rig.front->grants_live();
+        EXPECT_EQ(live, rig.guest.grants.size()) << "persistent " << persistent;
+        auto aborted = rig.front->abort_all();
+        EXPECT_EQ(aborted.size(), 2u);
+        EXPECT_EQ(rig.front->grants_pending_end(), live) << "persistent " << persistent;
+        EXPECT_EQ(rig.front->retry_pending_end(), live) << "still mapped";
+        for (auto& g : rig.guest.grants) g.second.mapped = false;  // the backend unmapped them
+        EXPECT_EQ(rig.front->retry_pending_end(), 0u);
+        EXPECT_EQ(rig.front->grants_live(), 0u);
+        EXPECT_TRUE(rig.guest.grants.empty()) << "persistent " << persistent;
+        EXPECT_EQ(rig.counter("grants_granted"), rig.counter("grants_ended")) << "persistent " << persistent;
+    }
+}
+
+// The same close with the backend already gone from the grants: everything is ended at once.
+TEST(BlkifRingFrontend, AbortEndsThePersistentPoolAtOnceWhenNothingIsMapped) {
+    BlkifFrontendConfig cfg = no_merge();
+    cfg.persistent_grants = true;
+    Rig rig(cfg);
+    ASSERT_TRUE(rig.front->submit(rig.io(1, BlockOp::write, 0, 4 * 8, 1)));
+    ASSERT_EQ(rig.round().size(), 1u);
+    EXPECT_EQ(rig.front->persistent_pool(), 4u);
+    EXPECT_TRUE(rig.front->abort_all().empty());
+    EXPECT_EQ(rig.front->persistent_pool(), 0u);
+    EXPECT_EQ(rig.front->grants_pending_end(), 0u);
+    EXPECT_TRUE(rig.guest.grants.empty());
+    EXPECT_EQ(rig.counter("grants_ended"), 4u);
 }
 
 // blkif_interrupt's checks: an id outside the shadow, an id of a free slot, or the wrong operation

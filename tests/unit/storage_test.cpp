@@ -348,6 +348,29 @@ TEST(StorageDisk, RefusalsCompleteAtSubmitAndTouchNothing) {
     }
 }
 
+// A discard longer than 2^32 sectors is done in full (Linux: blkdev_issue_discard takes a sector_t
+// nr_sects): data past the first 2^32 sectors, in the image and in the write cache, reads as zeros.
+TEST(StorageDisk, DiscardLongerThanFourGiSectorsDiscardsItAll) {
+    const std::uint64_t big = (std::uint64_t{1} << 32) + 16;  // 2 TiB + 8 KiB
+    for (bool cache : {false, true}) {
+        Rig rig({cache, false}, std::make_unique<RamdiskModel>(), std::uint64_t{1} << 33);
+        auto data = pattern(8, 5);
+        const std::uint64_t at = (std::uint64_t{1} << 32) + 4;  // past what 32 bits can reach
+        ASSERT_TRUE(rig.disk->submit(wr(0, 8), 0, data.data()).ok);
+        ASSERT_TRUE(rig.disk->submit(wr(at, 8), 0, data.data()).ok);
+        ASSERT_TRUE(rig.disk->submit(wr(big, 8), 0, data.data()).ok);  // just past the discard
+        StorageRequest d{StorageOp::discard, 0, 0, 0};
+        d.sectors = big;
+        ASSERT_TRUE(rig.disk->submit(d, 0, nullptr).ok) << "cache " << cache;
+        EXPECT_EQ(rig.read(0, 8), std::vector<std::uint8_t>(8 * kSectorSize, 0)) << "cache " << cache;
+        EXPECT_EQ(rig.read(at, 8), std::vector<std::uint8_t>(8 * kSectorSize, 0))
+            << "cache " << cache << ": sectors past 2^32 are discarded too";
+        EXPECT_EQ(rig.read(big, 8), data) << "cache " << cache << ": the sector after the range is kept";
+        rig.disk->power_loss();
+        EXPECT_EQ(rig.read(at, 8), std::vector<std::uint8_t>(8 * kSectorSize, 0)) << "cache " << cache;
+    }
+}
+
 TEST(StorageDisk, WithoutCacheWritesGoThroughTheModelAndAreDurable) {
     Rig rig({false, false}, std::make_unique<RamdiskModel>(RamdiskParams{2 * kUs, 4'096'000'000}));
     auto data = pattern(8, 3);
