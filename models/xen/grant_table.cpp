@@ -325,7 +325,8 @@ std::int16_t GrantTable::map_one(DomId caller, gnttab_map_grant_ref_t& op) {
 
     DomainGrants& lt = *table(caller);
     grant_handle_t handle;
-    if (!get_maptrack_handle(lt, handle)) return GNTST_no_device_space;
+    // Xen >= 4.16 ("gnttab: ... GNTST_no_space"): "Failed to obtain maptrack handle" -> GNTST_no_space.
+    if (!get_maptrack_handle(lt, handle)) return GNTST_no_space;
 
     const bool readonly = op.flags & GNTMAP_readonly;
     const std::uint32_t inc = readonly ? kPinHostReadInc : kPinHostWriteInc;

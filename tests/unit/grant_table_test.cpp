@@ -1120,7 +1120,7 @@ TEST(GrantTableMaptrack, LimitIsFramesTimesEntriesLessOne) {
             handles.insert(ops[i].handle);
         }
         EXPECT_EQ(handles.size(), r.usable);
-        EXPECT_EQ(ops[r.usable].status, GNTST_no_device_space);
+        EXPECT_EQ(ops[r.usable].status, GNTST_no_space);
         EXPECT_EQ(w.mem(kBack).page(kHostGfn + r.usable), nullptr);
         EXPECT_EQ(w.flags(kFront, r.usable) & kRW, 0);  // the failed map left no flag behind
         EXPECT_EQ(w.gt->active_maps(kBack), r.usable);
@@ -1149,14 +1149,14 @@ TEST(GrantTableMaptrack, FullTableRecoversAfterUnmap) {
     for (const auto& op : ops) ASSERT_EQ(op.status, GNTST_okay);
     const Gfn page = w.alloc(kFront, 0);
     w.grant(kFront, 400, kBack, page, GTF_permit_access);
-    EXPECT_EQ(w.map_at(kBack, kFront, 400, kHostGfn + 400, kHostMapRo).status, GNTST_no_device_space);
+    EXPECT_EQ(w.map_at(kBack, kFront, 400, kHostGfn + 400, kHostMapRo).status, GNTST_no_space);
     // The handle is taken before the ref is looked at, so even a bad ref reports no space.
-    EXPECT_EQ(w.map_at(kBack, kFront, 9999, kHostGfn + 400, kHostMapRo).status, GNTST_no_device_space);
+    EXPECT_EQ(w.map_at(kBack, kFront, 9999, kHostGfn + 400, kHostMapRo).status, GNTST_no_space);
     EXPECT_EQ(w.unmap_at(kBack, ops[7].handle, kHostGfn + 7), GNTST_okay);
     auto again = w.map_at(kBack, kFront, 400, kHostGfn + 400, kHostMapRo);
     EXPECT_EQ(again.status, GNTST_okay);
     EXPECT_EQ(again.handle, 255u);  // the entry kept back as the list's last, now that one follows it
-    EXPECT_EQ(w.map_at(kBack, kFront, 7, kHostGfn + 7, kHostMapRo).status, GNTST_no_device_space);
+    EXPECT_EQ(w.map_at(kBack, kFront, 7, kHostGfn + 7, kHostMapRo).status, GNTST_no_space);
 }
 
 TEST(GrantTableMaptrack, PinCountOverflowIsRefused) {
