@@ -601,7 +601,7 @@ long Hypervisor::do_memory_op(Vcpu& v, const HypercallArgs& a) {
     switch (x->space) {
         case XENMAPSPACE_shared_info:
             if (x->idx != 0) return -XEN_EINVAL;
-            return v.domain().memory.map_xen_page(x->gpfn, &v.domain().shared_info_page) ? 0 : -XEN_EINVAL;
+            return v.domain().map_shared_info(x->gpfn);
         case XENMAPSPACE_grant_table:
             return grant_table_->add_to_physmap(v.domain().id, static_cast<unsigned>(x->idx), x->gpfn);
         default:
