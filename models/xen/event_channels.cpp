@@ -94,6 +94,12 @@ EventChannels::EventChannels(DomainTable& domains, StatsGroup& stats, UpcallKick
       dropped_unbound_(stats, "dropped_unbound", "events", "EVTCHNOP_send on an unbound port (dropped)"),
       ports_in_use_peak_(stats, "ports_in_use_peak", "ports", "peak ports in use over all domains") {}
 
+const char* EventChannels::op_name(unsigned cmd) {
+    for (const OpRow& r : kOpTable)
+        if (r.cmd == cmd) return r.name;
+    return "EVTCHNOP_unknown";
+}
+
 bool EventChannels::virq_is_global(unsigned virq) {
     switch (virq) {
         case VIRQ_TIMER:
@@ -168,8 +174,7 @@ long EventChannels::get_free_port(DomainChannels& d) {
 void EventChannels::bind_port(DomainChannels& d, Channel& chn, std::uint8_t state) {
     chn.state = state;
     ++d.active;
-    if (++ports_in_use_ > ports_in_use_peak_.value())
-        ports_in_use_peak_.inc(ports_in_use_ - ports_in_use_peak_.value());
+    ports_in_use_peak_.raise_to(++ports_in_use_);
 }
 
 // evtchn_free: clear the pending bit (evtchn_2l_clear_pending; mask and selector are left alone) and

@@ -176,6 +176,8 @@ class EventChannels {
     const SendResult& last_send() const { return last_send_; }
 
     static bool virq_is_global(unsigned virq);
+    // The EVTCHNOP_* name of a sub-op number (the public headers' spelling), "EVTCHNOP_unknown" else.
+    static const char* op_name(unsigned cmd);
 
   private:
     struct Channel {

@@ -289,10 +289,7 @@ void GrantTable::note(unsigned cmd, std::int16_t status) {
     if (status != GNTST_okay) ++cached(stats_.error_slots[-status], stats_.errors, gntst_name(status));
 }
 
-void GrantTable::note_maptrack(const DomainGrants& t) {
-    if (t.live_maps > stats_.maptrack_peak.value())
-        stats_.maptrack_peak.inc(t.live_maps - stats_.maptrack_peak.value());
-}
+void GrantTable::note_maptrack(const DomainGrants& t) { stats_.maptrack_peak.raise_to(t.live_maps); }
 
 // ---------------------------------------------------------------------------------------------
 // GNTTABOP_map_grant_ref

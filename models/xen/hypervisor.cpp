@@ -29,24 +29,7 @@ std::string_view ioreq_type_name(std::uint8_t type) {
 namespace {
 
 // Sub-op names by command number, verbatim from the public headers.
-const char* evtchnop_name(unsigned cmd) {
-    static const char* names[] = {"EVTCHNOP_bind_interdomain",
-                                  "EVTCHNOP_bind_virq",
-                                  "EVTCHNOP_bind_pirq",
-                                  "EVTCHNOP_close",
-                                  "EVTCHNOP_send",
-                                  "EVTCHNOP_status",
-                                  "EVTCHNOP_alloc_unbound",
-                                  "EVTCHNOP_bind_ipi",
-                                  "EVTCHNOP_bind_vcpu",
-                                  "EVTCHNOP_unmask",
-                                  "EVTCHNOP_reset",
-                                  "EVTCHNOP_init_control",
-                                  "EVTCHNOP_expand_array",
-                                  "EVTCHNOP_set_priority",
-                                  "EVTCHNOP_reset_cont"};
-    return cmd < sizeof names / sizeof *names ? names[cmd] : "EVTCHNOP_unknown";
-}
+const char* evtchnop_name(unsigned cmd) { return EventChannels::op_name(cmd); }
 
 const char* schedop_name(unsigned cmd) {
     static const char* names[] = {"SCHEDOP_yield",    "SCHEDOP_block",           "SCHEDOP_shutdown",

@@ -962,6 +962,15 @@ TEST_F(EventChannelsTest, XenAttachedPortClosedByXenIsOrdinaryAfterwards) {
 // ---------------------------------------------------------------------------------------------------
 // Port table geometry and exhaustion.
 
+// One EVTCHNOP_* name table, shared with the hypervisor's hypercall names.
+TEST(EventChannelsNames, OpNameFollowsThePublicHeaders) {
+    EXPECT_STREQ(EventChannels::op_name(EVTCHNOP_bind_interdomain), "EVTCHNOP_bind_interdomain");
+    EXPECT_STREQ(EventChannels::op_name(EVTCHNOP_unmask), "EVTCHNOP_unmask");
+    EXPECT_STREQ(EventChannels::op_name(EVTCHNOP_set_priority), "EVTCHNOP_set_priority");
+    EXPECT_STREQ(EventChannels::op_name(14), "EVTCHNOP_reset_cont");
+    EXPECT_STREQ(EventChannels::op_name(15), "EVTCHNOP_unknown");
+}
+
 TEST_F(EventChannelsTest, GeometryIs2Level) {
     EXPECT_EQ(EventChannels::kBitsPerWord, 64u);
     EXPECT_EQ(EventChannels::kMaxPorts, 4096u);
