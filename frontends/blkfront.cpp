@@ -185,12 +185,8 @@ bool Blkfront::talk_to_blkback(XenbusClient& xb, GuestServices& s, unsigned vcpu
             Q.ring_refs.push_back(*ref);
         }
         if (guest_.alloc_unbound(s, backend_id_, &Q.port)) return false;
-        evtchn_bind_vcpu_t bv{};
-        bv.port = Q.port;
-        bv.vcpu = queue_vcpu(q);
-        if (bv.vcpu != 0 && s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_vcpu,
-                                        reinterpret_cast<unsigned long>(&bv)))
-            return false;
+        const unsigned vcpu = queue_vcpu(q);
+        if (vcpu != 0 && guest_.bind_vcpu(s, Q.port, vcpu)) return false;
         guest_.set_port_handler(Q.port, [this, q](GuestServices& vs, evtchn_port_t) { interrupt(vs, q); });
     }
     // One transaction for every key, retried on EAGAIN as Linux does.

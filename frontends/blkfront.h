@@ -10,7 +10,8 @@
 //    multi-queue-max-queues (negotiate_mq: queues = min(wanted, backend max, vCPUs)); per queue
 //    allocate 2^order contiguous pages, SHARED_RING_INIT them, grant each to the backend, allocate
 //    an event channel for it (EVTCHNOP_alloc_unbound) bound to vCPU queue % vCPUs
-//    (EVTCHNOP_bind_vcpu, as blk-mq spreads queue interrupts); then in one XenStore transaction
+//    (XenGuest::bind_vcpu: Linux's IRQ affinity path, mask + EVTCHNOP_bind_vcpu + unmask, as blk-mq
+//    spreads queue interrupts); then in one XenStore transaction
 //    write ring-ref (or ring-refN with ring-page-order), event-channel (in queue-N/ with
 //    multi-queue-num-queues when there is more than one queue), protocol and feature-persistent,
 //    and switch to Initialised.

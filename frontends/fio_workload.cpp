@@ -47,13 +47,11 @@ void FioWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
     };
     // An IPI channel per vCPU: the start signal, and remote completions.
     for (unsigned v = 0; v < vcpus_; ++v) {
-        evtchn_bind_ipi_t b{};
-        b.vcpu = v;
-        if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi,
-                        reinterpret_cast<unsigned long>(&b)) == 0) {
-            ipi_ports_[v] = b.port;
-            guest_.set_port_handler(b.port, [](GuestServices&, evtchn_port_t) {});
-            guest_.unmask(s, b.port);
+        evtchn_port_t port = 0;
+        if (guest_.bind_ipi(s, v, &port) == 0) {  // bound to vCPU v in the guest as in Xen
+            ipi_ports_[v] = port;
+            guest_.set_port_handler(port, [](GuestServices&, evtchn_port_t) {});
+            guest_.unmask(s, port);
         }
     }
     s.mark_phase("pv_connect");

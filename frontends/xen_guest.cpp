@@ -9,7 +9,7 @@ constexpr unsigned kGuestPageSize = 4096;  // x86 base page
 constexpr unsigned kEntriesPerFrame = kGuestPageSize / sizeof(grant_entry_v1_t);
 }  // namespace
 
-XenGuest::XenGuest(unsigned vcpus, bool pv) : vcpus_(vcpus), pv_(pv) {}
+XenGuest::XenGuest(unsigned vcpus, bool pv) : vcpus_(vcpus), pv_(pv), cpu_evtchn_mask_(vcpus) {}
 
 long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& opts) {
     opts_ = opts;
@@ -158,6 +158,7 @@ long XenGuest::bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_por
                          reinterpret_cast<unsigned long>(&op));
     if (r == 0) {
         *local = op.local_port;
+        bind_port(op.local_port);  // bind_evtchn_to_irq_chip: "initially bound to vCPU0"
         unmask(s, op.local_port);
     }
     return r;
@@ -171,25 +172,105 @@ long XenGuest::alloc_unbound(GuestServices& s, domid_t remote_dom, evtchn_port_t
                          reinterpret_cast<unsigned long>(&op));
     if (r == 0) {
         *port = op.port;
+        bind_port(op.port);
         unmask(s, op.port);
     }
     return r;
 }
 
-void XenGuest::unmask(GuestServices& s, evtchn_port_t port) {
+std::optional<unsigned> XenGuest::port_vcpu(evtchn_port_t port) const {
+    auto it = port_cpu_.find(port);
+    if (it == port_cpu_.end()) return std::nullopt;
+    return it->second;
+}
+
+void XenGuest::bind_port(evtchn_port_t port) {
+    if (!port_cpu_.count(port)) bind_to_cpu(port, 0);
+}
+
+// bind_evtchn_to_cpu -> evtchn_2l_bind_to_cpu: the port's bit leaves the old vCPU's mask for the new.
+void XenGuest::bind_to_cpu(evtchn_port_t port, unsigned vcpu) {
     constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    unbind_port(port);
+    cpu_evtchn_mask_.at(vcpu).at(port / kBits) |= xen_ulong_t(1) << (port % kBits);
+    port_cpu_[port] = vcpu;
+}
+
+// xen_evtchn_port_remove -> evtchn_2l_remove.
+void XenGuest::unbind_port(evtchn_port_t port) {
+    constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    auto it = port_cpu_.find(port);
+    if (it == port_cpu_.end()) return;
+    cpu_evtchn_mask_.at(it->second).at(port / kBits) &= ~(xen_ulong_t(1) << (port % kBits));
+    port_cpu_.erase(it);
+}
+
+long XenGuest::bind_ipi(GuestServices& s, unsigned vcpu, evtchn_port_t* port) {
+    evtchn_bind_ipi_t op{};
+    op.vcpu = vcpu;
+    long r =
+        s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, reinterpret_cast<unsigned long>(&op));
+    if (r == 0) {
+        *port = op.port;
+        bind_to_cpu(op.port, vcpu);
+    }
+    return r;
+}
+
+void XenGuest::unmask(GuestServices& s, evtchn_port_t port) {
+    // Linux 6.1 drivers/xen/events/events_2l.c evtchn_2l_unmask.
+    constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    bind_port(port);  // Linux unmasks only ports it has bound (to vCPU 0 at first)
     shared_info_t* si = shared_info(s);
-    xen_ulong_t bit = xen_ulong_t(1) << (port % kBits);
-    unsigned word = port / kBits;
-    si->evtchn_mask[word] &= ~bit;
-    if (si->evtchn_pending[word] & bit) {
-        vcpu_info_t& vi = si->vcpu_info[s.vcpu_id()];
-        xen_ulong_t sel_bit = xen_ulong_t(1) << word;
-        if (!(vi.evtchn_pending_sel & sel_bit)) {
-            vi.evtchn_pending_sel |= sel_bit;
-            vi.evtchn_upcall_pending = 1;
+    const xen_ulong_t bit = xen_ulong_t(1) << (port % kBits);
+    const unsigned word = port / kBits;
+    bool do_hypercall = false, pending = false;
+    if (s.vcpu_id() != port_cpu_.at(port)) {
+        do_hypercall = true;
+    } else {
+        // Clear the mask before checking pending, to avoid a race with an event becoming pending;
+        // EVTCHNOP_unmask only acts if the mask bit is set, so re-mask before the hypercall.
+        __atomic_fetch_and(&si->evtchn_mask[word], ~bit, __ATOMIC_SEQ_CST);
+        pending = (si->evtchn_pending[word] & bit) != 0;
+        if (pending && !pv_) {
+            __atomic_fetch_or(&si->evtchn_mask[word], bit, __ATOMIC_SEQ_CST);
+            do_hypercall = true;
         }
     }
+    if (do_hypercall) {
+        // "Slow path (hypercall) if this is a non-local port or if this is an hvm domain and an
+        // event is pending." The result is ignored, as Linux ignores it.
+        evtchn_unmask_t op{};
+        op.port = port;
+        s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_unmask, reinterpret_cast<unsigned long>(&op));
+        return;
+    }
+    // The equivalent of hw_resend_irq: a pending event raises the selector and the upcall flag.
+    if (pending) {
+        vcpu_info_t& vi = si->vcpu_info[s.vcpu_id()];
+        const xen_ulong_t sel_bit = xen_ulong_t(1) << word;
+        if (!(__atomic_fetch_or(&vi.evtchn_pending_sel, sel_bit, __ATOMIC_SEQ_CST) & sel_bit))
+            vi.evtchn_upcall_pending = 1;
+    }
+}
+
+long XenGuest::bind_vcpu(GuestServices& s, evtchn_port_t port, unsigned vcpu) {
+    // Linux 6.1 drivers/xen/events/events_base.c xen_rebind_evtchn_to_cpu: "Mask the event while
+    // changing the VCPU binding to prevent it being delivered on an unexpected VCPU."
+    constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;
+    if (vcpu >= vcpus_) return -XEN_ENOENT;
+    bind_port(port);
+    shared_info_t* si = shared_info(s);
+    const xen_ulong_t bit = xen_ulong_t(1) << (port % kBits);
+    const bool was_masked = __atomic_fetch_or(&si->evtchn_mask[port / kBits], bit, __ATOMIC_SEQ_CST) & bit;
+    evtchn_bind_vcpu_t op{};
+    op.port = port;
+    op.vcpu = vcpu;
+    const long r =
+        s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_vcpu, reinterpret_cast<unsigned long>(&op));
+    if (r >= 0) bind_to_cpu(port, vcpu);
+    if (!was_masked) unmask(s, port);  // do_unmask(EVT_MASK_REASON_TEMPORARY)
+    return r;
 }
 
 void XenGuest::mask(GuestServices& s, evtchn_port_t port) {
@@ -207,7 +288,10 @@ long XenGuest::notify(GuestServices& s, evtchn_port_t port) {
 long XenGuest::close(GuestServices& s, evtchn_port_t port) {
     evtchn_close_t op{};
     op.port = port;
-    return s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_close, reinterpret_cast<unsigned long>(&op));
+    const long r =
+        s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_close, reinterpret_cast<unsigned long>(&op));
+    if (r == 0) unbind_port(port);
+    return r;
 }
 
 void XenGuest::handle_upcall(GuestServices& s) {
@@ -216,13 +300,15 @@ void XenGuest::handle_upcall(GuestServices& s) {
     s.compute(s.costs().upcall_dispatch);
     shared_info_t* si = shared_info(s);
     vcpu_info_t& vi = si->vcpu_info[s.vcpu_id()];
+    const std::array<xen_ulong_t, kWords>& cpu_mask = cpu_evtchn_mask_.at(s.vcpu_id());
     do {
         vi.evtchn_upcall_pending = 0;
         xen_ulong_t sel = __atomic_exchange_n(&vi.evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
         while (sel) {
             unsigned word = static_cast<unsigned>(__builtin_ctzl(sel));
             sel &= sel - 1;
-            xen_ulong_t pending = si->evtchn_pending[word] & ~si->evtchn_mask[word];
+            // active_evtchns: pending & ~mask & per_cpu(cpu_evtchn_mask, cpu).
+            xen_ulong_t pending = si->evtchn_pending[word] & ~si->evtchn_mask[word] & cpu_mask[word];
             while (pending) {
                 unsigned bit = static_cast<unsigned>(__builtin_ctzl(pending));
                 pending &= pending - 1;

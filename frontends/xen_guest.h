@@ -18,12 +18,23 @@
 //
 // Event channels: the upcall handler scans the 2-level bitmaps in shared_info the way Linux's
 // evtchn_2l_handle_events does (clear evtchn_upcall_pending, take the selector word, walk the
-// pending & ~mask words, clear each port's pending bit, call its handler), and loops while new
-// events arrived. Grants: entries are written straight into the mapped grant frames with the v1
-// protocol (frame and domid first, then flags after a write barrier); a grant is ended only if
-// Xen's GTF_reading / GTF_writing show it is no longer in use, as gnttab_end_foreign_access_ref.
+// pending & ~mask & per-CPU-mask words, clear each port's pending bit, call its handler), and loops
+// while new events arrived. Each port the kernel uses is bound to one vCPU, as Linux binds an
+// event-channel IRQ (events_base.c bind_evtchn_to_cpu; events_2l.c evtchn_2l_bind_to_cpu keeps
+// per_cpu(cpu_evtchn_mask)): vCPU 0 when the kernel first meets the port (allocates, binds, unmasks
+// or gives it a handler), another after bind_vcpu (xen_rebind_evtchn_to_cpu); an upcall on one vCPU
+// handles only the ports bound to it (active_evtchns), so a vCPU never takes another's event even
+// when both ports share a bitmap word. unmask is evtchn_2l_unmask: the guest clears the mask bit
+// itself only for a port bound to the calling vCPU, and an HVM/PVH guest that finds the port
+// pending masks it again and asks Xen (EVTCHNOP_unmask), as does any guest for a port bound to
+// another vCPU. Not modelled: Linux's round-robin start point in the scan (the scan here starts at
+// the lowest word and bit every time), the timer VIRQ's priority, the lateeoi machinery. Grants: entries are
+// written straight into the mapped grant frames with the v1 protocol (frame and domid first, then flags after
+// a write barrier); a grant is ended only if Xen's GTF_reading / GTF_writing show it is no longer in use, as
+// gnttab_end_foreign_access_ref.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -74,17 +85,38 @@ class XenGuest {
     long bind_interdomain(GuestServices& s, domid_t remote_dom, evtchn_port_t remote_port,
                           evtchn_port_t* local);
     long alloc_unbound(GuestServices& s, domid_t remote_dom, evtchn_port_t* port);
+    // EVTCHNOP_bind_ipi for `vcpu`; the port is bound to that vCPU in the guest too (Linux's
+    // bind_ipi_to_irq -> bind_evtchn_to_cpu). Left masked, as a new port is.
+    long bind_ipi(GuestServices& s, unsigned vcpu, evtchn_port_t* port);
     long notify(GuestServices& s, evtchn_port_t port);
+    // EVTCHNOP_close; on success the port's vCPU binding goes (Linux's __unbind_from_irq).
     long close(GuestServices& s, evtchn_port_t port);
-    // Unmasks a port the way Linux's evtchn_2l_unmask does on the port's own vCPU: clear the mask
-    // bit and, if an event is already pending, raise the selector and upcall flag ourselves.
+    // Moves the port's events to `vcpu` as Linux's xen_rebind_evtchn_to_cpu does (an IRQ affinity
+    // change): mask the port, EVTCHNOP_bind_vcpu, rebind the guest's per-CPU mask if Xen agreed,
+    // then unmask unless the port was masked before (do_unmask with EVT_MASK_REASON_TEMPORARY) —
+    // an unmask from another vCPU than the new one goes through Xen. Returns the hypercall's rc.
+    long bind_vcpu(GuestServices& s, evtchn_port_t port, unsigned vcpu);
+    // Linux's evtchn_2l_unmask, run on the calling vCPU. The port bound to that vCPU: clear the mask
+    // bit; if an event is pending, a PV guest raises the selector and upcall flag itself, an HVM/PVH
+    // guest sets the mask bit again and makes the EVTCHNOP_unmask hypercall ("hvm domains don't
+    // have their own implementation of irq_enable"). Bound to another vCPU: EVTCHNOP_unmask.
     void unmask(GuestServices& s, evtchn_port_t port);
     // Masks a port (sets its bit in shared_info's evtchn_mask): its events stay pending without an
     // upcall until unmask(), as Linux's evtchn device does to a port between delivery and the
     // user's re-enable.
     void mask(GuestServices& s, evtchn_port_t port);
-    void set_port_handler(evtchn_port_t port, PortHandler handler) { handlers_[port] = std::move(handler); }
-    void clear_port_handler(evtchn_port_t port) { handlers_.erase(port); }
+    // Gives the port a handler (binding it to vCPU 0 if the kernel did not know it yet).
+    void set_port_handler(evtchn_port_t port, PortHandler handler) {
+        bind_port(port);
+        handlers_[port] = std::move(handler);
+    }
+    // Drops the handler and the port's vCPU binding (unbind_from_irqhandler before the close).
+    void clear_port_handler(evtchn_port_t port) {
+        handlers_.erase(port);
+        unbind_port(port);
+    }
+    // The vCPU a port is bound to in the guest (Linux's cpu_from_evtchn); nullopt if not bound.
+    std::optional<unsigned> port_vcpu(evtchn_port_t port) const;
     // The upcall handler body (public for tests).
     void handle_upcall(GuestServices& s);
 
@@ -116,6 +148,11 @@ class XenGuest {
   private:
     bool unplug_emulated_devices(GuestServices& s);
     long scan_pci(GuestServices& s);
+    // Per-CPU port binding (bind_evtchn_to_cpu / evtchn_2l_bind_to_cpu / evtchn_2l_remove).
+    static constexpr unsigned kWords = EVTCHN_2L_NR_CHANNELS / (sizeof(xen_ulong_t) * 8);
+    void bind_port(evtchn_port_t port);  // to vCPU 0, if not bound yet
+    void bind_to_cpu(evtchn_port_t port, unsigned vcpu);
+    void unbind_port(evtchn_port_t port);
     shared_info_t* shared_info(GuestServices& s) {
         return reinterpret_cast<shared_info_t*>(s.page(shared_info_gfn_));
     }
@@ -132,6 +169,8 @@ class XenGuest {
     std::vector<grant_entry_v1_t*> grant_frames_;
     std::vector<grant_ref_t> free_grefs_;
     std::map<evtchn_port_t, PortHandler> handlers_;
+    std::map<evtchn_port_t, unsigned> port_cpu_;                    // info->cpu of each bound port
+    std::vector<std::array<xen_ulong_t, kWords>> cpu_evtchn_mask_;  // per vCPU, as per_cpu(cpu_evtchn_mask)
     std::deque<std::function<void(GuestServices&)>> deferred_;
     std::uint64_t upcalls_handled_ = 0, events_handled_ = 0;
 };

@@ -32,7 +32,35 @@ struct DomainRecord {
     XenPage shared_info_page;  // Xen-owned; the guest maps it with XENMAPSPACE_shared_info
 
     shared_info_t& shared_info() { return *reinterpret_cast<shared_info_t*>(shared_info_page.bytes); }
+
+    // XENMEM_add_to_physmap(XENMAPSPACE_shared_info, idx 0) as Xen 4.17 xenmem_add_to_physmap_one
+    // (arch/x86/mm/p2m.c): what was at gpfn leaves the physmap (a Xen page such as a grant frame is
+    // unhooked from the slot, the domain's RAM there is freed), shared_info is unhooked from its old
+    // gpfn (get_gpfn_from_mfn) and added at the new one. Mapping it where it already is does nothing.
+    // Refused with -XEN_EINVAL, as GrantTable::add_to_physmap refuses for a grant frame (the same
+    // deliberate difference): a gpfn outside the physmap, one holding a live grant mapping of another
+    // domain's page (Xen: guest_remove_page cannot get_page it and fails with -ENXIO), or RAM another
+    // domain has mapped (Xen frees it later, when the last mapping goes).
+    int map_shared_info(Gfn gpfn) {
+        const Gfn old = shared_info_gfn();
+        if (gpfn == old) return 0;
+        if (!memory.map_xen_page(gpfn, &shared_info_page)) return -XEN_EINVAL;
+        if (old != kNoGfn) memory.map_xen_page(old, nullptr);
+        shared_info_gfn_ = gpfn;
+        return 0;
+    }
+    // Where shared_info is in the physmap, or kNoGfn: never mapped, or its slot since taken by
+    // another Xen page (a grant frame added there unhooks it, as in Xen).
+    static constexpr Gfn kNoGfn = ~Gfn(0);
+    Gfn shared_info_gfn() const {
+        return shared_info_gfn_ != kNoGfn && memory.page(shared_info_gfn_) == shared_info_page.bytes
+                   ? shared_info_gfn_
+                   : kNoGfn;
+    }
     vcpu_info_t& vcpu_info(unsigned vcpu) { return shared_info().vcpu_info[vcpu]; }
+
+  private:
+    Gfn shared_info_gfn_ = kNoGfn;
 };
 
 static_assert(sizeof(shared_info_t) <= kPageSize, "shared_info must fit one page");

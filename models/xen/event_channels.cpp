@@ -94,6 +94,12 @@ EventChannels::EventChannels(DomainTable& domains, StatsGroup& stats, UpcallKick
       dropped_unbound_(stats, "dropped_unbound", "events", "EVTCHNOP_send on an unbound port (dropped)"),
       ports_in_use_peak_(stats, "ports_in_use_peak", "ports", "peak ports in use over all domains") {}
 
+const char* EventChannels::op_name(unsigned cmd) {
+    for (const OpRow& r : kOpTable)
+        if (r.cmd == cmd) return r.name;
+    return "EVTCHNOP_unknown";
+}
+
 bool EventChannels::virq_is_global(unsigned virq) {
     switch (virq) {
         case VIRQ_TIMER:
@@ -168,23 +174,26 @@ long EventChannels::get_free_port(DomainChannels& d) {
 void EventChannels::bind_port(DomainChannels& d, Channel& chn, std::uint8_t state) {
     chn.state = state;
     ++d.active;
-    if (++ports_in_use_ > ports_in_use_peak_.value())
-        ports_in_use_peak_.inc(ports_in_use_ - ports_in_use_peak_.value());
+    ports_in_use_peak_.raise_to(++ports_in_use_);
 }
 
 // evtchn_free: clear the pending bit (evtchn_2l_clear_pending; mask and selector are left alone) and
-// reset the port to ECS_FREE notifying vCPU 0.
+// reset the port to ECS_FREE notifying vCPU 0, no longer Xen-attached (xen_consumer = 0).
 void EventChannels::evtchn_free(DomId dom, DomainChannels& d, evtchn_port_t port) {
     test_and_clear_bit(record(dom).shared_info().evtchn_pending, port);
+    if (d.channels[port].xen_consumer) xen_consumers_.erase({dom, port});
     d.channels[port] = Channel{};
     --d.active;
     --ports_in_use_;
 }
 
-long EventChannels::evtchn_close(DomId dom, evtchn_port_t port) {
+long EventChannels::evtchn_close(DomId dom, evtchn_port_t port, bool guest) {
     DomainChannels& d = channels_of(dom);
     if (!d.port_is_valid(port)) return -XEN_EINVAL;
     Channel& chn = d.channels[port];
+    // "Guest cannot close a Xen-attached event channel" (Xen 4.17 evtchn_close); Xen itself can
+    // (evtchn_destroy, free_xen_event_channel: guest = false).
+    if (guest && chn.xen_consumer) return -XEN_EINVAL;
     switch (chn.state) {
         case ECS_FREE:
         case ECS_RESERVED:
@@ -406,12 +415,14 @@ void EventChannels::send_pirq(DomId dom, unsigned pirq) {
     kick(dom, target, set_pending(dom, target, p->second) == SendResult::kicked);
 }
 
-long EventChannels::op_close(DomId caller, evtchn_close_t& c) { return evtchn_close(caller, c.port); }
+long EventChannels::op_close(DomId caller, evtchn_close_t& c) { return evtchn_close(caller, c.port, true); }
 
 long EventChannels::op_send(DomId caller, evtchn_send_t& s) {
     DomainChannels& ld = channels_of(caller);
     if (!ld.port_is_valid(s.port)) return -XEN_EINVAL;
     const Channel& lchn = ld.channels[s.port];
+    // "Guest cannot send via a Xen-attached event channel" (evtchn_send, before the XSM hook).
+    if (lchn.xen_consumer) return -XEN_EINVAL;
     SendResult r{};
     switch (lchn.state) {
         case ECS_INTERDOMAIN: {
@@ -498,6 +509,8 @@ long EventChannels::op_bind_vcpu(DomId caller, evtchn_bind_vcpu_t& b) {
     DomainChannels& d = channels_of(caller);
     if (!d.port_is_valid(b.port)) return -XEN_EINVAL;
     Channel& chn = d.channels[b.port];
+    // "Guest cannot re-bind a Xen-attached event channel" (evtchn_bind_vcpu).
+    if (chn.xen_consumer) return -XEN_EINVAL;
     switch (chn.state) {
         case ECS_VIRQ:
             if (!virq_is_global(chn.virq)) return -XEN_EINVAL;
@@ -517,7 +530,9 @@ long EventChannels::op_unmask(DomId caller, evtchn_unmask_t& u) {
     DomainChannels& d = channels_of(caller);
     if (!d.port_is_valid(u.port)) return -XEN_EINVAL;
     const Channel& chn = d.channels[u.port];
-    if (chn.state == ECS_FREE || chn.state == ECS_RESERVED) return 0;  // !evtchn_usable: nothing done
+    // evtchn_port_unmask does nothing unless evtchn_usable(): a Xen-attached port, or a free or reserved
+    // one, is left as it is (mask bit included) and the hypercall still returns 0.
+    if (chn.xen_consumer || chn.state == ECS_FREE || chn.state == ECS_RESERVED) return 0;
     const unsigned v = chn.notify_vcpu_id;
     kick(caller, v, unmask_2l(caller, v, u.port));
     return 0;
@@ -547,7 +562,7 @@ void EventChannels::domain_destroyed(DomId domid) {
     // evtchn_destroy: close every port from the top of the table down to port 1.
     for (auto port = static_cast<evtchn_port_t>(d.channels.size()); --port;) {
         const std::uint8_t s = d.channels[port].state;
-        if (s != ECS_FREE && s != ECS_RESERVED) evtchn_close(domid, port);
+        if (s != ECS_FREE && s != ECS_RESERVED) evtchn_close(domid, port, false);
     }
 }
 

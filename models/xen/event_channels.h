@@ -34,14 +34,20 @@
 //     port is set pending ("we may have lost notifications on the remote unbound port").
 //   - bind_virq: virq >= NR_VIRQS -EINVAL; a global VIRQ on vCPU != 0 -EINVAL; bad vCPU -ENOENT;
 //     already bound on that vCPU -EEXIST. bind_ipi: bad vCPU -ENOENT.
-//   - bind_vcpu: bad vCPU -ENOENT, then bad port -EINVAL; unbound, interdomain and global-VIRQ ports may
-//     be re-targeted, everything else (IPI, per-vCPU VIRQ, free) -EINVAL.
-//   - send: bad port -EINVAL; interdomain -> remote port pending; IPI -> local port pending; unbound ->
-//     silently dropped, returns 0; anything else -EINVAL.
-//   - close: bad/free/reserved port -EINVAL; the closed port's pending bit is cleared (evtchn_free), its
-//     mask bit is left as it is, its notify vCPU resets to 0; an interdomain peer reverts to ECS_UNBOUND
-//     offered to the closing domain, with its own bits untouched and no notification.
-//   - unmask: bad port -EINVAL; on a free port it does nothing (evtchn_usable) and still returns 0.
+//   - bind_vcpu: bad vCPU -ENOENT, then bad port -EINVAL, then a Xen-attached port -EINVAL; unbound,
+//     interdomain and global-VIRQ ports may be re-targeted, everything else (IPI, per-vCPU VIRQ, free)
+//     -EINVAL.
+//   - send: bad port -EINVAL; a Xen-attached port (consumer_is_xen: the guest's own end of an ioreq
+//     channel) -EINVAL; interdomain -> remote port pending, or Xen's consumer runs if the remote end is
+//     Xen-attached; IPI -> local port pending; unbound -> silently dropped, returns 0; anything else
+//     -EINVAL.
+//   - close: bad port -EINVAL; a Xen-attached port -EINVAL when the guest asks (evtchn_close with
+//     guest=true; domain destruction closes it); free/reserved port -EINVAL; the closed port's pending
+//     bit is cleared (evtchn_free), its mask bit is left as it is, its notify vCPU resets to 0 and it is
+//     no longer Xen-attached; an interdomain peer reverts to ECS_UNBOUND offered to the closing domain,
+//     with its own bits untouched and no notification.
+//   - unmask: bad port -EINVAL; on a free, reserved or Xen-attached port it does nothing
+//     (evtchn_usable), not even clear the mask bit, and still returns 0.
 //   - status: unknown dom -ESRCH, bad port -EINVAL, then XSM_TARGET -EPERM.
 // Port 0 is ECS_RESERVED from domain creation. Ports are handed out lowest-free-first. A port is "valid"
 // (port_is_valid) once its bucket exists: the table grows in buckets of kPortsPerBucket ports as
@@ -171,6 +177,8 @@ class EventChannels {
     const SendResult& last_send() const { return last_send_; }
 
     static bool virq_is_global(unsigned virq);
+    // The EVTCHNOP_* name of a sub-op number (the public headers' spelling), "EVTCHNOP_unknown" else.
+    static const char* op_name(unsigned cmd);
 
   private:
     struct Channel {
@@ -200,7 +208,7 @@ class EventChannels {
     long get_free_port(DomainChannels& d);
     void bind_port(DomainChannels& d, Channel& chn, std::uint8_t state);
     void evtchn_free(DomId dom, DomainChannels& d, evtchn_port_t port);
-    long evtchn_close(DomId dom, evtchn_port_t port);
+    long evtchn_close(DomId dom, evtchn_port_t port, bool guest);
     long evtchn_status(DomId caller, evtchn_status_t& st);
 
     // evtchn_2l_set_pending / evtchn_2l_unmask on the guest-visible bitmaps. They report what happened

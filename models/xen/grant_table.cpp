@@ -289,10 +289,7 @@ void GrantTable::note(unsigned cmd, std::int16_t status) {
     if (status != GNTST_okay) ++cached(stats_.error_slots[-status], stats_.errors, gntst_name(status));
 }
 
-void GrantTable::note_maptrack(const DomainGrants& t) {
-    if (t.live_maps > stats_.maptrack_peak.value())
-        stats_.maptrack_peak.inc(t.live_maps - stats_.maptrack_peak.value());
-}
+void GrantTable::note_maptrack(const DomainGrants& t) { stats_.maptrack_peak.raise_to(t.live_maps); }
 
 // ---------------------------------------------------------------------------------------------
 // GNTTABOP_map_grant_ref
@@ -325,7 +322,8 @@ std::int16_t GrantTable::map_one(DomId caller, gnttab_map_grant_ref_t& op) {
 
     DomainGrants& lt = *table(caller);
     grant_handle_t handle;
-    if (!get_maptrack_handle(lt, handle)) return GNTST_no_device_space;
+    // Xen >= 4.16 ("gnttab: ... GNTST_no_space"): "Failed to obtain maptrack handle" -> GNTST_no_space.
+    if (!get_maptrack_handle(lt, handle)) return GNTST_no_space;
 
     const bool readonly = op.flags & GNTMAP_readonly;
     const std::uint32_t inc = readonly ? kPinHostReadInc : kPinHostWriteInc;

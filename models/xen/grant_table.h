@@ -26,7 +26,7 @@
 //  * map_grant_ref: every check in Xen's order and with Xen's GNTST code — no host/device flag
 //    -> GNTST_bad_gntref; device_map / application_map / contains_pte from an auto-translated
 //    mapper -> GNTST_general_error; unknown domain or DOMID_SELF (rcu_lock_domain_by_id) ->
-//    GNTST_bad_domain; no maptrack handle -> GNTST_no_device_space (taken before the ref is even
+//    GNTST_bad_domain; no maptrack handle -> GNTST_no_space (Xen >= 4.16; taken before the ref is even
 //    looked at); ref out of range -> GNTST_bad_gntref; pinned by another domain or a pin count about
 //    to overflow (pin & 0x80808080) -> GNTST_general_error; entry not GTF_permit_access (GTF_sub_page
 //    also refused for maps), domid not the mapper, or GTF_readonly for a writable map ->

@@ -79,7 +79,7 @@ bool GuestMemory::free_page(Gfn gfn) {
 bool GuestMemory::map_xen_page(Gfn gfn, XenPage* page) {
     if (gfn >= max_pages_) return false;
     Frame& f = make(gfn);
-    if (f.foreign_refs) return false;
+    if (f.foreign_refs || f.foreign) return false;
     if (f.ram) {
         f.ram.reset();
         --ram_pages_;

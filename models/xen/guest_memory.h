@@ -73,8 +73,10 @@ class GuestMemory {
     bool map_foreign_page(Gfn gfn, XenPage* page);
     bool unmap_foreign_page(Gfn gfn);
 
-    // Places a Xen-owned page at gfn (XENMEM_add_to_physmap). Replaces RAM at that gfn, whose
-    // contents are dropped as Xen does. False when gfn is outside the physmap.
+    // Places a Xen-owned page at gfn (XENMEM_add_to_physmap), or with page == nullptr unhooks the
+    // one there. Replaces RAM at that gfn, whose contents are dropped as Xen does. False (nothing
+    // changed) when gfn is outside the physmap, holds a grant mapping of another domain's frame, or
+    // is RAM another domain has mapped (foreign_refs > 0).
     bool map_xen_page(Gfn gfn, XenPage* page);
 
     // The frame's bytes, or nullptr when gfn is not populated.

@@ -29,24 +29,7 @@ std::string_view ioreq_type_name(std::uint8_t type) {
 namespace {
 
 // Sub-op names by command number, verbatim from the public headers.
-const char* evtchnop_name(unsigned cmd) {
-    static const char* names[] = {"EVTCHNOP_bind_interdomain",
-                                  "EVTCHNOP_bind_virq",
-                                  "EVTCHNOP_bind_pirq",
-                                  "EVTCHNOP_close",
-                                  "EVTCHNOP_send",
-                                  "EVTCHNOP_status",
-                                  "EVTCHNOP_alloc_unbound",
-                                  "EVTCHNOP_bind_ipi",
-                                  "EVTCHNOP_bind_vcpu",
-                                  "EVTCHNOP_unmask",
-                                  "EVTCHNOP_reset",
-                                  "EVTCHNOP_init_control",
-                                  "EVTCHNOP_expand_array",
-                                  "EVTCHNOP_set_priority",
-                                  "EVTCHNOP_reset_cont"};
-    return cmd < sizeof names / sizeof *names ? names[cmd] : "EVTCHNOP_unknown";
-}
+const char* evtchnop_name(unsigned cmd) { return EventChannels::op_name(cmd); }
 
 const char* schedop_name(unsigned cmd) {
     static const char* names[] = {"SCHEDOP_yield",    "SCHEDOP_block",           "SCHEDOP_shutdown",
@@ -609,7 +592,7 @@ long Hypervisor::do_memory_op(Vcpu& v, const HypercallArgs& a) {
     switch (x->space) {
         case XENMAPSPACE_shared_info:
             if (x->idx != 0) return -XEN_EINVAL;
-            return v.domain().memory.map_xen_page(x->gpfn, &v.domain().shared_info_page) ? 0 : -XEN_EINVAL;
+            return v.domain().map_shared_info(x->gpfn);
         case XENMAPSPACE_grant_table:
             return grant_table_->add_to_physmap(v.domain().id, static_cast<unsigned>(x->idx), x->gpfn);
         default:

@@ -430,11 +430,13 @@ void XenStore::remove_child(Node& n, const std::string& leaf) {
 
 XenStore::Node* XenStore::modify(Ctx& c, const std::string& path) {
     if (c.tx) {
-        Access& a = access(*c.tx, path);
-        if (!a.node) return nullptr;
-        a.node->generation = c.tx->generation;
-        a.modified = true;
-        return &*a.node;
+        // Callers looked the node up in this transaction first, so it is in the access list and
+        // the ACC_TRANSNODES check cannot refuse it here.
+        Access* a = access(c, path);
+        if (!a || !a->node) return nullptr;
+        a->node->generation = c.tx->generation;
+        a->modified = true;
+        return &*a->node;
     }
     auto it = nodes_.find(path);
     if (it == nodes_.end()) return nullptr;

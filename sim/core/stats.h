@@ -27,6 +27,10 @@ class Counter {
     Counter& operator=(const Counter&) = delete;
 
     void inc(std::uint64_t n = 1) { value_ += n; }
+    // A high-water mark: the value becomes v when v is larger.
+    void raise_to(std::uint64_t v) {
+        if (v > value_) value_ = v;
+    }
     std::uint64_t value() const { return value_; }
     const std::string& name() const { return name_; }
     const std::string& unit() const { return unit_; }

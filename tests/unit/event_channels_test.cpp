@@ -872,8 +872,104 @@ TEST_F(EventChannelsTest, LastSendToXenAttachedPort) {
     EXPECT_FALSE(pending(kDom1, static_cast<evtchn_port_t>(xen_port)));
 }
 
+// A Xen-attached port (an ioreq server's, allocated in the guest's own table) belongs to Xen: Xen 4.17
+// xen/common/event_channel.c refuses the guest's send ("Guest cannot send via a Xen-attached event
+// channel", evtchn_send), close (evtchn_close with guest=true) and re-bind (evtchn_bind_vcpu) with
+// -EINVAL, and evtchn_unmask does nothing on it (evtchn_port_unmask: !evtchn_usable). Each refusal
+// leaves the channel working: dom0 still sends to Xen, Xen still notifies dom0.
+TEST_F(EventChannelsTest, GuestCannotUseItsXenAttachedPort) {
+    std::vector<unsigned> consumed;
+    const long xp = ec.alloc_xen_channel(kDom1, 1, kDom0, [&](unsigned v) { consumed.push_back(v); });
+    ASSERT_GT(xp, 0);
+    const auto xen_port = static_cast<evtchn_port_t>(xp);
+    evtchn_port_t dm_port = 0;
+    ASSERT_EQ(bind_interdomain(kDom0, kDom1, xen_port, &dm_port), 0);
+    guest_handle(kDom0, 0);  // take the bind's own notification
+    kicks.clear();
+
+    // evtchn_send: refused before the state switch; neither dom0 nor Xen's consumer hears of it.
+    EXPECT_EQ(send(kDom1, xen_port), -XEN_EINVAL);
+    EXPECT_FALSE(pending(kDom0, dm_port));
+    EXPECT_TRUE(kicks.empty());
+    EXPECT_TRUE(consumed.empty());
+
+    // evtchn_bind_vcpu: the vCPU is checked first (-ENOENT), then the port (-EINVAL).
+    evtchn_bind_vcpu_t bv{};
+    bv.port = xen_port;
+    bv.vcpu = 5;
+    EXPECT_EQ(ec.hypercall(kDom1, EVTCHNOP_bind_vcpu, &bv), -XEN_ENOENT);
+    bv.vcpu = 0;
+    EXPECT_EQ(ec.hypercall(kDom1, EVTCHNOP_bind_vcpu, &bv), -XEN_EINVAL);
+
+    // evtchn_close(guest=true): refused, both ends stay connected.
+    evtchn_close_t c{};
+    c.port = xen_port;
+    EXPECT_EQ(ec.hypercall(kDom1, EVTCHNOP_close, &c), -XEN_EINVAL);
+    evtchn_status_t st{};
+    ASSERT_EQ(ec.status(kDom1, xen_port, st), 0);
+    EXPECT_EQ(st.status, EVTCHNSTAT_interdomain);
+    EXPECT_EQ(st.vcpu, 1u);  // the bind_vcpu above did not move it
+    ASSERT_EQ(ec.status(kDom0, dm_port, st), 0);
+    EXPECT_EQ(st.status, EVTCHNSTAT_interdomain);
+
+    // evtchn_unmask: returns 0 and touches nothing, not even the mask bit.
+    guest_mask(kDom1, xen_port);
+    si(kDom1).evtchn_pending[0] |= xen_ulong_t{1} << xen_port;
+    evtchn_unmask_t u{};
+    u.port = xen_port;
+    EXPECT_EQ(ec.hypercall(kDom1, EVTCHNOP_unmask, &u), 0);
+    EXPECT_TRUE(masked(kDom1, xen_port));
+    EXPECT_EQ(vi(kDom1, 1).evtchn_pending_sel, 0u);
+    EXPECT_EQ(vi(kDom1, 0).evtchn_pending_sel, 0u);
+    EXPECT_TRUE(kicks.empty());
+
+    // The channel still works both ways.
+    ASSERT_EQ(send(kDom0, dm_port), 0);
+    EXPECT_EQ(consumed, std::vector<unsigned>{1});
+    ec.notify_via_xen(kDom1, xen_port);
+    EXPECT_TRUE(pending(kDom0, dm_port));
+    EXPECT_EQ(counter("sends"), 2u);  // the refused guest send is not one
+}
+
+// Xen closes its own channels (evtchn_destroy -> evtchn_close with guest=false): dom0's end reverts to
+// unbound, and the freed port is an ordinary one when the guest allocates it again (evtchn_free
+// resets xen_consumer): a send to it is delivered to the guest, not to the old consumer.
+TEST_F(EventChannelsTest, XenAttachedPortClosedByXenIsOrdinaryAfterwards) {
+    std::vector<unsigned> consumed;
+    const long xp = ec.alloc_xen_channel(kDom1, 0, kDom0, [&](unsigned v) { consumed.push_back(v); });
+    ASSERT_GT(xp, 0);
+    const auto xen_port = static_cast<evtchn_port_t>(xp);
+    evtchn_port_t dm_port = 0;
+    ASSERT_EQ(bind_interdomain(kDom0, kDom1, xen_port, &dm_port), 0);
+    ec.domain_destroyed(kDom1);
+    evtchn_status_t st{};
+    ASSERT_EQ(ec.status(kDom0, dm_port, st), 0);
+    EXPECT_EQ(st.status, EVTCHNSTAT_unbound);
+    EXPECT_EQ(ec.ports_in_use(kDom1), 0u);
+    // Reuse the id: the same port number comes back as an ordinary unbound port.
+    ec.domain_created(kDom1);
+    evtchn_port_t p = 0;
+    ASSERT_EQ(alloc_unbound(kDom1, DOMID_SELF, kDom2, &p), 0);
+    ASSERT_EQ(p, xen_port);
+    evtchn_port_t p2 = 0;
+    ASSERT_EQ(bind_interdomain(kDom2, kDom1, p, &p2), 0);
+    ASSERT_EQ(send(kDom2, p2), 0);
+    EXPECT_TRUE(consumed.empty());
+    EXPECT_TRUE(pending(kDom1, p));
+    EXPECT_EQ(ec.last_send().outcome, EventChannels::SendResult::kicked);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Port table geometry and exhaustion.
+
+// One EVTCHNOP_* name table, shared with the hypervisor's hypercall names.
+TEST(EventChannelsNames, OpNameFollowsThePublicHeaders) {
+    EXPECT_STREQ(EventChannels::op_name(EVTCHNOP_bind_interdomain), "EVTCHNOP_bind_interdomain");
+    EXPECT_STREQ(EventChannels::op_name(EVTCHNOP_unmask), "EVTCHNOP_unmask");
+    EXPECT_STREQ(EventChannels::op_name(EVTCHNOP_set_priority), "EVTCHNOP_set_priority");
+    EXPECT_STREQ(EventChannels::op_name(14), "EVTCHNOP_reset_cont");
+    EXPECT_STREQ(EventChannels::op_name(15), "EVTCHNOP_unknown");
+}
 
 TEST_F(EventChannelsTest, GeometryIs2Level) {
     EXPECT_EQ(EventChannels::kBitsPerWord, 64u);

@@ -1098,6 +1098,58 @@ std::vector<gnttab_map_grant_ref_t> map_many(World& w, unsigned n) {
     return ops;
 }
 
+// XENMAPSPACE_shared_info (DomainRecord::map_shared_info) goes through Xen 4.17's
+// xenmem_add_to_physmap_one like a grant frame, so it gets the grant-frame path's checks: a live
+// grant mapping at the gpfn is refused and stays intact (its pins can still be dropped), the old
+// location is unhooked, and a grant frame added over shared_info unhooks shared_info.
+TEST(GrantTableFrames, SharedInfoPhysmapRefusesGrantMappingsAndUnhooksTheOldSlot) {
+    World w;
+    DomainRecord& back = *w.domains.find(kBack);
+    const Gfn granted = w.alloc(kFront, 0x5a);
+    w.grant(kFront, kRef, kBack, granted, GTF_permit_access);
+    auto op = w.map_at(kBack, kFront, kRef, kHostGfn, kHostMapRo);
+    ASSERT_EQ(op.status, GNTST_okay);
+
+    // A live grant mapping at the gpfn: refused, the mapping still shows the granted page.
+    EXPECT_EQ(back.map_shared_info(kHostGfn), -XEN_EINVAL);
+    EXPECT_EQ(w.mem(kBack).page(kHostGfn), w.mem(kFront).page(granted));
+    EXPECT_EQ(back.shared_info_gfn(), DomainRecord::kNoGfn);
+    // RAM another domain maps: refused too, as add_to_physmap refuses it for a grant frame.
+    EXPECT_EQ(w.domains.find(kFront)->map_shared_info(granted), -XEN_EINVAL);
+    EXPECT_EQ(w.mem(kFront).page(granted)[0], 0x5a);
+
+    // Mapped, then moved: the old gpfn is unhooked (no alias), the new one shows the same page.
+    const Gfn a = w.alloc(kBack, 1), b = w.alloc(kBack, 2);
+    ASSERT_EQ(back.map_shared_info(a), 0);
+    EXPECT_EQ(w.mem(kBack).page(a), back.shared_info_page.bytes);
+    EXPECT_EQ(w.mem(kBack).ram_frame(a), nullptr);  // the RAM there was freed
+    ASSERT_EQ(back.map_shared_info(b), 0);
+    EXPECT_EQ(w.mem(kBack).page(a), nullptr);
+    EXPECT_EQ(w.mem(kBack).page(b), back.shared_info_page.bytes);
+    EXPECT_EQ(back.shared_info_gfn(), b);
+    EXPECT_EQ(back.map_shared_info(b), 0);  // where it already is: nothing changes
+    EXPECT_EQ(w.mem(kBack).page(b), back.shared_info_page.bytes);
+
+    // shared_info over a grant frame unhooks the frame from that slot; a grant frame over
+    // shared_info unhooks shared_info. Either way only one page answers at a gpfn.
+    const std::uint8_t* frame0 = w.mem(kBack).page(kGntGfn);
+    ASSERT_EQ(back.map_shared_info(kGntGfn), 0);
+    EXPECT_EQ(w.mem(kBack).page(kGntGfn), back.shared_info_page.bytes);
+    EXPECT_EQ(w.mem(kBack).page(b), nullptr);
+    EXPECT_EQ(w.gt->add_to_physmap(kBack, 0, kGntGfn + 5), 0);  // the frame's old slot is no longer its
+    EXPECT_EQ(w.mem(kBack).page(kGntGfn), back.shared_info_page.bytes);
+    EXPECT_EQ(w.mem(kBack).page(kGntGfn + 5), frame0);
+    EXPECT_EQ(w.gt->add_to_physmap(kBack, 0, kGntGfn), 0);
+    EXPECT_EQ(w.mem(kBack).page(kGntGfn), frame0);
+    EXPECT_EQ(back.shared_info_gfn(), DomainRecord::kNoGfn);
+    EXPECT_EQ(back.map_shared_info(b), 0);  // mapped again from nowhere: the frame stays where it is
+    EXPECT_EQ(w.mem(kBack).page(kGntGfn), frame0);
+
+    // The refused attempt left the grant mapping whole: it unmaps and the pin goes.
+    EXPECT_EQ(w.unmap_at(kBack, op.handle, kHostGfn), GNTST_okay);
+    EXPECT_EQ(w.flags(kFront, kRef), GTF_permit_access);
+}
+
 TEST(GrantTableMaptrack, LimitIsFramesTimesEntriesLessOne) {
     struct Row {
         const char* intent;
@@ -1120,7 +1172,7 @@ TEST(GrantTableMaptrack, LimitIsFramesTimesEntriesLessOne) {
             handles.insert(ops[i].handle);
         }
         EXPECT_EQ(handles.size(), r.usable);
-        EXPECT_EQ(ops[r.usable].status, GNTST_no_device_space);
+        EXPECT_EQ(ops[r.usable].status, GNTST_no_space);
         EXPECT_EQ(w.mem(kBack).page(kHostGfn + r.usable), nullptr);
         EXPECT_EQ(w.flags(kFront, r.usable) & kRW, 0);  // the failed map left no flag behind
         EXPECT_EQ(w.gt->active_maps(kBack), r.usable);
@@ -1149,14 +1201,14 @@ TEST(GrantTableMaptrack, FullTableRecoversAfterUnmap) {
     for (const auto& op : ops) ASSERT_EQ(op.status, GNTST_okay);
     const Gfn page = w.alloc(kFront, 0);
     w.grant(kFront, 400, kBack, page, GTF_permit_access);
-    EXPECT_EQ(w.map_at(kBack, kFront, 400, kHostGfn + 400, kHostMapRo).status, GNTST_no_device_space);
+    EXPECT_EQ(w.map_at(kBack, kFront, 400, kHostGfn + 400, kHostMapRo).status, GNTST_no_space);
     // The handle is taken before the ref is looked at, so even a bad ref reports no space.
-    EXPECT_EQ(w.map_at(kBack, kFront, 9999, kHostGfn + 400, kHostMapRo).status, GNTST_no_device_space);
+    EXPECT_EQ(w.map_at(kBack, kFront, 9999, kHostGfn + 400, kHostMapRo).status, GNTST_no_space);
     EXPECT_EQ(w.unmap_at(kBack, ops[7].handle, kHostGfn + 7), GNTST_okay);
     auto again = w.map_at(kBack, kFront, 400, kHostGfn + 400, kHostMapRo);
     EXPECT_EQ(again.status, GNTST_okay);
     EXPECT_EQ(again.handle, 255u);  // the entry kept back as the list's last, now that one follows it
-    EXPECT_EQ(w.map_at(kBack, kFront, 7, kHostGfn + 7, kHostMapRo).status, GNTST_no_device_space);
+    EXPECT_EQ(w.map_at(kBack, kFront, 7, kHostGfn + 7, kHostMapRo).status, GNTST_no_space);
 }
 
 TEST(GrantTableMaptrack, PinCountOverflowIsRefused) {

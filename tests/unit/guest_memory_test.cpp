@@ -52,6 +52,20 @@ TEST(GuestMemory, XenPageMappingReplacesRamAndIsShared) {
     EXPECT_FALSE(m.free_page(g)) << "a Xen-owned page is not the guest's to free";
 }
 
+// XENMEM_add_to_physmap of a Xen page (shared_info, a grant frame) must not land on a live grant
+// mapping: the mapping would be lost with its pins still held. Xen's xenmem_add_to_physmap_one fails
+// there (guest_remove_page cannot take a reference on another domain's page).
+TEST(GuestMemory, XenPageIsRefusedOverAGrantMapping) {
+    GuestMemory granter(GuestMemory::kFirstAllocatableGfn + 8), mapper(GuestMemory::kFirstAllocatableGfn + 8);
+    Gfn g = *granter.allocate_page();
+    Gfn slot = GuestMemory::kFirstAllocatableGfn + 3;
+    ASSERT_TRUE(mapper.map_foreign_page(slot, granter.ram_frame(g)));
+    XenPage shared;
+    EXPECT_FALSE(mapper.map_xen_page(slot, &shared));
+    EXPECT_EQ(mapper.page(slot), granter.page(g));
+    EXPECT_TRUE(mapper.unmap_foreign_page(slot)) << "the grant mapping is still there to unmap";
+}
+
 TEST(GuestMemory, ForeignReferenceKeepsAGrantedFrameAlive) {
     GuestMemory granter(GuestMemory::kFirstAllocatableGfn + 8), mapper(GuestMemory::kFirstAllocatableGfn + 8);
     Gfn g = *granter.allocate_page();

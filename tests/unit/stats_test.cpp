@@ -35,6 +35,13 @@ TEST(Stats, CountersFamiliesAndDistributionsDumpUnderTheirGroupPath) {
     EXPECT_EQ(root.find_counter("dom1.vcpu1.halts"), nullptr);
 }
 
+TEST(Stats, RaiseToKeepsTheHighWaterMark) {
+    StatsGroup g("g");
+    Counter peak(g, "peak", "items", "most items held at once");
+    for (std::uint64_t v : {3u, 1u, 7u, 7u, 2u}) peak.raise_to(v);
+    EXPECT_EQ(peak.value(), 7u);
+}
+
 TEST(Stats, DescribedDumpCarriesUnitAndDescription) {
     StatsGroup root("");
     Counter c(root, "sends", "notifications", "EVTCHNOP_send calls");

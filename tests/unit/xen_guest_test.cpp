@@ -1,4 +1,5 @@
 // The guest kernel's Xen support without a simulator: a fake machine records what it is asked.
+#include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
@@ -10,10 +11,11 @@
 namespace xensim {
 namespace {
 
-// Memory and a hypercall log; every hypercall succeeds.
+// Memory and a hypercall log; every hypercall succeeds unless on_hypercall says otherwise. `vcpu`
+// is the vCPU the guest code runs on (tests switch it to act as another vCPU of the same machine).
 class FakeMachine : public GuestServices {
   public:
-    unsigned vcpu_id() const override { return 0; }
+    unsigned vcpu_id() const override { return vcpu; }
     bool is_pv() const override { return true; }
     const CostModel& costs() const override { return costs_; }
     void compute(Cycles c) override { computed += c; }
@@ -24,15 +26,26 @@ class FakeMachine : public GuestServices {
     bool outs(std::uint16_t, unsigned, std::uint64_t, std::uint32_t) override { return true; }
     std::uint64_t mmio_read(std::uint64_t, unsigned) override { return ~0ull; }
     void mmio_write(std::uint64_t, unsigned, std::uint64_t) override {}
-    void cpuid(std::uint32_t, std::uint32_t, std::uint32_t out[4]) override {
+    void cpuid(std::uint32_t leaf, std::uint32_t, std::uint32_t out[4]) override {
         out[0] = out[1] = out[2] = out[3] = 0;
+        if (leaf == 0x40000000) {  // "XenVMMXenVMM", so that an HVM kernel finds Xen
+            std::memcpy(&out[1], "XenV", 4);
+            std::memcpy(&out[2], "MMXe", 4);
+            std::memcpy(&out[3], "nVMM", 4);
+        }
     }
     std::uint64_t rdmsr(std::uint32_t) override { return 0; }
     void wrmsr(std::uint32_t, std::uint64_t) override {}
-    long hypercall(unsigned op, unsigned long a1, unsigned long, unsigned long, unsigned long,
+    long hypercall(unsigned op, unsigned long a1, unsigned long a2, unsigned long, unsigned long,
                    unsigned long) override {
         hypercalls.push_back({op, a1});
-        return 0;
+        if (op == __HYPERVISOR_event_channel_op && a1 == EVTCHNOP_unmask)
+            unmasks.push_back(reinterpret_cast<evtchn_unmask_t*>(a2)->port);
+        if (op == __HYPERVISOR_memory_op && a1 == XENMEM_add_to_physmap) {
+            const auto* x = reinterpret_cast<const xen_add_to_physmap_t*>(a2);
+            if (x->space == XENMAPSPACE_shared_info) shared_info_gfn = x->gpfn;
+        }
+        return on_hypercall ? on_hypercall(op, a1, a2) : 0;
     }
     void halt() override { ++halts; }
     void mark_phase(const char*) override {}
@@ -56,16 +69,20 @@ class FakeMachine : public GuestServices {
     CostModel costs_ = CostModel::defaults();
     Cycles computed = 0;
     unsigned halts = 0;
+    unsigned vcpu = 0;
+    std::uint64_t shared_info_gfn = 0;
     std::vector<std::pair<unsigned, unsigned long>> hypercalls;
+    std::vector<evtchn_port_t> unmasks;  // ports of EVTCHNOP_unmask calls
+    std::function<long(unsigned, unsigned long, unsigned long)> on_hypercall;
     std::function<void()> handler;
     std::map<std::uint64_t, std::unique_ptr<std::uint8_t[]>> pages;
     std::uint64_t next_gfn = 0x100;
 };
 
-// shared_info as XenGuest::boot maps it: the first page it allocates (add_to_physmap is faked).
+// shared_info where XenGuest::boot mapped it (add_to_physmap is faked: the guest's own page).
 shared_info_t* booted(XenGuest& g, FakeMachine& m) {
     EXPECT_EQ(g.boot({&m}, {}), 0);
-    return reinterpret_cast<shared_info_t*>(m.page(0x100));
+    return reinterpret_cast<shared_info_t*>(m.page(m.shared_info_gfn));
 }
 
 void raise(shared_info_t* si, evtchn_port_t port) {
@@ -98,6 +115,156 @@ TEST(XenGuest, UpcallScansTheTwoLevelBitmapsAndDispatchesUnmaskedPortsInOrder) {
     EXPECT_EQ(si->vcpu_info[0].evtchn_upcall_pending, 1);
     g.handle_upcall(m);
     EXPECT_EQ(seen.back(), 130u);
+}
+
+bool bit(const xen_ulong_t* words, evtchn_port_t port) { return (words[port / 64] >> (port % 64)) & 1; }
+
+std::size_t count_evtchnop(const FakeMachine& m, unsigned cmd) {
+    std::size_t n = 0;
+    for (const auto& [op, a1] : m.hypercalls) n += op == __HYPERVISOR_event_channel_op && a1 == cmd;
+    return n;
+}
+
+// Linux 6.1 evtchn_2l_unmask on the port's own vCPU: a PV kernel resends a pending event itself,
+// an HVM kernel ("hvm domains don't have their own implementation of irq_enable") masks the port
+// again and asks Xen with EVTCHNOP_unmask. Nothing pending: neither makes a hypercall.
+TEST(XenGuest, UnmaskOfAPendingPortTakesTheHypercallOnlyInAnHvmGuest) {
+    struct Row {
+        const char* intent;
+        bool pv;
+        bool pending;
+        std::size_t unmask_hypercalls;
+        bool mask_after;
+        std::uint8_t upcall_flag;  // set by the guest itself
+    };
+    const Row rows[] = {
+        {"HVM, pending: re-mask, EVTCHNOP_unmask", false, true, 1, true, 0},
+        {"HVM, nothing pending: clear the bit, no hypercall", false, false, 0, false, 0},
+        {"PV, pending: clear the bit, raise the upcall flag", true, true, 0, false, 1},
+        {"PV, nothing pending: clear the bit", true, false, 0, false, 0},
+    };
+    for (const Row& r : rows) {
+        SCOPED_TRACE(r.intent);
+        FakeMachine m;
+        XenGuest g(1, r.pv);
+        shared_info_t* si = booted(g, m);
+        if (r.pending) si->evtchn_pending[0] |= xen_ulong_t(1) << 9;
+        const std::size_t before = m.hypercalls.size();
+        g.unmask(m, 9);
+        EXPECT_EQ(m.hypercalls.size() - before, r.unmask_hypercalls);
+        EXPECT_EQ(m.unmasks, std::vector<evtchn_port_t>(r.unmask_hypercalls, 9));
+        EXPECT_EQ(bit(si->evtchn_mask, 9), r.mask_after);
+        EXPECT_EQ(si->vcpu_info[0].evtchn_upcall_pending, r.upcall_flag);
+        EXPECT_EQ(si->vcpu_info[0].evtchn_pending_sel, xen_ulong_t(r.upcall_flag));
+    }
+}
+
+// EVTCHNOP_bind_interdomain always leaves the new port pending (Xen's evtchn_bind_interdomain), so an
+// HVM guest's bind is followed by EVTCHNOP_unmask: two hypercalls, not one.
+TEST(XenGuest, HvmBindInterdomainIsFollowedByEvtchnopUnmask) {
+    FakeMachine m;
+    XenGuest g(1, false);
+    shared_info_t* si = booted(g, m);
+    m.on_hypercall = [&](unsigned op, unsigned long cmd, unsigned long arg) -> long {
+        if (op == __HYPERVISOR_event_channel_op && cmd == EVTCHNOP_bind_interdomain) {
+            reinterpret_cast<evtchn_bind_interdomain_t*>(arg)->local_port = 5;
+            si->evtchn_pending[0] |= xen_ulong_t(1) << 5;  // masked (boot masks all): no upcall
+        }
+        return 0;
+    };
+    m.hypercalls.clear();
+    evtchn_port_t local = 0;
+    ASSERT_EQ(g.bind_interdomain(m, 0, 7, &local), 0);
+    EXPECT_EQ(local, 5u);
+    ASSERT_EQ(m.hypercalls.size(), 2u);
+    EXPECT_EQ(m.hypercalls[0].second, static_cast<unsigned long>(EVTCHNOP_bind_interdomain));
+    EXPECT_EQ(m.hypercalls[1].second, static_cast<unsigned long>(EVTCHNOP_unmask));
+    EXPECT_EQ(m.unmasks, std::vector<evtchn_port_t>{5});
+    EXPECT_TRUE(bit(si->evtchn_mask, 5)) << "left for Xen's unmask to clear";
+    EXPECT_EQ(g.port_vcpu(5), 0u) << "a new interdomain port is bound to vCPU 0";
+}
+
+// Linux's per-CPU port mask (events_2l.c active_evtchns = pending & ~mask & cpu_evtchn_mask): two
+// ports in one bitmap word, bound to vCPU 0 and vCPU 1; each vCPU's upcall takes only its own.
+TEST(XenGuest, UpcallTakesOnlyThePortsBoundToItsVcpu) {
+    FakeMachine m;
+    XenGuest g(2, true);
+    shared_info_t* si = booted(g, m);
+    std::vector<std::pair<unsigned, evtchn_port_t>> seen;
+    for (evtchn_port_t p : {3u, 4u}) {
+        g.set_port_handler(
+            p, [&](GuestServices& s, evtchn_port_t port) { seen.emplace_back(s.vcpu_id(), port); });
+        g.unmask(m, p);
+    }
+    m.on_hypercall = [&](unsigned op, unsigned long cmd, unsigned long arg) -> long {
+        if (op == __HYPERVISOR_event_channel_op && cmd == EVTCHNOP_unmask) {  // Xen clears the mask bit
+            const evtchn_port_t p = reinterpret_cast<evtchn_unmask_t*>(arg)->port;
+            si->evtchn_mask[p / 64] &= ~(xen_ulong_t(1) << (p % 64));
+        }
+        return 0;
+    };
+    m.hypercalls.clear();
+    ASSERT_EQ(g.bind_vcpu(m, 4, 1), 0);
+    EXPECT_EQ(m.unmasks, std::vector<evtchn_port_t>{4}) << "unmasked from vCPU 0, bound to vCPU 1";
+    EXPECT_EQ(g.port_vcpu(3), 0u);
+    EXPECT_EQ(g.port_vcpu(4), 1u);
+    // Xen sets each port pending with the selector bit of its notify vCPU.
+    si->evtchn_pending[0] |= (xen_ulong_t(1) << 3) | (xen_ulong_t(1) << 4);
+    si->vcpu_info[0].evtchn_pending_sel = 1;
+    si->vcpu_info[0].evtchn_upcall_pending = 1;
+    si->vcpu_info[1].evtchn_pending_sel = 1;
+    si->vcpu_info[1].evtchn_upcall_pending = 1;
+    g.handle_upcall(m);
+    EXPECT_EQ(seen, (std::vector<std::pair<unsigned, evtchn_port_t>>{{0, 3}}));
+    EXPECT_TRUE(bit(si->evtchn_pending, 4)) << "vCPU 1's event waits for vCPU 1";
+    m.vcpu = 1;
+    g.handle_upcall(m);
+    EXPECT_EQ(seen, (std::vector<std::pair<unsigned, evtchn_port_t>>{{0, 3}, {1, 4}}));
+    EXPECT_EQ(si->evtchn_pending[0], 0u);
+    // Closing the port unbinds it: its next event is handled by no vCPU.
+    ASSERT_EQ(g.close(m, 4), 0);
+    EXPECT_FALSE(g.port_vcpu(4).has_value());
+    si->evtchn_pending[0] |= xen_ulong_t(1) << 4;
+    si->vcpu_info[1].evtchn_pending_sel = 1;
+    g.handle_upcall(m);
+    EXPECT_EQ(seen.size(), 2u);
+}
+
+// xen_rebind_evtchn_to_cpu: mask, EVTCHNOP_bind_vcpu, rebind, then unmask unless the port was masked
+// before; the unmask runs on the calling vCPU, so for a port now bound elsewhere it is a hypercall.
+TEST(XenGuest, BindVcpuMasksAroundTheRebindAndUnmasksThroughXenFromAnotherVcpu) {
+    FakeMachine m;
+    XenGuest g(2, true);
+    shared_info_t* si = booted(g, m);
+    g.set_port_handler(6, [](GuestServices&, evtchn_port_t) {});
+    g.unmask(m, 6);
+    long rc_bind = 0;
+    bool masked_during_bind = false;
+    m.on_hypercall = [&](unsigned op, unsigned long cmd, unsigned long) -> long {
+        if (op == __HYPERVISOR_event_channel_op && cmd == EVTCHNOP_bind_vcpu) {
+            masked_during_bind = bit(si->evtchn_mask, 6);
+            return rc_bind;
+        }
+        return 0;
+    };
+    m.hypercalls.clear();
+    ASSERT_EQ(g.bind_vcpu(m, 6, 1), 0);
+    EXPECT_TRUE(masked_during_bind);
+    EXPECT_EQ(count_evtchnop(m, EVTCHNOP_bind_vcpu), 1u);
+    EXPECT_EQ(m.unmasks, std::vector<evtchn_port_t>{6}) << "bound to vCPU 1, unmasked from vCPU 0";
+    // Rebound from vCPU 1 to vCPU 1 itself: the unmask is local, no hypercall.
+    m.vcpu = 1;
+    si->evtchn_mask[0] &= ~(xen_ulong_t(1) << 6);  // what Xen's EVTCHNOP_unmask did
+    ASSERT_EQ(g.bind_vcpu(m, 6, 1), 0);
+    EXPECT_EQ(m.unmasks.size(), 1u);
+    EXPECT_FALSE(bit(si->evtchn_mask, 6));
+    // A port the guest holds masked stays masked; a refused rebind keeps the old binding.
+    g.mask(m, 6);
+    rc_bind = -XEN_EINVAL;
+    EXPECT_EQ(g.bind_vcpu(m, 6, 0), -XEN_EINVAL);
+    EXPECT_EQ(g.port_vcpu(6), 1u);
+    EXPECT_TRUE(bit(si->evtchn_mask, 6));
+    EXPECT_EQ(m.unmasks.size(), 1u);
 }
 
 TEST(XenGuest, DeferredWorkRunsLaterInOrderIncludingWorkItQueues) {
