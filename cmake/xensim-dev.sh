@@ -2,7 +2,8 @@
 # Set-up, build and run for people and CI (README quick start, .ci/run).
 #   cmake/xensim-dev.sh run        install what is missing, build, run the default scenario
 #   cmake/xensim-dev.sh test       install what is missing, build, run every test (ctest)
-#   cmake/xensim-dev.sh asan-test  the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   cmake/xensim-dev.sh asan-test  the same under AddressSanitizer + UndefinedBehaviorSanitizer, built with
+#                                  clang in build-asan (float-cast-overflow included, see CMakeLists.txt)
 #   cmake/xensim-dev.sh bench      build in Release and run the benchmarks
 #   cmake/xensim-dev.sh fuzz       install clang + libFuzzer if missing, build the fuzz target in
 #                                  build-fuzz and run it for XENSIM_FUZZ_SECONDS (default 60)
@@ -12,8 +13,8 @@ cd "$(dirname "$0")/.."
 # Debian 12 packages the build needs; only the missing ones are installed (idempotent).
 PACKAGES=(cmake make g++ pkg-config libsystemc-dev libxen-dev nlohmann-json3-dev libboost-dev
           libgtest-dev libbenchmark-dev xenstore-utils)
-# The fuzz phase only: clang 14 and its runtime libraries (libclang_rt.fuzzer, asan, ubsan).
-FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+# The asan-test and fuzz phases: clang 14 and its runtime libraries (libclang_rt.fuzzer, asan, ubsan).
+CLANG_PACKAGES=(clang libclang-rt-14-dev)
 
 install_missing() {  # install_missing [PACKAGE...] (default: PACKAGES)
     local want=("$@") missing=()
@@ -51,7 +52,10 @@ test)
     ;;
 asan-test)
     install_missing
-    build build-asan -DCMAKE_BUILD_TYPE=Debug -DXENSIM_SANITIZE=ON -DXENSIM_BUILD_BENCHMARKS=OFF
+    install_missing "${CLANG_PACKAGES[@]}"
+    # clang, named on the command line so that a build-asan configured earlier with g++ is reconfigured.
+    build build-asan -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DXENSIM_SANITIZE=ON \
+        -DXENSIM_BUILD_BENCHMARKS=OFF
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
     ;;
@@ -66,7 +70,7 @@ bench)
     ;;
 fuzz)
     install_missing
-    install_missing "${FUZZ_PACKAGES[@]}"
+    install_missing "${CLANG_PACKAGES[@]}"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXENSIM_FUZZ=ON \
         -DXENSIM_BUILD_BENCHMARKS=OFF >/dev/null
     cmake --build build-fuzz -j "$(nproc)" --target xenstore_fuzz

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "sim/core/config_schema.h"  // describe_json, json_parse_error_message
+#include "sim/core/config_schema.h"  // describe_json, parse_json_text, read_input_file
 
 namespace xensim {
 
@@ -296,16 +296,13 @@ const Tolerance* ToleranceSet::find(const std::string& path) const {
 // --- loading ---
 
 ReportFile load_report(const std::string& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw ReportInputError(file + ": cannot open the report file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string text = ss.str();
     ReportFile f{file, {}};
     try {
-        f.report = json::parse(text);
-    } catch (const json::parse_error& e) {
-        throw ReportInputError(json_parse_error_message(file, text, e));
+        // Not a regular file (a directory, /dev/zero), above 256 MiB, not JSON, or a number beyond
+        // a double (1e400): all bad input with the file named.
+        f.report = parse_json_text(read_input_file(file, "report file", std::size_t{256} << 20), file);
+    } catch (const InputError& e) {
+        throw ReportInputError(e.what());
     }
     schema_version_of(f);
     return f;

@@ -1,8 +1,14 @@
 // xensim: the command-line tool. Exit status 0 ok, 2 bad input (scenario or flags), 1 internal
 // error (including a run whose workloads failed verification or stalled).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -27,6 +33,8 @@ const char* kUsage = R"(usage:
       Simulate the scenario, print a summary, write DIR/report.json and DIR/stats.json (every
       counter with its unit and description; DIR defaults to ./xensim-out) and, with --trace, DIR/trace.json (perfetto) or DIR/trace.txt (text).
       CATEGORIES: comma-separated from sched, vmexit, hypercall, evtchn, gnttab, ioreq, blkif, or all.
+      --set: dotted keys and array indices (domains.1.vcpus=2); the value is JSON, or a bare word
+      for a string-typed key (domains.1.disks.0.model=null).
       --xenstore-socket serves the simulated host's XenStore on PATH during the run (a client
       that writes makes the run depend on it); --hold keeps serving after the run until SIGINT.
   xensim validate SCENARIO.json [--set a.b.c=value]... [--seed N]
@@ -123,6 +131,28 @@ Args parse_args(int argc, char** argv) {
     return a;
 }
 
+// Opens `path` for writing as the run will (created or truncated) and writes one byte, which a
+// file that opens but takes nothing (a link to /dev/full: ENOSPC) refuses; then empties it. A file
+// that cannot be written is bad input (exit 2), found before anything is simulated.
+void check_writable(const std::string& out, const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    struct stat st;
+    bool ok = fd >= 0 && ::write(fd, "\n", 1) == 1 && ::fstat(fd, &st) == 0 &&
+              (!S_ISREG(st.st_mode) || ::ftruncate(fd, 0) == 0);
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (!ok)
+        throw xensim::ScenarioError("--out " + out + ": cannot write " + path + ": " + std::strerror(err));
+}
+
+// After the run: a write that fails now (the disk filled up meanwhile) is a host error, exit 1.
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+}
+
 int run(const Args& a) {
     using namespace xensim;
     Scenario sc = load_scenario(a.scenario, a.overrides);
@@ -133,19 +163,27 @@ int run(const Args& a) {
     Tracer tracer;
     bool writes = a.command == "run";
     if (writes) {
-        std::error_code ec;
-        std::filesystem::create_directories(a.out, ec);
-        if (ec) throw ScenarioError("--out " + a.out + ": cannot create directory: " + ec.message());
+        std::uint32_t mask = 0;
         if (!a.trace.empty()) {
-            std::uint32_t mask;
             try {
                 mask = Tracer::parse_categories(a.trace);
             } catch (const std::invalid_argument& e) {
                 throw UsageError(std::string("--trace: ") + e.what());
             }
-            bool text = a.trace_format == "text";
-            std::string path = a.out + (text ? "/trace.txt" : "/trace.json");
-            tracer.enable(mask, text ? make_text_trace_sink(path) : make_perfetto_trace_sink(path));
+        }
+        std::error_code ec;
+        std::filesystem::create_directories(a.out, ec);
+        if (ec) throw ScenarioError("--out " + a.out + ": cannot create directory: " + ec.message());
+        const bool text = a.trace_format == "text";
+        const std::string trace_path = a.out + (text ? "/trace.txt" : "/trace.json");
+        // Every file the run writes is tried now, so that an --out that cannot take them is bad
+        // input found before simulating rather than an error after it.
+        check_writable(a.out, a.out + "/report.json");
+        check_writable(a.out, a.out + "/stats.json");
+        if (!a.trace.empty()) {
+            check_writable(a.out, trace_path);
+            tracer.enable(mask,
+                          text ? make_text_trace_sink(trace_path) : make_perfetto_trace_sink(trace_path));
         }
     }
     Platform platform(sc, tracer);
@@ -177,13 +215,9 @@ int run(const Args& a) {
                       << static_cast<std::uint64_t>(wall > 0 ? w["ops"].get<double>() / wall : 0.0)
                       << " per host second\n";
     } else {
-        std::ofstream out(a.out + "/report.json");
-        out << report.dump(2) << "\n";
-        if (!out) throw std::runtime_error("cannot write " + a.out + "/report.json");
+        write_file(a.out + "/report.json", report.dump(2) + "\n");
         // The stats catalog: every counter with its value, unit and description.
-        std::ofstream catalog(a.out + "/stats.json");
-        catalog << platform.stats().dump(true).dump(2) << "\n";
-        if (!catalog) throw std::runtime_error("cannot write " + a.out + "/stats.json");
+        write_file(a.out + "/stats.json", platform.stats().dump(true).dump(2) + "\n");
         std::cout << render_summary(report) << "report: " << a.out << "/report.json\n";
     }
     if (store_server && a.hold) {

@@ -1,6 +1,12 @@
 #include "sim/core/config_schema.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 namespace xensim {
@@ -153,6 +159,9 @@ ConfigNodePtr ConfigNode::variant(std::map<std::string, ConfigNodePtr> by_type, 
     n->kind_ = Kind::variant;
     n->variants_ = std::move(by_type);
     n->description_ = std::move(description);
+    std::vector<std::string> types;
+    for (const auto& [t, _] : n->variants_) types.push_back(t);
+    n->variant_type_ = enumeration(types.empty() ? "" : types.front(), types, "selects the variant");
     return n;
 }
 
@@ -180,16 +189,27 @@ json ConfigNode::resolve(const json& in, const std::string& at, std::vector<Conf
     };
     switch (kind_) {
         case Kind::integer: {
+            const std::string in_range =
+                "an integer in [" + std::to_string(imin_) + ", " + std::to_string(imax_) + "]";
             if (!in.is_number_integer()) {
-                if (in.is_number_float() && std::floor(in.get<double>()) == in.get<double>())
-                    return resolve(json(static_cast<std::int64_t>(in.get<double>())), at, errors);
+                if (in.is_number_float() && std::floor(in.get<double>()) == in.get<double>()) {
+                    // An integral double (4.0, 1e3) is that integer. Converting a double outside
+                    // int64 is undefined ([conv.fpint]), so its range is checked as a double first:
+                    // -2^63 and 2^63 are exact, and every integer in [-2^63, 2^63) fits. Out of
+                    // range, the number is reported as the file has it (-9223372036854775809 is
+                    // parsed as the double -2^63, which is not what the file says).
+                    const double d = in.get<double>();
+                    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return fail(in_range);
+                    const auto v = static_cast<std::int64_t>(d);
+                    if (v < imin_ || v > imax_) return fail(in_range);
+                    return v;
+                }
                 return fail("an integer" + (unit_.empty() ? "" : " (" + unit_ + ")"));
             }
             if (in.is_number_unsigned() && in.get<std::uint64_t>() > static_cast<std::uint64_t>(imax_))
-                return fail("an integer in [" + std::to_string(imin_) + ", " + std::to_string(imax_) + "]");
+                return fail(in_range);
             auto v = in.get<std::int64_t>();
-            if (v < imin_ || v > imax_)
-                return fail("an integer in [" + std::to_string(imin_) + ", " + std::to_string(imax_) + "]");
+            if (v < imin_ || v > imax_) return fail(in_range);
             return v;
         }
         case Kind::number: {
@@ -350,16 +370,136 @@ const ConfigNode* ConfigNode::find(const std::string& dotted) const {
     return nullptr;
 }
 
-std::string json_parse_error_message(const std::string& file, const std::string& text,
-                                     const nlohmann::json::parse_error& e) {
+const ConfigNode* ConfigNode::child(const std::string& key, const json& here) const {
+    switch (kind_) {
+        case Kind::array:
+            return item_.get();
+        case Kind::object:
+            for (const auto& f : fields_)
+                if (f.name == key) return f.node.get();
+            return nullptr;
+        case Kind::variant: {
+            if (key == "type") return variant_type_.get();
+            auto t = here.is_object() ? here.find("type") : here.end();
+            if (!here.is_object() || t == here.end() || !t->is_string()) return nullptr;
+            auto v = variants_.find(t->get<std::string>());
+            return v == variants_.end() ? nullptr : v->second->child(key, here);
+        }
+        default:
+            return nullptr;
+    }
+}
+
+namespace {
+
+// "LINE:COL" of the `byte`-th byte (1-based) of `text`.
+std::string line_col(const std::string& text, std::size_t byte) {
     std::size_t line = 1, col = 1;
-    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+    for (std::size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
         if (text[i] == '\n')
             ++line, col = 1;
         else
             ++col;
     }
-    return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": not valid JSON: " + e.what();
+    return std::to_string(line) + ":" + std::to_string(col);
+}
+
+// A SAX handler that builds nothing and keeps where parsing failed: nlohmann's DOM parser throws
+// out_of_range.406 (a number beyond a double) without a position, but hands it to the SAX
+// handler's parse_error with one (nlohmann/detail/input/parser.hpp, parser::sax_parse_internal).
+struct ErrorLocator : nlohmann::json_sax<json> {
+    std::size_t position = 0;
+    std::string token;
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return true; }
+    bool key(string_t&) override { return true; }
+    bool end_object() override { return true; }
+    bool start_array(std::size_t) override { return true; }
+    bool end_array() override { return true; }
+    bool parse_error(std::size_t pos, const std::string& last_token, const json::exception&) override {
+        position = pos, token = last_token;
+        return false;
+    }
+};
+
+}  // namespace
+
+std::string describe_file_type(unsigned st_mode) {
+    const mode_t m = st_mode;
+    if (S_ISREG(m)) return "a regular file";
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISSOCK(m)) return "a socket";
+    if (S_ISLNK(m)) return "a symbolic link";
+    return "a special file";
+}
+
+json parse_json_text(const std::string& text, const std::string& file) {
+    try {
+        return json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw InputError(json_parse_error_message(file, text, e));
+    } catch (const json::out_of_range& e) {
+        ErrorLocator where;
+        json::sax_parse(text, &where);
+        // The position is the byte after the token; the message points at the token's first byte.
+        const std::size_t start =
+            where.position >= where.token.size() ? where.position - where.token.size() + 1 : 1;
+        throw InputError(file + ":" + line_col(text, start) + ": not valid JSON: " + e.what());
+    }
+}
+
+std::string read_input_file(const std::string& path, const std::string& what, std::size_t max_bytes) {
+    const std::string limit =
+        "a file of at most " + std::to_string(max_bytes) + " bytes" +
+        (max_bytes % (1u << 20) == 0 ? " (" + std::to_string(max_bytes >> 20) + " MiB)" : "");
+    auto refuse_stat = [&](const struct stat& st) {
+        if (!S_ISREG(st.st_mode))
+            throw InputError(path + ": expected a regular JSON file, found " +
+                             describe_file_type(st.st_mode));
+        if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
+            throw InputError(path + ": expected " + limit + ", found " + std::to_string(st.st_size) +
+                             " bytes");
+    };
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0)
+        throw InputError(path + ": cannot open the " + what + ": " + std::strerror(errno));
+    refuse_stat(st);  // before open(2): opening a FIFO would wait for a writer
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) throw InputError(path + ": cannot open the " + what + ": " + std::strerror(errno));
+    std::string text;
+    try {
+        if (::fstat(fd, &st) != 0) throw InputError(path + ": cannot stat: " + std::strerror(errno));
+        refuse_stat(st);  // the file opened may not be the one stat(2) saw
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw InputError(path + ": cannot read the " + what + ": " + std::strerror(errno));
+            if (n == 0) break;
+            text.append(buf, static_cast<std::size_t>(n));
+            if (text.size() > max_bytes)  // st_size was 0 or the file grew
+                throw InputError(path + ": expected " + limit + ", found more");
+        }
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+    return text;
+}
+
+std::string json_parse_error_message(const std::string& file, const std::string& text,
+                                     const nlohmann::json::parse_error& e) {
+    return file + ":" + line_col(text, e.byte) + ": not valid JSON: " + e.what();
 }
 
 }  // namespace xensim

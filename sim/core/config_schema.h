@@ -16,12 +16,20 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace xensim {
+
+// Input refused before it is used (a file that is not a regular file, is too large, or is not
+// JSON): the message is ready for the user, naming the file. The CLI maps it to exit status 2.
+class InputError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
 
 struct ConfigError {
     std::string pointer;   // JSON pointer into the scenario, e.g. "/domains/1/vcpus"
@@ -72,8 +80,14 @@ class ConfigNode {
     // JSON Schema (draft 2020-12) fragment for this node.
     nlohmann::json json_schema() const;
     // The node found by walking a dotted path of object field names ("platform.cost.tlb_flush"),
-    // or nullptr. Used by --set to type the value it parses.
+    // or nullptr.
     const ConfigNode* find(const std::string& dotted) const;
+    // The node that describes `key` inside a value `here` of this node: an object's field, an
+    // array's item (key is an index), a variant's field, the variant being selected by here's
+    // "type"; nullptr when the schema has no such key. --set walks it to type the value it parses.
+    const ConfigNode* child(const std::string& key, const nlohmann::json& here) const;
+    // A string or an enumeration: --set takes a bare word for it.
+    bool takes_text() const { return kind_ == Kind::string || kind_ == Kind::enumeration; }
 
   private:
     Kind kind_ = Kind::object;
@@ -86,6 +100,7 @@ class ConfigNode {
     ConfigNodePtr item_;
     std::size_t min_items_ = 0, max_items_ = 0;
     std::map<std::string, ConfigNodePtr> variants_;
+    ConfigNodePtr variant_type_;  // a variant's "type" key: one of the variants' names
 };
 
 // Describes a JSON value for an error message: `integer 3`, `string "abc"`, `object`, ...
@@ -95,5 +110,24 @@ std::string describe_json(const nlohmann::json& v);
 // line and column).
 std::string json_parse_error_message(const std::string& file, const std::string& text,
                                      const nlohmann::json::parse_error& e);
+
+// Parses JSON text read from `file`. Every way the text can fail is an InputError
+// "FILE:LINE:COL: not valid JSON: ...": a syntax error, and a number beyond a double (1e400),
+// which nlohmann reports as out_of_range.406 rather than as a parse_error.
+nlohmann::json parse_json_text(const std::string& text, const std::string& file);
+
+// "a directory", "a character device", "a FIFO", ... for a stat(2) st_mode.
+std::string describe_file_type(unsigned st_mode);
+
+// Input files (a scenario, a report) are small; anything larger is refused unread.
+constexpr std::size_t kMaxInputFileBytes = 16u << 20;  // 16 MiB
+
+// The whole content of the input file `path`. Refuses, with an InputError naming the file, what is
+// not a regular file (a directory, /dev/zero, a FIFO: stat(2) first, so a FIFO is never opened and
+// an endless device never read) and a file above `max_bytes` (checked on its size, then while
+// reading, for files whose size stat(2) does not tell, as in /proc). `what` names the file in
+// "cannot open the scenario file".
+std::string read_input_file(const std::string& path, const std::string& what,
+                            std::size_t max_bytes = kMaxInputFileBytes);
 
 }  // namespace xensim

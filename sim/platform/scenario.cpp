@@ -1,9 +1,13 @@
 #include "sim/platform/scenario.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <set>
-#include <sstream>
 
 #include "frontends/blkif_misbehaviour.h"
 #include "sim/core/cost_model.h"
@@ -329,41 +333,58 @@ json scenario_json_schema() {
 
 namespace {
 
-// "a.b.1.c=value" applied to raw JSON (before validation, so typos surface as unknown keys).
+// "a.b.1.c=value" applied to raw JSON (before validation, so typos surface as unknown keys). The
+// path is walked in the schema alongside the document: where it ends on a string-typed key (a
+// string or an enumeration) the value is taken as a bare word (model=null is the string "null")
+// unless it is a JSON string ("\"null\""); elsewhere the value is JSON, or else the text as a
+// string, which validation then reports against the key's type.
 void apply_set(json& doc, const std::string& assignment, const std::string& file) {
+    const std::string where = file + ": --set " + assignment + ": ";
     auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0)
-        throw ScenarioError(file + ": --set " + assignment + ": expected PATH=VALUE, e.g. platform.pcpus=4");
+        throw ScenarioError(where + "expected PATH=VALUE, e.g. platform.pcpus=4");
     std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-    json value = json::parse(text, nullptr, false);
-    if (value.is_discarded()) value = text;
+    std::vector<std::string> parts;  // every component, empty ones included ("platform." has two)
+    for (std::size_t from = 0;;) {
+        auto dot = path.find('.', from);
+        parts.push_back(path.substr(from, dot == std::string::npos ? std::string::npos : dot - from));
+        if (dot == std::string::npos) break;
+        from = dot + 1;
+    }
+    for (const auto& p : parts)
+        if (p.empty())
+            throw ScenarioError(where +
+                                "expected PATH=VALUE with no empty component in PATH, e.g. platform.pcpus=4");
     json* node = &doc;
-    std::stringstream ss(path);
-    std::string part;
-    std::vector<std::string> parts;
-    while (std::getline(ss, part, '.')) parts.push_back(part);
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-        const std::string& p = parts[i];
-        if (p.empty()) throw ScenarioError(file + ": --set " + assignment + ": empty path component");
+    const ConfigNode* schema = scenario_schema().get();
+    std::string pointer;
+    for (const std::string& p : parts) {
+        const std::string at = pointer.empty() ? "/" : pointer;
         if (node->is_array()) {
-            std::size_t idx = 0;
-            try {
-                idx = std::stoul(p);
-            } catch (...) {
-                throw ScenarioError(file + ": --set " + assignment + ": \"" + p + "\" is not an array index");
-            }
+            const std::string range = node->empty()
+                                          ? "no index (the array is empty)"
+                                          : "an array index from 0 to " + std::to_string(node->size() - 1);
+            // Digits only: std::stoul would take "1x" as 1 and "-1" as a huge index.
+            bool digits = p.size() <= 19;
+            for (char c : p) digits = digits && c >= '0' && c <= '9';
+            const std::size_t idx = digits ? std::stoull(p) : node->size();
             if (idx >= node->size())
-                throw ScenarioError(file + ": --set " + assignment + ": index " + p +
-                                    " is past the end (size " + std::to_string(node->size()) + ")");
+                throw ScenarioError(where + at + ": expected " + range + ", found \"" + p + "\"");
+            if (schema) schema = schema->child(p, *node);
             node = &(*node)[idx];
         } else {
             if (node->is_null()) *node = json::object();
             if (!node->is_object())
-                throw ScenarioError(file + ": --set " + assignment + ": \"" + p +
-                                    "\" is inside a non-object");
+                throw ScenarioError(where + at + ": expected an object to hold \"" + p + "\", found " +
+                                    describe_json(*node));
+            if (schema) schema = schema->child(p, *node);
             node = &(*node)[p];
         }
+        pointer += '/';
+        for (char c : p) pointer += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
     }
+    json value = json::parse(text, nullptr, false);
+    if (value.is_discarded() || (schema && schema->takes_text() && !value.is_string())) value = text;
     *node = value;
 }
 
@@ -388,6 +409,55 @@ const json* raw_disk_at(const json& raw, std::size_t domain, std::size_t disk) {
     const json& disks = domains[domain].at("disks");
     if (!disks.is_array() || disk >= disks.size() || !disks[disk].is_object()) return nullptr;
     return &disks[disk];
+}
+
+// Each job's region on the disk, as FioJob's constructor computes it when the run builds the job
+// (frontends/fio_job.cpp, after fio's own rules: job i starts at offset + i * offset_increment;
+// size 0 runs to the end of the disk; a region must hold one bs). The run would fail the workload
+// there; here the key at fault is named. The first job that does not fit is reported.
+void check_fio_geometry(const json& w, const json& disks, const std::string& at,
+                        std::vector<ConfigError>& errors) {
+    const std::string vdev = w.at("disk");
+    const json* disk = nullptr;
+    for (const json& d : disks)
+        if (!disk && (vdev.empty() || d.value("vdev", "") == vdev)) disk = &d;
+    if (!disk) return;  // already reported
+    using std::to_string;
+    const std::uint64_t device = disk->at("sectors").get<std::uint64_t>() * 512, bs = w.at("bs"),
+                        numjobs = w.at("numjobs"), offset = w.at("offset"), inc = w.at("offset_increment"),
+                        size = w.at("size");
+    for (std::uint64_t j = 0; j < numjobs; ++j) {
+        // No overflow: the schema bounds offset and offset_increment by 2^50 and numjobs by 256.
+        const std::uint64_t start = offset + j * inc;
+        if (start >= device) {
+            if (j == 0)
+                errors.push_back({at + "/offset",
+                                  "an offset inside the disk (below " + to_string(device) + " bytes)",
+                                  describe_json(w.at("offset"))});
+            else
+                errors.push_back({at + "/offset_increment",
+                                  "job " + to_string(j) + "'s start (offset " + to_string(offset) + " + " +
+                                      to_string(j) + " x offset_increment) inside the disk (below " +
+                                      to_string(device) + " bytes)",
+                                  describe_json(w.at("offset_increment"))});
+            return;
+        }
+        if (size > device - start) {
+            errors.push_back({at + "/size",
+                              "a region that ends inside the disk (job " + to_string(j) + ": at most " +
+                                  to_string(device - start) + " bytes from " + to_string(start) + ")",
+                              describe_json(w.at("size"))});
+            return;
+        }
+        const std::uint64_t region = size == 0 ? device - start : size;
+        if (bs > region) {
+            errors.push_back(
+                {at + "/bs",
+                 "at most the region of job " + to_string(j) + " (" + to_string(region) + " bytes)",
+                 describe_json(w.at("bs"))});
+            return;
+        }
+    }
 }
 
 // Checks across keys. `raw` is the scenario as written, for keys whose presence matters.
@@ -538,6 +608,7 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
                 errors.push_back({at + "/offset", "a multiple of 512", describe_json(w.at("offset"))});
             if (w.at("time_based").get<bool>() && w.at("runtime_ms").get<std::uint64_t>() == 0)
                 errors.push_back({at + "/runtime_ms", "a runtime above 0 (time_based needs one)", "0"});
+            if (g > 0) check_fio_geometry(w, domains[g].at("disks"), at, errors);
         } else if (w.at("type") == "vga_console") {
             long g = need_domain("guest");
             if (g == 0 || (g > 0 && domains[g].at("vga") != "stdvga"))
@@ -554,15 +625,88 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
     }
 }
 
+// What FileImage's constructor (models/dom0/storage.cpp) needs of each disk's image when the
+// platform is built, checked on the host now so that validate catches it and nothing is
+// simulated: an existing image is a regular file of exactly sectors x 512 bytes that opens
+// read-write; a new one can be created in an existing directory and sized (a file system's largest
+// file can be smaller: 16 TiB on ext4 with 4 KiB blocks, EFBIG). Nothing is left behind: the size
+// is tried on an unnamed O_TMPFILE file, gone on close.
+void check_disk_images(const json& e, std::vector<ConfigError>& errors) {
+    const json& domains = e.at("domains");
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+        const json& disks = domains[i].at("disks");
+        for (std::size_t k = 0; k < disks.size(); ++k) {
+            const std::string image = disks[k].at("image");
+            if (image.empty() || image[0] != '/') continue;  // in memory, or already reported
+            const std::string at = "/domains/" + std::to_string(i) + "/disks/" + std::to_string(k) + "/image";
+            const std::uint64_t sectors = disks[k].at("sectors"), bytes = sectors * 512;
+            const std::string found = describe_json(disks[k].at("image"));
+            auto bad = [&](const std::string& expected, const std::string& what) {
+                errors.push_back({at, expected, what});
+            };
+            struct stat st;
+            if (::stat(image.c_str(), &st) == 0) {
+                if (!S_ISREG(st.st_mode)) {
+                    bad("a regular file (or a path where one can be created)",
+                        describe_file_type(st.st_mode));
+                } else if (static_cast<std::uint64_t>(st.st_size) != bytes) {
+                    bad("a file of " + std::to_string(bytes) + " bytes (sectors " + std::to_string(sectors) +
+                            " x 512)",
+                        "a file of " + std::to_string(st.st_size) + " bytes");
+                } else {
+                    const int fd = ::open(image.c_str(), O_RDWR | O_CLOEXEC);  // as FileImage opens it
+                    if (fd < 0)
+                        bad("a file xensim can open for reading and writing",
+                            found + " (" + std::strerror(errno) + ")");
+                    else
+                        ::close(fd);
+                }
+                continue;
+            }
+            if (errno != ENOENT) {
+                bad("a path xensim can reach", found + " (" + std::strerror(errno) + ")");
+                continue;
+            }
+            const auto slash = image.rfind('/');
+            const std::string dir = slash == 0 ? "/" : image.substr(0, slash);
+            std::string why;
+            if (::stat(dir.c_str(), &st) != 0)
+                why = std::strerror(errno);
+            else if (!S_ISDIR(st.st_mode))
+                why = describe_file_type(st.st_mode);
+            if (!why.empty()) {
+                bad("a path in an existing directory", found + " (" + dir + ": " + why + ")");
+                continue;
+            }
+            int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+            bool named = false;
+            if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+                // No O_TMPFILE on this file system: create the image's own name and remove it.
+                fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                named = fd >= 0;
+            }
+            if (fd < 0) {
+                bad("a file xensim can create", found + " (" + dir + ": " + std::strerror(errno) + ")");
+                continue;
+            }
+            if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+                bad("a size the file system can hold (" + std::to_string(bytes) + " bytes)",
+                    found + " (" + std::strerror(errno) + ")");
+            ::close(fd);
+            if (named) ::unlink(image.c_str());
+        }
+    }
+}
+
 }  // namespace
 
 Scenario parse_scenario(const std::string& text, const std::string& file,
                         const ScenarioOverrides& overrides) {
     json doc;
     try {
-        doc = json::parse(text);
-    } catch (const json::parse_error& e) {
-        throw ScenarioError(json_parse_error_message(file, text, e));
+        doc = parse_json_text(text, file);
+    } catch (const InputError& e) {
+        throw ScenarioError(e.what());
     }
     for (const auto& s : overrides.sets) apply_set(doc, s, file);
     if (overrides.has_seed) {
@@ -571,17 +715,22 @@ Scenario parse_scenario(const std::string& text, const std::string& file,
     }
     std::vector<ConfigError> errors;
     json effective = scenario_schema()->resolve(doc, "", errors);
-    if (errors.empty()) cross_check(doc, effective, errors);
+    if (errors.empty()) {
+        cross_check(doc, effective, errors);
+        check_disk_images(effective, errors);
+    }
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
     return Scenario{file, effective};
 }
 
 Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw ScenarioError(file + ": cannot open the scenario file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_scenario(ss.str(), file, overrides);
+    std::string text;
+    try {
+        text = read_input_file(file, "scenario file");
+    } catch (const InputError& e) {
+        throw ScenarioError(e.what());
+    }
+    return parse_scenario(text, file, overrides);
 }
 
 }  // namespace xensim

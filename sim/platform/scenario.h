@@ -30,7 +30,9 @@ ConfigNodePtr scenario_schema();
 nlohmann::json scenario_json_schema();
 
 struct ScenarioOverrides {
-    std::vector<std::string> sets;  // "a.b.c=value" (value parsed as JSON, else taken as a string)
+    // "a.b.1.c=value": dotted keys and decimal array indices; value is JSON, except that a
+    // string-typed key (per the schema) also takes a bare word (model=null is "null").
+    std::vector<std::string> sets;
     bool has_seed = false;
     std::uint64_t seed = 0;
 };
@@ -44,7 +46,11 @@ struct Scenario {
 // xvda -> 51712, hda -> 768; nullopt for a name we do not model.
 std::optional<unsigned> vbd_devid(const std::string& vdev);
 
-// Reads, overrides, validates. Throws ScenarioError listing every problem.
+// Reads, overrides, validates. Throws ScenarioError listing every problem. The file must be a
+// regular file of at most kMaxInputFileBytes (16 MiB). Validation includes what the run would
+// otherwise find only when building the platform: each disk image is tried on the host as the
+// storage model will open or create it (nothing is created), and each fio job's region must fit
+// its disk.
 Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides = {});
 // The same from JSON text already in memory (`file` names it in messages).
 Scenario parse_scenario(const std::string& text, const std::string& file,

@@ -1,8 +1,11 @@
 // Scenario validation: every problem named with file, JSON pointer, expected and found.
 #include <cctype>
+#include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 
+#include "frontends/fio_job.h"
 #include "sim/core/config_schema.h"
 #include "sim/platform/scenario.h"
 
@@ -169,7 +172,8 @@ TEST(ScenarioValidation, SetOverridesApplyBeforeValidation) {
     o.sets = {"platform.pcpuz=8"};
     EXPECT_NE(error_of(kMinimal, o).find("/platform/pcpuz: expected no such key"), std::string::npos);
     o.sets = {"domains.7.vcpus=1"};
-    EXPECT_NE(error_of(kMinimal, o).find("index 7 is past the end"), std::string::npos);
+    EXPECT_NE(error_of(kMinimal, o).find("/domains: expected an array index from 0 to 1, found \"7\""),
+              std::string::npos);
     o.sets = {"noequals"};
     EXPECT_NE(error_of(kMinimal, o).find("expected PATH=VALUE"), std::string::npos);
 }
@@ -195,6 +199,134 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
     EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 8u);
+}
+
+// A double outside int64 is out of range, not cast: static_cast<int64_t>(double) of such a value is
+// undefined ([conv.fpint]); it printed "found integer -9223372036854775808" and clang's
+// -fsanitize=float-cast-overflow stops here (reliability-2026-12.md probes/ub.cpp).
+TEST(ConfigNode, IntegerFromADoubleBeyondInt64IsOutOfRangeNotCast) {
+    auto n = ConfigNode::integer(2, 1, 64, "CPUs", "pcpus");
+    for (double d : {1e19, 9.3e18, 9223372036854775808.0, -9223372036854775809.0, -1e300,
+                     std::numeric_limits<double>::max()}) {
+        std::vector<ConfigError> errs;
+        n->resolve(json(d), "/platform/pcpus", errs);
+        ASSERT_EQ(errs.size(), 1u) << d;
+        EXPECT_EQ(errs[0].expected, "an integer in [1, 64]") << d;
+        EXPECT_EQ(errs[0].found, describe_json(json(d))) << d;
+        EXPECT_EQ(errs[0].found.rfind("number ", 0), 0u) << errs[0].found;
+    }
+    auto wide = ConfigNode::integer(0, std::numeric_limits<std::int64_t>::min(),
+                                    std::numeric_limits<std::int64_t>::max(), "", "any");
+    std::vector<ConfigError> errs;
+    EXPECT_EQ(wide->resolve(json(-9223372036854775808.0), "/x", errs),
+              std::numeric_limits<std::int64_t>::min());
+    EXPECT_TRUE(errs.empty());
+    wide->resolve(json(9223372036854775808.0), "/x", errs);  // 2^63: one past int64's maximum
+    EXPECT_EQ(errs.size(), 1u);
+    errs.clear();
+    EXPECT_EQ(n->resolve(json(4.0), "/p", errs), 4) << "an integral double in range is that integer";
+    EXPECT_TRUE(errs.empty());
+}
+
+TEST(JsonText, NumberBeyondADoubleIsASyntaxErrorWithLineAndColumn) {
+    try {
+        parse_json_text("{\"a\": 1,\n \"b\": -1e400}", "f.json");
+        FAIL() << "1e400 accepted";
+    } catch (const InputError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("f.json:2:7: not valid JSON: ", 0), 0u) << e.what();
+        EXPECT_NE(std::string(e.what()).find("-1e400"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(error_of(R"({"name":"t","platform":{"pcpus":1e400},"domains":[{"name":"d0","type":"pv"}]})")
+                  .rfind("s.json:1:", 0),
+              0u);
+}
+
+TEST(ScenarioValidation, SetPathsAreCheckedComponentByComponent) {
+    ScenarioOverrides o;
+    o.sets = {"domains.1x.vcpus=2"};
+    EXPECT_NE(error_of(kMinimal, o)
+                  .find("s.json: --set domains.1x.vcpus=2: /domains: expected an array index "
+                        "from 0 to 1, found \"1x\""),
+              std::string::npos)
+        << error_of(kMinimal, o);
+    for (const char* bad : {"domains.+1.vcpus=2", "domains. 1.vcpus=2", "domains.01x.vcpus=2",
+                            "domains.18446744073709551617.vcpus=2"}) {
+        o.sets = {bad};
+        EXPECT_NE(error_of(kMinimal, o).find("/domains: expected an array index from 0 to 1"),
+                  std::string::npos)
+            << bad << ": " << error_of(kMinimal, o);
+    }
+    o.sets = {"platform.=1"};
+    EXPECT_NE(error_of(kMinimal, o).find("no empty component"), std::string::npos) << error_of(kMinimal, o);
+    o.sets = {"domains.0.name.x=1"};
+    EXPECT_NE(error_of(kMinimal, o)
+                  .find("--set domains.0.name.x=1: /domains/0/name: expected an object to "
+                        "hold \"x\", found string \"dom0\""),
+              std::string::npos)
+        << error_of(kMinimal, o);
+    o.sets = {"domains.1.name=web", "domains.1.disks=[{\"vdev\":\"xvda\"}]", "domains.1.disks.0.model=null",
+              "platform.seed=7"};
+    Scenario s = parse_scenario(kMinimal, "s.json", o);
+    EXPECT_EQ(s.effective["domains"][1]["name"], "web");
+    EXPECT_EQ(s.effective["domains"][1]["disks"][0]["model"], "null");
+    EXPECT_EQ(s.effective["platform"]["seed"], 7);
+}
+
+// Validation's fio geometry check and FioJob's own (which the run applies) agree: a scenario passes
+// validate exactly when every job of it can be built on the disk.
+TEST(ScenarioValidation, FioGeometryCheckAgreesWithFioJob) {
+    struct G {
+        std::uint64_t sectors, bs, numjobs, offset, offset_increment, size;
+    };
+    const G table[] = {
+        {1, 4096, 1, 0, 0, 0},                // bs larger than the disk
+        {8, 4096, 1, 0, 0, 0},                // exactly one block
+        {8, 4096, 1, 512, 0, 0},              // 3584 bytes left: less than bs
+        {8, 4096, 1, 4096, 0, 0},             // offset at the end
+        {2048, 4096, 4, 0, 262144, 0},        // 4 x 256 KiB exactly
+        {2048, 4096, 4, 0, 262144, 262144},   // the same with size
+        {2048, 4096, 4, 0, 262144, 266240},   // the last job's region runs past the end
+        {2048, 4096, 5, 0, 262144, 0},        // job 4 starts at the end
+        {2048, 4096, 256, 0, 1ull << 50, 0},  // offset_increment x job overflows nothing
+        {2048, 4096, 2, 1044480, 0, 0},       // offset leaves 4096 bytes
+        {2048, 4096, 2, 1048576, 0, 0},       // offset at the end
+        {2048, 8192, 1, 0, 0, 4096},          // size below bs
+        {2048, 4096, 3, 4096, 348160, 4096},  // job 2 starts 4096 before the end: fits
+        {2048, 4096, 3, 4096, 348160, 8192},  // ... but not 8192 of it
+    };
+    for (const G& g : table) {
+        json doc = json::parse(kMinimal);
+        doc["domains"][1]["disks"] = json::array({{{"vdev", "xvda"}, {"sectors", g.sectors}}});
+        doc["workloads"] = json::array({{{"type", "fio"},
+                                         {"name", "w"},
+                                         {"guest", "g"},
+                                         {"rw", "read"},
+                                         {"bs", g.bs},
+                                         {"numjobs", g.numjobs},
+                                         {"offset", g.offset},
+                                         {"offset_increment", g.offset_increment},
+                                         {"size", g.size}}});
+        const std::string err = error_of(doc.dump());
+        bool builds = true;
+        FioJobParams p;
+        p.rw = FioJobParams::Rw::read;
+        p.bs = static_cast<std::uint32_t>(g.bs);
+        p.numjobs = static_cast<unsigned>(g.numjobs);
+        p.offset = g.offset;
+        p.offset_increment = g.offset_increment;
+        p.size = g.size;
+        for (unsigned j = 0; j < p.numjobs && builds; ++j) {
+            try {
+                FioJob job(p, j, g.sectors * 512);
+            } catch (const std::invalid_argument&) {
+                builds = false;
+            }
+        }
+        EXPECT_EQ(err.empty(), builds)
+            << "sectors " << g.sectors << " bs " << g.bs << " numjobs " << g.numjobs << " offset " << g.offset
+            << " offset_increment " << g.offset_increment << " size " << g.size << "\n"
+            << err;
+    }
 }
 
 }  // namespace
