@@ -7,18 +7,26 @@
 namespace xensim {
 
 GuestMemory::GuestMemory(std::uint64_t max_pages)
-    : max_pages_(max_pages), chunks_((max_pages + kChunkFrames - 1) >> kChunkShift), ceiling_(max_pages) {}
+    : max_pages_(max_pages),
+      dirs_((max_pages + (Gfn{1} << kDirShift) - 1) >> kDirShift),
+      ceiling_(max_pages) {}
 
 GuestMemory::Frame& GuestMemory::make(Gfn gfn) {
-    std::unique_ptr<Chunk>& c = chunks_[gfn >> kChunkShift];
+    std::unique_ptr<Directory>& d = dirs_[gfn >> kDirShift];
+    if (!d) d = std::make_unique<Directory>();
+    std::unique_ptr<Chunk>& c = d->chunks[(gfn >> kChunkShift) & ((1u << (kDirShift - kChunkShift)) - 1)];
     if (!c) c = std::make_unique<Chunk>();
     return c->frames[gfn & (kChunkFrames - 1)];
 }
 
 std::size_t GuestMemory::table_bytes() const {
-    std::size_t n = chunks_.capacity() * sizeof(chunks_[0]);
-    for (const auto& c : chunks_)
-        if (c) n += sizeof(Chunk);
+    std::size_t n = dirs_.capacity() * sizeof(dirs_[0]);
+    for (const auto& d : dirs_) {
+        if (!d) continue;
+        n += sizeof(Directory);
+        for (const auto& c : d->chunks)
+            if (c) n += sizeof(Chunk);
+    }
     return n;
 }
 

@@ -9,9 +9,11 @@
 //
 // Host memory follows what the domain touches, not its size: frame records live in chunks of
 // kChunkFrames gfns (2 MiB of guest memory each), allocated when a frame in them is first used and
-// kept (so host memory follows the high-water mark of what was touched); the directory of chunks costs one
-// pointer per 2 MiB of guest memory (4 MiB of host memory for a 1 TiB guest). A populated page costs its 4
-// KiB plus a 32-byte record; an untouched gfn costs nothing but its share of the directory.
+// kept (so host memory follows the high-water mark of what was touched). Chunks hang off a two-level
+// directory, like a page table: a top level of one pointer per 1 GiB of guest memory (8 KiB for a
+// 1 TiB guest) and, made on first use, a 4 KiB directory page per 1 GiB region touched. A populated
+// page costs its 4 KiB plus a 32-byte record; an untouched gfn costs nothing but its share of the
+// top level.
 //
 // Fidelity limits: no page types or reference counts, no balloon driver (only the unpopulated frames
 // a backend takes for grant mappings), no superpages, no p2m types
@@ -106,16 +108,23 @@ class GuestMemory {
     struct Chunk {
         Frame frames[kChunkFrames];
     };
+    static constexpr unsigned kDirShift = kChunkShift + 9;  // 512 chunks: 1 GiB of guest memory
+    struct Directory {
+        std::unique_ptr<Chunk> chunks[1u << (kDirShift - kChunkShift)];
+    };
     // The frame at gfn, or nullptr when its chunk was never needed (every frame in it is empty).
     const Frame* find(Gfn gfn) const {
-        const Chunk* c = gfn < max_pages_ ? chunks_[gfn >> kChunkShift].get() : nullptr;
+        if (gfn >= max_pages_) return nullptr;
+        const Directory* d = dirs_[gfn >> kDirShift].get();
+        const Chunk* c =
+            d ? d->chunks[(gfn >> kChunkShift) & ((1u << (kDirShift - kChunkShift)) - 1)].get() : nullptr;
         return c ? &c->frames[gfn & (kChunkFrames - 1)] : nullptr;
     }
     Frame* find(Gfn gfn) { return const_cast<Frame*>(static_cast<const GuestMemory*>(this)->find(gfn)); }
     Frame& make(Gfn gfn);  // precondition: gfn < max_pages_; allocates the chunk if needed
 
     std::uint64_t max_pages_;
-    std::vector<std::unique_ptr<Chunk>> chunks_;
+    std::vector<std::unique_ptr<Directory>> dirs_;
     std::uint64_t ram_pages_ = 0;
     Gfn ceiling_;  // frames at and above this were taken by take_unpopulated_frame
     Gfn next_free_hint_ = kFirstAllocatableGfn;

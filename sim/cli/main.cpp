@@ -273,6 +273,11 @@ int run_xenstored(const std::vector<std::string>& v) {
     std::cout << "xenstored: listening on " << socket << std::endl;
     server.run_until(g_xenstored_stop);
     server.close();
+    // What the server did, for the person who stopped it (and for tests of its back-off).
+    std::cout << "xenstored: stopped: " << server.connections_accepted() << " connections, "
+              << server.requests() << " requests, " << server.protocol_errors() << " protocol errors, "
+              << server.accept_errors() << " accept failures, " << server.watch_events_dropped()
+              << " watch events dropped" << std::endl;
     return 0;
 }
 

@@ -280,11 +280,13 @@ TEST(Ide, UnplugAtBootRemovesTheEmulatedDisk) {
     EXPECT_EQ(count(w.at("block").at("ide").at("commands"), "READ DMA"), 0u);
     // Its pci_scan phase is the PVHVM scan of docs/pci-scan.md (743) plus ata_piix's probe of the
     // controller, which happens whether or not the disks are still there (2 x 21 + 2).
-    for (const auto& p : g.at("phases"))
-        if (p.at("name") == "pci_scan")
+    for (const auto& p : g.at("phases")) {
+        if (p.at("name") == "pci_scan") {
             EXPECT_EQ(
                 p.at("exits"),
                 (json{{"IO_INSTRUCTION", kPciScanExits + 2 * kAtaProbeConfigAccesses + kAtaProbeBmReads}}));
+        }
+    }
 }
 
 // A pure emulated guest (IDE disk, no Xen platform device, so no PV drivers) whose firmware put
@@ -316,8 +318,11 @@ TEST(Ide, TheDriverFindsTheBusMasterWhereBar4Says) {
     for (const auto& p : g.at("phases")) names.push_back(p.at("name"));
     EXPECT_EQ(names, (std::vector<std::string>{"discovery", "xen_setup", "pci_scan", "running", "pv_connect",
                                                "io"}));
-    for (const auto& p : g.at("phases"))
-        if (p.at("name") == "pci_scan") EXPECT_EQ(p.at("exits"), (json{{"IO_INSTRUCTION", kIdeScanExits}}));
+    for (const auto& p : g.at("phases")) {
+        if (p.at("name") == "pci_scan") {
+            EXPECT_EQ(p.at("exits"), (json{{"IO_INSTRUCTION", kIdeScanExits}}));
+        }
+    }
     // 128 DMA commands (64 writes, 64 verify reads), LBA28: per command B+4 written once, B+0 read
     // 3 times and written 3 times, B+2 read twice and written once (docs/ide-register-sequence.md
     // §1); plus the probe's simplex read of each channel's BM Status.

@@ -76,8 +76,10 @@ TEST(MemoryBound, SchemaMaximaRunWithinAStatedHostRss) {
     json report = read_json(dir / "report.json");
     EXPECT_EQ(report.at("workloads").at(0).at("ops"), 20000u);
     EXPECT_EQ(report.at("workloads").at(0).at("failures"), 0u);
-    // The bound: 512 MiB for the whole run (measured at the time of writing: see the docs).
-    EXPECT_LT(r.max_rss_kib, 512L * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
+    // The bound: 384 MiB for the whole run. Measured 83 MiB here at the time of writing (see the
+    // docs); one CI machine has shown about 190 MiB more than this one for the same binary, so the
+    // bound leaves room for that while a 1 TiB guest's eager frame records (8 GiB) would still fail.
+    EXPECT_LT(r.max_rss_kib, 384L * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
     std::printf("schema maxima: peak RSS %ld KiB\n", r.max_rss_kib);
     fs::remove_all(dir);
 }

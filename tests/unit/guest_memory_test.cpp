@@ -84,12 +84,12 @@ TEST(GuestMemory, ForeignReferenceKeepsAGrantedFrameAlive) {
 
 }  // namespace
 // Host memory follows the frames a domain uses, not its size: the schema's largest guest (1 TiB,
-// 2^28 frames) costs its chunk directory (one pointer per 2 MiB) plus what it populates.
+// 2^28 frames) costs the top level of its directory (one pointer per 1 GiB) plus what it populates.
 TEST(GuestMemory, ALargeGuestCostsWhatItTouchesNotItsSize) {
     const std::uint64_t pages = std::uint64_t{1} << 28;  // memory_mb 1048576
     GuestMemory m(pages);
     EXPECT_EQ(m.max_pages(), pages);
-    EXPECT_LE(m.table_bytes(), 4u << 20) << "the directory: 2^19 chunk pointers";
+    EXPECT_EQ(m.table_bytes(), 1024u * sizeof(void*)) << "the top level: 1024 directory pointers";
     const std::size_t empty = m.table_bytes();
     for (int i = 0; i < 1000; ++i) ASSERT_TRUE(m.allocate_page());
     auto top = m.take_unpopulated_frame();
@@ -102,8 +102,9 @@ TEST(GuestMemory, ALargeGuestCostsWhatItTouchesNotItsSize) {
     EXPECT_EQ(m.page(pages / 2), nullptr) << "an untouched frame is unpopulated";
     EXPECT_FALSE(m.read(std::uint64_t{pages / 2} << kPageShift, &shared, 1));
     EXPECT_EQ(m.populated_ram_pages(), 1000u);
-    // 1000 frames from gfn 0x100 span 3 chunks, the top frame a fourth: 4 x 512 x 32 bytes.
-    EXPECT_LE(m.table_bytes() - empty, 4u * 512 * 32 + 64);
+    // 1000 frames from gfn 0x100 span 3 chunks under the first directory page, the top frame a
+    // fourth chunk under the last: 4 x 512 x 32 bytes of records and 2 x 4 KiB of directory.
+    EXPECT_EQ(m.table_bytes() - empty, 4u * 512 * 32 + 2u * 4096);
     EXPECT_EQ(m.page(pages), nullptr);
     EXPECT_FALSE(m.map_xen_page(pages, &shared)) << "outside the physmap";
 }
