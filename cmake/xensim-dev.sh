@@ -56,7 +56,12 @@ asan-test)
     # clang, named on the command line so that a build-asan configured earlier with g++ is reconfigured.
     build build-asan -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DXENSIM_SANITIZE=ON \
         -DXENSIM_BUILD_BENCHMARKS=OFF
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    # LeakSanitizer does not scan thread stacks (use_stacks=0): SystemC runs processes on coroutine
+    # stacks that the main thread switches between, and LSan's scan of the main thread's stack then
+    # takes a coroutine's range for it and faults ("Tracer caught signal 11", reproducible in about
+    # half the model tests). Leaks are still found in the heap and globals.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=use_stacks=0 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
     ;;
 bench)
