@@ -14,14 +14,14 @@
 // What is modelled, following Linux 6.1 net/bridge:
 //  * Ports are indexed 0, 1, ... in the order they are added, each with a name ("vif1.0", "eth0")
 //    that labels its counters. A new port is up (forwarding): with STP off, br_stp_enable_port
-//    puts a port straight into BR_STATE_FORWARDING. Flooding visits ports in the bridge's
-//    port_list order, which is the most recently added first (br_add_if puts a new port at the
-//    head with list_add_rcu), so egress lists come in descending index order.
-//  * br_handle_frame: a frame shorter than the Ethernet header is dropped (eth_type_trans never
-//    lets one reach the bridge); a frame whose source MAC is not a valid unicast address (a
-//    multicast/broadcast or all-zero source, !is_valid_ether_addr) is dropped before learning.
-//    Destinations in the IEEE 802.1D link-local range 01:80:c2:00:00:0X are not bridged: 0x01
-//    (802.3x PAUSE) is dropped; 0x00 (the bridge group address) is flooded because STP is off
+//    -> br_port_state_selection -> br_make_forwarding puts it straight into BR_STATE_FORWARDING. Flooding
+//    visits ports in the bridge's port_list order, which is the most recently added first (br_add_if puts a
+//    new port at the head with list_add_rcu), so egress lists come in descending index order.
+//  * br_handle_frame: a frame shorter than the Ethernet header is dropped (netback refuses one
+//    from a guest, and eth_type_trans needs the header, so none reaches Linux's bridge); a frame whose source
+//    MAC is not a valid unicast address (a multicast/broadcast or all-zero source, !is_valid_ether_addr) is
+//    dropped before learning. Destinations in the IEEE 802.1D link-local range 01:80:c2:00:00:0X are not
+//    bridged: 0x01 (802.3x PAUSE) is dropped; 0x00 (the bridge group address) is flooded because STP is off
 //    ("If STP is turned off, then must forward to keep loop detection"); every other one is passed
 //    to dom0's own stack, which with the default group_fwd_mask of 0 means it is not forwarded.
 //  * br_handle_frame_finish: a frame arriving on a port that is down (BR_STATE_DISABLED) is

@@ -47,8 +47,12 @@
 //    (`segments`, `wire_bytes`) but not delivered one by one. A receiver that wants per-segment
 //    timing must derive it (segment k ends k segment-times after start). Exact in time and in
 //    bytes on the wire; not in how many frames the far end's driver handles.
-//  * No auto-negotiation, link down, bit errors, PAUSE frames (802.3x), FEC, or NIC descriptor ring
-//    limits and BQL; the qdisc limit is the only queue. No checksum offload work: csum_blank
+//  * The transmit queue is one FIFO of txqueuelen frames, as pfifo_fast (one band used). Debian's
+//    systemd sets net.core.default_qdisc = fq_codel, and a multiqueue NIC gets mq with a child
+//    qdisc per hardware queue; fq_codel's flow fairness and CoDel drops (sojourn over 5 ms) are not
+//    modelled. No NIC descriptor ring limit or BQL either: the qdisc limit is the only queue.
+//  * No auto-negotiation, link down, bit errors, PAUSE frames (802.3x) or FEC. No checksum offload work:
+//  csum_blank
 //    frames go through unchanged (the far end sees them as Linux's veth would).
 //  * Malformed frames are dropped and counted, never sent: runts shorter than the 14-byte header
 //    (a real NIC pads them; nothing in Linux builds one), frames longer than the MTU allows
@@ -71,7 +75,7 @@ struct WireParams {
     std::uint64_t line_rate_bps = 10'000'000'000ull;  // 10 Gbit/s; must be > 0
     std::uint32_t txqueuelen = 1000;                  // frames waiting per direction (0: none wait)
     std::uint64_t propagation_ps = 500'000;           // 500 ns
-    std::uint32_t mtu = kEthMtu;                      // IP packet bytes per frame (segment)
+    std::uint32_t mtu = kEthMtu;                      // IP packet bytes per frame (segment); >= 68
 };
 
 enum class WireDirection : std::uint8_t { to_peer = 0, to_host = 1 };
