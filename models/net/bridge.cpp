@@ -1,5 +1,6 @@
 #include "models/net/bridge.h"
 
+#include <iterator>
 #include <stdexcept>
 
 namespace xensim {
