@@ -41,15 +41,15 @@
 //    work re-arms itself for the earliest expiry; here expiry is applied at the start of every
 //    call that takes `now_ps`, which is the same as the gc running exactly at each expiry instant.
 //    Time is the simulation's integer picoseconds; calls must not go back in time.
-//  * Port down (br_stp_disable_port) and port removal both flush the port's learned entries
-//    (br_fdb_delete_by_port); frames to those MACs are flooded until they are learned again. A
-//    port can be brought up again (a vif reconnecting); its index stays.
+//  * Port down (br_stp_disable_port, which br_del_if's removal also amounts to here) flushes the
+//    port's learned entries (br_fdb_delete_by_port); frames to those MACs are flooded until they are learned
+//    again. A port can be brought up again (a vif reconnecting); its index stays.
 //
 // Where it deliberately differs:
 //  * Bounded fdb. A guest that sprays frames with fresh source MACs makes Linux 6.1 learn every one
 //    (its fdb has no default limit; `fdb_max_learned` appeared later, in 2023, default 0 =
-//    unlimited). Here learned entries are limited (`fdb_max_learned`, default 8192, an assumption
-//    the size of a typical top-of-rack switch's small MAC table); at the limit a new MAC is not
+//    unlimited). Here learned entries are limited (`fdb_max_learned`, default 8192, our choice: far
+//    more MACs than a host's guests use, and under 1 MiB of entries); at the limit a new MAC is not
 //    learned (frames to it are flooded) and counted in `fdb_learn_refused`, as Linux's later
 //    limit refuses it. Expired entries are removed before the limit is checked.
 //  * No bridge device of its own: no local fdb entries (the ports' and the bridge's own MACs), no
