@@ -56,6 +56,9 @@ struct FlowOffloads {
     bool gso_tcpv4 = false;  // NETIF_F_TSO: TCP super-packets; used only with tx_csum, as Linux's
                              // netdev_fix_features drops TSO without checksum offload
     unsigned mtu = 1500;
+    // Largest IP datagram of a TCP super-packet (Linux gso_max_size; xen-netfront lowers it to
+    // XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER, the glue passes what the driver allows).
+    unsigned gso_max_size = 65535;
     L4Checksum l4_checksum() const { return tx_csum ? L4Checksum::blank : L4Checksum::full; }
     bool tso() const { return gso_tcpv4 && tx_csum; }
 };
