@@ -8,7 +8,7 @@ namespace xensim {
 
 namespace {
 
-constexpr std::size_t kIpOff = kEthHeaderLen;                 // IPv4 header in the frame
+constexpr std::size_t kIpOff = kEthHeaderLen;                   // IPv4 header in the frame
 constexpr std::size_t kL4Off = kEthHeaderLen + kIpv4HeaderLen;  // L4 header (we build no IP options)
 constexpr std::uint16_t kIpDf = 0x4000, kIpMf = 0x2000, kIpOffsetMask = 0x1fff;
 
@@ -103,15 +103,24 @@ void write_tcp_header(std::uint8_t* th, const PacketAddress& a, const TcpFields&
 
 const char* to_string(PacketStatus s) {
     switch (s) {
-        case PacketStatus::ok: return "ok";
-        case PacketStatus::truncated: return "truncated";
-        case PacketStatus::not_ipv4: return "not_ipv4";
-        case PacketStatus::bad_ip_header: return "bad_ip_header";
-        case PacketStatus::bad_ip_checksum: return "bad_ip_checksum";
-        case PacketStatus::fragment: return "fragment";
-        case PacketStatus::unsupported_protocol: return "unsupported_protocol";
-        case PacketStatus::bad_l4_header: return "bad_l4_header";
-        case PacketStatus::bad_l4_checksum: return "bad_l4_checksum";
+        case PacketStatus::ok:
+            return "ok";
+        case PacketStatus::truncated:
+            return "truncated";
+        case PacketStatus::not_ipv4:
+            return "not_ipv4";
+        case PacketStatus::bad_ip_header:
+            return "bad_ip_header";
+        case PacketStatus::bad_ip_checksum:
+            return "bad_ip_checksum";
+        case PacketStatus::fragment:
+            return "fragment";
+        case PacketStatus::unsupported_protocol:
+            return "unsupported_protocol";
+        case PacketStatus::bad_l4_header:
+            return "bad_l4_header";
+        case PacketStatus::bad_l4_checksum:
+            return "bad_l4_checksum";
     }
     return "?";
 }
@@ -246,14 +255,14 @@ ParsedPacket parse_packet(const EthernetFrame& f) {
             trusted = f.data_validated;  // ICMP is never CHECKSUM_PARTIAL
             break;
         }
-        default: return p.status = PacketStatus::unsupported_protocol, p;
+        default:
+            return p.status = PacketStatus::unsupported_protocol, p;
     }
     p.payload_offset = p.l4_offset + hl;
     p.payload_len = l4_len - hl;
     if (!trusted) {
-        std::uint32_t sum = p.protocol == kIpProtoIcmp
-                                ? 0
-                                : pseudo_header_sum(p.src_ip, p.dst_ip, p.protocol, l4_len);
+        std::uint32_t sum =
+            p.protocol == kIpProtoIcmp ? 0 : pseudo_header_sum(p.src_ip, p.dst_ip, p.protocol, l4_len);
         if (internet_checksum_fold(internet_checksum_add(sum, l4, l4_len)) != 0)
             return p.status = PacketStatus::bad_l4_checksum, p;
         p.l4_checksum_verified = true;

@@ -62,18 +62,18 @@ inline constexpr std::uint8_t kIpProtoTcp = 6;
 inline constexpr std::uint8_t kIpProtoUdp = 17;
 inline constexpr std::size_t kIpv4HeaderLen = 20;
 inline constexpr std::size_t kUdpHeaderLen = 8;
-inline constexpr std::size_t kTcpHeaderLen = 20;           // without options
+inline constexpr std::size_t kTcpHeaderLen = 20;            // without options
 inline constexpr std::size_t kTcpTimestampsOptionLen = 12;  // NOP NOP kind 8 len 10 TSval TSecr
 inline constexpr std::size_t kIcmpEchoHeaderLen = 8;
 inline constexpr std::size_t kIpv4MaxTotalLen = 65535;
 inline constexpr std::uint8_t kIpv4DefaultTtl = 64;  // Linux's net.ipv4.ip_default_ttl
 
-inline constexpr std::uint8_t kIcmpEchoReply = 0;    // RFC 792
+inline constexpr std::uint8_t kIcmpEchoReply = 0;  // RFC 792
 inline constexpr std::uint8_t kIcmpEchoRequest = 8;
 
 // TCP header flags (RFC 793, RFC 3168 for CWR/ECE).
-inline constexpr std::uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
-                              kTcpAck = 0x10, kTcpUrg = 0x20, kTcpEce = 0x40, kTcpCwr = 0x80;
+inline constexpr std::uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10,
+                              kTcpUrg = 0x20, kTcpEce = 0x40, kTcpCwr = 0x80;
 
 // Source and destination of a flow's frames, from the sender's point of view.
 struct PacketAddress {

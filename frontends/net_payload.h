@@ -48,10 +48,10 @@ bool check_pattern(std::uint64_t key, std::uint64_t offset, const std::uint8_t* 
 void write_message(std::uint8_t* out, std::size_t len, std::uint64_t seed, const PayloadHeader& h);
 
 enum class PayloadStatus : std::uint8_t {
-    ok,           // header form, CRC good, flow as expected
-    ok_short,     // short form, every byte as the pattern says
-    corrupt,      // bad magic, length or CRC, or a short message off the pattern
-    misdelivered, // intact, but another flow's
+    ok,            // header form, CRC good, flow as expected
+    ok_short,      // short form, every byte as the pattern says
+    corrupt,       // bad magic, length or CRC, or a short message off the pattern
+    misdelivered,  // intact, but another flow's
 };
 struct PayloadCheck {
     PayloadStatus status = PayloadStatus::corrupt;

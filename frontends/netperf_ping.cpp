@@ -57,8 +57,8 @@ EthernetFrame* PingClient::tx_frame(std::uint64_t now_ns) {
     if (early) return nullptr;
     std::vector<std::uint8_t> data(p_.payload_size);
     write_message(data.data(), data.size(), p_.seed, {p_.id, next_seq_, now_ns});
-    pending_ = build_icmp_echo(p_.addr, ip_id_, kIcmpEchoRequest, p_.id, static_cast<std::uint16_t>(next_seq_),
-                               data.data(), data.size());
+    pending_ = build_icmp_echo(p_.addr, ip_id_, kIcmpEchoRequest, p_.id,
+                               static_cast<std::uint16_t>(next_seq_), data.data(), data.size());
     last_send_ns_ = now_ns;
     return &*pending_;
 }
@@ -130,7 +130,9 @@ bool IcmpEchoResponder::receive(std::uint64_t, const EthernetFrame& f, const Par
     return true;
 }
 
-EthernetFrame* IcmpEchoResponder::tx_frame(std::uint64_t) { return backlog_.empty() ? nullptr : &backlog_.front(); }
+EthernetFrame* IcmpEchoResponder::tx_frame(std::uint64_t) {
+    return backlog_.empty() ? nullptr : &backlog_.front();
+}
 
 void IcmpEchoResponder::tx_taken(std::uint64_t) {
     if (backlog_.empty()) return;

@@ -27,12 +27,12 @@
 namespace xensim {
 
 struct PingParams {
-    PacketAddress addr;  // the client's view (ports unused)
-    std::uint16_t id = 1;                      // ICMP identifier (ping uses its socket's port)
-    std::size_t payload_size = 56;             // ping -s; at least kPayloadHeaderLen
-    std::uint64_t interval_ns = 1000000000;    // ping -i; 0: next request on the reply
-    std::uint64_t count = 0;                   // ping -c; 0: no limit
-    std::uint64_t timeout_ns = 1000000000;     // ping -W: wait after the last request
+    PacketAddress addr;                      // the client's view (ports unused)
+    std::uint16_t id = 1;                    // ICMP identifier (ping uses its socket's port)
+    std::size_t payload_size = 56;           // ping -s; at least kPayloadHeaderLen
+    std::uint64_t interval_ns = 1000000000;  // ping -i; 0: next request on the reply
+    std::uint64_t count = 0;                 // ping -c; 0: no limit
+    std::uint64_t timeout_ns = 1000000000;   // ping -W: wait after the last request
     std::uint64_t seed = 1;
 };
 

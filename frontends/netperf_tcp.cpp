@@ -25,8 +25,8 @@ TcpConnectionParams connection_params(const PacketAddress& addr, std::uint32_t f
 
 // --- TCP_STREAM ---
 
-TcpStreamSender::TcpStreamSender(const TcpStreamParams& params, const FlowOffloads& offloads, StatsGroup& parent,
-                                 const std::string& name)
+TcpStreamSender::TcpStreamSender(const TcpStreamParams& params, const FlowOffloads& offloads,
+                                 StatsGroup& parent, const std::string& name)
     : NetperfEndpoint(parent, name),
       p_(params),
       conn_(connection_params(params.addr, params.flow_id, params.seed, true, params.mss, params.window,

@@ -97,7 +97,8 @@ bool UdpStreamSender::receive(std::uint64_t, const EthernetFrame&, const ParsedP
 
 // --- UDP_STREAM receiver ---
 
-UdpStreamReceiver::UdpStreamReceiver(const UdpStreamParams& params, StatsGroup& parent, const std::string& name)
+UdpStreamReceiver::UdpStreamReceiver(const UdpStreamParams& params, StatsGroup& parent,
+                                     const std::string& name)
     : NetperfEndpoint(parent, name),
       received(group_, "received", "datagrams", "UDP_STREAM datagrams received and verified"),
       bytes(group_, "bytes", "bytes", "UDP payload bytes received and verified"),

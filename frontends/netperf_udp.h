@@ -86,13 +86,13 @@ class UdpStreamReceiver : public NetperfEndpoint {
     double throughput_bps() const;
     const SequenceTracker& sequence() const { return seq_; }
 
-    Counter received, bytes;      // verified datagrams and their payload bytes
-    Counter payload_errors;       // corrupt payload (checksum trusted or passed, content wrong)
-    Counter misdelivered;         // intact payload of another flow
-    Counter csum_errors;          // L4 checksum verified and wrong (dropped, as UDP_MIB_CSUMERRORS)
-    Counter malformed;            // this flow's ports, but a bad UDP header
+    Counter received, bytes;  // verified datagrams and their payload bytes
+    Counter payload_errors;   // corrupt payload (checksum trusted or passed, content wrong)
+    Counter misdelivered;     // intact payload of another flow
+    Counter csum_errors;      // L4 checksum verified and wrong (dropped, as UDP_MIB_CSUMERRORS)
+    Counter malformed;        // this flow's ports, but a bad UDP header
     Counter lost, out_of_order, duplicates;  // by sequence number (SequenceTracker), kept current
-    Distribution one_way_ns;      // arrival - send timestamp, datagrams with a header
+    Distribution one_way_ns;                 // arrival - send timestamp, datagrams with a header
 
   private:
     UdpStreamParams p_;

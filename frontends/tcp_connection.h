@@ -54,10 +54,10 @@ struct TcpConnectionParams {
     PacketAddress addr;  // this end's view: src = this end
     std::uint32_t flow_id = 1;
     std::uint64_t seed = 1;
-    bool client = true;                          // which end: the two directions differ in ISN and content
-    unsigned mss = 0;                            // 0: mtu - 52
-    std::uint32_t window = 65536;                // bytes; both ends' receive window
-    std::uint64_t delayed_ack_ns = 40'000'000;   // TCP_DELACK_MIN (HZ / 25)
+    bool client = true;                         // which end: the two directions differ in ISN and content
+    unsigned mss = 0;                           // 0: mtu - 52
+    std::uint32_t window = 65536;               // bytes; both ends' receive window
+    std::uint64_t delayed_ack_ns = 40'000'000;  // TCP_DELACK_MIN (HZ / 25)
 };
 
 class TcpConnection {
@@ -72,7 +72,7 @@ class TcpConnection {
     // The application queues n more bytes to send.
     void write(std::uint64_t n) { app_end_ += n; }
     std::uint64_t bytes_written() const { return app_end_; }
-    std::uint64_t bytes_sent() const { return snd_nxt_; }     // taken by the device
+    std::uint64_t bytes_sent() const { return snd_nxt_; }  // taken by the device
     std::uint64_t bytes_acked() const { return snd_una_; }
     std::uint64_t bytes_in_flight() const { return snd_nxt_ - snd_una_; }
     std::uint64_t bytes_received() const { return rcv_nxt_; }  // in order, delivered to the application

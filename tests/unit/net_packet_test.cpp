@@ -21,7 +21,8 @@ using Bytes = std::vector<std::uint8_t>;
 
 Bytes from_hex(const std::string& h) {
     Bytes b;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<std::uint8_t>(std::stoul(h.substr(i, 2), nullptr, 16)));
+    for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+        b.push_back(static_cast<std::uint8_t>(std::stoul(h.substr(i, 2), nullptr, 16)));
     return b;
 }
 
@@ -78,8 +79,9 @@ TEST(NetPacket, BuildsTheWorkedExamplesByteForByte) {
     } cases[] = {
         {"udp", build_udp(example_address(12345, 5001), 0x1c46, hello.data(), hello.size(), L4Checksum::full),
          kUdpHello},
-        {"tcp", build_tcp(example_address(40000, 12865), 0x0001, example_tcp_fields(), abcd.data(), abcd.size(),
-                          L4Checksum::full),
+        {"tcp",
+         build_tcp(example_address(40000, 12865), 0x0001, example_tcp_fields(), abcd.data(), abcd.size(),
+                   L4Checksum::full),
          kTcpAbcd},
         {"icmp", build_icmp_echo(example_address(), 0, kIcmpEchoRequest, 0x1234, 1, data.data(), data.size()),
          kIcmpEcho},
@@ -132,8 +134,8 @@ TEST(NetPacket, ParsesTheWorkedExamples) {
 // (skb_checksum_help) turns it into exactly the full-checksum frame.
 TEST(NetPacket, BlankChecksumIsThePseudoHeaderSumAndCompletesToTheFullOne) {
     Bytes abcd = text("abcd"), hello = text("hello");
-    EthernetFrame tcp = build_tcp(example_address(40000, 12865), 1, example_tcp_fields(), abcd.data(), abcd.size(),
-                                  L4Checksum::blank);
+    EthernetFrame tcp = build_tcp(example_address(40000, 12865), 1, example_tcp_fields(), abcd.data(),
+                                  abcd.size(), L4Checksum::blank);
     EXPECT_TRUE(tcp.csum_blank);
     EXPECT_EQ(tcp.bytes[14 + 20 + 16], 0x14);
     EXPECT_EQ(tcp.bytes[14 + 20 + 17], 0x2d);
@@ -149,7 +151,8 @@ TEST(NetPacket, BlankChecksumIsThePseudoHeaderSumAndCompletesToTheFullOne) {
     EXPECT_EQ(tcp.bytes, from_hex(kTcpAbcd));
     EXPECT_FALSE(complete_checksum(tcp)) << "nothing left to complete";
 
-    EthernetFrame udp = build_udp(example_address(12345, 5001), 0x1c46, hello.data(), hello.size(), L4Checksum::blank);
+    EthernetFrame udp =
+        build_udp(example_address(12345, 5001), 0x1c46, hello.data(), hello.size(), L4Checksum::blank);
     ASSERT_TRUE(complete_checksum(udp));
     EXPECT_EQ(udp.bytes, from_hex(kUdpHello));
     ParsedPacket q = parse_packet(udp);
@@ -219,8 +222,8 @@ TEST(NetPacket, ReceiverVerdictsOnDamagedFrames) {
     EXPECT_EQ(lu.status, PacketStatus::bad_l4_header);
     EXPECT_EQ(lu.dst_port, 5001) << "ports are known, so the flow can count it";
     Bytes abcd = text("abcd");
-    EthernetFrame tcp = build_tcp(example_address(1, 2), 0, example_tcp_fields(), abcd.data(), abcd.size(),
-                                  L4Checksum::full);
+    EthernetFrame tcp =
+        build_tcp(example_address(1, 2), 0, example_tcp_fields(), abcd.data(), abcd.size(), L4Checksum::full);
     tcp.bytes[14 + 20 + 12] = 0x40;  // data offset 4 words < 5
     EXPECT_EQ(parse_packet(tcp).status, PacketStatus::bad_l4_header);
     tcp.bytes[14 + 20 + 12] = 0xf0;  // 60 bytes of header in a 36-byte segment
@@ -229,11 +232,12 @@ TEST(NetPacket, ReceiverVerdictsOnDamagedFrames) {
 
 TEST(NetPacket, RejectsWhatCannotBeBuilt) {
     Bytes big(65535 - 20 - 8 + 1);
-    EXPECT_THROW(build_udp(example_address(1, 2), 0, big.data(), big.size(), L4Checksum::full), std::invalid_argument)
+    EXPECT_THROW(build_udp(example_address(1, 2), 0, big.data(), big.size(), L4Checksum::full),
+                 std::invalid_argument)
         << "IPv4 total length 65536";
     Bytes two_mss(2 * 1448);
-    EXPECT_THROW(build_tcp(example_address(1, 2), 0, TcpFields{}, two_mss.data(), two_mss.size(), L4Checksum::full,
-                           1448),
+    EXPECT_THROW(build_tcp(example_address(1, 2), 0, TcpFields{}, two_mss.data(), two_mss.size(),
+                           L4Checksum::full, 1448),
                  std::invalid_argument)
         << "a super-packet's checksum is always left to the device";
 }
@@ -261,10 +265,10 @@ TEST(NetPacket, SegmentSplitsASuperPacketIntoExactlyTheFramesBuiltOneByOne) {
             TcpFields ti = t;
             ti.seq = static_cast<std::uint32_t>(t.seq + i * mss);
             ti.flags = kTcpAck;
-            if (i == 0) ti.flags |= kTcpCwr;                 // CWR only on the first
-            if (i == 3) ti.flags |= kTcpPsh | kTcpFin;       // PSH and FIN only on the last
-            EthernetFrame expected = build_tcp(a, static_cast<std::uint16_t>(0xfffe + i), ti, payload.data() + i * mss,
-                                               len, csum);
+            if (i == 0) ti.flags |= kTcpCwr;            // CWR only on the first
+            if (i == 3) ti.flags |= kTcpPsh | kTcpFin;  // PSH and FIN only on the last
+            EthernetFrame expected =
+                build_tcp(a, static_cast<std::uint16_t>(0xfffe + i), ti, payload.data() + i * mss, len, csum);
             EXPECT_EQ(segs[i].bytes, expected.bytes) << "segment " << i;
             EXPECT_EQ(segs[i].csum_blank, csum == L4Checksum::blank);
             EXPECT_EQ(segs[i].gso_type, GsoType::none);
@@ -324,7 +328,8 @@ TEST(NetPayload, MessageHeaderChecksumAndFlow) {
     for (std::size_t off : {0u, 5u, 12u, 20u, 27u, 29u, 32u, 199u}) {
         Bytes bad = m;
         bad[off] ^= 0x10;
-        EXPECT_EQ(check_message(bad.data(), bad.size(), 99, 7).status, PayloadStatus::corrupt) << "byte " << off;
+        EXPECT_EQ(check_message(bad.data(), bad.size(), 99, 7).status, PayloadStatus::corrupt)
+            << "byte " << off;
     }
     // Short messages: the flow's pattern, checked against the seed.
     Bytes s(1);

@@ -70,7 +70,8 @@ class Loopback {
                     std::uint64_t t = ep->next_tx_ns();
                     if (t <= now) {
                         if (!full(s)) {
-                            ADD_FAILURE() << "an endpoint said it had a frame at " << t << " but gave none at " << now;
+                            ADD_FAILURE()
+                                << "an endpoint said it had a frame at " << t << " but gave none at " << now;
                             return;
                         }
                         t = dev[s].departures.front();  // on_tx_wake
@@ -121,7 +122,8 @@ class Loopback {
             for (EthernetFrame& fr : frames) {
                 Device& d = dev[s];
                 std::uint64_t start = std::max(now, d.last_departure);
-                std::uint64_t ser = d.rate_bps ? (fr.size() + kEthWireOverhead) * 8 * 1000000000ull / d.rate_bps : 0;
+                std::uint64_t ser =
+                    d.rate_bps ? (fr.size() + kEthWireOverhead) * 8 * 1000000000ull / d.rate_bps : 0;
                 d.last_departure = start + ser;
                 d.departures.push_back(d.last_departure);
                 ++d.frames;
@@ -147,17 +149,14 @@ TEST(SequenceTracker, CountsGapsLateArrivalsAndDuplicates) {
         V verdict;
         std::uint64_t lost, late, dup;
     } steps[] = {
-        {0, V::in_order, 0, 0, 0},
-        {1, V::in_order, 0, 0, 0},
+        {0, V::in_order, 0, 0, 0},   {1, V::in_order, 0, 0, 0},
         {4, V::gap, 2, 0, 0},        // 2 and 3 missing
         {2, V::late, 1, 1, 0},       // 2 was late, not lost
         {2, V::duplicate, 1, 1, 1},  // and now seen twice
-        {4, V::duplicate, 1, 1, 2},
-        {5, V::in_order, 1, 1, 2},
+        {4, V::duplicate, 1, 1, 2},  {5, V::in_order, 1, 1, 2},
         {5000, V::gap, 4995, 1, 2},  // jump past the window
         {3, V::late, 4994, 2, 2},    // older than the window: late (a duplicate cannot be told)
-        {4999, V::late, 4993, 3, 2},
-        {4999, V::duplicate, 4993, 3, 3},
+        {4999, V::late, 4993, 3, 2}, {4999, V::duplicate, 4993, 3, 3},
     };
     SequenceTracker t;
     for (const Step& s : steps) {
@@ -177,7 +176,8 @@ struct UdpStreamPair {
     std::unique_ptr<UdpStreamSender> tx;
     std::unique_ptr<UdpStreamReceiver> rx;
     Loopback loop;
-    UdpStreamPair(UdpStreamParams p, FlowOffloads o, std::uint64_t delay_ns) : params(p), off(o), loop(delay_ns) {
+    UdpStreamPair(UdpStreamParams p, FlowOffloads o, std::uint64_t delay_ns)
+        : params(p), off(o), loop(delay_ns) {
         tx = std::make_unique<UdpStreamSender>(params, off, root);
         rx = std::make_unique<UdpStreamReceiver>(params, root);
         loop.side[0].push_back(tx.get());
@@ -265,8 +265,8 @@ TEST(UdpStream, LossReorderAndDuplicatesBySequence) {
     t.loop.tap = [&](int, EthernetFrame&, std::uint64_t& extra) {
         std::uint64_t i = n++;
         if (i == 10 || i == 11 || i == 500) return 0;  // dropped on the wire
-        if (i == 20) extra = 25000;                     // overtaken by 21 and 22
-        return i == 30 ? 2 : 1;                         // duplicated
+        if (i == 20) extra = 25000;                    // overtaken by 21 and 22
+        return i == 30 ? 2 : 1;                        // duplicated
     };
     t.loop.run();
     EXPECT_EQ(t.rx->received.value(), 998u);  // 1000 - 3 dropped + 1 duplicate
@@ -490,8 +490,8 @@ TEST(TcpRr, LatencyIsTheRoundTripWithAcksRidingOnTheData) {
         std::size_t req, resp;
         std::uint64_t server_frames;
     } cases[] = {
-        {1, 1, 100},         // one segment each way per transaction, no pure ACK from the server
-        {4000, 100, 100},    // three request segments arrive together; the response carries the ACK
+        {1, 1, 100},       // one segment each way per transaction, no pure ACK from the server
+        {4000, 100, 100},  // three request segments arrive together; the response carries the ACK
     };
     for (const Case& c : cases) {
         StatsGroup root("");
@@ -518,7 +518,8 @@ TEST(TcpRr, LatencyIsTheRoundTripWithAcksRidingOnTheData) {
         EXPECT_EQ(client.connection().pure_acks_sent.value(), 1u) << c.req;
         EXPECT_EQ(client.connection().delayed_acks_sent.value(), 1u) << c.req;
         EXPECT_EQ(server.connection().bytes_received(), 100u * c.req) << c.req;
-        EXPECT_EQ(server.connection().payload_errors.value() + client.connection().payload_errors.value(), 0u);
+        EXPECT_EQ(server.connection().payload_errors.value() + client.connection().payload_errors.value(),
+                  0u);
     }
 }
 
@@ -537,7 +538,9 @@ TEST(Ping, RttIsTheRoundTripAndLostRepliesAreCounted) {
         loop.side[0].push_back(&ping);
         loop.side[1].push_back(&echo);
         int n = 0;
-        loop.tap = [&](int from, EthernetFrame&, std::uint64_t&) { return from == 1 && drop_one && n++ == 2 ? 0 : 1; };
+        loop.tap = [&](int from, EthernetFrame&, std::uint64_t&) {
+            return from == 1 && drop_one && n++ == 2 ? 0 : 1;
+        };
         loop.run();
         EXPECT_TRUE(ping.finished());
         EXPECT_EQ(ping.sent.value(), 5u);
