@@ -6,6 +6,8 @@
 // from the Linux behaviour each engine documents (tcp_connection.h: the ACK rule of
 // __tcp_ack_snd_check; netperf_udp.h: sequence accounting).
 #include <algorithm>
+#include <deque>
+#include <memory>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,6 +20,7 @@
 #include "frontends/netperf_ping.h"
 #include "frontends/netperf_tcp.h"
 #include "frontends/netperf_udp.h"
+#include "frontends/tcp_connection.h"
 #include "sim/core/stats.h"
 
 namespace xensim {
@@ -433,6 +436,103 @@ TEST(TcpStream, WindowAndMssAreValidated) {
     EXPECT_EQ(ok.connection().window_shift(), 1u) << "65536 needs a window scale of 1";
 }
 
+TEST(TcpStream, RefusedSegmentsAreRetriedUnchanged) {
+    FlowOffloads off;
+    off.tx_csum = off.gso_tcpv4 = true;
+    TcpStreamPair t(tcp_stream(300000), off, FlowOffloads{}, 20000);
+    t.loop.dev[0].qlen = 2;
+    t.loop.dev[0].segment_gso = true;  // 45 segments of the first super-packet fill the queue
+    t.loop.run();
+    EXPECT_GT(t.loop.dev[0].refused, 0u);
+    EXPECT_EQ(t.rx->connection().bytes_received(), 300000u);
+    EXPECT_EQ(t.rx->connection().out_of_order.value(), 0u);
+}
+
+// What one end does with a peer's segment that is not what an established connection expects
+// (tcp_validate_incoming / tcp_ack / tcp_data_queue, reduced): counted, dropped, never a crash.
+TEST(TcpConnectionEdges, APeersOddSegmentsAreCountedAndDropped) {
+    struct Case {
+        const char* what;
+        std::function<void(EthernetFrame&)> mutate;  // applied to the server's data+ACK segment
+        const char* counter;
+        bool acked_advances;  // snd_una moves to what the server acknowledged
+        bool data_taken;
+    } cases[] = {
+        {"intact", [](EthernetFrame&) {}, nullptr, true, true},
+        {"SYN set", [](EthernetFrame& f) { f.bytes[14 + 20 + 13] |= kTcpSyn; }, "ignored", false, false},
+        {"RST set", [](EthernetFrame& f) { f.bytes[14 + 20 + 13] |= kTcpRst; }, "ignored", false, false},
+        {"no ACK flag", [](EthernetFrame& f) { f.bytes[14 + 20 + 13] &= ~kTcpAck; }, "ignored", false, false},
+        {"ACK of unsent data", [](EthernetFrame& f) { f.bytes[14 + 20 + 8] += 0x10; }, "invalid_acks", false,
+         false},
+        {"data ahead of rcv_nxt", [](EthernetFrame& f) { f.bytes[14 + 20 + 7] += 5; }, "out_of_order", true,
+         false},
+        {"payload off the pattern", [](EthernetFrame& f) { f.bytes.back() ^= 1; }, "payload_errors", true,
+         true},
+        {"checksum wrong", [](EthernetFrame& f) { f.bytes.back() ^= 1, f.data_validated = false; },
+         "csum_errors", false, false},
+    };
+    for (const Case& c : cases) {
+        StatsGroup root("");
+        TcpConnectionParams cp;
+        cp.addr = client_address();
+        StatsGroup ga("a", &root), gb("b", &root);
+        TcpConnection a(cp, FlowOffloads{}, ga);
+        TcpConnectionParams sp = cp;
+        sp.addr = cp.addr.reversed();
+        sp.client = false;
+        TcpConnection b(sp, FlowOffloads{}, gb);
+        a.write(100);
+        EthernetFrame* fa = a.tx_frame(0);
+        ASSERT_NE(fa, nullptr);
+        EthernetFrame request = *fa;
+        a.tx_taken(0);
+        ASSERT_TRUE(b.receive(10, request, parse_packet(request)));
+        b.write(10);
+        EthernetFrame* fb = b.tx_frame(10);
+        ASSERT_NE(fb, nullptr);
+        EthernetFrame reply = *fb;
+        b.tx_taken(10);
+        reply.data_validated = true;  // the mutations below do not re-sum the checksum
+        c.mutate(reply);
+        ASSERT_TRUE(a.receive(20, reply, parse_packet(reply))) << c.what;
+        if (c.counter) {
+            EXPECT_EQ(ga.find_counter(c.counter)->value(), 1u) << c.what;
+        }
+        EXPECT_EQ(a.bytes_acked(), c.acked_advances ? 100u : 0u) << c.what;
+        EXPECT_EQ(a.bytes_received(), c.data_taken ? 10u : 0u) << c.what;
+    }
+}
+
+TEST(TcpConnectionEdges, AZeroWindowStopsDataButNotAcks) {
+    StatsGroup root("");
+    TcpConnectionParams cp;
+    cp.addr = client_address();
+    TcpConnection a(cp, FlowOffloads{}, root);
+    TcpConnectionParams sp = cp;
+    sp.addr = cp.addr.reversed();
+    sp.client = false;
+    StatsGroup gb("b", &root);
+    TcpConnection b(sp, FlowOffloads{}, gb);
+    a.write(5000);
+    std::vector<EthernetFrame> out;
+    while (EthernetFrame* f = a.tx_frame(0)) {
+        out.push_back(*f);
+        a.tx_taken(0);
+    }
+    ASSERT_EQ(out.size(), 4u);  // 3 * 1448 + 656
+    for (auto& f : out) b.receive(1, f, parse_packet(f));
+    EthernetFrame ack = *b.tx_frame(1);
+    b.tx_taken(1);
+    ack.bytes[14 + 20 + 14] = ack.bytes[14 + 20 + 15] = 0;  // advertise a zero window
+    ack.data_validated = true;
+    a.write(5000);
+    ASSERT_TRUE(a.receive(2, ack, parse_packet(ack)));
+    EXPECT_EQ(a.bytes_acked(), 5000u);
+    EXPECT_EQ(a.peer_window(), 0u);
+    EXPECT_EQ(a.tx_frame(3), nullptr) << "no data into a zero window, and no ACK is due";
+    EXPECT_EQ(a.next_tx_ns(), kNoTxTime);
+}
+
 // --- request / response ---
 
 TEST(UdpRr, LatencyIsTheLoopbacksRoundTrip) {
@@ -460,6 +560,25 @@ TEST(UdpRr, LatencyIsTheLoopbacksRoundTrip) {
         EXPECT_EQ(client.response_bytes.value(), 100u * sizes.second);
         EXPECT_EQ(client.payload_errors.value() + client.unexpected.value(), 0u);
     }
+}
+
+TEST(UdpRr, ADuplicatedResponseIsUnexpected) {
+    StatsGroup root("");
+    UdpRrParams p;
+    p.addr = client_address(40002, 5002);
+    p.request_size = p.response_size = 64;
+    p.count = 10;
+    UdpRrClient client(p, FlowOffloads{}, root);
+    UdpRrServer server(p, FlowOffloads{}, root);
+    Loopback loop(25000);
+    loop.side[0].push_back(&client);
+    loop.side[1].push_back(&server);
+    int n = 0;
+    loop.tap = [&](int from, EthernetFrame&, std::uint64_t&) { return from == 1 && n++ == 3 ? 2 : 1; };
+    loop.run();
+    EXPECT_EQ(client.transactions.value(), 10u);
+    EXPECT_EQ(client.unexpected.value(), 1u);
+    EXPECT_EQ(client.latency_ns.max(), 50000u);
 }
 
 TEST(UdpRr, LatencyPercentilesFollowTheDelays) {
