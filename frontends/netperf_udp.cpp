@@ -109,7 +109,8 @@ UdpStreamReceiver::UdpStreamReceiver(const UdpStreamParams& params, StatsGroup& 
       lost(group_, "lost", "datagrams", "sequence numbers skipped and not seen later"),
       out_of_order(group_, "out_of_order", "datagrams", "datagrams arriving after a later one"),
       duplicates(group_, "duplicates", "datagrams", "datagrams whose sequence number was seen before"),
-      one_way_ns(group_, "one_way_ns", "ns", "arrival time - send timestamp"),
+      one_way_max_ns(group_, "one_way_max_ns", "ns", "largest arrival time - send timestamp"),
+      one_way_sum_ns(group_, "one_way_sum_ns", "ns", "sum of arrival time - send timestamp"),
       p_(params),
       local_(params.addr.reversed()) {}
 
@@ -127,7 +128,11 @@ bool UdpStreamReceiver::receive(std::uint64_t now_ns, const EthernetFrame& f, co
     bytes.inc(p.payload_len);
     if (c.status == PayloadStatus::ok) {
         seq_.observe(c.header.seq);
-        if (now_ns >= c.header.send_ns) one_way_ns.sample(now_ns - c.header.send_ns);
+        ++sequenced_;
+        if (now_ns >= c.header.send_ns) {
+            one_way_max_ns.raise_to(now_ns - c.header.send_ns);
+            one_way_sum_ns.inc(now_ns - c.header.send_ns);
+        }
         // Counters mirror the tracker (lost can go down when a late datagram arrives).
         lost.inc(seq_.lost() - lost.value());
         out_of_order.inc(seq_.out_of_order() - out_of_order.value());

@@ -6,8 +6,8 @@
 // as a paced sender behind a blocking send() does) or, with rate 0, as fast as the device takes
 // them; it stops after count datagrams or duration_ns, whichever comes first (neither: never).
 // The receiver (netserver's sink) verifies each payload (net_payload.h), tracks loss, reorder and
-// duplicates by sequence number (SequenceTracker), samples the one-way latency from the send
-// timestamp, and measures throughput from its first to its last arrival. netperf reports the
+// duplicates by sequence number (SequenceTracker), measures the one-way latency from the send
+// timestamp (peak and mean), and measures throughput from its first to its last arrival. netperf reports the
 // receiver's rate as the UDP_STREAM result because the sender's counts include what the path drops;
 // so does this (UdpStreamReceiver::throughput_bps).
 //
@@ -92,13 +92,16 @@ class UdpStreamReceiver : public NetperfEndpoint {
     Counter csum_errors;      // L4 checksum verified and wrong (dropped, as UDP_MIB_CSUMERRORS)
     Counter malformed;        // this flow's ports, but a bad UDP header
     Counter lost, out_of_order, duplicates;  // by sequence number (SequenceTracker), kept current
-    Distribution one_way_ns;                 // arrival - send timestamp, datagrams with a header
+    // Arrival - send timestamp of datagrams with a header: the peak and the sum (mean = sum /
+    // sequenced()). Not a Distribution: a stream would keep a sample per datagram.
+    Counter one_way_max_ns, one_way_sum_ns;
+    std::uint64_t sequenced() const { return sequenced_; }  // datagrams with a header
 
   private:
     UdpStreamParams p_;
     PacketAddress local_;
     SequenceTracker seq_;
-    std::uint64_t first_rx_ns_ = 0, last_rx_ns_ = 0, bytes_after_first_ = 0;
+    std::uint64_t first_rx_ns_ = 0, last_rx_ns_ = 0, bytes_after_first_ = 0, sequenced_ = 0;
 };
 
 struct UdpRrParams {

@@ -169,6 +169,8 @@ bool TcpConnection::receive(std::uint64_t now_ns, const EthernetFrame& f, const 
         acks_received.inc();
     }
     peer_wnd_ = static_cast<std::uint32_t>(std::uint64_t{t.window} << wshift_);
+    // tcp_replace_ts_recent, simplified: the timestamp of a segment at rcv_nxt is echoed next.
+    if (t.timestamps && t.seq == rcv_seq(rcv_nxt_)) ts_recent_ = t.tsval;
     if (p.payload_len == 0) return true;
 
     // Data (tcp_data_queue): only the next expected segment is taken.
@@ -178,7 +180,6 @@ bool TcpConnection::receive(std::uint64_t now_ns, const EthernetFrame& f, const 
         ack_now_ = true;  // a duplicate ACK at once, as tcp_data_queue's out-of-window path
         return true;
     }
-    if (t.timestamps) ts_recent_ = t.tsval;
     if (!check_pattern(rx_key_, off, &f.bytes[p.payload_offset], p.payload_len)) payload_errors.inc();
     rcv_nxt_ += p.payload_len;
     data_bytes_received.inc(p.payload_len);
