@@ -534,6 +534,33 @@ TEST(TcpConnectionEdges, AZeroWindowStopsDataButNotAcks) {
     EXPECT_EQ(a.next_tx_ns(), kNoTxTime);
 }
 
+// RFC 7323 as Linux sends it: TSval is a 1 ms clock, TSecr echoes the peer's latest TSval.
+TEST(TcpConnectionEdges, TimestampsAreEchoed) {
+    StatsGroup root("");
+    TcpConnectionParams cp;
+    cp.addr = client_address();
+    StatsGroup ga("a", &root), gb("b", &root);
+    TcpConnection a(cp, FlowOffloads{}, ga);
+    TcpConnectionParams sp = cp;
+    sp.addr = cp.addr.reversed();
+    sp.client = false;
+    TcpConnection b(sp, FlowOffloads{}, gb);
+    a.write(10);
+    EthernetFrame req = *a.tx_frame(3000000);
+    a.tx_taken(3000000);
+    EXPECT_EQ(parse_packet(req).tcp.tsval, 3u);
+    ASSERT_TRUE(b.receive(3500000, req, parse_packet(req)));
+    b.write(10);
+    EthernetFrame resp = *b.tx_frame(7000000);
+    b.tx_taken(7000000);
+    ParsedPacket pr = parse_packet(resp);
+    EXPECT_EQ(pr.tcp.tsval, 7u);
+    EXPECT_EQ(pr.tcp.tsecr, 3u);
+    ASSERT_TRUE(a.receive(8000000, resp, pr));
+    a.write(10);
+    EXPECT_EQ(parse_packet(*a.tx_frame(9000000)).tcp.tsecr, 7u);
+}
+
 // --- request / response ---
 
 TEST(UdpRr, LatencyIsTheLoopbacksRoundTrip) {
