@@ -21,11 +21,11 @@ RING_IDX read_once(const RING_IDX& shared) { return *static_cast<const volatile 
 std::uint32_t pending_index(std::uint32_t i) { return i & (NetifRingBackend::kMaxPendingReqs - 1); }
 
 // Drop reasons (CounterFamily labels).
-constexpr const char* kTooManySlots = "too_many_slots";            // xenvif_count_requests, E2BIG
-constexpr const char* kSlotSize = "slot_size_exceeds_remaining";   // xenvif_count_requests, EIO
+constexpr const char* kTooManySlots = "too_many_slots";              // xenvif_count_requests, E2BIG
+constexpr const char* kSlotSize = "slot_size_exceeds_remaining";     // xenvif_count_requests, EIO
 constexpr const char* kBadPacketSize = "first_slot_below_eth_hlen";  // "Bad packet size"
-constexpr const char* kCopyFailed = "grant_copy_failed";           // xenvif_tx_check_gop
-constexpr const char* kMapFailed = "grant_map_failed";             // xenvif_tx_check_gop
+constexpr const char* kCopyFailed = "grant_copy_failed";             // xenvif_tx_check_gop
+constexpr const char* kMapFailed = "grant_map_failed";               // xenvif_tx_check_gop
 
 constexpr std::uint64_t kPsPerMs = 1000000000ull;
 constexpr xen_pfn_t kRxGfnsPerFrame = 32;  // > (kRxSourceOffset + 0xFFFF) / 4096 + 1
@@ -63,7 +63,7 @@ const char* netback_fatal_name(NetbackFatal f) {
 // The per-packet state of one round (Linux keeps it in the skb's cb and shinfo).
 struct NetifRingBackend::TxPacketState {
     static constexpr unsigned kMaxSlots = kLegacySlotsMax + 1;  // first + 18 frags at most
-    std::uint16_t copy_idx[kMaxSlots] = {};  // copy_pending_idx
+    std::uint16_t copy_idx[kMaxSlots] = {};                     // copy_pending_idx
     unsigned copy_count = 0;
     std::uint32_t split_mask = 0;  // copy i took two ops (dom0 page boundary)
     unsigned first_copy_op = 0;
@@ -178,8 +178,8 @@ bool NetifRingBackend::push_tx() {
     return notify != 0;
 }
 
-void NetifRingBackend::tx_err(std::uint16_t first_id, unsigned extra_count, const std::uint16_t* ids, unsigned n,
-                              RING_IDX end) {
+void NetifRingBackend::tx_err(std::uint16_t first_id, unsigned extra_count, const std::uint16_t* ids,
+                              unsigned n, RING_IDX end) {
     // xenvif_tx_err: the first slot (and its extras), then every following slot up to `end`.
     if (tx_.req_cons + n != end) invariant_broken("tx_err over a range that is not the packet's");
     tx_.req_cons = end;
@@ -216,8 +216,8 @@ bool NetifRingBackend::get_extras(netif_extra_info_t* extras, unsigned& extra_co
     return true;
 }
 
-int NetifRingBackend::count_requests(netif_tx_request_t& first, unsigned extra_count, netif_tx_request_t* txfrags,
-                                     std::uint16_t* ids, int work_to_do) {
+int NetifRingBackend::count_requests(netif_tx_request_t& first, unsigned extra_count,
+                                     netif_tx_request_t* txfrags, std::uint16_t* ids, int work_to_do) {
     const RING_IDX cons = tx_.req_cons;
     int slots = 0;
     const char* drop_err = nullptr;
@@ -331,7 +331,7 @@ NetifRingBackend::TxGops NetifRingBackend::build_tx(std::uint64_t now_ps, unsign
     if (credit_timer_ && now_ps >= *credit_timer_) credit_timer_fired(now_ps);
     while (attached_ && !disabled() && tx_queue_.size() < budget) {
         const RING_IDX req_prod = read_once(tx_.sring->req_prod);
-        xen_rmb();  // see the requests up to req_prod
+        xen_rmb();                                        // see the requests up to req_prod
         if (req_prod - tx_.req_cons > RING_SIZE(&tx_)) {  // "Impossible number of requests"
             fatal_tx_err(NetbackFatal::impossible_requests);
             break;
@@ -602,7 +602,8 @@ NetifRingBackend::TxSubmit NetifRingBackend::submit_tx(const std::vector<const s
 }
 
 bool NetifRingBackend::complete_check_unmaps(const std::vector<gnttab_unmap_grant_ref_t>& done) {
-    if (done.size() != check_unmaps_.size()) invariant_broken("complete_check_unmaps: not the unmaps returned");
+    if (done.size() != check_unmaps_.size())
+        invariant_broken("complete_check_unmaps: not the unmaps returned");
     for (const gnttab_unmap_grant_ref_t& op : done)
         if (op.status != GNTST_okay) invariant_broken("Unmap fail (xenvif_idx_unmap BUG)");
     for (const auto& [pending_idx, status] : check_unmapped_) idx_release(pending_idx, status);

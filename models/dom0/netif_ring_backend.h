@@ -102,9 +102,9 @@ struct NetifBackendConfig {
     // The "rate" node (xen_net_read_rate): credit_bytes per credit_usec; no node = unlimited.
     std::uint64_t credit_bytes = ~std::uint64_t{0};
     std::uint64_t credit_usec = 0;
-    bool feature_gso_tcpv4 = false;  // the frontend's feature-gso-tcpv4 (RX GSO extra)
-    bool feature_gso_tcpv6 = false;  // feature-gso-tcpv6
-    bool multicast_control = false;  // request-multicast-control: RX multicast filtered
+    bool feature_gso_tcpv4 = false;         // the frontend's feature-gso-tcpv4 (RX GSO extra)
+    bool feature_gso_tcpv6 = false;         // feature-gso-tcpv6
+    bool multicast_control = false;         // request-multicast-control: RX multicast filtered
     std::size_t rx_queue_max = 128 * 4096;  // XENVIF_RX_QUEUE_BYTES: XEN_NETIF_RX_RING_SIZE/2 pages
     // Where the caller maps TX grants: map op i for pending index p gets host_addr
     // mmap_base + p * XEN_PAGE_SIZE (idx_to_kaddr). Opaque to the engine.
@@ -126,31 +126,31 @@ struct NetbackTxPacket {
 
 enum class NetbackFatal {
     none,
-    bad_ring_attach,       // xenvif_map_frontend_data_rings: req_prod - rsp_prod > ring size
-    impossible_requests,   // xenvif_tx_build_gops: "Impossible number of requests"
-    missing_extra_info,    // xenvif_get_extras: "Missing extra info"
-    invalid_extra_type,    // xenvif_get_extras: "Invalid extra type"
-    slots_exceed_ring,     // xenvif_count_requests: "Asked for %d slots but exceeds this limit"
-    malicious_slots,       // xenvif_count_requests: "Malicious frontend using %d slots"
-    frag_cross_page,       // xenvif_count_requests: "Cross page boundary"
-    first_cross_page,      // xenvif_tx_build_gops: "txreq.offset: %u, size: %u, end: %lu"
-    gso_size_zero,         // xenvif_set_skb_gso: "GSO size must not be zero."
-    gso_bad_type,          // xenvif_set_skb_gso: "Bad GSO type"
+    bad_ring_attach,      // xenvif_map_frontend_data_rings: req_prod - rsp_prod > ring size
+    impossible_requests,  // xenvif_tx_build_gops: "Impossible number of requests"
+    missing_extra_info,   // xenvif_get_extras: "Missing extra info"
+    invalid_extra_type,   // xenvif_get_extras: "Invalid extra type"
+    slots_exceed_ring,    // xenvif_count_requests: "Asked for %d slots but exceeds this limit"
+    malicious_slots,      // xenvif_count_requests: "Malicious frontend using %d slots"
+    frag_cross_page,      // xenvif_count_requests: "Cross page boundary"
+    first_cross_page,     // xenvif_tx_build_gops: "txreq.offset: %u, size: %u, end: %lu"
+    gso_size_zero,        // xenvif_set_skb_gso: "GSO size must not be zero."
+    gso_bad_type,         // xenvif_set_skb_gso: "Bad GSO type"
 };
 const char* netback_fatal_name(NetbackFatal f);
 
 class NetifRingBackend {
   public:
-    static constexpr unsigned kPageSize = 4096;                               // XEN_PAGE_SIZE
-    static constexpr unsigned kMaxPendingReqs = 256;                          // MAX_PENDING_REQS
-    static constexpr unsigned kLegacySlotsMax = XEN_NETIF_NR_SLOTS_MIN;       // 18
-    static constexpr unsigned kTxCopyLen = 128;                               // XEN_NETBACK_TX_COPY_LEN
-    static constexpr unsigned kEthHlen = 14;                                  // ETH_HLEN
-    static constexpr unsigned kMcastMax = 64;                                 // XEN_NETBK_MCAST_MAX
-    static constexpr unsigned kCopyBatchSize = 64;                            // COPY_BATCH_SIZE
-    static constexpr unsigned kRxBatchSize = 64;                              // RX_BATCH_SIZE
-    static constexpr unsigned kTxHeadOffset = 64;  // NET_SKB_PAD: where the head buffer's data starts
-    static constexpr unsigned kRxSourceOffset = 64;  // page offset of a queued frame's first byte
+    static constexpr unsigned kPageSize = 4096;                          // XEN_PAGE_SIZE
+    static constexpr unsigned kMaxPendingReqs = 256;                     // MAX_PENDING_REQS
+    static constexpr unsigned kLegacySlotsMax = XEN_NETIF_NR_SLOTS_MIN;  // 18
+    static constexpr unsigned kTxCopyLen = 128;                          // XEN_NETBACK_TX_COPY_LEN
+    static constexpr unsigned kEthHlen = 14;                             // ETH_HLEN
+    static constexpr unsigned kMcastMax = 64;                            // XEN_NETBK_MCAST_MAX
+    static constexpr unsigned kCopyBatchSize = 64;                       // COPY_BATCH_SIZE
+    static constexpr unsigned kRxBatchSize = 64;                         // RX_BATCH_SIZE
+    static constexpr unsigned kTxHeadOffset = 64;       // NET_SKB_PAD: where the head buffer's data starts
+    static constexpr unsigned kRxSourceOffset = 64;     // page offset of a queued frame's first byte
     static constexpr std::uint64_t kMaxBurst = 131072;  // tx_add_credit: a 128 KiB jumbo
 
     static unsigned tx_ring_size();  // __CONST_RING_SIZE(netif_tx, XEN_PAGE_SIZE): 256
@@ -174,8 +174,8 @@ class NetifRingBackend {
         std::uint8_t* const* copy_dest = nullptr;  // host address of each copy op's dom0 destination
         gnttab_map_grant_ref_t* map = nullptr;
         unsigned nr_map = 0;
-        unsigned packets = 0;   // packets built (each completes in submit_tx)
-        bool notify = false;    // responses written while building (errors, multicast) need a kick
+        unsigned packets = 0;       // packets built (each completes in submit_tx)
+        bool notify = false;        // responses written while building (errors, multicast) need a kick
         bool rate_limited = false;  // stopped for credit: see credit_timeout()
     };
     TxGops build_tx(std::uint64_t now_ps, unsigned budget = 64);
@@ -244,8 +244,8 @@ class NetifRingBackend {
     struct PendingTxInfo {
         netif_tx_request_t req{};  // private copy (offset/size as mapped for a shared slot)
         unsigned extra_count = 0;
-        std::int32_t next = -1;         // zerocopy chain (callback_param ctx)
-        bool zerocopy_head = false;     // release() handle in flight
+        std::int32_t next = -1;      // zerocopy chain (callback_param ctx)
+        bool zerocopy_head = false;  // release() handle in flight
     };
     struct TxPacketState;
     struct Stats {
@@ -306,7 +306,7 @@ class NetifRingBackend {
     std::vector<std::uint8_t*> tx_copy_dest_;
     std::vector<gnttab_map_grant_ref_t> tx_map_ops_;
     bool awaiting_submit_ = false;
-    std::vector<gnttab_unmap_grant_ref_t> check_unmaps_;                   // xenvif_idx_unmap ops
+    std::vector<gnttab_unmap_grant_ref_t> check_unmaps_;                  // xenvif_idx_unmap ops
     std::vector<std::pair<std::uint16_t, std::int16_t>> check_unmapped_;  // responses after them
     std::vector<gnttab_unmap_grant_ref_t> tx_unmap_ops_;
     std::vector<std::uint16_t> pending_idx_release_;
