@@ -764,6 +764,12 @@ NetifRingBackend::RxBatch NetifRingBackend::build_rx() {
     rx_idx_.clear();
     RxBatch b;
     if (!rx_action_active_) {
+        if (disabled() && !rx_queue_.empty()) {
+            // xenvif_kthread_guest_rx: a disabled vif's thread stops and bins what is queued.
+            stats_.rx_drops.inc("vif_disabled", rx_queue_.size());
+            rx_queue_.clear();
+            rx_queue_len_ = 0;
+        }
         rx_action_active_ = true;
         rx_work_done_ = 0;
     }

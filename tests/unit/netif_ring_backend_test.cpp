@@ -490,6 +490,109 @@ TEST(NetifRingBackend, EighteenFragsAreTheMostAcceptedAndCopyTheWholeFirstSlot) 
     EXPECT_EQ(rig.tx_responses().size(), 19u);
 }
 
+TEST(NetifRingBackend, HeadCopyNeverCrossesADom0Page) {
+    // 6.1.y "xen/netback: don't do grant copy across page boundary": a 4050-byte head at
+    // NET_SKB_PAD (64) would cross its page, so the copy is split in two ops checked together.
+    for (bool fail_second_half : {false, true}) {
+        SCOPED_TRACE(fail_second_half ? "second half fails" : "both halves succeed");
+        Rig rig;
+        std::vector<Slot> slots = {{80, 0, std::uint16_t(4050 + 18 * 10), NETTXF_more_data}};
+        for (int i = 0; i < 18; ++i)
+            slots.push_back({grant_ref_t(81 + i), 0, 10, std::uint16_t(i < 17 ? NETTXF_more_data : 0)});
+        for (const Slot& s : slots) rig.post(s);
+        rig.push();
+        auto g = rig.back->build_tx(0);
+        ASSERT_EQ(g.nr_copy, 2u);
+        EXPECT_EQ(g.copy[0].len, 4096u - NetifRingBackend::kTxHeadOffset);
+        EXPECT_EQ(g.copy[1].len, 4050u - (4096u - NetifRingBackend::kTxHeadOffset));
+        EXPECT_EQ(g.copy[1].source.offset, g.copy[0].len);
+        EXPECT_EQ(g.copy[1].dest.offset, 0u);
+        EXPECT_EQ(g.copy[1].dest.u.gmfn, g.copy[0].dest.u.gmfn + 1);
+        EXPECT_EQ(g.nr_map, 18u);
+        rig.xen.tx_copy(g.copy, g.copy_dest, g.nr_copy);
+        if (fail_second_half) g.copy[1].status = GNTST_general_error;
+        auto sub = rig.back->submit_tx(rig.xen.map(g.map, g.nr_map));
+        for (auto& op : sub.unmaps) rig.xen.unmap(&op, 1);
+        if (!sub.unmaps.empty()) rig.back->complete_check_unmaps(sub.unmaps);
+        if (fail_second_half) {
+            EXPECT_TRUE(sub.packets.empty());
+            EXPECT_EQ(sub.unmaps.size(), 18u);  // every mapped frag undone, one op each
+            auto rsp = rig.tx_responses();
+            ASSERT_EQ(rsp.size(), 19u);
+            EXPECT_EQ(rsp[0].status, NETIF_RSP_ERROR);  // the head slot, answered once
+            for (std::size_t i = 1; i < rsp.size(); ++i) EXPECT_EQ(rsp[i].status, NETIF_RSP_OKAY);
+        } else {
+            ASSERT_EQ(sub.packets.size(), 1u);
+            EXPECT_EQ(sub.packets[0].frame.bytes, rig.bytes_of(slots));
+        }
+    }
+}
+
+TEST(NetifRingBackend, ChainedExtrasGsoAndHash) {
+    // xenvif_get_extras follows XEN_NETIF_EXTRA_FLAG_MORE; a HASH extra is accepted (it only
+    // sets skb->hash); each extra slot gets a NETIF_RSP_NULL after the first slot's response.
+    Rig rig;
+    std::vector<Slot> slots = {{90, 0, 500, NETTXF_extra_info}};
+    std::uint16_t id = rig.post(slots[0]);
+    rig.post_extra(gso_extra(XEN_NETIF_GSO_TYPE_TCPV6, 1440, XEN_NETIF_EXTRA_FLAG_MORE));
+    netif_extra_info_t hash{};
+    hash.type = XEN_NETIF_EXTRA_TYPE_HASH;
+    hash.u.hash.type = _XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP;
+    rig.post_extra(hash);
+    rig.push();
+    auto r = rig.tx_round();
+    ASSERT_EQ(r.sub.packets.size(), 1u);
+    const EthernetFrame& f = r.sub.packets[0].frame;
+    EXPECT_EQ(f.gso_type, GsoType::tcpv6);
+    EXPECT_EQ(f.gso_size, 1440u);
+    EXPECT_TRUE(f.csum_blank);  // checksum_setup forces CHECKSUM_PARTIAL on GSO
+    EXPECT_EQ(rig.counter("tx_gso_checksum_fixup"), 1u);
+    rig.release_and_dealloc(r.sub.packets);
+    auto rsp = rig.tx_responses();
+    ASSERT_EQ(rsp.size(), 3u);
+    EXPECT_EQ(rsp[0].id, id);
+    EXPECT_EQ(rsp[0].status, NETIF_RSP_OKAY);
+    EXPECT_EQ(rsp[1].status, NETIF_RSP_NULL);
+    EXPECT_EQ(rsp[2].status, NETIF_RSP_NULL);
+}
+
+TEST(NetifRingBackend, MulticastListIsBounded) {
+    // xenvif_mcast_add: XEN_NETBK_MCAST_MAX addresses, then -ENOSPC -> NETIF_RSP_ERROR.
+    Rig rig;
+    for (unsigned i = 0; i <= NetifRingBackend::kMcastMax; ++i) {
+        netif_extra_info_t add{};
+        add.type = XEN_NETIF_EXTRA_TYPE_MCAST_ADD;
+        add.u.mcast.addr[0] = 0x01;
+        add.u.mcast.addr[5] = std::uint8_t(i);
+        rig.post({95, 0, 0, NETTXF_extra_info});
+        rig.post_extra(add);
+    }
+    rig.push();
+    rig.tx_round();
+    auto rsp = rig.tx_responses();
+    ASSERT_EQ(rsp.size(), 2u * (NetifRingBackend::kMcastMax + 1));
+    EXPECT_EQ(rsp[rsp.size() - 4].status, NETIF_RSP_OKAY);
+    EXPECT_EQ(rsp[rsp.size() - 2].status, NETIF_RSP_ERROR);
+    EXPECT_EQ(rig.back->multicast_count(), NetifRingBackend::kMcastMax);
+}
+
+TEST(NetifRingBackend, DisabledVifStopsRx) {
+    // xenvif_kthread_guest_rx bins the queue of a disabled vif; xenvif_start_xmit drops.
+    Rig rig;
+    rig.post_rx(1, 960);
+    rig.push_rx();
+    ASSERT_TRUE(rig.back->queue_rx(frame_of(60)));
+    rig.post({300, 0, 10, NETTXF_extra_info});  // missing extra: fatal
+    rig.push();
+    rig.tx_round();
+    ASSERT_TRUE(rig.back->disabled());
+    EXPECT_FALSE(rig.back->queue_rx(frame_of(60)));
+    rig.rx_action();
+    EXPECT_TRUE(rig.rx_responses().empty());
+    EXPECT_EQ(rig.back->rx_queued_frames(), 0u);
+    EXPECT_EQ(rig.family("rx_drops", "vif_disabled"), 2u);
+}
+
 TEST(NetifRingBackend, MulticastExtrasAreAnsweredAtOnceAndFilterRx) {
     NetifBackendConfig cfg;
     cfg.multicast_control = true;
