@@ -75,6 +75,15 @@
 //    checksum_setup header parsing (a csum_blank frame is not checked), no hash extras (a HASH extra
 //    is accepted and ignored; none is sent on RX), no XDP headroom, no rx drain timeout or stall
 //    carrier-off. The rx source is a linear buffer starting at page offset kRxSourceOffset.
+//  * A good packet's bytes are copied out of the mapped pages into its EthernetFrame at submit_tx
+//    (an sk_buff references them until the zerocopy callback); the pages stay mapped, and the
+//    responses wait, until release(), as in Linux. A fatal error does not tear the rings down (the
+//    toolstack's job): packets in flight can still be released and answered.
+//  * A dropped packet's frags are unmapped by the caller after submit_tx (Linux unmaps inside
+//    xenvif_tx_check_gop); their responses wait for complete_check_unmaps, so none is visible
+//    before its grant is unmapped.
+//  * netif_tx_request.size is 16 bits: a frame of 64 KiB or more cannot be stated and shows up as
+//    a slot larger than the size remaining (dropped, as Linux does).
 //  * Credit time: Linux uses jiffies; here the window is credit_usec truncated to ms (as
 //    msecs_to_jiffies(credit_usec / 1000)) in exact simulated picoseconds.
 //  * Frames queued for RX that Linux could never receive are dropped and counted: empty, longer
@@ -86,6 +95,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "sim/core/ethernet.h"
