@@ -85,8 +85,11 @@ struct Platform::DomainRuntime {
     XenbusClient& kernel_xenbus(GuestServices& vcpu0) {
         if (!xenbus) {
             xenbus = std::make_unique<XenbusClient>(*guest, vcpu0);
-            if (type == DomainType::pv)
-                xenbus->connect_at(store_ring, store_port);  // start_info's store_mfn / store_evtchn
+            // A PV kernel finds its store in start_info (store_mfn / store_evtchn); dom0, PV or PVH,
+            // has its own frame and the local channel set up for xenstored (xenbus_init's
+            // xen_initial_domain() branch: no HVM params to read).
+            if (type == DomainType::pv || id == 0)
+                xenbus->connect_at(store_ring, store_port);
             else
                 xenbus->connect();
         }
