@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/dom0/backend_services.h"
 #include "sim/core/xen_abi.h"
@@ -26,10 +27,14 @@ class BackendKernel {
     // XenStore, thread context only. Paths are absolute.
     virtual std::optional<std::string> xs_read(const std::string& path) = 0;
     virtual bool xs_write(const std::string& path, const std::string& value) = 0;
+    // XS_DIRECTORY: the children's names, or nullopt if the node does not exist (xenbus_directory
+    // failing; xenbus_exists is this call's success).
+    virtual std::optional<std::vector<std::string>> xs_directory(const std::string& path) = 0;
     // `callback` runs in thread context each time the watch fires (once at registration, as
-    // XS_WATCH always fires once).
+    // XS_WATCH always fires once), with the path that fired (the watch's own path the first time),
+    // as a xenbus_watch callback gets it.
     virtual bool xs_watch(const std::string& path, const std::string& token,
-                          std::function<void(BackendServices&)> callback) = 0;
+                          std::function<void(BackendServices&, const std::string& path)> callback) = 0;
     virtual bool xs_unwatch(const std::string& path, const std::string& token) = 0;
 
     // Event channels: the handler runs in interrupt context on the vCPU the port notifies.

@@ -46,7 +46,8 @@ Blkback::Stats::Stats(StatsGroup& g)
                                "response pushes the frontend's rsp_event said need no notification"),
       connect_failures(g, "connect_failures", "devices", "connects refused (bad or missing XenStore keys)"),
       disconnects(g, "disconnects", "devices", "disconnects (frontend closed, a bogus ring, or a detach)"),
-      detaches(g, "detaches", "devices", "toolstack detaches of a connected device (xl block-detach)"),
+      detaches(g, "detaches", "devices",
+               "devices closed with online 0: the toolstack's detach (xl block-detach)"),
       batches(g, "batches", "batches", "ring events that found requests"),
       batch_size(g, "batch_size", "requests", "requests taken off the ring per event") {}
 
@@ -89,11 +90,38 @@ void Blkback::start(BackendKernel& kernel, BackendServices& s) {
     kernel.xs_write(back_ + "/multi-queue-max-queues", std::to_string(p_.max_queues));
     kernel.xs_write(back_ + "/max-ring-page-order", std::to_string(p_.max_ring_page_order));
     switch_state(XenbusStateInitWait);
-    kernel.xs_watch(front_ + "/state", "blkback:" + back_,
-                    [this](BackendServices& vs) { frontend_changed(vs); });
+    // watch_otherend (registered by xenbus_dev_probe after the driver's probe in Linux).
+    watching_ = kernel.xs_watch(front_ + "/state", "blkback:" + back_,
+                                [this](BackendServices& vs, const std::string&) { frontend_changed(vs); });
+}
+
+std::unique_ptr<Blkback> Blkback::probe(const BackendDeviceNode& node, const BlkbackParams& tunables,
+                                        const BlkbackDiskTable& disks, BackendKernel& kernel,
+                                        BackendServices& s) {
+    auto devid = parse_xenstore_uint(std::optional<std::string>(node.devid));
+    auto params = kernel.xs_read(node.nodename + "/params");
+    if (!devid || !params) return nullptr;
+    auto it = disks.find({node.frontend_id, *params});
+    if (it == disks.end() || !it->second.disk || !it->second.stats_parent) return nullptr;
+    BlkbackParams p = tunables;
+    p.frontend_domid = node.frontend_id;
+    p.devid = static_cast<unsigned>(*devid);
+    p.pirq = it->second.pirq;
+    auto back = std::make_unique<Blkback>(p, *it->second.disk, *it->second.stats_parent);
+    back->raise_irq = it->second.raise_irq;
+    back->start(kernel, s);
+    return back;
+}
+
+void Blkback::unwatch_frontend() {
+    if (!watching_) return;
+    watching_ = false;
+    kernel_->xs_unwatch(front_ + "/state", "blkback:" + back_);
 }
 
 void Blkback::frontend_changed(BackendServices& s) {
+    // An event queued before the watch was dropped (unregister_xenbus_watch discards them).
+    if (!watching_) return;
     XenbusState peer = parse_xenbus_state(kernel_->xs_read(front_ + "/state").value_or(""));
     switch (peer) {
         case XenbusStateInitialised:
@@ -113,16 +141,23 @@ void Blkback::frontend_changed(BackendServices& s) {
             disconnect(s);
             switch_state(XenbusStateClosing);
             switch_state(XenbusStateClosed);
+            // xenbus_dev_is_online: a device the toolstack took offline is unregistered.
+            if (parse_xenstore_uint(kernel_->xs_read(back_ + "/online")).value_or(0) == 0) {
+                stats_.detaches.inc();
+                unwatch_frontend();
+            }
             break;
         default:
             break;
     }
 }
 
-void Blkback::detach(BackendServices& s) {
-    stats_.detaches.inc();
+void Blkback::remove(BackendServices& s) {
+    // xen_blkbk_remove. The state node is gone with the directory: no state write (Linux's
+    // xenbus_switch_state finds no state node and writes nothing either).
+    if (!kernel_) return;
+    unwatch_frontend();
     disconnect(s);
-    switch_state(XenbusStateClosing);
 }
 
 void Blkback::fail(BackendServices& s, const std::string& why) {

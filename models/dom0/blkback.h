@@ -7,6 +7,13 @@
 // cost of the PV block path is counted where it arises.
 //
 // What is modelled, following Linux drivers/block/xen-blkback/xenbus.c and blkback.c (v6.x):
+//  * Discovery: blkback is dom0's "vbd" driver on the xenbus backend bus (backend_bus.h), which
+//    calls Blkback::probe for every backend/vbd/<domid>/<devid> the toolstack writes. probe reads
+//    the device's `params` ("xensim:<vdev>", docs/xenstore-layout.md) and finds the medium in the
+//    disk table the platform supplies (BlkbackDiskTable: the disks and their completion PIRQs, as
+//    the toolstack and the hardware provide them; Linux learns the medium from the hotplug
+//    script's physical-device node instead, in backend_changed). A params naming no disk fails the
+//    probe (the bus fails the device as xenbus_dev_probe does).
 //  * probe (xen_blkbk_probe): feature-max-indirect-segments (advertised at probe since Linux 4.6,
 //    commit 5a7058450cbc), multi-queue-max-queues and max-ring-page-order, then InitWait; a watch
 //    on the frontend's state drives the rest (frontend_changed).
@@ -40,7 +47,12 @@
 //  * A bogus ring (producer overflow) disconnects the device: no more requests are taken, the
 //    backend goes Closing (from deferred work, as xenstore writes need thread context).
 //  * Frontend Closing/Closed: outstanding disk requests are left to complete, their responses are
-//    dropped, the rings are unmapped, the channels closed, and the backend reaches Closed.
+//    dropped, the rings are unmapped, the channels closed, and the backend reaches Closed. At
+//    Closed, as frontend_changed does, `online` is read: 0 means the toolstack is detaching the
+//    device (xl block-detach: libxl__initiate_device_generic_remove wrote online 0 and state
+//    Closing, which the frontend followed), and the device is unregistered (device_unregister:
+//    the frontend watch dropped). The toolstack then removes the directories; the bus's remove()
+//    finds nothing left to do.
 //
 // Where it deliberately differs from Linux blkback:
 //  * Ring processing runs in the event handler itself, not in a per-ring kthread woken by it: no
@@ -62,6 +74,7 @@
 #include <string>
 #include <vector>
 
+#include "models/dom0/backend_bus.h"
 #include "models/dom0/backend_kernel.h"
 #include "models/dom0/blkif_ring_backend.h"
 #include "models/dom0/storage.h"
@@ -86,10 +99,29 @@ struct BlkbackParams {
     enum class GrantMode { map, copy } grant_mode = GrantMode::map;
 };
 
-class Blkback {
+// A disk the platform provides for blkback, as the toolstack and hardware would: the medium, the
+// PIRQ of its completion interrupt (granted to dom0), how to raise it, and where its stats go.
+struct BlkbackDisk {
+    Disk* disk = nullptr;
+    unsigned pirq = 0;
+    std::function<void(std::uint64_t at_ps)> raise_irq;
+    StatsGroup* stats_parent = nullptr;
+};
+// The disks blkback can serve, by frontend domain and `params` value ("xensim:<vdev>": a vdev is
+// unique within one guest only).
+using BlkbackDiskTable = std::map<std::pair<domid_t, std::string>, BlkbackDisk>;
+
+class Blkback : public BackendDevice {
   public:
     Blkback(const BlkbackParams& params, Disk& disk, StatsGroup& parent);
-    ~Blkback();
+    ~Blkback() override;
+
+    // The "vbd" driver's probe (called by the backend bus in thread context): reads `params`,
+    // finds the disk in `disks`, and starts a Blkback for it with `tunables` (frontend and devid
+    // taken from the node). nullptr if params is missing or names no disk.
+    static std::unique_ptr<Blkback> probe(const BackendDeviceNode& node, const BlkbackParams& tunables,
+                                          const BlkbackDiskTable& disks, BackendKernel& kernel,
+                                          BackendServices& s);
     Blkback(const Blkback&) = delete;
     Blkback& operator=(const Blkback&) = delete;
 
@@ -110,9 +142,9 @@ class Blkback {
     // probe, in thread context on dom0's vCPU 0.
     void start(BackendKernel& kernel, BackendServices& s);
 
-    // The toolstack removes the device (xl block-detach), in thread context: rings unmapped,
-    // channels closed, Closing. Requests still at the disk complete, their responses dropped.
-    void detach(BackendServices& s);
+    // The device's directory vanished (xen_blkbk_remove): rings unmapped, channels closed, the
+    // frontend no longer watched. Requests still at the disk complete, their responses dropped.
+    void remove(BackendServices& s) override;
 
     XenbusState state() const { return fsm_.state(); }
     unsigned devid() const { return p_.devid; }
@@ -155,6 +187,7 @@ class Blkback {
     void disconnect(BackendServices& s);
     void fail(BackendServices& s, const std::string& why);
     void switch_state(XenbusState to);
+    void unwatch_frontend();
 
     void ring_event(BackendServices& s, unsigned q);
     void dispatch(BackendServices& s, unsigned q, BlkbackRequest& req);
@@ -190,6 +223,7 @@ class Blkback {
     std::vector<std::uint8_t> bounce_;
     std::vector<std::uint64_t> local_pool_;  // grant copy: our free data pages
     bool closing_ = false;
+    bool watching_ = false;           // the watch on the frontend's state is registered
     bool irq_armed_ = false;          // a completion interrupt is scheduled ...
     std::uint64_t irq_armed_ns_ = 0;  // ... for this time
 };

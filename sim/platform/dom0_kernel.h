@@ -20,11 +20,24 @@ class Dom0Kernel : public BackendKernel {
     bool xs_write(const std::string& path, const std::string& value) override {
         return xenbus_().write(path, value).ok();
     }
+    std::optional<std::vector<std::string>> xs_directory(const std::string& path) override {
+        XenbusReply r = xenbus_().request(XS_DIRECTORY, 0, path + std::string(1, '\0'));
+        if (!r.ok()) return std::nullopt;
+        std::vector<std::string> names;
+        std::size_t at = 0;
+        while (at < r.payload.size()) {
+            std::size_t end = r.payload.find('\0', at);
+            if (end == std::string::npos) end = r.payload.size();
+            if (end > at) names.push_back(r.payload.substr(at, end - at));
+            at = end + 1;
+        }
+        return names;
+    }
     bool xs_watch(const std::string& path, const std::string& token,
-                  std::function<void(BackendServices&)> callback) override {
+                  std::function<void(BackendServices&, const std::string&)> callback) override {
         GuestServices* v0 = &vcpu0_;
         return xenbus_()
-            .watch(path, token, [callback, v0](const XenbusWatchEvent&) { callback(backend(*v0)); })
+            .watch(path, token, [callback, v0](const XenbusWatchEvent& e) { callback(backend(*v0), e.path); })
             .ok();
     }
     bool xs_unwatch(const std::string& path, const std::string& token) override {

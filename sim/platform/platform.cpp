@@ -77,6 +77,7 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer)
     build_domains();
     build_xenstore();
     build_device_models();
+    build_backends();
     build_workloads();
     install_programs();
 }
@@ -226,12 +227,6 @@ void Platform::build_workloads() {
             for (const json& disk : e.at("domains").at(g).at("disks"))
                 devids.push_back(*vbd_devid(disk.at("vdev")));
             rt->handshake_front = std::make_unique<XenbusHandshakeFrontend>(devids, *rt->stats);
-            DomainRuntime* dom0 = domains_[0].get();
-            for (unsigned devid : devids) {
-                rt->handshake_backs.push_back(std::make_unique<XenbusHandshakeBackend>(g, devid));
-                XenbusHandshakeBackend* b = rt->handshake_backs.back().get();
-                dom0->passive.push_back([b, dom0](GuestServices& s) { b->start(dom0->kernel_xenbus(s)); });
-            }
             XenbusHandshakeFrontend* f = rt->handshake_front.get();
             DomainRuntime* dr = domains_[g].get();
             dr->active.push_back([f, dr](GuestServices& s) { f->run(dr->kernel_xenbus(s), s); });
@@ -283,63 +278,21 @@ void Platform::build_workloads() {
 }
 
 Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const json& w) {
-    const json& e = scenario_.effective;
     DomId g = 0;
     for (auto& d : domains_)
         if (d->name == w.at("guest")) g = d->id;
     DomainRuntime* guest = domains_[g].get();
-    DomainRuntime* dom0 = domains_[0].get();
     const std::string vdev = w.at("disk");
     json disk;
-    for (const json& d : e.at("domains").at(g).at("disks"))
+    for (const json& d : guest->config.at("disks"))
         if (vdev.empty() || d.at("vdev") == vdev) {
             disk = d;
             break;
         }
     const unsigned devid = *vbd_devid(disk.at("vdev"));
-    // The disk and dom0's backend, with the disk's completion interrupt routed to dom0.
-    rt.disk_group = std::make_unique<StatsGroup>(
-        "disk_" + guest->name + "_" + disk.at("vdev").get<std::string>(), &root_);
-    rt.disk = make_disk(disk, *rt.disk_group);
-    const json& bb = e.at("platform").at("blkback");
-    BlkbackParams bp;
-    bp.frontend_domid = g;
-    bp.devid = devid;
-    bp.pirq = next_pirq_++;
-    bp.max_ring_page_order = bb.at("max_ring_page_order");
-    bp.max_queues = bb.at("max_queues");
-    bp.max_indirect_segments = bb.at("max_indirect_segments");
-    bp.feature_persistent = bb.at("feature_persistent");
-    bp.max_persistent_grants = bb.at("max_persistent_grants");
-    bp.grant_mode =
-        bb.at("grant_mode") == "copy" ? BlkbackParams::GrantMode::copy : BlkbackParams::GrantMode::map;
-    hv_->event_channels().grant_pirq(0, bp.pirq);
-    rt.blkback = std::make_unique<Blkback>(bp, *rt.disk, *rt.disk_group);
-    Hypervisor* hv = hv_.get();
-    const unsigned pirq = bp.pirq;
-    rt.blkback->raise_irq = [hv, pirq](std::uint64_t at_ps) { hv->raise_pirq_at(0, pirq, at_ps); };
-    Blkback* back = rt.blkback.get();
-    BackendKernel* kernel = &dom0_kernel();
-    dom0->passive.push_back(
-        [back, kernel](GuestServices& s) { back->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
-    if (const std::uint64_t detach_us = disk.at("detach_at_us")) {
-        // The toolstack's detach reaches dom0 as an event at that time (libxl runs in dom0 and is
-        // woken then); dom0 performs it in thread context.
-        const unsigned tpirq = next_pirq_++;
-        hv_->event_channels().grant_pirq(0, tpirq);
-        dom0->passive.push_back([back, kernel, hv, tpirq, detach_us](GuestServices& s) {
-            evtchn_bind_pirq_t b{};
-            b.pirq = tpirq;
-            if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_pirq,
-                            reinterpret_cast<unsigned long>(&b)))
-                return;
-            kernel->set_port_handler(b.port, [back, kernel](BackendServices&) {
-                kernel->defer([back](BackendServices& vs) { back->detach(vs); });
-            });
-            kernel->unmask(static_cast<VcpuGuestServices&>(s), b.port);
-            hv->raise_pirq_at(0, tpirq, detach_us * 1'000'000);
-        });
-    }
+    // dom0's side (the disk, blkback) exists for every vbd already (build_backends); only the
+    // guest's driver belongs to the workload.
+    rt.vbd = find_vbd(g, devid);
     // The guest's driver, as its profile and the scenario say.
     const json& bf = guest->config.at("blkfront");
     const BlkfrontProfile& prof = blkfront_profile(bf.at("profile").get<std::string>());
@@ -355,19 +308,175 @@ Platform::DomainRuntime* Platform::build_block_device(WorkloadRuntime& rt, const
                                    ? bf.at("max_indirect_segments").get<unsigned>()
                                    : prof.max_indirect_segments;
     rt.blkfront = std::make_unique<Blkfront>(*guest->guest, fp, *guest->group);
-    if (tracer_.on(TraceCategory::blkif)) trace_blkif(*rt.blkfront, *rt.blkback, g);
+    if (tracer_.on(TraceCategory::blkif)) trace_blkfront(*rt.blkfront, g);
     rt.domains = {g, 0};
     return guest;
 }
 
-void Platform::trace_blkif(Blkfront& front, Blkback& back, DomId guest) {
+void Platform::build_backends() {
+    const json& bb = scenario_.effective.at("platform").at("blkback");
+    blkback_params_.max_ring_page_order = bb.at("max_ring_page_order");
+    blkback_params_.max_queues = bb.at("max_queues");
+    blkback_params_.max_indirect_segments = bb.at("max_indirect_segments");
+    blkback_params_.feature_persistent = bb.at("feature_persistent");
+    blkback_params_.max_persistent_grants = bb.at("max_persistent_grants");
+    blkback_params_.grant_mode =
+        bb.at("grant_mode") == "copy" ? BlkbackParams::GrantMode::copy : BlkbackParams::GrantMode::map;
+    Hypervisor* hv = hv_.get();
+    DomainRuntime* dom0 = domains_[0].get();
+    BackendKernel* kernel = &dom0_kernel();
+    std::vector<std::function<void(GuestServices&)>> detaches;
+    // A guest running xenbus_handshake measures the negotiation alone: dom0's "vbd" driver for
+    // its devices is the bare handshake backend, with no medium behind it.
+    for (const json& w : scenario_.effective.at("workloads"))
+        if (w.at("type") == "xenbus_handshake")
+            for (auto& d : domains_)
+                if (d->name == w.at("guest")) handshake_guests_.insert(d->id);
+    // Every vbd the toolstack wrote (write_scenario_layout) gets its medium and the completion
+    // PIRQ dom0's backend will bind: a disk of its own for attach "pv", the IDE drive's for
+    // attach "ide" (on Xen, QEMU and blkback open the same image).
+    for (auto& d : domains_) {
+        if (handshake_guests_.count(d->id)) continue;
+        for (const json& disk : d->config.at("disks")) {
+            auto v = std::make_unique<VbdBackend>();
+            v->domid = d->id;
+            v->vdev = disk.at("vdev").get<std::string>();
+            v->devid = *vbd_devid(v->vdev);
+            v->ide = disk.at("attach") == "ide";
+            StatsGroup* parent = nullptr;
+            if (v->ide) {
+                auto it = d->ide_disks.find(v->vdev);
+                if (it == d->ide_disks.end()) continue;  // no device model: no drive, nothing to serve
+                v->disk = it->second.get();
+                parent = d->ide_group.get();
+            } else {
+                v->group = std::make_unique<StatsGroup>("disk_" + d->name + "_" + v->vdev, &root_);
+                v->owned = make_disk(disk, *v->group);
+                v->disk = v->owned.get();
+                parent = v->group.get();
+            }
+            BlkbackDisk bd;
+            bd.disk = v->disk;
+            bd.pirq = next_pirq_++;
+            bd.stats_parent = parent;
+            hv_->event_channels().grant_pirq(0, bd.pirq);
+            const unsigned pirq = bd.pirq;
+            bd.raise_irq = [hv, pirq](std::uint64_t at_ps) { hv->raise_pirq_at(0, pirq, at_ps); };
+            blkback_disks_[{d->id, "xensim:" + v->vdev}] = bd;
+            if (const std::uint64_t detach_us = disk.at("detach_at_us")) {
+                // The toolstack's detach reaches dom0 as an event at that time (libxl runs in dom0
+                // and is woken then); dom0 performs it in thread context.
+                const unsigned tpirq = next_pirq_++;
+                hv_->event_channels().grant_pirq(0, tpirq);
+                VbdBackend* vb = v.get();
+                detaches.push_back([this, vb, kernel, hv, tpirq, detach_us](GuestServices& s) {
+                    evtchn_bind_pirq_t b{};
+                    b.pirq = tpirq;
+                    if (s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_pirq,
+                                    reinterpret_cast<unsigned long>(&b)))
+                        return;
+                    kernel->set_port_handler(b.port, [this, vb, kernel](BackendServices&) {
+                        kernel->defer([this, vb](BackendServices& vs) {
+                            toolstack_detach(*vb, static_cast<VcpuGuestServices&>(vs));
+                        });
+                    });
+                    kernel->unmask(static_cast<VcpuGuestServices&>(s), b.port);
+                    hv->raise_pirq_at(0, tpirq, detach_us * 1'000'000);
+                });
+            }
+            vbds_.push_back(std::move(v));
+        }
+    }
+    // Dom0's xenbus backend bus and its driver table (netback will add "vif").
+    std::vector<BackendDriver> drivers = {
+        {"vbd", [this](const BackendDeviceNode& node, BackendKernel& k, BackendServices& s) {
+             return probe_vbd(node, k, s);
+         }}};
+    backend_bus_ = std::make_unique<BackendBus>(XenStore::domain_path(0) + "/backend", std::move(drivers),
+                                                hv_->domain_stats(0));
+    BackendBus* bus = backend_bus_.get();
+    dom0->passive.push_back(
+        [bus, kernel](GuestServices& s) { bus->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
+    for (auto& role : detaches) dom0->passive.push_back(std::move(role));
+}
+
+namespace {
+
+// The xenbus_handshake workload's backend (no rings: the negotiation alone) as a bus device.
+class HandshakeBackendDevice : public BackendDevice {
+  public:
+    HandshakeBackendDevice(domid_t guest, unsigned devid) : backend(guest, devid) {}
+    void remove(BackendServices&) override {}
+    XenbusHandshakeBackend backend;
+};
+
+}  // namespace
+
+std::unique_ptr<BackendDevice> Platform::probe_vbd(const BackendDeviceNode& node, BackendKernel& kernel,
+                                                   BackendServices& s) {
+    if (handshake_guests_.count(node.frontend_id)) {
+        auto devid = parse_xenstore_uint(std::optional<std::string>(node.devid));
+        if (!devid) return nullptr;
+        auto h = std::make_unique<HandshakeBackendDevice>(node.frontend_id, static_cast<unsigned>(*devid));
+        h->backend.start(domains_[0]->kernel_xenbus(static_cast<VcpuGuestServices&>(s)));
+        return h;
+    }
+    std::unique_ptr<Blkback> b = Blkback::probe(node, blkback_params_, blkback_disks_, kernel, s);
+    if (!b) return nullptr;
+    if (VbdBackend* v = find_vbd(node.frontend_id, b->devid())) v->blkback = b.get();
+    if (tracer_.on(TraceCategory::blkif)) trace_blkback(*b);
+    return b;
+}
+
+Platform::VbdBackend* Platform::find_vbd(DomId domid, unsigned devid) {
+    for (auto& v : vbds_)
+        if (v->domid == domid && v->devid == devid) return v.get();
+    return nullptr;
+}
+
+void Platform::toolstack_detach(VbdBackend& vbd, GuestServices& dom0) {
+    XenbusClient& xb = domains_[0]->kernel_xenbus(dom0);
+    const std::string id = std::to_string(vbd.devid);
+    const std::string back =
+        XenStore::domain_path(0) + "/backend/vbd/" + std::to_string(vbd.domid) + "/" + id;
+    const std::string front = XenStore::domain_path(vbd.domid) + "/device/vbd/" + id;
+    // libxl__initiate_device_generic_remove: online 0 and state Closing in one transaction
+    // (retried on EAGAIN as libxl__xs_transaction_commit's caller does).
+    for (;;) {
+        auto tx = xb.transaction_start();
+        if (!tx) return;
+        xb.write(back + "/online", "0", *tx);
+        xb.write(back + "/state", std::to_string(static_cast<int>(XenbusStateClosing)), *tx);
+        XenbusReply r = xb.transaction_end(*tx, true);
+        if (r.ok()) break;
+        if (r.error != "EAGAIN") return;
+    }
+    // libxl__ev_devstate_wait for the backend's Closed, then libxl__device_destroy: both
+    // directories removed in one transaction. (No timeout: libxl's LIBXL_DESTROY_TIMEOUT and its
+    // forced removal are not modelled; a device whose frontend never closes stays.)
+    const std::string token = "libxl-remove:" + back;
+    auto done = std::make_shared<bool>(false);
+    XenbusClient* x = &xb;
+    xb.watch(back + "/state", token, [x, back, front, token, done](const XenbusWatchEvent&) {
+        if (*done || parse_xenbus_state(x->read(back + "/state").value_or("")) != XenbusStateClosed) return;
+        *done = true;
+        x->unwatch(back + "/state", token);
+        for (;;) {
+            auto tx = x->transaction_start();
+            if (!tx) return;
+            x->rm(front, *tx);
+            x->rm(back, *tx);
+            XenbusReply r = x->transaction_end(*tx, true);
+            if (r.ok() || r.error != "EAGAIN") return;
+        }
+    });
+}
+
+void Platform::trace_blkfront(Blkfront& front, DomId guest) {
     namespace te = trace_events;
     Tracer* t = &tracer_;
     auto now = [] { return sc_core::sc_time_stamp().value(); };
     auto on_vcpu = [guest](GuestServices& s) { return TraceTrack::vcpu(guest, s.vcpu_id()); };
-    auto on_dom0 = [](BackendServices& s) {
-        return TraceTrack::vcpu(0, static_cast<VcpuGuestServices&>(s).vcpu_id());
-    };
     front.trace.submit = [t, now, on_vcpu](GuestServices& s, unsigned q, const BlockIo& io) {
         static constexpr std::string_view kOps[] = {"read", "write", "flush", "discard"};
         t->emit(te::blkif_submit, on_vcpu(s), now(), 0,
@@ -380,6 +489,15 @@ void Platform::trace_blkif(Blkfront& front, Blkback& back, DomId guest) {
     };
     front.trace.complete = [t, now, on_vcpu](GuestServices& s, unsigned q, std::uint64_t io, int status) {
         t->emit(te::blkif_complete, on_vcpu(s), now(), 0, {std::uint64_t{q}, io, std::int64_t{status}});
+    };
+}
+
+void Platform::trace_blkback(Blkback& back) {
+    namespace te = trace_events;
+    Tracer* t = &tracer_;
+    auto now = [] { return sc_core::sc_time_stamp().value(); };
+    auto on_dom0 = [](BackendServices& s) {
+        return TraceTrack::vcpu(0, static_cast<VcpuGuestServices&>(s).vcpu_id());
     };
     back.trace.consume = [t, now, on_dom0](BackendServices& s, unsigned q, unsigned n, unsigned rejected) {
         t->emit(te::blkif_consume, on_dom0(s), now(), 0,
@@ -419,7 +537,7 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     } else {
         build_block_device(rt, w);
         device = rt.blkfront.get();
-        rt.medium = rt.disk.get();
+        rt.medium = rt.vbd->disk;
     }
     FioJobParams jp;
     jp.rw = FioJobParams::parse_rw(w.at("rw").get<std::string>());

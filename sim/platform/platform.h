@@ -4,10 +4,13 @@
 // weights and pinning, writes their XenStore nodes and gives each guest its store ring (a guest
 // frame recorded in HVM_PARAM_STORE_PFN and in the reserved grant GNTTAB_RESERVED_XENSTORE) and
 // store channel (HVM_PARAM_STORE_EVTCHN); dom0 runs xenstored, which connects every guest's ring
-// at dom0 boot. It allocates the event channels a workload needs as libxl allocates console
-// and xenstore channels (EVTCHNOP_alloc_unbound on the guest's behalf, before it runs), gives each
-// domain a guest kernel (XenGuest) and each vCPU its program: vCPU 0 boots the kernel (its
-// hypercalls are counted like any other), starts the domain's workload roles, runs the active
+// at dom0 boot. Dom0's kernel finds its backends as Linux's xenbus backend bus does
+// (models/dom0/backend_bus.h): it watches its backend directory and probes the driver for each
+// device's type from the platform's driver table ("vbd": blkback, over the disks the platform
+// creates for every vbd as the toolstack and hardware would). It allocates the event channels a workload
+// needs as libxl allocates console and xenstore channels (EVTCHNOP_alloc_unbound on the guest's behalf,
+// before it runs), gives each domain a guest kernel (XenGuest) and each vCPU its program: vCPU 0 boots the
+// kernel (its hypercalls are counted like any other), starts the domain's workload roles, runs the active
 // ones, then idles; other vCPUs idle. The run ends when every workload is done, when the op limit
 // or the simulated-time limit is reached (background loads such as an endless cpu_burn are not
 // waited for), or — reported as "stalled" — when nothing is left to
@@ -18,6 +21,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +31,9 @@
 #include "frontends/grant_copy.h"
 #include "frontends/workload.h"
 #include "frontends/xen_guest.h"
+#include "models/dom0/backend_bus.h"
 #include "models/dom0/backend_kernel.h"
+#include "models/dom0/blkback.h"
 #include "models/dom0/xenstored.h"
 #include "models/xen/hypervisor.h"
 #include "models/xen/xenstore_store.h"
@@ -67,6 +73,7 @@ class Platform {
     struct Tally;
     struct DomainRuntime;
     struct WorkloadRuntime;
+    struct VbdBackend;
 
   private:
     void build_domains();
@@ -74,8 +81,20 @@ class Platform {
     void start_xenstored(GuestServices& dom0);
     void build_workloads();
     void build_device_models();
+    // Every vbd gets a medium (and a completion PIRQ), dom0 a backend bus with the driver table,
+    // and the toolstack its timed detaches.
+    void build_backends();
+    // The "vbd" driver's probe: blkback (or, for a guest running xenbus_handshake, the bare
+    // handshake backend that workload measures).
+    std::unique_ptr<BackendDevice> probe_vbd(const BackendDeviceNode& node, BackendKernel& kernel,
+                                             BackendServices& s);
+    // xl block-detach as libxl performs it (libxl__initiate_device_generic_remove, then
+    // libxl__device_destroy once the backend is Closed), from dom0's xenbus client.
+    void toolstack_detach(VbdBackend& vbd, GuestServices& dom0);
+    VbdBackend* find_vbd(DomId domid, unsigned devid);
     // With the blkif trace category on: blkfront's and blkback's observation points emit events.
-    void trace_blkif(Blkfront& front, Blkback& back, DomId guest);
+    void trace_blkfront(Blkfront& front, DomId guest);
+    void trace_blkback(Blkback& back);
     BackendKernel& dom0_kernel();
     void mark_phase(DomainRuntime& d, const char* name);
     // Snapshots of the counters a report uses (defined in report.cpp beside the figures they feed):
@@ -106,7 +125,12 @@ class Platform {
     std::vector<std::unique_ptr<DomainRuntime>> domains_;
     std::vector<std::unique_ptr<WorkloadRuntime>> workloads_;
     std::unique_ptr<BackendKernel> dom0_kernel_;  // what dom0's backends see of its kernel
-    unsigned next_pirq_ = 16;                     // PIRQs handed to dom0's disks
+    std::vector<std::unique_ptr<VbdBackend>> vbds_;
+    BlkbackDiskTable blkback_disks_;  // what blkback's probe finds by params
+    BlkbackParams blkback_params_;    // platform.blkback: the tunables every blkback gets
+    std::set<DomId> handshake_guests_;
+    std::unique_ptr<BackendBus> backend_bus_;  // dom0's xenbus backend bus
+    unsigned next_pirq_ = 16;                  // PIRQs handed to dom0's disks
     std::uint64_t op_limit_ = 0;
     static constexpr std::uint64_t kStopGraceUs = 1000;  // simulated time allowed for work under way
     bool stopping_ = false;

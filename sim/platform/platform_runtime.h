@@ -85,13 +85,29 @@ struct Platform::DomainRuntime {
     XenbusClient& kernel_xenbus(GuestServices& vcpu0) {
         if (!xenbus) {
             xenbus = std::make_unique<XenbusClient>(*guest, vcpu0);
-            if (type == DomainType::pv)
-                xenbus->connect_at(store_ring, store_port);  // start_info's store_mfn / store_evtchn
+            // A PV kernel finds its store in start_info (store_mfn / store_evtchn); dom0, PV or PVH,
+            // has its own frame and the local channel set up for xenstored (xenbus_init's
+            // xen_initial_domain() branch: no HVM params to read).
+            if (type == DomainType::pv || id == 0)
+                xenbus->connect_at(store_ring, store_port);
             else
                 xenbus->connect();
         }
         return *xenbus;
     }
+};
+
+// One vbd the toolstack wrote (every disk of every guest): its medium and, once dom0's backend
+// bus has probed it, the backend serving it.
+struct Platform::VbdBackend {
+    DomId domid = 0;
+    unsigned devid = 0;
+    std::string vdev;
+    bool ide = false;                   // attach "ide": the medium is the IDE drive's (shared image)
+    std::unique_ptr<StatsGroup> group;  // attach "pv": disk_<guest>_<vdev>
+    std::unique_ptr<Disk> owned;        // attach "pv": the disk itself
+    Disk* disk = nullptr;
+    Blkback* blkback = nullptr;  // set by the "vbd" driver's probe
 };
 
 struct Platform::WorkloadRuntime {
@@ -104,11 +120,10 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<VgaConsole> console;
     std::unique_ptr<XenstoreOps> xenstore_ops;
     std::unique_ptr<XenbusHandshakeFrontend> handshake_front;
-    std::vector<std::unique_ptr<XenbusHandshakeBackend>> handshake_backs;
-    // fio: the disk, dom0's backend for it, the guest's driver and the job runner.
-    std::unique_ptr<StatsGroup> disk_group;
-    std::unique_ptr<Disk> disk;
-    std::unique_ptr<Blkback> blkback;
+    // fio on a PV disk: the disk and dom0's backend for it (the platform's VbdBackend; blkback is
+    // there once dom0's backend bus has probed the device), the guest's driver and the job runner.
+    VbdBackend* vbd = nullptr;
+    const Blkback* blkback() const { return vbd ? vbd->blkback : nullptr; }
     std::unique_ptr<Blkfront> blkfront;
     Disk* medium = nullptr;        // the disk the workload's data lands on (for the audit)
     std::unique_ptr<AtaPiix> ata;  // fio on an IDE disk: the guest's ata_piix driver

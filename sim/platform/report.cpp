@@ -112,8 +112,9 @@ Counts block_counts(const Platform::WorkloadRuntime& w) {
         c["block.pio_blocks"] = w.ata->stats().pio_blocks.value();
         return c;
     }
+    if (!w.blkback()) return c;  // dom0 never probed the device's backend
     const Blkfront& f = *w.blkfront;
-    const Blkback& b = *w.blkback;
+    const Blkback& b = *w.blkback();
     std::uint64_t granted = 0;
     json fdump = const_cast<Blkfront&>(f).group().dump(false);
     for (unsigned q = 0; q < f.queues(); ++q)
@@ -226,8 +227,13 @@ json block_json(const Platform::WorkloadRuntime& w, std::uint64_t dur, const Cou
         out["per_request"] = block_per_request(w, window, ops);
         return out;
     }
+    if (!w.blkback()) {
+        // dom0 never probed the device's backend (the run ended first): nothing on dom0's side.
+        out["device"] = {{"attach", "pv"}, {"connected", w.blkfront->connected()}};
+        return out;
+    }
     const Blkfront& f = *w.blkfront;
-    const Blkback& b = *w.blkback;
+    const Blkback& b = *w.blkback();
     json front = json::object(), back = json::object(), occupancy = json::array();
     json fdump = const_cast<Blkfront&>(f).group().dump(false);
     std::uint64_t granted = 0, reused = 0, ended = 0, indirect = 0, merges = 0, bogus = 0;
@@ -514,11 +520,12 @@ json Platform::report(const RunResult& run) const {
             json cases = json::array();
             for (const auto& o : w->misbehaviour->outcomes())
                 cases.push_back({{"case", o.name}, {"expected", o.expected}, {"got", o.got}, {"ok", o.ok}});
-            const auto& bs = w->blkback->stats();
-            wj["misbehaviour"] = {{"cases", cases},
-                                  {"backend_disconnects", bs.disconnects.value()},
-                                  {"backend_map_failures", bs.map_failures.value()},
-                                  {"backend_state", static_cast<int>(w->blkback->state())}};
+            const Blkback* back = w->blkback();  // null only if dom0 never probed the device
+            wj["misbehaviour"] = {
+                {"cases", cases},
+                {"backend_disconnects", back ? back->stats().disconnects.value() : 0},
+                {"backend_map_failures", back ? back->stats().map_failures.value() : 0},
+                {"backend_state", static_cast<int>(back ? back->state() : XenbusStateUnknown)}};
         }
         wj["domains"] = doms;
         wj["setup"] = setup;

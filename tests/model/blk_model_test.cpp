@@ -564,3 +564,35 @@ TEST(Blk, TheBackendsMaxRingPageOrderCapsWhatTheFrontendAsksFor) {
 
 }  // namespace
 }  // namespace xensim::testing
+
+namespace xensim::testing {
+namespace {
+
+// Dom0 finds its backends through XenStore, as Linux's xenbus backend bus does: every vbd the
+// toolstack wrote gets a blkback whether or not a workload uses it (xvdb: probed, InitWait,
+// waiting for a frontend that never comes), and the vif has no driver yet (netback not loaded):
+// registered unbound, counted. Nothing is probed twice, nothing fails.
+TEST(BlkDiscovery, EveryVbdTheToolstackWroteGetsABackendAndAVifStaysUnbound) {
+    json s = blk_scenario();
+    guest(s)["disks"].push_back({{"vdev", "xvdb"}, {"sectors", 2048}, {"model", "null"}});
+    guest(s)["nics"] = json::array({{{"mac", "00:16:3e:00:00:01"}}});
+    Simulation sim(s);
+    ASSERT_EQ(sim.result.stop_reason, "workloads_done");
+    XenStore& store = sim.platform.xenstore();
+    EXPECT_EQ(store.read("/local/domain/0/backend/vbd/1/51712/state"), "4") << "xvda: Connected";
+    EXPECT_EQ(store.read("/local/domain/0/backend/vbd/1/51728/state"), "2") << "xvdb: InitWait";
+    EXPECT_EQ(store.read("/local/domain/0/backend/vbd/1/51728/max-ring-page-order"), "4");
+    EXPECT_EQ(store.read("/local/domain/0/backend/vif/1/0/state"), "1") << "no netback: untouched";
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.probes"), 2u);
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.unbound"), 1u);
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.probe_failures"), 0u);
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.incomplete"), 0u);
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.not_initialising"), 0u);
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.removals"), 0u);
+    // Each backend binds its disk's completion PIRQ at probe.
+    EXPECT_EQ(count(sim.domain("dom0").at("hypercalls"), "event_channel_op/EVTCHNOP_bind_pirq"), 2u);
+    EXPECT_EQ(sim.stat("disk_guest_xvdb.vbd_1_51728.requests"), 0u);
+}
+
+}  // namespace
+}  // namespace xensim::testing

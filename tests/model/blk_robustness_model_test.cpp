@@ -110,7 +110,15 @@ TEST(BlkRobustness, DetachWithRequestsInFlightFailsThemAndLosesNoAcknowledgedWri
               b.at("writes").get<std::uint64_t>());
     EXPECT_EQ(b.at("audit").at("lost_writes"), 0u);
     EXPECT_EQ(b.at("backend").at("disconnects"), 1u);
+    // The detach as libxl performs it: online 0 and state Closing in the backend directory; the
+    // frontend follows (Closing, Closed), blkback follows the frontend and, finding online 0 at
+    // Closed, counts the detach; the toolstack, seeing the backend Closed, removes both
+    // directories, and dom0's backend bus removes the device.
     EXPECT_EQ(sim.stat("disk_guest_xvda.vbd_1_51712.detaches"), 1u);
+    XenStore& store = sim.platform.xenstore();
+    EXPECT_FALSE(store.read("/local/domain/0/backend/vbd/1/51712"));
+    EXPECT_FALSE(store.read("/local/domain/1/device/vbd/51712"));
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.removals"), 1u);
     // blkif_free: every grant the frontend gave (persistent pool, requests in flight, indirect
     // pages) is ended by the end of the run, the ones the backend still mapped at the close once it
     // unmapped them.

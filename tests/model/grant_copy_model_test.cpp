@@ -43,7 +43,12 @@ TEST(GrantCopy, EachRoundMapsCopiesUnmapsAndFlushesOnce) {
     EXPECT_EQ(guest.at("upcalls"), rounds + 1);
     // Per request over both domains, in the workload's window: the guest's upcall for the answer
     // and dom0's for the request. The bind event and xenstored's port events at boot are set-up.
-    EXPECT_EQ(w.at("per_request").at("upcalls").get<double>(), 2.0);
+    // dom0's backend bus is still at its boot-time XenStore requests when the guest's first
+    // request arrives, so the upcall taking the bus's last answers falls in the window: one more
+    // dom0 upcall than requests, in all (evtchn_model_test.cpp has the same +1 with dom0
+    // answering pings).
+    EXPECT_EQ(dom0.at("upcalls"), rounds + xenstored_connections(1) + 1);
+    EXPECT_EQ(w.at("per_request").at("upcalls").get<double>() * rounds, 2.0 * rounds + 1);
     EXPECT_EQ(w.at("setup").at("upcalls").get<std::uint64_t>(), 1 + xenstored_connections(1));
 }
 

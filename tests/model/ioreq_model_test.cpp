@@ -51,11 +51,14 @@ TEST(Ioreq, UnplugProtocolIsSixPortAccessesEachAnIoreqToTheDeviceModel) {
     EXPECT_EQ(dm.at("unplugged_mask"), 7u);  // IDE disks | NICs | auxiliary IDE disks
     EXPECT_EQ(dm.at("unplug_product"), 3u);  // xen/hvm/pvdrivers.h: "linux"
     EXPECT_EQ(sim.stat("xen.ioreqs"), 6u + kPciScanIoreqs);
-    // dom0 answered each ioreq with one send; its binds: the loopback store channel, the guest's
-    // store channel, the device model's one ioreq channel (one guest vCPU) and its buffered ioreq
-    // channel (QEMU binds it whether or not anything is ever buffered).
+    // dom0 answered each ioreq with one send (and made its backend bus's XenStore traffic at
+    // boot, kBackendBusDom0Sends: the guest has no disk, so no device); its binds: the loopback
+    // store channel, the guest's store channel, the device model's one ioreq channel (one guest
+    // vCPU) and its buffered ioreq channel (QEMU binds it whether or not anything is ever
+    // buffered).
     const json& d0 = sim.domain("dom0");
-    EXPECT_EQ(count(d0.at("hypercalls"), "event_channel_op/EVTCHNOP_send"), 6u + kPciScanIoreqs);
+    EXPECT_EQ(count(d0.at("hypercalls"), "event_channel_op/EVTCHNOP_send"),
+              6u + kPciScanIoreqs + kBackendBusDom0Sends);
     EXPECT_EQ(count(d0.at("hypercalls"), "event_channel_op/EVTCHNOP_bind_interdomain"), 4u);
 }
 

@@ -53,6 +53,19 @@ constexpr std::uint64_t kXenstoredDom0Hypercalls = 1;
 constexpr std::uint64_t kXenstoredHypercallsPerGuest = 2;
 constexpr std::uint64_t xenstored_connections(std::uint64_t guests) { return guests + 1; }
 
+// Dom0's xenbus backend bus at boot (models/dom0/backend_bus.h; Linux's backend_probe_and_watch:
+// xenbus_probe_devices, then register_xenbus_watch(&be_watch)) costs, when the toolstack wrote no
+// device: one XS_DIRECTORY of /local/domain/0/backend (ENOENT) and one XS_WATCH of it, whose
+// first event comes back behind the reply. dom0's kernel notifies xenstored after writing each
+// request and after taking each answer off the ring (as a guest's xenbus client does), and
+// xenstored notifies once per answer: 2 x 2 + 2 = 6 EVTCHNOP_send, all made by dom0 (its kernel
+// and xenstored both run there). The first, made from the upcall of xenstored's boot-time port
+// events, finds dom0's evtchn_upcall_pending still set, so Xen kicks dom0's vCPU 5 times.
+constexpr std::uint64_t kBackendBusRequests = 2;
+constexpr std::uint64_t kBackendBusWatchEvents = 1;
+constexpr std::uint64_t kBackendBusDom0Sends = 6;
+constexpr std::uint64_t kBackendBusDom0Kicks = 5;
+
 // The pci_scan phase of an HVM guest that has a device model but not the Xen platform device
 // (IDE disks or stdvga only), from docs/pci-scan.md §3 without 00:03.0: pci_check_type1's 5 port
 // accesses (0xCF8-0xCFB, PIO ioreqs: 3 writes, 2 reads), then 305 configuration accesses — 39

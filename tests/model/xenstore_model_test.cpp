@@ -36,7 +36,9 @@ TEST(XenStoreRing, EachRequestIsOneNotificationEachWayAndOneHalt) {
     // xenstored: one request of each, one notification per reply.
     EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WRITE"), n);
     EXPECT_EQ(sim.stat("xenstored.dom1.notifications"), n);
-    EXPECT_EQ(count(sim.domain("dom0").at("hypercalls"), "event_channel_op/EVTCHNOP_send"), n);
+    // dom0: xenstored's n notifications, and its backend bus's XenStore traffic at boot.
+    EXPECT_EQ(count(sim.domain("dom0").at("hypercalls"), "event_channel_op/EVTCHNOP_send"),
+              n + kBackendBusDom0Sends);
     EXPECT_EQ(sim.family("xenstore.ops", "XS_WRITE"), n);
     EXPECT_EQ(sim.stat("xenstored.dom1.errors"), 0u);
     // The values are in the store, under the guest's home (relative paths resolve there).
@@ -78,7 +80,8 @@ TEST(XenStoreRing, WatchEventsReachTheGuestOverItsRing) {
     EXPECT_EQ(w.at("failures"), 0u);
     EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WATCH"), 1u);
     EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WRITE"), n);
-    EXPECT_EQ(sim.stat("xenstore.watch_events"), n + 1) << "the initial fire and one per write";
+    EXPECT_EQ(sim.stat("xenstore.watch_events"), n + 1 + kBackendBusWatchEvents)
+        << "the initial fire and one per write; and the first fire of dom0's backend watch";
 }
 
 TEST(XenStoreRing, ToolstackLayoutIsWhatLibxlWrites) {
@@ -136,7 +139,8 @@ TEST(XenStoreRing, PvDeviceNodesAreWrittenAsLibxlWritesThem) {
 
 // The XenbusState handshake over XenStore for two disks: the backend (dom0's kernel, driven by a
 // watch callback) goes InitWait -> Connected, the frontend Initialising -> Initialised ->
-// Connected; per device exactly two state writes on each side and one watch each.
+// Connected; per device exactly two state writes on each side and one watch each. dom0 finds
+// the two devices through its backend bus (one more watch: be_watch on its backend directory).
 TEST(XenbusHandshake, BothSidesReachConnectedForEveryDisk) {
     json s = xenstore_scenario("write", 1);
     s["domains"][1]["disks"] = {{{"vdev", "xvda"}}, {{"vdev", "xvdb"}}};
@@ -151,7 +155,13 @@ TEST(XenbusHandshake, BothSidesReachConnectedForEveryDisk) {
         EXPECT_EQ(store.read(std::string("/local/domain/1/device/vbd/") + devid + "/state"), "4") << devid;
         EXPECT_EQ(store.read(std::string("/local/domain/0/backend/vbd/1/") + devid + "/state"), "4") << devid;
     }
-    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_WATCH"), 2u);
+    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_WATCH"), 2u + 1u) << "one per device, and be_watch";
+    // xenbus_probe_devices: XS_DIRECTORY of backend, backend/vbd, backend/vbd/1, and
+    // xenbus_exists of each frontend (2); then one xenbus_exists per watch event under a device
+    // (each backend's Connected write: 2). xenbus_probe_node reads state, frontend-id and
+    // frontend of each device.
+    EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_DIRECTORY"), 3u + 2u + 2u);
+    EXPECT_EQ(sim.stat("dom0.xenbus_backend.probes"), 2u);
     EXPECT_EQ(sim.family("xenstored.dom0.requests", "XS_WRITE"), 4u) << "InitWait and Connected per device";
     EXPECT_EQ(sim.family("xenstored.dom1.requests", "XS_WRITE"), 4u)
         << "Initialised and Connected per device";

@@ -56,7 +56,9 @@ class FakeKernel : public BackendKernel {
   public:
     std::optional<std::string> xs_read(const std::string&) override { return std::nullopt; }
     bool xs_write(const std::string&, const std::string&) override { return false; }
-    bool xs_watch(const std::string&, const std::string&, std::function<void(BackendServices&)>) override {
+    std::optional<std::vector<std::string>> xs_directory(const std::string&) override { return std::nullopt; }
+    bool xs_watch(const std::string&, const std::string&,
+                  std::function<void(BackendServices&, const std::string&)>) override {
         return false;
     }
     bool xs_unwatch(const std::string&, const std::string&) override { return false; }
