@@ -94,15 +94,18 @@ NetifRingFrontend::NetifRingFrontend(NetifFrontendConfig cfg, GrantOps ops, Stat
 
 bool NetifRingFrontend::setup() {
     if (ready_) return true;
-    std::optional<std::uint64_t> txp = ops_.alloc_page();
-    if (!txp) return false;
-    std::optional<std::uint64_t> rxp = ops_.alloc_page();
-    if (!rxp) {
-        tx_pages_.push_back(*txp);  // kept for transmit; nothing leaks
-        return false;
+    if (!have_ring_pages_) {  // after disconnect() the same pages are initialised again
+        std::optional<std::uint64_t> txp = ops_.alloc_page();
+        if (!txp) return false;
+        std::optional<std::uint64_t> rxp = ops_.alloc_page();
+        if (!rxp) {
+            tx_pages_.push_back(*txp);  // kept for transmit; nothing leaks
+            return false;
+        }
+        tx_ring_gfn_ = *txp;
+        rx_ring_gfn_ = *rxp;
+        have_ring_pages_ = true;
     }
-    tx_ring_gfn_ = *txp;
-    rx_ring_gfn_ = *rxp;
     std::memset(ops_.page(tx_ring_gfn_), 0, kPageSize);
     std::memset(ops_.page(rx_ring_gfn_), 0, kPageSize);
     auto* txs = reinterpret_cast<netif_tx_sring_t*>(ops_.page(tx_ring_gfn_));
@@ -688,6 +691,50 @@ NetifRingFrontend::RxIrq NetifRingFrontend::rx_interrupt() {
     }
     r.schedule = work != 0;
     return r;
+}
+
+std::vector<grant_ref_t> NetifRingFrontend::disconnect() {
+    std::vector<grant_ref_t> still_mapped;
+    if (!ready_) return still_mapped;
+    // gnttab_end_foreign_access: a page the backend still maps goes with the deferred free and is
+    // never reused here.
+    auto end = [&](grant_ref_t ref) {
+        if (ops_.end(ref)) {
+            stats_.grants_ended.inc();
+            return true;
+        }
+        still_mapped.push_back(ref);
+        return false;
+    };
+    for (unsigned id = 0; id < kTxRingSize; ++id) {  // xennet_release_tx_bufs
+        TxSlot& s = tx_slots_[id];
+        if (!s.used) continue;
+        bool ended = end(s.ref);
+        tx_free_slot(id);
+        if (!ended) tx_pages_.pop_back();  // the page tx_free_slot just pooled
+    }
+    tx_unpushed_.clear();
+    std::vector<RxBuf> all;
+    all.swap(rx_pool_);
+    for (RxSlot& s : rx_slots_)  // xennet_release_rx_bufs
+        if (s.posted) {
+            s.posted = false;
+            all.push_back(s.buf);
+        }
+    for (auto& h : held_) all.insert(all.end(), h.second.begin(), h.second.end());
+    held_.clear();
+    for (RxBuf& b : all) {
+        if (b.ref && !end(*b.ref)) {
+            --rx_pages_;
+            continue;
+        }
+        b.ref.reset();
+        rx_pool_.push_back(b);
+    }
+    ready_ = false;
+    tx_stopped_ = false;
+    rx_unconsumed_ = 0;
+    return still_mapped;
 }
 
 std::size_t NetifRingFrontend::grants_live() const {

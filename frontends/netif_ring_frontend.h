@@ -58,6 +58,15 @@
 //  * rx_interrupt (xennet_handle_rx): unconsumed responses counted; a producer going backwards
 //    marks the device broken; says whether NAPI is to be scheduled and whether the event was
 //    spurious (lateeoi).
+//  * disconnect (xennet_disconnect_backend -> xennet_release_tx_bufs / xennet_release_rx_bufs):
+//    every grant held is ended; those the backend still maps are returned for deferred freeing
+//    and their pages never reused.
+//
+// The caller's sequence, as Linux 6.1 does it: xennet_start_xmit pushes every frame (no xmit_more
+// batching in 6.1) and then runs xennet_tx_buf_gc, so a Linux-profile driver calls transmit,
+// push_tx and collect_tx per frame; the tx interrupt runs collect_tx (work_done = not spurious);
+// the rx interrupt runs rx_interrupt and, when it says so, NAPI runs poll(64) and sends the event
+// when poll's refill says notify; connect runs setup, refill_rx (+ notify) and grants the rings.
 //
 // The TX layout (ours; Linux grants the sk_buff's own pages where they are): the first
 // min(len, tx_head_bytes) bytes go at offset kTxHeadOffset (NET_SKB_PAD) of a page of their own, as
@@ -148,6 +157,7 @@ class NetifRingFrontend {
     NetifRingFrontend& operator=(const NetifRingFrontend&) = delete;
 
     // setup_netfront: allocates and initialises both ring pages; false when a page cannot be had.
+    // After disconnect() it initialises the same two pages again (the caller grants them anew).
     bool setup();
     std::uint64_t tx_ring_gfn() const { return tx_ring_gfn_; }
     std::uint64_t rx_ring_gfn() const { return rx_ring_gfn_; }
@@ -194,6 +204,13 @@ class NetifRingFrontend {
         bool spurious = true;   // no new responses since the last look (XEN_EOI_FLAG_SPURIOUS)
     };
     RxIrq rx_interrupt();
+
+    // xennet_disconnect_backend (xennet_release_tx_bufs, xennet_release_rx_bufs): ends every grant
+    // the engine holds (tx slots in flight, posted, pooled and held rx buffers); the rings go
+    // quiet: transmit drops (no carrier), poll and collect do nothing. Returns the references the
+    // backend still maps, which Linux hands to gnttab's deferred free (the caller's, here); the
+    // ring pages' own grants are the caller's to end.
+    std::vector<grant_ref_t> disconnect();
 
     bool broken() const { return broken_; }
     unsigned rx_posted() const { return rx_.req_prod_pvt - rx_.rsp_cons; }
@@ -259,6 +276,7 @@ class NetifRingFrontend {
     netif_tx_front_ring_t tx_{};
     netif_rx_front_ring_t rx_{};
     std::uint64_t tx_ring_gfn_ = 0, rx_ring_gfn_ = 0;
+    bool have_ring_pages_ = false;
     bool ready_ = false;
     bool broken_ = false;
 

@@ -1114,5 +1114,39 @@ TEST(NetifRingFrontend, RxInterrupt) {
     EXPECT_EQ(rig.family("broken", "rx_prod_backwards"), 1u);
 }
 
+// xennet_disconnect_backend: every grant the engine holds is ended (tx in flight, rx posted,
+// pooled and held); a grant the backend still maps is handed back for deferred freeing.
+TEST(NetifRingFrontend, DisconnectEndsEveryGrant) {
+    NetifFrontendConfig cfg = sg_config();
+    cfg.rx_deferred_release = true;
+    cfg.rx_persistent_grants = true;
+    Rig rig(cfg);
+    rig.front->refill_rx();
+    rig.rx_deliver(make_frame(60));
+    rig.rx_push();
+    ASSERT_EQ(rig.front->poll(64).packets.size(), 1u);                       // one buffer held, 256 posted
+    ASSERT_EQ(rig.front->transmit(make_frame(3000)), NetTxVerdict::queued);  // two tx grants
+    rig.front->push_tx();
+    EXPECT_EQ(rig.front->grants_live(), 256u + 1u + 2u);
+    EXPECT_EQ(rig.guest.grants.size(), 259u);
+    grant_ref_t mapped = rig.guest.grants.begin()->first;
+    rig.guest.grants.begin()->second.mapped = true;
+    std::vector<grant_ref_t> left = rig.front->disconnect();
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_EQ(left[0], mapped);
+    EXPECT_EQ(rig.guest.grants.size(), 1u);
+    EXPECT_EQ(rig.front->grants_live(), 0u);
+    EXPECT_EQ(rig.front->transmit(make_frame(60)), NetTxVerdict::dropped);
+    EXPECT_EQ(rig.family("tx_dropped", "no_carrier"), 1u);
+    EXPECT_TRUE(rig.front->poll(64).packets.empty());
+    EXPECT_EQ(rig.front->refill_rx().posted, 0u);
+    // Reconnected (netfront_resume -> setup_netfront): fresh rings on the same pages, pages reused.
+    std::size_t pages = rig.guest.pages.size();
+    ASSERT_TRUE(rig.front->setup());
+    EXPECT_EQ(rig.rx_sring()->req_prod, 0u);
+    EXPECT_EQ(rig.front->refill_rx().posted, 256u);
+    EXPECT_EQ(rig.guest.pages.size(), pages);
+}
+
 }  // namespace
 }  // namespace xensim
