@@ -143,16 +143,16 @@ void NetifRingFrontend::tx_free_slot(unsigned id) {
 }
 
 // xennet_start_xmit up to (not including) the push.
-NetTxVerdict NetifRingFrontend::transmit(const EthernetFrame& frame) {
+NetTxResult NetifRingFrontend::transmit(const EthernetFrame& frame) {
     auto drop = [this](const char* why) {
         stats_.tx_dropped.inc(why);
-        return NetTxVerdict::dropped;
+        return NetTxResult{NetTxVerdict::dropped, 0, 0};
     };
     if (!ready_) return drop("no_carrier");  // !netif_carrier_ok
     if (broken_) return drop("broken");
     if (tx_stopped_) {
         stats_.tx_busy.inc();
-        return NetTxVerdict::busy;
+        return NetTxResult{NetTxVerdict::busy, 0, 0};
     }
     const std::size_t len = frame.size();
     if (len == 0) return drop("empty");
@@ -187,7 +187,7 @@ NetTxVerdict NetifRingFrontend::transmit(const EthernetFrame& frame) {
     if (RING_FREE_REQUESTS(&tx_) < needed || tx_free_ids_.size() < nspans) {
         // Not reached while the stop threshold holds (237 in flight leaves 19 slots); kept as a guard.
         stats_.tx_busy.inc();
-        return NetTxVerdict::busy;
+        return NetTxResult{NetTxVerdict::busy, 0, 0};
     }
 
     // Pages and grants first, so a shortage leaves the ring untouched.
@@ -279,7 +279,7 @@ NetTxVerdict NetifRingFrontend::transmit(const EthernetFrame& frame) {
     stats_.tx_bytes.inc(len);
     stats_.tx_slots.inc(nspans);
     if (!(tx_in_flight() < kTxAvailableBelow)) tx_stopped_ = true;  // netif_tx_stop_queue
-    return NetTxVerdict::queued;
+    return NetTxResult{NetTxVerdict::queued, needed, nspans};
 }
 
 bool NetifRingFrontend::push_tx() {
@@ -409,6 +409,7 @@ NetifRingFrontend::RxRefill NetifRingFrontend::refill_rx() {
                     break;
                 }
                 stats_.grants_granted.inc();
+                ++r.grants;
                 b->ref = *ref;
             }
             rx_move_slot(*b);  // the request at req_prod_pvt, id = xennet_rxidx(req_prod)
@@ -579,6 +580,8 @@ NetifRingFrontend::RxPoll NetifRingFrontend::poll(unsigned budget) {
     xen_rmb();  // see the responses up to rp
 
     unsigned work_done = 0, dropped_late = 0;
+    const RING_IDX cons_before = rx_.rsp_cons;
+    const std::uint64_t ended_before = stats_.grants_ended.value();
     RING_IDX i = rx_.rsp_cons;
     Gathered& g = gathered_;
     while (i != rp && work_done < budget) {
@@ -658,6 +661,8 @@ NetifRingFrontend::RxPoll NetifRingFrontend::poll(unsigned budget) {
         out.packets.push_back(std::move(pkt));
     }
     work_done -= dropped_late;  // work_done -= handle_incoming_queue(...)
+    out.responses = unsigned(rx_.rsp_cons - cons_before);
+    out.grants_ended = unsigned(stats_.grants_ended.value() - ended_before);
 
     out.refill = refill_rx();
     if (work_done < budget) {

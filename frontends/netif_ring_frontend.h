@@ -137,6 +137,15 @@ enum class NetTxVerdict {
     busy,     // the queue is stopped: retry after collect_tx says wake
 };
 
+// What transmit did: the verdict and, when queued, the work to price.
+struct NetTxResult {
+    NetTxVerdict verdict = NetTxVerdict::dropped;
+    unsigned requests = 0;  // ring slots written: data slots + the GSO extra
+    unsigned grants = 0;    // read-only grants made (one per data slot)
+    bool operator==(NetTxVerdict v) const { return verdict == v; }
+    bool operator!=(NetTxVerdict v) const { return verdict != v; }
+};
+
 class NetifRingFrontend {
   public:
     static constexpr unsigned kPageSize = 4096;
@@ -163,7 +172,7 @@ class NetifRingFrontend {
     std::uint64_t rx_ring_gfn() const { return rx_ring_gfn_; }
 
     // ---- transmit ----
-    NetTxVerdict transmit(const EthernetFrame& frame);
+    NetTxResult transmit(const EthernetFrame& frame);
     // Publishes the requests queued since the last push; true = notify the backend.
     bool push_tx();
     struct TxGc {
@@ -179,6 +188,7 @@ class NetifRingFrontend {
     // ---- receive ----
     struct RxRefill {
         unsigned posted = 0;       // buffers newly posted
+        unsigned grants = 0;       // writable grants made for them (none for a persistent one)
         bool notify = false;       // the push asks for an event to the backend
         bool retry_later = false;  // nothing pushed: arm the refill timer and call again
     };
@@ -191,6 +201,8 @@ class NetifRingFrontend {
     struct RxPoll {
         std::vector<RxPacket> packets;  // at most budget
         unsigned errors = 0;            // packets dropped (rx_errors)
+        unsigned responses = 0;         // ring slots consumed (data, extra and dropped ones)
+        unsigned grants_ended = 0;      // buffer grants ended (none with rx_persistent_grants)
         bool complete = false;          // under budget: napi_complete_done ran
         bool more = false;              // complete, and RING_FINAL_CHECK found responses: poll again
         RxRefill refill;

@@ -338,7 +338,10 @@ TEST(NetifRingFrontend, ConfigRangesChecked) {
 TEST(NetifRingFrontend, Tx60ByteFrameOneSlot) {
     Rig rig;
     EthernetFrame f = make_frame(60);
-    ASSERT_EQ(rig.front->transmit(f), NetTxVerdict::queued);
+    NetTxResult res = rig.front->transmit(f);
+    ASSERT_EQ(res, NetTxVerdict::queued);
+    EXPECT_EQ(res.requests, 1u);
+    EXPECT_EQ(res.grants, 1u);
     EXPECT_EQ(rig.tx_sring()->req_prod, 0u);  // not yet published
     EXPECT_TRUE(rig.front->push_tx());
     std::vector<Rig::TxSeen> seen = rig.tx_consume();
@@ -472,8 +475,11 @@ TEST(NetifRingFrontend, TxGsoExtraSlot) {
             EXPECT_EQ(rig.family("tx_dropped", "gso_not_negotiated"), 1u);
             continue;
         }
-        ASSERT_EQ(rig.front->transmit(f), NetTxVerdict::queued);
-        EXPECT_EQ(rig.front->tx_in_flight(), 1u + 1u + 5u);  // head, extra, ceil(19872 / 4096) frags
+        NetTxResult res = rig.front->transmit(f);
+        ASSERT_EQ(res, NetTxVerdict::queued);
+        EXPECT_EQ(res.requests, 1u + 1u + 5u);  // head, extra, ceil(19872 / 4096) frags
+        EXPECT_EQ(res.grants, 1u + 5u);
+        EXPECT_EQ(rig.front->tx_in_flight(), res.requests);
         rig.front->push_tx();
         // The raw ring: slot 1 is the extra info.
         netif_extra_info_t x;
@@ -724,7 +730,10 @@ TEST(NetifRingFrontend, RxSingleSlotPackets) {
     }
     EXPECT_TRUE(p.complete);
     EXPECT_FALSE(p.more);
+    EXPECT_EQ(p.responses, 3u);
+    EXPECT_EQ(p.grants_ended, 3u);
     EXPECT_EQ(p.refill.posted, 3u);
+    EXPECT_EQ(p.refill.grants, 3u);
     EXPECT_EQ(rig.front->rx_posted(), 256u);
     EXPECT_EQ(rig.counter("rx_packets"), 3u);
     EXPECT_EQ(rig.counter("rx_bytes"), 180u);
@@ -796,6 +805,8 @@ TEST(NetifRingFrontend, RxGsoExtra) {
             continue;
         }
         ASSERT_EQ(p.packets.size(), 1u);
+        EXPECT_EQ(p.responses, 6u);
+        EXPECT_EQ(p.grants_ended, 5u);
         const EthernetFrame& got = p.packets[0].frame;
         EXPECT_EQ(got.bytes, f.bytes);
         EXPECT_EQ(got.gso_type, c.type);
@@ -1075,6 +1086,9 @@ TEST(NetifRingFrontend, RxDeferredRelease) {
     ASSERT_EQ(p.packets.size(), 2u);
     EXPECT_EQ(rig.front->rx_pages(), 260u);
     EXPECT_EQ(rig.counter("grants_granted"), granted);
+    EXPECT_EQ(p.refill.posted, 2u);
+    EXPECT_EQ(p.refill.grants, 0u);  // persistent: the released pages keep their grants
+    EXPECT_EQ(p.grants_ended, 0u);
     std::set<grant_ref_t> reposted;
     for (RING_IDX i = 260; i < 262; ++i) reposted.insert(RING_GET_REQUEST(&rig.rxb, i)->gref);
     EXPECT_EQ(reposted, second_packet);  // the released buffers, under their old grants
