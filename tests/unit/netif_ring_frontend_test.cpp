@@ -77,13 +77,13 @@ struct FakeGuest {
     }
 };
 
-// A frame of `len` bytes: Ethernet + IPv4 + TCP headers (so skb_checksum_setup can parse it when
-// it is long enough), then a byte pattern.
+// A frame of `len` bytes: the Ethernet type and the IPv4 fields skb_checksum_setup reads (version/ihl
+// 0x45, no fragment, protocol TCP) when it is long enough to hold them, then a byte pattern.
 EthernetFrame make_frame(std::size_t len, std::uint8_t seed = 1) {
     EthernetFrame f;
     f.bytes.resize(len);
     for (std::size_t i = 0; i < len; ++i) f.bytes[i] = std::uint8_t(seed + i * 7);
-    if (len >= 54) {
+    if (len >= 24) {
         f.bytes[12] = 0x08;  // ETH_P_IP
         f.bytes[13] = 0x00;
         f.bytes[14] = 0x45;  // version 4, ihl 5
@@ -915,6 +915,55 @@ TEST(NetifRingFrontend, RxBadResponsesDroppedAndCounted) {
         EXPECT_EQ(rig.front->rx_posted(), 256u) << c.what;
         EXPECT_EQ(rig.guest.grants.size(), 256u) << c.what;  // no grant leaked
         EXPECT_EQ(rig.front->grants_live(), 256u) << c.what;
+    }
+}
+
+// handle_incoming_queue -> checksum_setup -> skb_checksum_setup: a CHECKSUM_PARTIAL frame must
+// let the L4 checksum be located (IPv4 not a fragment, or IPv6, carrying TCP or UDP with its
+// header present) or it is dropped as rx_errors; other frames need no setup.
+TEST(NetifRingFrontend, RxChecksumSetup) {
+    auto ipv4 = [](std::size_t len, std::uint8_t proto, std::uint16_t frag = 0x4000) {
+        EthernetFrame f = make_frame(len);
+        f.bytes[23] = proto;
+        f.bytes[20] = std::uint8_t(frag >> 8);
+        f.bytes[21] = std::uint8_t(frag);
+        return f;
+    };
+    auto ipv6 = [](std::size_t len, std::uint8_t next) {
+        EthernetFrame f = make_frame(len);
+        f.bytes[12] = 0x86;
+        f.bytes[13] = 0xdd;
+        f.bytes[14 + 6] = next;
+        return f;
+    };
+    struct Case {
+        const char* what;
+        EthernetFrame frame;
+        std::uint16_t flags;
+        bool delivered;
+    } cases[] = {
+        {"IPv4 TCP", ipv4(54, 6), NETRXF_csum_blank, true},
+        {"IPv4 TCP header cut short", ipv4(53, 6), NETRXF_csum_blank, false},
+        {"IPv4 UDP", ipv4(42, 17), NETRXF_csum_blank, true},
+        {"IPv4 UDP header cut short", ipv4(41, 17), NETRXF_csum_blank, false},
+        {"IPv4 ICMP", ipv4(60, 1), NETRXF_csum_blank, false},
+        {"IPv4 fragment (MF)", ipv4(60, 6, 0x2000), NETRXF_csum_blank, false},
+        {"IPv4 fragment (offset)", ipv4(60, 6, 0x0001), NETRXF_csum_blank, false},
+        {"IPv6 TCP", ipv6(74, 6), NETRXF_csum_blank, true},
+        {"IPv6 UDP", ipv6(62, 17), NETRXF_csum_blank, true},
+        {"IPv6 hop-by-hop first (not walked)", ipv6(80, 0), NETRXF_csum_blank, false},
+        {"IPv4 ICMP, data_validated only: no setup", ipv4(60, 1), NETRXF_data_validated, true},
+    };
+    for (const Case& c : cases) {
+        Rig rig;
+        rig.front->refill_rx();
+        rig.rx_deliver(c.frame, c.flags);
+        rig.rx_push();
+        Front::RxPoll p = rig.front->poll(64);
+        EXPECT_EQ(p.packets.size(), c.delivered ? 1u : 0u) << c.what;
+        EXPECT_EQ(rig.family("rx_errors", "checksum_setup"), c.delivered ? 0u : 1u) << c.what;
+        EXPECT_TRUE(p.complete) << c.what;  // the dropped packet no longer counts as work
+        EXPECT_EQ(rig.front->rx_posted(), 256u) << c.what;
     }
 }
 
