@@ -25,8 +25,9 @@
 //    NETTXF_csum_blank | NETTXF_data_validated, CHECKSUM_UNNECESSARY (frame.data_validated) ->
 //    NETTXF_data_validated; a GSO frame (gso_size != 0) gets NETTXF_extra_info and a
 //    XEN_NETIF_EXTRA_TYPE_GSO slot right after the first. Dropped as xennet_start_xmit drops (and
-//    counted by reason): a broken device, len > XEN_NETIF_MAX_TX_SIZE, more than one slot without
-//    feature-sg, a GSO type whose feature was not negotiated (netif_needs_gso). After queueing,
+//    counted by reason): no carrier (before setup, after disconnect), a broken device, an empty
+//    frame, len > XEN_NETIF_MAX_TX_SIZE, more than one slot without feature-sg, a GSO type whose
+//    feature was not negotiated (netif_needs_gso). After queueing,
 //    the queue stops when !netfront_tx_slot_available (in flight >= 256 - 18 - 1 = 237); a frame
 //    offered to a stopped queue is refused (NetTxVerdict::busy: the stack would not have called).
 //  * push_tx: xennet_mark_tx_pending then RING_PUSH_REQUESTS_AND_CHECK_NOTIFY; a response may only
@@ -80,8 +81,10 @@
 //
 // Profile knobs (NetifFrontendConfig; defaults are Linux 6.1's):
 //  * rx_deferred_release: buffers of delivered packets are held until release_rx(handle), as GPLPV's
-//    xennet holds its page buffers until NDIS returns the NET_BUFFER_LIST; Linux hands its pages to
-//    the stack and refills with new ones, modelled as immediate reuse.
+//    xennet holds its page buffers until NDIS returns the NET_BUFFER_LIST (put_pb_on_freelist);
+//    meanwhile refill posts other pages, allocating new ones when the pool is empty, as
+//    get_pb_from_freelist does. Linux hands its pages to the stack and refills with new ones,
+//    modelled as immediate reuse of the page (its grant is still ended and a new one made).
 //  * rx_refill_batch: refill only when at least this many slots are free (Linux 1: every poll;
 //    GPLPV's XenNet_FillRing: rx_target / 4 = 64).
 //  * rx_persistent_grants: a buffer page is granted once and keeps its grant while pooled (GPLPV's
@@ -101,6 +104,8 @@
 //    (such a frame is dropped here); the pseudo-header checksum is not recomputed for the GSO fixup.
 //  * Grant or page shortage on transmit (Linux pre-claims NET_TX_RING_SIZE references and sends
 //    the skb's own pages, so it cannot fail there) drops the frame (counted as no_grant / no_page).
+//  * GPLPV's XenNet_FillRing pushes whatever it could post; the refill here keeps Linux's rule (no
+//    push below NET_RX_SLOTS_MIN or after an allocation failure) for every profile.
 //  * The RX pool is bounded at kRxMaxPages (GPLPV's RX_MAX_PB_FREELIST, 4 rings' worth), so a
 //    caller that never releases cannot grow it without bound.
 #pragma once
