@@ -57,6 +57,7 @@
 #include <optional>
 #include <vector>
 
+#include "frontends/grant_ops.h"
 #include "sim/core/stats.h"
 #include "sim/core/xen_abi.h"
 
@@ -81,14 +82,6 @@ struct BlockIo {
     std::uint32_t sectors = 0;
     // Guest frames holding the data, 4 KiB each, the data contiguous from offset 0 of the first.
     std::vector<std::uint64_t> pages;
-};
-
-// Grant and page services of the guest kernel (XenGuest), as callbacks.
-struct GrantOps {
-    std::function<std::optional<grant_ref_t>(std::uint64_t gfn, bool readonly)> grant;
-    std::function<bool(grant_ref_t)> end;  // false while the backend still maps it
-    std::function<std::optional<std::uint64_t>()> alloc_page;
-    std::function<std::uint8_t*(std::uint64_t gfn)> page;
 };
 
 class BlkifRingFrontend {
