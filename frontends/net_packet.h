@@ -58,7 +58,6 @@ constexpr Ipv4Address ipv4(unsigned a, unsigned b, unsigned c, unsigned d) {
 }
 
 inline constexpr std::uint8_t kIpProtoIcmp = 1;  // IANA protocol numbers
-inline constexpr std::uint8_t kIpProtoTcp = 6;
 inline constexpr std::uint8_t kIpProtoUdp = 17;
 inline constexpr std::size_t kIpv4HeaderLen = 20;
 inline constexpr std::size_t kUdpHeaderLen = 8;

@@ -84,7 +84,6 @@ const char* wire_direction_name(WireDirection d);  // "to_peer", "to_host"
 enum class WireDrop : std::uint8_t { none, runt, oversize, gso_malformed, queue_full };
 const char* wire_drop_name(WireDrop d);
 
-inline constexpr std::uint8_t kIpProtoTcp = 6;
 inline constexpr std::uint16_t kEtherTypeVlan = 0x8100;  // IEEE 802.1Q tag
 inline constexpr std::size_t kVlanTagLen = 4;
 inline constexpr std::size_t kGsoMaxSize = 65536;  // Linux's legacy GSO_MAX_SIZE, IP packet bytes

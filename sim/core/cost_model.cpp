@@ -93,6 +93,10 @@ const std::vector<CostParam>& params() {
         add("blkback_request", 4000,
             "dom0 blkback per request (copy, validate, bio submit, completion), excluding hypercalls",
             [](CostModel& m) -> Cycles& { return m.blkback_request; });
+        add("bridge_forward", 1500,
+            "dom0 per frame through its software bridge (fdb lookup, forward) and the NIC driver, "
+            "excluding copies",
+            [](CostModel& m) -> Cycles& { return m.bridge_forward; });
         add("device_model_ioreq", 6000,
             "device model (QEMU) per ioreq in dom0: wake on the event channel, read the slot, dispatch, "
             "answer",

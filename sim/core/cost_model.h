@@ -58,6 +58,7 @@ struct CostModel {
     Cycles xenstored_request;
     Cycles blkfront_request;
     Cycles blkback_request;
+    Cycles bridge_forward;
     Cycles device_model_ioreq;
     Cycles device_model_rep_element;
     Cycles ioreq_buffered;

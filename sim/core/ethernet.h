@@ -34,6 +34,7 @@ inline constexpr std::size_t kEthWireOverhead = 8 + 12 + kEthFcsLen;  // preambl
 inline constexpr std::uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr std::uint16_t kEtherTypeArp = 0x0806;
 inline constexpr std::uint16_t kEtherTypeIpv6 = 0x86dd;
+inline constexpr std::uint8_t kIpProtoTcp = 6;  // IANA protocol number (wire.h and net_packet.h)
 
 inline constexpr MacAddress kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 

@@ -1,11 +1,14 @@
 #include "sim/platform/platform.h"
 
 #include "sim/core/trace_events.h"
+#include "models/dom0/dom0_network.h"
 #include "sim/platform/dom0_kernel.h"
 #include "sim/platform/platform_runtime.h"
+#include "sim/platform/remote_host.h"
 #include "sim/platform/xenstore_layout.h"
 
 #include <chrono>
+#include <cmath>
 
 namespace xensim {
 
@@ -78,6 +81,7 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer)
     build_xenstore();
     build_device_models();
     build_backends();
+    build_network();
     build_workloads();
     install_programs();
 }
@@ -599,6 +603,40 @@ BackendKernel& Platform::dom0_kernel() {
             *dom0->guest, [dom0, v0]() -> XenbusClient& { return dom0->kernel_xenbus(*v0); }, *v0);
     }
     return *dom0_kernel_;
+}
+
+VifNetwork& Platform::vif_network() { return *dom0_network_; }
+
+void Platform::build_network() {
+    const json& n = scenario_.effective.at("platform").at("network");
+    WireParams wp;
+    wp.line_rate_bps = static_cast<std::uint64_t>(std::llround(n.at("line_rate_gbps").get<double>() * 1e9));
+    wp.propagation_ps = n.at("propagation_ns").get<std::uint64_t>() * 1000;
+    wp.txqueuelen = n.at("txqueuelen");
+    wire_ = std::make_unique<WireLink>("wire0", wp, root_);
+    Dom0NetworkParams np;
+    if (!n.at("bridges").empty()) np.bridges = n.at("bridges").get<std::vector<std::string>>();
+    const json& nic = n.at("nic");
+    np.interrupt_delay_ps = nic.at("interrupt_delay_us").get<std::uint64_t>() * 1'000'000;
+    np.rx_ring = nic.at("rx_ring");
+    np.napi_budget = nic.at("napi_budget");
+    np.pirq = next_pirq_++;
+    hv_->event_channels().grant_pirq(0, np.pirq);
+    dom0_network_ = std::make_unique<Dom0Network>(np, *wire_, hv_->domain_stats(0));
+    Hypervisor* hv = hv_.get();
+    const unsigned pirq = np.pirq;
+    dom0_network_->raise_irq = [hv, pirq](std::uint64_t at_ps) { hv->raise_pirq_at(0, pirq, at_ps); };
+    RemoteHostParams rp;
+    rp.mac = *parse_mac(n.at("remote").at("mac"));
+    rp.ip = *parse_ipv4_text(n.at("remote").at("ip"));
+    remote_host_ = std::make_unique<RemoteHost>("remote", rp, *wire_, root_);
+    bool any_nic = false;
+    for (auto& d : domains_) any_nic = any_nic || !d->config.at("nics").empty();
+    if (!any_nic) return;  // no vif: dom0's NIC driver is not loaded (no PIRQ bind at boot)
+    Dom0Network* net = dom0_network_.get();
+    BackendKernel* kernel = &dom0_kernel();
+    domains_[0]->passive.push_back(
+        [net, kernel](GuestServices& s) { net->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
 }
 
 void Platform::build_device_models() {

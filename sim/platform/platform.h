@@ -53,6 +53,10 @@ struct RunResult {
 
 class Blkfront;
 class Blkback;
+class Dom0Network;
+class RemoteHost;
+class VifNetwork;
+class WireLink;
 
 class Platform {
   public:
@@ -68,6 +72,15 @@ class Platform {
     // Held around every XenStore access when a socket server shares the store with the run.
     std::mutex& xenstore_mutex() { return store_mutex_; }
     const StatsGroup& stats() const { return root_; }
+
+    // dom0's network (build_network): what netback attaches vifs to and transmits into, the
+    // Dom0Network behind it, the wire to the remote host and the remote host itself (where network
+    // workloads add their far-end netperf endpoints). Always built; dom0 binds the NIC's PIRQ at boot
+    // only when some domain has a nic.
+    VifNetwork& vif_network();
+    Dom0Network& dom0_network() { return *dom0_network_; }
+    WireLink& wire() { return *wire_; }
+    RemoteHost& remote_host() { return *remote_host_; }
 
     // Per-domain and per-workload state, and counter snapshots (platform_runtime.h).
     struct Tally;
@@ -96,6 +109,9 @@ class Platform {
     void trace_blkfront(Blkfront& front, DomId guest);
     void trace_blkback(Blkback& back);
     BackendKernel& dom0_kernel();
+    // platform.network: dom0's bridges and physical NIC (Dom0Network), the wire (WireLink) and the
+    // remote host at its far end; the NIC's PIRQ, bound by dom0 at boot when any domain has a nic.
+    void build_network();
     void mark_phase(DomainRuntime& d, const char* name);
     // Snapshots of the counters a report uses (defined in report.cpp beside the figures they feed):
     // one domain's exits and hypercalls (phases); a workload's per-request figures (windows).
@@ -131,6 +147,9 @@ class Platform {
     std::set<DomId> handshake_guests_;
     std::unique_ptr<BackendBus> backend_bus_;  // dom0's xenbus backend bus
     unsigned next_pirq_ = 16;                  // PIRQs handed to dom0's disks
+    std::unique_ptr<WireLink> wire_;              // dom0's physical NIC <-> the remote host
+    std::unique_ptr<Dom0Network> dom0_network_;   // bridges + NIC (VifNetwork for netback)
+    std::unique_ptr<RemoteHost> remote_host_;     // the far end of the wire
     std::uint64_t op_limit_ = 0;
     static constexpr std::uint64_t kStopGraceUs = 1000;  // simulated time allowed for work under way
     bool stopping_ = false;

@@ -76,6 +76,45 @@ ConfigNodePtr scenario_schema() {
                           N::integer(1056, 0, 1'000'000, "grants", "persistent grants kept per ring")},
                      },
                      "dom0's block backend (Linux xen-blkback parameters)")},
+                {"network",
+                 N::object(
+                     {
+                         {"bridges",
+                          N::array(N::string(std::nullopt, "a bridge name (Linux interface name rules)"), 0, 16,
+                                   "dom0's software bridges; the first holds the physical NIC; empty: one, "
+                                   "\"xenbr0\"")},
+                         {"line_rate_gbps",
+                          N::number(10, 0.001, 1000, "Gbit/s", "the physical NIC's line rate")},
+                         {"propagation_ns",
+                          N::integer(500, 0, 1'000'000'000, "ns",
+                                     "one-way propagation delay of the wire to the remote host")},
+                         {"txqueuelen",
+                          N::integer(1000, 0, 1'000'000, "frames",
+                                     "frames waiting for the line per direction (Linux's default txqueuelen)")},
+                         {"nic",
+                          N::object(
+                              {
+                                  {"interrupt_delay_us",
+                                   N::integer(50, 0, 100'000, "us",
+                                              "interrupt moderation (ethtool rx-usecs; i40e's default "
+                                              "I40E_ITR_20K, without adaptive ITR)")},
+                                  {"rx_ring",
+                                   N::integer(512, 1, 65536, "frames",
+                                              "receive descriptors (IXGBE_DEFAULT_RXD, I40E_DEFAULT_NUM_DESCRIPTORS)")},
+                                  {"napi_budget",
+                                   N::integer(64, 1, 65536, "frames", "frames per NAPI poll (NAPI_POLL_WEIGHT)")},
+                              },
+                              "dom0's physical NIC")},
+                         {"remote",
+                          N::object(
+                              {
+                                  {"mac", N::string(std::string("00:16:3e:ff:ff:fe"),
+                                                    "the remote host's MAC address")},
+                                  {"ip", N::string(std::string("10.0.0.254"), "the remote host's IPv4 address")},
+                              },
+                              "the host at the far end of the wire (runs netperf endpoints)")},
+                     },
+                     "dom0's network: bridges, the physical NIC and its wire, the remote host (docs/network.md)")},
             },
             "the physical machine and hypervisor");
         auto domain = N::object(
@@ -307,6 +346,32 @@ ConfigNodePtr scenario_schema() {
             "an xensim scenario");
     }();
     return schema;
+}
+
+std::optional<std::uint32_t> parse_ipv4_text(const std::string& text) {
+    std::uint32_t ip = 0;
+    std::size_t at = 0;
+    for (int part = 0; part < 4; ++part) {
+        if (part > 0) {
+            if (at >= text.size() || text[at] != '.') return std::nullopt;
+            ++at;
+        }
+        std::size_t digits = 0;
+        unsigned v = 0;
+        while (at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])) && digits < 3) {
+            v = v * 10 + static_cast<unsigned>(text[at] - '0');
+            ++at;
+            ++digits;
+        }
+        if (digits == 0 || v > 255 || (digits > 1 && text[at - digits] == '0')) return std::nullopt;
+        ip = ip << 8 | v;
+    }
+    if (at != text.size()) return std::nullopt;
+    return ip;
+}
+
+std::uint32_t guest_ipv4(unsigned domid, unsigned nic) {
+    return (10u << 24) | ((nic & 0xffu) << 8) | (domid & 0xffu);
 }
 
 std::optional<unsigned> vbd_devid(const std::string& vdev) {
@@ -631,6 +696,49 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
 // read-write; a new one can be created in an existing directory and sized (a file system's largest
 // file can be smaller: 16 TiB on ext4 with 4 KiB blocks, EFBIG). Nothing is left behind: the size
 // is tried on an unnamed O_TMPFILE file, gone on close.
+// platform.network: bridge names as Linux's dev_valid_name takes them, unique; the remote host's
+// MAC a unicast address and its IP a dotted quad no guest vif has (docs/network.md: addressing).
+void check_network(const json& e, std::vector<ConfigError>& errors) {
+    const json& n = e.at("platform").at("network");
+    const std::string at = "/platform/network";
+    const json& bridges = n.at("bridges");
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < bridges.size(); ++i) {
+        const std::string name = bridges[i];
+        bool ok = !name.empty() && name.size() < 16 && name != "." && name != "..";
+        for (char c : name)
+            if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c))) ok = false;
+        if (!ok)
+            errors.push_back({at + "/bridges/" + std::to_string(i),
+                              "an interface name of 1-15 characters without '/', ':' or spaces",
+                              describe_json(bridges[i])});
+        else if (!seen.insert(name).second || name == "eth0")
+            errors.push_back({at + "/bridges/" + std::to_string(i),
+                              "a name no other bridge (nor the NIC, eth0) has", describe_json(bridges[i])});
+    }
+    const json& remote = n.at("remote");
+    const std::string mac = remote.at("mac");
+    if (!valid_mac(mac) || (std::stoul(mac.substr(0, 2), nullptr, 16) & 1) ||
+        mac == "00:00:00:00:00:00")
+        errors.push_back({at + "/remote/mac", "a unicast MAC address of six hex pairs, e.g. 00:16:3e:ff:ff:fe",
+                          describe_json(remote.at("mac"))});
+    const auto ip = parse_ipv4_text(remote.at("ip"));
+    if (!ip) {
+        errors.push_back({at + "/remote/ip", "an IPv4 address a.b.c.d, e.g. 10.0.0.254",
+                          describe_json(remote.at("ip"))});
+        return;
+    }
+    const json& domains = e.at("domains");
+    for (std::size_t d = 0; d < domains.size(); ++d)
+        for (std::size_t k = 0; k < domains[d].at("nics").size(); ++k)
+            if (guest_ipv4(static_cast<unsigned>(d), static_cast<unsigned>(k)) == *ip)
+                errors.push_back({at + "/remote/ip",
+                                  "an address no guest vif has (nic " + std::to_string(k) + " of domain " +
+                                      std::to_string(d) + " is 10.0." + std::to_string(k) + "." +
+                                      std::to_string(d) + ")",
+                                  describe_json(remote.at("ip"))});
+}
+
 void check_disk_images(const json& e, std::vector<ConfigError>& errors) {
     const json& domains = e.at("domains");
     for (std::size_t i = 0; i < domains.size(); ++i) {
@@ -718,6 +826,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file,
     if (errors.empty()) {
         cross_check(doc, effective, errors);
         check_disk_images(effective, errors);
+        check_network(effective, errors);
     }
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
     return Scenario{file, effective};

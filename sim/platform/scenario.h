@@ -46,6 +46,11 @@ struct Scenario {
 // xvda -> 51712, hda -> 768; nullopt for a name we do not model.
 std::optional<unsigned> vbd_devid(const std::string& vdev);
 
+// Network addressing (docs/network.md): "a.b.c.d" as a host-order IPv4 address, or nullopt.
+std::optional<std::uint32_t> parse_ipv4_text(const std::string& text);
+// The IPv4 address of nic `nic` of domain `domid` by xensim's convention: 10.0.<nic>.<domid>.
+std::uint32_t guest_ipv4(unsigned domid, unsigned nic);
+
 // Reads, overrides, validates. Throws ScenarioError listing every problem. The file must be a
 // regular file of at most kMaxInputFileBytes (16 MiB). Validation includes what the run would
 // otherwise find only when building the platform: each disk image is tried on the host as the
