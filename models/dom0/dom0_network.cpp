@@ -14,6 +14,7 @@ Dom0Network::Stats::Stats(StatsGroup& g)
       rx_bytes(g, "rx_bytes", "bytes", "bytes of the frames received"),
       rx_missed(g, "rx_missed", "frames",
                 "frames dropped because the receive ring was full (rx_missed_errors)"),
+      rx_link_down(g, "rx_link_down", "frames", "frames from the wire before dom0's NIC driver was up"),
       tx_frames(g, "tx_frames", "frames", "frames the NIC queued for the line"),
       tx_bytes(g, "tx_bytes", "bytes", "bytes of the frames queued for the line"),
       tx_refused(g, "tx_refused", "frames",
@@ -52,6 +53,7 @@ bool Dom0Network::start(BackendKernel& kernel, BackendServices& s) {
         return false;
     kernel.set_port_handler(bp.port, [this](BackendServices& vs) { nic_interrupt(vs); });
     kernel.unmask(s, bp.port);
+    up_ = true;
     return true;
 }
 
@@ -154,7 +156,12 @@ void Dom0Network::forward(BackendServices& s, BridgeInstance& br, const BridgeDe
 
 bool Dom0Network::uplink_send(EthernetFrame&& frame, std::function<void(BackendServices&)>* release) {
     const std::size_t len = frame.size();
+    if (!up_) {
+        stats_.tx_refused.inc();
+        return false;
+    }
     const WireTransmit t = wire_.send(WireDirection::to_peer, std::move(frame));
+    if (trace.uplink_tx && t.ok()) trace.uplink_tx(t);
     if (!t.ok()) {
         stats_.tx_refused.inc();
         return false;
@@ -173,6 +180,10 @@ bool Dom0Network::uplink_send(EthernetFrame&& frame, std::function<void(BackendS
 
 void Dom0Network::wire_rx(EthernetFrame&& frame) {
     const std::uint64_t now = sc_core::sc_time_stamp().value();
+    if (!up_) {
+        stats_.rx_link_down.inc();
+        return;
+    }
     if (rx_ring_.size() >= params_.rx_ring) {
         stats_.rx_missed.inc();
         return;
@@ -187,6 +198,7 @@ void Dom0Network::wire_rx(EthernetFrame&& frame) {
 void Dom0Network::event_at(std::uint64_t at_ps) {
     if (irq_ != IrqState::enabled) return;  // pending already, or NAPI polling: the poll sees it
     irq_ = IrqState::pending;
+    if (trace.irq_requested) trace.irq_requested(at_ps + params_.interrupt_delay_ps);
     if (raise_irq) raise_irq(at_ps + params_.interrupt_delay_ps);
 }
 

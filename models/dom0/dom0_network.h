@@ -35,7 +35,9 @@
 //    (IXGBE_DEFAULT_RXD and I40E_DEFAULT_NUM_DESCRIPTORS are 512); a frame the wire brings while it
 //    is full is dropped (rx_missed_errors). One interrupt line serves receive and transmit
 //    completion (ixgbe/i40e's combined "TxRx" queue vectors), raised as a dom0 PIRQ through the
-//    Hypervisor (raise_irq, as the disks do) and bound by start() with EVTCHNOP_bind_pirq.
+//    Hypervisor (raise_irq, as the disks do) and bound by start() with EVTCHNOP_bind_pirq. Until
+//    start() (dom0's driver probe at boot) the link is down: the wire's frames are not received
+//    and frames for the uplink are refused, as an interface that is not up.
 //  * Interrupt moderation: the first event (a received frame, or a transmitted frame's completion)
 //    while the interrupt is enabled and not already pending schedules it `interrupt_delay` after
 //    the event (ethtool rx-usecs; default 50 us, i40e's I40E_ITR_20K = I40E_ITR_RX_DEF without
@@ -110,6 +112,17 @@ class Dom0Network : public VifNetwork {
     // The NIC's interrupt handler (the PIRQ's port handler; interrupt context on vCPU 0).
     void nic_interrupt(BackendServices& s);
 
+    // Observation points (behaviour does not depend on them): a frame the NIC put on the line, with
+    // the Wire engine's timing; the NIC's interrupt line asked for at at_ps.
+    struct TraceHooks {
+        std::function<void(const WireTransmit&)> uplink_tx;
+        std::function<void(std::uint64_t at_ps)> irq_requested;
+    };
+    TraceHooks trace;
+    // The NIC driver is loaded and its interrupt bound (start() succeeded). Before that the link
+    // is down: frames from the wire are dropped (`rx_link_down`), frames for it refused.
+    bool up() const { return up_; }
+
     // Observation.
     const Bridge* bridge(const std::string& name) const;
     std::size_t rx_ring_used() const { return rx_ring_.size(); }
@@ -136,8 +149,9 @@ class Dom0Network : public VifNetwork {
     };
     struct Stats {
         explicit Stats(StatsGroup& g);
-        Counter rx_frames, rx_bytes, rx_missed, tx_frames, tx_bytes, tx_refused, tx_completions, interrupts,
-            polls, polls_exhausted, vif_deliveries, vif_refused, vif_copies, vif_copied_bytes, bad_handle;
+        Counter rx_frames, rx_bytes, rx_missed, rx_link_down, tx_frames, tx_bytes, tx_refused, tx_completions,
+            interrupts, polls, polls_exhausted, vif_deliveries, vif_refused, vif_copies, vif_copied_bytes,
+            bad_handle;
     };
 
     std::uint64_t now_ps(BackendServices& s);
@@ -160,6 +174,7 @@ class Dom0Network : public VifNetwork {
     std::deque<std::uint64_t> rx_arrival_ps_;
     std::deque<TxPending> tx_pending_;  // in completion order (the line sends in order)
     BackendKernel* kernel_ = nullptr;
+    bool up_ = false;
     enum class IrqState { enabled, pending, polling } irq_ = IrqState::enabled;
     std::uint64_t last_now_ps_ = 0;
 };
