@@ -19,6 +19,8 @@ Dom0Network::Stats::Stats(StatsGroup& g)
       tx_bytes(g, "tx_bytes", "bytes", "bytes of the frames queued for the line"),
       tx_refused(g, "tx_refused", "frames",
                  "frames the line refused (queue full, malformed; the wire says why)"),
+      tx_ring_full(g, "tx_ring_full", "frames",
+                   "frames refused because every TX descriptor and the line's queue were in use"),
       tx_completions(g, "tx_completions", "frames", "transmit completions cleaned in the NAPI poll"),
       interrupts(g, "interrupts", "interrupts", "NIC interrupts handled by dom0"),
       polls(g, "polls", "polls", "NAPI polls run"),
@@ -157,6 +159,11 @@ void Dom0Network::forward(BackendServices& s, BridgeInstance& br, const BridgeDe
 bool Dom0Network::uplink_send(EthernetFrame&& frame, std::function<void(BackendServices&)>* release) {
     const std::size_t len = frame.size();
     if (!up_) {
+        stats_.tx_refused.inc();
+        return false;
+    }
+    if (tx_pending_.size() >= std::size_t{params_.tx_ring} + wire_.wire().params().txqueuelen) {
+        stats_.tx_ring_full.inc();
         stats_.tx_refused.inc();
         return false;
     }

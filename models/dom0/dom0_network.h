@@ -38,6 +38,10 @@
 //    Hypervisor (raise_irq, as the disks do) and bound by start() with EVTCHNOP_bind_pirq. Until
 //    start() (dom0's driver probe at boot) the link is down: the wire's frames are not received
 //    and frames for the uplink are refused, as an interface that is not up.
+//  * Transmit descriptors not yet cleaned are bounded: with `tx_ring` (512) descriptors in use by
+//    frames sent or being sent, and the line's own queue (txqueuelen) full, a further frame is
+//    refused (the driver has stopped its queue, netif_stop_queue, and the qdisc is full), counted
+//    `tx_ring_full` and released at once.
 //  * Interrupt moderation: the first event (a received frame, or a transmitted frame's completion)
 //    while the interrupt is enabled and not already pending schedules it `interrupt_delay` after
 //    the event (ethtool rx-usecs; default 50 us, i40e's I40E_ITR_20K = I40E_ITR_RX_DEF without
@@ -84,6 +88,7 @@ struct Dom0NetworkParams {
     std::uint64_t interrupt_delay_ps = 50'000'000;  // 50 us: i40e I40E_ITR_20K (rx-usecs 50)
     std::uint32_t rx_ring = 512;                    // IXGBE_DEFAULT_RXD / I40E_DEFAULT_NUM_DESCRIPTORS
     std::uint32_t napi_budget = 64;                 // NAPI_POLL_WEIGHT
+    std::uint32_t tx_ring = 512;                    // IXGBE_DEFAULT_TXD / I40E_DEFAULT_NUM_DESCRIPTORS
 };
 
 class Dom0Network : public VifNetwork {
@@ -149,9 +154,9 @@ class Dom0Network : public VifNetwork {
     };
     struct Stats {
         explicit Stats(StatsGroup& g);
-        Counter rx_frames, rx_bytes, rx_missed, rx_link_down, tx_frames, tx_bytes, tx_refused, tx_completions,
-            interrupts, polls, polls_exhausted, vif_deliveries, vif_refused, vif_copies, vif_copied_bytes,
-            bad_handle;
+        Counter rx_frames, rx_bytes, rx_missed, rx_link_down, tx_frames, tx_bytes, tx_refused, tx_ring_full,
+            tx_completions, interrupts, polls, polls_exhausted, vif_deliveries, vif_refused, vif_copies,
+            vif_copied_bytes, bad_handle;
     };
 
     std::uint64_t now_ps(BackendServices& s);

@@ -92,9 +92,10 @@ void RemoteHost::pump() {
         e->tx_taken(now_ns);
         next_rr_ = (i + 1) % n;
         if (!t.ok()) {
-            // The wire refused a malformed frame: it is gone, as a NIC drops it; try the next one.
+            // The wire refused a malformed frame: it is gone, as a NIC drops it. The next try comes
+            // 1 ns later, so an endpoint producing only such frames cannot stall simulated time.
             tx_refused.inc();
-            wake_ev_.notify(sc_core::SC_ZERO_TIME);
+            wake_ev_.notify(sc_core::sc_time::from_value(1000));
             return;
         }
         tx_frames.inc();

@@ -21,7 +21,8 @@
 //    previous frame's last bit sent), as a NIC with a one-frame queue driven by a sender that always
 //    has the next frame ready; an endpoint's frame is taken (tx_taken) when it goes on the wire.
 //    Endpoints are served round-robin. An endpoint whose next frame is due later (next_tx_ns) is
-//    woken at that time by a SystemC event; one that waits for a receive is woken by it.
+//    woken at that time by a SystemC event; one that waits for a receive is woken by it. A frame
+//    the wire refuses (malformed, oversize) is dropped and the next try is 1 ns later.
 //
 // Where it deliberately differs: the remote host is not simulated beyond its NIC. Its CPU, kernel
 // and interrupt moderation cost nothing and take no time: a frame is answered the instant it
