@@ -160,8 +160,8 @@ class Dom0Network : public VifNetwork {
     };
 
     std::uint64_t now_ps(BackendServices& s);
-    // Hands a frame the bridge decided about to its egress ports; returns true when the uplink took
-    // the frame (then `release` waits for its completion and has been queued).
+    // Hands a frame the bridge decided about to its egress ports. `release` (null for a frame from
+    // the NIC) is moved into the TX completion queue when the uplink takes the frame, else left.
     void forward(BackendServices& s, BridgeInstance& br, const BridgeDecision& d, EthernetFrame&& frame,
                  std::function<void(BackendServices&)>* release);
     bool uplink_send(EthernetFrame&& frame, std::function<void(BackendServices&)>* release);

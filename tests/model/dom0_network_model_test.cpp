@@ -479,5 +479,40 @@ TEST(RemoteHost, GarbageFramesAreCountedNeverFatal) {
     EXPECT_EQ(root.find_counter("remote.tx_frames")->value(), 0u) << "nothing answered";
 }
 
+// Two line-rate senders share the line frame by frame (round-robin), back to back; a frame the
+// wire refuses (a 2000-byte frame without GSO: oversize for the 1500-byte MTU) is dropped.
+TEST(RemoteHost, SendersShareTheLineBackToBackRoundRobinAndRefusedFramesAreDropped) {
+    StatsGroup root("");
+    WireLink wire("wire0", WireParams{}, root);
+    RemoteHost host("remote", RemoteHostParams{}, wire, root);
+    struct Arrival {
+        std::uint64_t at_ps;
+        std::uint16_t port;
+    };
+    std::vector<Arrival> log;
+    wire.set_sink(WireDirection::to_host, [&](EthernetFrame&& f) {
+        log.push_back({sc_core::sc_time_stamp().value(), parse_packet(f).dst_port});
+    });
+    EthernetFrame oversize = frame_to(kGuestA, kRemote, 2000 - 42);
+    host.add_endpoint(std::make_unique<ProbeEndpoint>(host.stats(), oversize, 0));
+    for (std::uint16_t port : {5001, 5002}) {
+        UdpStreamParams p;
+        p.addr = host.address_to(kGuestA, guest_ipv4(1, 0), port, port);
+        p.flow_id = port;
+        p.count = 3;
+        host.add_endpoint(std::make_unique<UdpStreamSender>(p, FlowOffloads{}, host.stats(),
+                                                            "udp_stream_send_" + std::to_string(port)));
+    }
+    sc_core::sc_start();
+    EXPECT_EQ(root.find_counter("remote.tx_refused")->value(), 1u);
+    EXPECT_EQ(root.find_family("wire0.to_host.dropped")->value("oversize"), 1u);
+    ASSERT_EQ(log.size(), 6u);
+    // The refused frame at 0 costs 1 ns; then 1514-byte frames back to back, alternating flows.
+    for (std::size_t k = 0; k < log.size(); ++k) {
+        EXPECT_EQ(log[k].at_ps, 1000 + (k + 1) * wire_ps(1514) + kPropagationPs) << k;
+        EXPECT_EQ(log[k].port, k % 2 ? 5002 : 5001) << k;
+    }
+}
+
 }  // namespace
 }  // namespace xensim
