@@ -147,9 +147,9 @@ class Platform {
     std::set<DomId> handshake_guests_;
     std::unique_ptr<BackendBus> backend_bus_;  // dom0's xenbus backend bus
     unsigned next_pirq_ = 16;                  // PIRQs handed to dom0's disks
-    std::unique_ptr<WireLink> wire_;              // dom0's physical NIC <-> the remote host
-    std::unique_ptr<Dom0Network> dom0_network_;   // bridges + NIC (VifNetwork for netback)
-    std::unique_ptr<RemoteHost> remote_host_;     // the far end of the wire
+    std::unique_ptr<WireLink> wire_;           // dom0's physical NIC <-> the remote host
+    std::unique_ptr<Dom0Network> dom0_network_;  // bridges + NIC (VifNetwork for netback)
+    std::unique_ptr<RemoteHost> remote_host_;    // the far end of the wire
     std::uint64_t op_limit_ = 0;
     static constexpr std::uint64_t kStopGraceUs = 1000;  // simulated time allowed for work under way
     bool stopping_ = false;

@@ -80,7 +80,8 @@ ConfigNodePtr scenario_schema() {
                  N::object(
                      {
                          {"bridges",
-                          N::array(N::string(std::nullopt, "a bridge name (Linux interface name rules)"), 0, 16,
+                          N::array(N::string(std::nullopt, "a bridge name (Linux interface name rules)"), 0,
+                                   16,
                                    "dom0's software bridges; the first holds the physical NIC; empty: one, "
                                    "\"xenbr0\"")},
                          {"line_rate_gbps",
@@ -89,8 +90,9 @@ ConfigNodePtr scenario_schema() {
                           N::integer(500, 0, 1'000'000'000, "ns",
                                      "one-way propagation delay of the wire to the remote host")},
                          {"txqueuelen",
-                          N::integer(1000, 0, 1'000'000, "frames",
-                                     "frames waiting for the line per direction (Linux's default txqueuelen)")},
+                          N::integer(
+                              1000, 0, 1'000'000, "frames",
+                              "frames waiting for the line per direction (Linux's default txqueuelen)")},
                          {"nic",
                           N::object(
                               {
@@ -98,23 +100,24 @@ ConfigNodePtr scenario_schema() {
                                    N::integer(50, 0, 100'000, "us",
                                               "interrupt moderation (ethtool rx-usecs; i40e's default "
                                               "I40E_ITR_20K, without adaptive ITR)")},
-                                  {"rx_ring",
-                                   N::integer(512, 1, 65536, "frames",
-                                              "receive descriptors (IXGBE_DEFAULT_RXD, I40E_DEFAULT_NUM_DESCRIPTORS)")},
-                                  {"napi_budget",
-                                   N::integer(64, 1, 65536, "frames", "frames per NAPI poll (NAPI_POLL_WEIGHT)")},
+                                  {"rx_ring", N::integer(512, 1, 65536, "frames",
+                                                         "receive descriptors (IXGBE_DEFAULT_RXD, "
+                                                         "I40E_DEFAULT_NUM_DESCRIPTORS)")},
+                                  {"napi_budget", N::integer(64, 1, 65536, "frames",
+                                                             "frames per NAPI poll (NAPI_POLL_WEIGHT)")},
                               },
                               "dom0's physical NIC")},
-                         {"remote",
-                          N::object(
-                              {
-                                  {"mac", N::string(std::string("00:16:3e:ff:ff:fe"),
-                                                    "the remote host's MAC address")},
-                                  {"ip", N::string(std::string("10.0.0.254"), "the remote host's IPv4 address")},
-                              },
-                              "the host at the far end of the wire (runs netperf endpoints)")},
+                         {"remote", N::object(
+                                        {
+                                            {"mac", N::string(std::string("00:16:3e:ff:ff:fe"),
+                                                              "the remote host's MAC address")},
+                                            {"ip", N::string(std::string("10.0.0.254"),
+                                                             "the remote host's IPv4 address")},
+                                        },
+                                        "the host at the far end of the wire (runs netperf endpoints)")},
                      },
-                     "dom0's network: bridges, the physical NIC and its wire, the remote host (docs/network.md)")},
+                     "dom0's network: bridges, the physical NIC and its wire, the remote host "
+                     "(docs/network.md)")},
             },
             "the physical machine and hypervisor");
         auto domain = N::object(
@@ -718,14 +721,14 @@ void check_network(const json& e, std::vector<ConfigError>& errors) {
     }
     const json& remote = n.at("remote");
     const std::string mac = remote.at("mac");
-    if (!valid_mac(mac) || (std::stoul(mac.substr(0, 2), nullptr, 16) & 1) ||
-        mac == "00:00:00:00:00:00")
-        errors.push_back({at + "/remote/mac", "a unicast MAC address of six hex pairs, e.g. 00:16:3e:ff:ff:fe",
+    if (!valid_mac(mac) || (std::stoul(mac.substr(0, 2), nullptr, 16) & 1) || mac == "00:00:00:00:00:00")
+        errors.push_back({at + "/remote/mac",
+                          "a unicast MAC address of six hex pairs, e.g. 00:16:3e:ff:ff:fe",
                           describe_json(remote.at("mac"))});
     const auto ip = parse_ipv4_text(remote.at("ip"));
     if (!ip) {
-        errors.push_back({at + "/remote/ip", "an IPv4 address a.b.c.d, e.g. 10.0.0.254",
-                          describe_json(remote.at("ip"))});
+        errors.push_back(
+            {at + "/remote/ip", "an IPv4 address a.b.c.d, e.g. 10.0.0.254", describe_json(remote.at("ip"))});
         return;
     }
     const json& domains = e.at("domains");
