@@ -76,11 +76,14 @@ int Dom0Network::attach(const std::string& bridge, const std::string& name, VifP
         if (bridges_[i]->group.name() == bridge) bi = i;
     if (bi == bridges_.size() || name.empty()) return -1;
     BridgeInstance& br = *bridges_[bi];
+    // Interface names are unique in dom0: a vif attached under this name anywhere is refused
+    // (br_add_if: EBUSY for a port already enslaved).
+    for (const Attachment& a : attachments_)
+        if (a.up && bridges_[a.bridge]->engine.port_name(a.port) == name) return -1;
     // A vif coming back under its old name gets its old port (brctl addif after delif).
     for (std::size_t h = 0; h < attachments_.size(); ++h) {
         Attachment& a = attachments_[h];
         if (a.bridge != bi || br.engine.port_name(a.port) != name) continue;
-        if (a.up) return -1;  // already a port of the bridge (br_add_if: EBUSY)
         a.vif = &port;
         a.up = true;
         br.ports[a.port] = &port;

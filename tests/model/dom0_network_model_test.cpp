@@ -153,6 +153,19 @@ TEST(Dom0Network, AttachNamesAPortOfAKnownBridgeOnly) {
     EXPECT_FALSE(m.net.bridge("xenbr0")->port_up(1));
     EXPECT_EQ(m.net.attach("xenbr0", "vif1.0", b), h) << "re-attached: the same port, up again";
     EXPECT_TRUE(m.net.bridge("xenbr0")->port_up(1));
+    EXPECT_EQ(m.net.attach("xenbr0", "vif2.0", a), 1) << "a second vif";
+}
+
+TEST(Dom0Network, AVifNameIsUniqueAcrossBridgesAndHostOnlyBridgesHaveNoUplink) {
+    json s = scenario();
+    s["platform"]["network"] = {{"bridges", {"xenbr0", "hostonly"}}};
+    Machine m(s);
+    TestVif a, b;
+    EXPECT_EQ(m.net.attach("hostonly", "vif1.0", a), 0);
+    EXPECT_EQ(m.net.attach("xenbr0", "vif1.0", b), -1) << "the name is taken on the other bridge";
+    EXPECT_EQ(m.net.bridge("hostonly")->port_count(), 1u) << "no eth0 on a host-only bridge";
+    EXPECT_EQ(m.net.bridge("xenbr0")->port_count(), 1u) << "eth0 alone";
+    EXPECT_EQ(m.net.bridge("xenbr1"), nullptr);
 }
 
 TEST(Dom0Network, VifFrameReachesTheRemoteHostAtLineTimingAndIsReleasedAtTheNicsTxCompletion) {
