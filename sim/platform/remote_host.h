@@ -12,11 +12,11 @@
 //
 // What is modelled:
 //  * Its NIC's receive filter: a frame for another unicast MAC is not taken (counted
-//    `rx_not_for_us`; a flood from dom0's bridge reaches the peer as it would a real switch port
-//    in a hub-like setup), broadcast and multicast frames are. Every taken frame is parsed and
-//    offered, whatever parse_packet's status: the endpoints count checksum errors and malformed
-//    frames of their flows themselves. A frame no endpoint takes is counted `rx_unclaimed`, labelled
-//    by the parse status.
+//    `rx_not_for_us`: dom0's bridge floods unknown unicast out of eth0 too, and a NIC that is not
+//    promiscuous drops what is not for it), broadcast and multicast frames are. Every taken frame is parsed
+//    and offered, whatever parse_packet's status: the endpoints count checksum errors and malformed frames of
+//    their flows themselves. A frame no endpoint takes is counted `rx_unclaimed`, labelled by the parse
+//    status.
 //  * Transmission paced by the line: one frame is handed to the wire when the line is free (the
 //    previous frame's last bit sent), as a NIC with a one-frame queue driven by a sender that always
 //    has the next frame ready; an endpoint's frame is taken (tx_taken) when it goes on the wire.

@@ -157,9 +157,9 @@ TEST(Dom0Network, AttachNamesAPortOfAKnownBridgeOnly) {
 }
 
 TEST(Dom0Network, AVifNameIsUniqueAcrossBridgesAndHostOnlyBridgesHaveNoUplink) {
-    json s = scenario();
-    s["platform"]["network"] = {{"bridges", {"xenbr0", "hostonly"}}};
-    Machine m(s);
+    json sc = scenario();
+    sc["platform"]["network"] = {{"bridges", {"xenbr0", "hostonly"}}};
+    Machine m(sc);
     TestVif a, b;
     EXPECT_EQ(m.net.attach("hostonly", "vif1.0", a), 0);
     EXPECT_EQ(m.net.attach("xenbr0", "vif1.0", b), -1) << "the name is taken on the other bridge";
@@ -260,9 +260,10 @@ TEST(Dom0Network, RemoteUdpRrServerEchoesAndTheAnswerReachesTheVifThroughTheNicP
 }
 
 TEST(Dom0Network, VifToVifCopiesAndReleasesAtOnceAndABroadcastFloodsEveryOtherPort) {
-    json s = scenario();
-    s["domains"].push_back({{"name", "guest2"}, {"type", "hvm"}, {"nics", {{{"mac", "00:16:3e:00:00:02"}}}}});
-    Machine m(s);
+    json sc = scenario();
+    sc["domains"].push_back(
+        {{"name", "guest2"}, {"type", "hvm"}, {"nics", {{{"mac", "00:16:3e:00:00:02"}}}}});
+    Machine m(sc);
     RemoteHost& remote = m.platform.remote_host();
     auto probe = std::make_unique<ProbeEndpoint>(remote.stats(), trigger_frame(), kStartNs);
     ProbeEndpoint& seen = *probe;
@@ -305,10 +306,10 @@ TEST(Dom0Network, VifToVifCopiesAndReleasesAtOnceAndABroadcastFloodsEveryOtherPo
 }
 
 TEST(Dom0Network, AFullWireQueueDropsAreCountedAndReleasedAtOnce) {
-    json s = scenario();
-    s["platform"]["network"] = {{"txqueuelen", 2}};
-    s["platform"]["cost"] = {{"bridge_forward", 0}};  // every frame queued at the same instant
-    Machine m(s);
+    json sc = scenario();
+    sc["platform"]["network"] = {{"txqueuelen", 2}};
+    sc["platform"]["cost"] = {{"bridge_forward", 0}};  // every frame queued at the same instant
+    Machine m(sc);
     RemoteHost& remote = m.platform.remote_host();
     auto probe = std::make_unique<ProbeEndpoint>(remote.stats(), trigger_frame(), kStartNs);
     ProbeEndpoint& seen = *probe;
@@ -335,11 +336,11 @@ TEST(Dom0Network, AFullWireQueueDropsAreCountedAndReleasedAtOnce) {
 }
 
 TEST(Dom0Network, UncleanedTxDescriptorsAreBoundedByTheRingAndTheLinesQueue) {
-    json s = scenario();
-    s["platform"]["network"] = {{"txqueuelen", 100}, {"nic", {{"interrupt_delay_us", 100'000}}}};
-    s["platform"]["cost"] = {{"bridge_forward", 0}};
-    s["stop"]["sim_time_ms"] = 300;
-    Machine m(s);
+    json sc = scenario();
+    sc["platform"]["network"] = {{"txqueuelen", 100}, {"nic", {{"interrupt_delay_us", 100'000}}}};
+    sc["platform"]["cost"] = {{"bridge_forward", 0}};
+    sc["stop"]["sim_time_ms"] = 300;
+    Machine m(sc);
     RemoteHost& remote = m.platform.remote_host();
     remote.add_endpoint(std::make_unique<ProbeEndpoint>(remote.stats(), trigger_frame(), kStartNs));
     TestVif vif;
@@ -404,9 +405,9 @@ TEST(Dom0Network, RemoteUdpStreamAtLineRateReachesTheVifWithExactTimingInOneCoal
 }
 
 TEST(Dom0Network, FramesBeyondTheNapiBudgetAreTakenByADeferredPollAndRefusalsAreCounted) {
-    json s = scenario();
-    s["platform"]["network"] = {{"nic", {{"napi_budget", 3}}}};
-    Machine m(s);
+    json sc = scenario();
+    sc["platform"]["network"] = {{"nic", {{"napi_budget", 3}}}};
+    Machine m(sc);
     RemoteHost& remote = m.platform.remote_host();
     UdpStreamParams up;
     up.addr = remote.address_to(kGuestA, guest_ipv4(1, 0), 5001, 5001);
@@ -441,8 +442,9 @@ TEST(RemoteHost, GarbageFramesAreCountedNeverFatal) {
         f.bytes = std::move(b);
         return f;
     };
-    std::vector<std::uint8_t> hdr(kRemote.begin(), kRemote.end());
-    hdr.insert(hdr.end(), kGuestA.begin(), kGuestA.end());
+    std::vector<std::uint8_t> hdr;  // destination: the remote host; source: guest A
+    for (std::uint8_t b : kRemote) hdr.push_back(b);
+    for (std::uint8_t b : kGuestA) hdr.push_back(b);
     auto with = [&](std::uint16_t ethertype, std::vector<std::uint8_t> rest) {
         std::vector<std::uint8_t> b = hdr;
         b.push_back(ethertype >> 8);
