@@ -305,6 +305,49 @@ TEST(Dom0Network, VifToVifCopiesAndReleasesAtOnceAndABroadcastFloodsEveryOtherPo
     EXPECT_EQ(m.stat("dom0.xenbr0.forwarded"), 1u);
 }
 
+// netback's own context (its NAPI poll on some dom0 vCPU) as a stand-in: time passes by waiting
+// on the SystemC clock, no hypercalls. The NIC's interrupt still runs on dom0's real vCPU 0.
+struct NetbackContext : BackendServices {
+    const CostModel& costs() const override { return cost; }
+    void compute(Cycles c) override { sc_core::wait(sc_core::sc_time::from_value(clock.ps(c))); }
+    std::uint64_t now_ns() const override { return sc_core::sc_time_stamp().value() / 1000; }
+    long hypercall(unsigned, unsigned long, unsigned long, unsigned long, unsigned long,
+                   unsigned long) override {
+        return -38;  // ENOSYS: this context makes none
+    }
+    std::optional<std::uint64_t> alloc_page() override { return std::nullopt; }
+    void free_page(std::uint64_t) override {}
+    std::uint8_t* page(std::uint64_t) override { return nullptr; }
+    std::optional<std::uint64_t> take_unpopulated_frame() override { return std::nullopt; }
+    CostModel cost = CostModel::defaults();
+    Clock clock{2100};
+};
+
+TEST(Dom0Network, ATransmitOutsideTheNicPollAsksForTheInterruptAtItsCompletion) {
+    Machine m(scenario());
+    TestVif vif;
+    const int h = m.net.attach("xenbr0", "vif1.0", vif);
+    NetbackContext netback;
+    std::optional<std::uint64_t> released_ps;
+    sc_core::sc_spawn([&] {
+        sc_core::wait(sc_core::sc_time::from_value(kStartNs * kNs));
+        m.net.transmit(netback, h, frame_to(kRemote, kGuestA, 1226 - 42),
+                       [&](BackendServices&) { released_ps = sc_core::sc_time_stamp().value(); });
+    });
+    m.run();
+    ASSERT_EQ(m.uplink.size(), 1u);
+    const WireTransmit& t = m.uplink[0];
+    // The line was idle: the frame starts once the bridge's work (1500 cycles at 2100 MHz) is done.
+    EXPECT_EQ(t.start_ps, kStartNs * kNs + netback.clock.ps(netback.cost.bridge_forward));
+    EXPECT_EQ(t.end_ps, t.start_ps + wire_ps(1226));
+    ASSERT_EQ(m.irqs.size(), 1u);
+    EXPECT_EQ(m.irqs[0], t.end_ps + kIrqDelayPs) << "moderated from the completion, not the send";
+    ASSERT_TRUE(released_ps);
+    EXPECT_GE(*released_ps, m.irqs[0]);
+    EXPECT_EQ(m.stat("dom0.eth0.interrupts"), 1u);
+    EXPECT_EQ(m.stat("dom0.eth0.tx_completions"), 1u);
+}
+
 TEST(Dom0Network, AFullWireQueueDropsAreCountedAndReleasedAtOnce) {
     json sc = scenario();
     sc["platform"]["network"] = {{"txqueuelen", 2}};
