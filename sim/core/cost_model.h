@@ -58,6 +58,10 @@ struct CostModel {
     Cycles xenstored_request;
     Cycles blkfront_request;
     Cycles blkback_request;
+    Cycles netfront_tx_packet;
+    Cycles netfront_rx_packet;
+    Cycles netback_tx_packet;
+    Cycles netback_rx_packet;
     Cycles device_model_ioreq;
     Cycles device_model_rep_element;
     Cycles ioreq_buffered;
