@@ -201,6 +201,42 @@ bool Netfront::talk_to_netback(XenbusClient& xb, GuestServices& s) {
     return xb.write(front_ + "/state", std::to_string(static_cast<int>(fsm_.state()))).ok();
 }
 
+std::size_t Netfront::close(XenbusClient& xb, GuestServices& s) {
+    connected_ = false;
+    const std::string token = "netfront-close:" + front_;
+    xb.watch(back_ + "/state", token);
+    auto write_state = [&](XenbusState st) {
+        if (fsm_.state() != st && fsm_.switch_to(st))
+            xb.write(front_ + "/state", std::to_string(static_cast<int>(st)));
+    };
+    write_state(XenbusStateClosing);
+    // xennet_bus_close: wait for the backend to reach Closing (it has unmapped the rings by then).
+    for (int i = 0; i < 64; ++i) {
+        xb.take_watch_events();
+        XenbusState peer = parse_xenbus_state(xb.read(back_ + "/state").value_or(""));
+        if (peer == XenbusStateClosing || peer == XenbusStateClosed || peer == XenbusStateUnknown) break;
+        xb.wait_for_watch_event();
+    }
+    // xennet_disconnect_backend.
+    std::size_t left = 0;
+    for (Queue& Q : queues_) {
+        for (evtchn_port_t port : {Q.tx_port, Q.rx_port}) {
+            guest_.clear_port_handler(port);
+            guest_.close(s, port);
+            if (Q.rx_port == Q.tx_port) break;
+        }
+        if (Q.ring) left += Q.ring->disconnect().size();
+        std::vector<grant_ref_t> still;
+        for (grant_ref_t ref : Q.ring_refs)
+            if (!guest_.end_access(ref)) still.push_back(ref);
+        Q.ring_refs = std::move(still);
+        left += Q.ring_refs.size();
+    }
+    write_state(XenbusStateClosed);
+    xb.unwatch(back_ + "/state", token);
+    return left;
+}
+
 void Netfront::send(GuestServices& s, evtchn_port_t port, bool needed) {
     if (!needed) {
         stats_.notifications_suppressed.inc();

@@ -91,6 +91,11 @@ class Netfront : public NetDevice {
     unsigned queue_for_vcpu(unsigned vcpu) const override { return queues_.empty() ? 0 : vcpu % queues(); }
     bool transmit(GuestServices& s, unsigned q, EthernetFrame&& frame) override;
     void kick(GuestServices& s, unsigned q) override;
+    // The device goes away (xennet_remove -> xennet_bus_close): Closing, wait for the backend to
+    // close, xennet_disconnect_backend (every buffer's grant ended, channels closed, the rings'
+    // grants ended), Closed. Thread context on vCPU 0. Returns the grants still not ended (the
+    // backend still maps them: gnttab's deferred free would retry).
+    std::size_t close(XenbusClient& xb, GuestServices& s);
 
     unsigned queue_vcpu(unsigned q) const { return q % vcpus_; }
     bool split_event_channels() const { return split_; }

@@ -471,7 +471,7 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
                 }
             }
         }
-        notify(s, Q.tx_port, notify_needed);
+        if (work || notify_needed) notify(s, Q.tx_port, notify_needed);
         // napi_complete_done + xenvif_napi_schedule_or_enable_events.
         if (disabled_ || closing_ || work >= p_.napi_budget) {
             if (work >= p_.napi_budget && !disabled_ && !closing_) continue;  // NAPI polls again

@@ -74,7 +74,7 @@ json net_scenario(unsigned dom0_vcpus = 1, unsigned guest_vcpus = 1, unsigned ni
         "stop": {"sim_time_ms": 200},
         "domains": [
             {"name": "dom0", "type": "pv", "vcpus": 1, "memory_mb": 1024},
-            {"name": "guest", "type": "hvm", "vcpus": 1, "memory_mb": 256, "nics": []}
+            {"name": "guest", "type": "hvm", "vcpus": 1, "memory_mb": 256, "nics": [], "grant_frames": 4}
         ],
         "workloads": []
     })");
@@ -106,7 +106,9 @@ struct GuestLog {
     NetDeviceFeatures features;
     unsigned queues = 0;
     bool split = false;
-    std::size_t grants_after = 0;
+    std::size_t grants_after = 0;       // held while connected, after the last echo
+    std::size_t grants_left_at_close = 0;  // close(): still mapped by the backend
+    std::size_t grants_after_close = 0;
 };
 
 const char* kFrontKeys[] = {"tx-ring-ref", "rx-ring-ref", "event-channel", "event-channel-tx",
@@ -155,6 +157,8 @@ Platform::GuestRole echo_program(GuestLog& log, std::vector<unsigned> lengths, N
             }
         }
         log.grants_after = nf.grants_outstanding();
+        log.grants_left_at_close = nf.close(xb, s);
+        log.grants_after_close = nf.grants_outstanding();
     };
 }
 
@@ -204,7 +208,7 @@ TEST(Net, HandshakeKeysAndConnectedOnBothSides) {
     EXPECT_EQ(net.names[0], "vif1.0");
     Netback* nb = sim.platform.netback(1, 0);
     ASSERT_NE(nb, nullptr);
-    EXPECT_EQ(nb->state(), XenbusStateConnected);
+    EXPECT_EQ(nb->state(), XenbusStateClosed);  // the program closed the device at its end
     EXPECT_TRUE(nb->split_event_channels());
     // connect_data_rings: the two rings mapped with one GNTTABOP_map_grant_ref each, plus
     // xenstored's map of the guest's xenstore ring; no packet moved, no copy.
@@ -239,7 +243,6 @@ TEST(Net, FramesOf60And1514BytesAreEchoedIntactWithOneCopyAndOneMapPerTxRound) {
     EXPECT_EQ(st.tx_unmap_hypercalls.value(), n / 2);
     EXPECT_EQ(st.dealloc_batches.value(), n / 2);
     EXPECT_EQ(sim.hypercalls("dom0", "grant_table_op/GNTTABOP_map_grant_ref"), 1u + 2u + n / 2);
-    EXPECT_EQ(sim.hypercalls("dom0", "grant_table_op/GNTTABOP_unmap_grant_ref"), n / 2);
     // Each frame's RX: one guest-rx kthread run (its packet fits one buffer: one copy op).
     EXPECT_EQ(st.rx_actions.value(), n);
     EXPECT_EQ(sim.hypercalls("dom0", "grant_table_op/GNTTABOP_copy"),
@@ -250,6 +253,28 @@ TEST(Net, FramesOf60And1514BytesAreEchoedIntactWithOneCopyAndOneMapPerTxRound) {
     const NetifRingBackend* ring = nb->ring(0);
     ASSERT_NE(ring, nullptr);
     EXPECT_EQ(ring->pending_in_use(), 0u);
+    // Notifications, dom0 -> guest, per frame: a 60-byte frame's slot is answered at submit (one
+    // push) and its echo is one rx push: 2; a 1514-byte frame is two slots (the 128-byte head,
+    // tx_head_bytes, copied and answered at submit; the 1386-byte frag mapped and answered by the
+    // dealloc kthread): 3. Each push follows the frontend's last RING_FINAL_CHECK, which left its
+    // event index one past what it consumed, so nearly every push notifies; the one exception in
+    // this run is a dealloc push made before the guest had taken the head slot's response.
+    EXPECT_EQ(st.notifications_sent.value() + st.notifications_suppressed.value(), n / 2 * 2 + n / 2 * 3);
+    EXPECT_EQ(sim.stat("dom0.vif_1_0.notifications_sent"), st.notifications_sent.value());
+    // EVTCHNOP_bind_interdomain leaves the new local port pending (Xen's evtchn_bind_interdomain),
+    // so each of the two ports takes one interrupt with nothing to do besides the 10 frames'.
+    EXPECT_EQ(st.tx_interrupts.value(), n + 1);
+    EXPECT_EQ(st.rx_interrupts.value(), 1u);
+    // While connected the guest holds the two ring grants and one per posted rx buffer: every one
+    // of the NET_RX_RING_SIZE (256) slots is posted (xennet_alloc_rx_buffers fills the ring); no
+    // tx slot is in flight. close() ends them all: the backend unmapped everything at Closing.
+    EXPECT_EQ(log.grants_after, 2u + 256u);
+    EXPECT_EQ(log.grants_left_at_close, 0u);
+    EXPECT_EQ(log.grants_after_close, 0u);
+    EXPECT_EQ(nb->state(), XenbusStateClosed);
+    EXPECT_EQ(net.detached, 1u);
+    // The rings unmapped at the close: one GNTTABOP_unmap_grant_ref each (xenbus_unmap_ring_vfree).
+    EXPECT_EQ(sim.hypercalls("dom0", "grant_table_op/GNTTABOP_unmap_grant_ref"), n / 2 + 2);
 }
 
 // Connect only, with `queues` wanted on a guest of 4 vCPUs and a dom0 of `dom0_vcpus`; `tune` may
@@ -336,6 +361,92 @@ TEST(Net, ABackendWithoutGsoFeaturesGetsNoGso) {
     EXPECT_FALSE(c.log.features.gso_tcpv4);
     EXPECT_FALSE(c.log.features.gso_tcpv6);
 }
+
+// A guest whose driver writes one bad request on vif 0's tx ring (straight into the shared ring, as
+// a hostile driver could) and then uses vif 1 normally: netback disables vif 0 only
+// (xenvif_fatal_tx_err), and vif 1 still echoes.
+struct FatalCase {
+    const char* name;
+    NetbackFatal fatal;
+    // Writes into the shared ring at index `at`; returns the new req_prod.
+    std::function<RING_IDX(netif_tx_sring_t*, RING_IDX at)> write;
+};
+
+class NetFatal : public ::testing::TestWithParam<FatalCase> {};
+
+TEST_P(NetFatal, DisablesOnlyThatVif) {
+    const FatalCase& fc = GetParam();
+    EchoNetwork net;
+    NetSim sim(net_scenario(1, 1, 2), &net);
+    GuestLog log0, log1;
+    sim.platform.add_guest_role("guest", [&](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
+        static std::unique_ptr<Netfront> bad, good;
+        NetfrontParams p0, p1;
+        p1.devid = 1;
+        bad = std::make_unique<Netfront>(g, p0, st);
+        good = std::make_unique<Netfront>(g, p1, st);
+        good->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) { log1.received.push_back(std::move(f)); };
+        bad->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) { log0.received.push_back(std::move(f)); };
+        log0.connected = bad->connect(xb, s, 1);
+        log1.connected = good->connect(xb, s, 1);
+        if (!log0.connected || !log1.connected) return;
+        auto* sring = reinterpret_cast<netif_tx_sring_t*>(s.page(bad->ring(0)->tx_ring_gfn()));
+        sring->req_prod = fc.write(sring, sring->req_prod);
+        g.notify(s, bad->tx_port(0));
+        // Then a good frame on each vif: vif 1's comes back, vif 0's is never taken.
+        EthernetFrame f = make_frame(good->mac(), 60, 1);
+        log1.sent.push_back(f);
+        good->transmit(s, 0, std::move(f));
+        bad->transmit(s, 0, make_frame(bad->mac(), 60, 2));
+        for (int i = 0; i < 50 && log1.received.empty(); ++i) {
+            g.run_deferred(s);
+            if (log1.received.empty()) s.halt();
+        }
+    });
+    sim.run();
+    ASSERT_TRUE(log0.connected && log1.connected);
+    Netback* b0 = sim.platform.netback(1, 0);
+    Netback* b1 = sim.platform.netback(1, 1);
+    ASSERT_NE(b0, nullptr);
+    ASSERT_NE(b1, nullptr);
+    EXPECT_TRUE(b0->disabled());
+    EXPECT_EQ(b0->stats().fatal_errors.value(), 1u);
+    EXPECT_EQ(b0->ring(0)->fatal(), fc.fatal) << netback_fatal_name(b0->ring(0)->fatal());
+    EXPECT_EQ(b0->stats().tx_frames.value(), 0u);
+    EXPECT_FALSE(b1->disabled());
+    EXPECT_EQ(b1->stats().fatal_errors.value(), 0u);
+    EXPECT_EQ(b1->stats().tx_frames.value(), 1u);
+    expect_echoed(log1);
+    EXPECT_TRUE(log0.received.empty());
+}
+
+netif_tx_request_t* slot(netif_tx_sring_t* sr, RING_IDX i) {
+    return &sr->ring[i & (NetifRingFrontend::kTxRingSize - 1)].req;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Net, NetFatal,
+    ::testing::Values(
+        // xenvif_tx_build_gops: "txreq.offset: %u, size: %u, end: %lu" (the first slot crosses its page).
+        FatalCase{"FirstSlotCrossesPage", NetbackFatal::first_cross_page,
+                  [](netif_tx_sring_t* sr, RING_IDX at) {
+                      *slot(sr, at) = netif_tx_request_t{};
+                      slot(sr, at)->offset = 4000;
+                      slot(sr, at)->size = 200;
+                      return at + 1;
+                  }},
+        // xenvif_get_extras: NETTXF_extra_info with no slot after it: "Missing extra info".
+        FatalCase{"MissingExtraInfo", NetbackFatal::missing_extra_info,
+                  [](netif_tx_sring_t* sr, RING_IDX at) {
+                      *slot(sr, at) = netif_tx_request_t{};
+                      slot(sr, at)->flags = NETTXF_extra_info;
+                      slot(sr, at)->size = 60;
+                      return at + 1;
+                  }},
+        // RING_REQUEST_PROD_OVERFLOW: "Impossible number of requests" (req_prod a ring and more ahead).
+        FatalCase{"ImpossibleNumberOfRequests", NetbackFatal::impossible_requests,
+                  [](netif_tx_sring_t*, RING_IDX at) { return at + NetifRingFrontend::kTxRingSize + 1; }}),
+    [](const ::testing::TestParamInfo<FatalCase>& i) { return std::string(i.param.name); });
 
 }  // namespace
 }  // namespace xensim::testing
