@@ -26,7 +26,8 @@ constexpr NetfrontProfile kProfiles[] = {
 const NetfrontProfile& netfront_profile(std::string_view name) {
     for (const auto& p : kProfiles)
         if (name == p.name) return p;
-    throw std::invalid_argument("unknown netfront profile \"" + std::string(name) + "\" (linux, gplpv, winpv)");
+    throw std::invalid_argument("unknown netfront profile \"" + std::string(name) +
+                                "\" (linux, gplpv, winpv)");
 }
 
 Netfront::Stats::Stats(StatsGroup& g)
@@ -125,7 +126,9 @@ bool Netfront::talk_to_netback(XenbusClient& xb, GuestServices& s) {
         Q.group = std::make_unique<StatsGroup>("queue" + std::to_string(q), &group_);
         GrantOps ops;
         const domid_t backend = backend_id_;
-        ops.grant = [this, backend](std::uint64_t gfn, bool ro) { return guest_.grant_access(backend, gfn, ro); };
+        ops.grant = [this, backend](std::uint64_t gfn, bool ro) {
+            return guest_.grant_access(backend, gfn, ro);
+        };
         ops.end = [this](grant_ref_t ref) { return guest_.end_access(ref); };
         ops.alloc_page = [this] { return boot_->alloc_page(); };
         ops.page = [this](std::uint64_t gfn) { return boot_->page(gfn); };
@@ -144,8 +147,10 @@ bool Netfront::talk_to_netback(XenbusClient& xb, GuestServices& s) {
             Q.rx_port = Q.tx_port;
         }
         if (split_) {
-            guest_.set_port_handler(Q.tx_port, [this, q](GuestServices& vs, evtchn_port_t) { tx_interrupt(vs, q); });
-            guest_.set_port_handler(Q.rx_port, [this, q](GuestServices& vs, evtchn_port_t) { rx_interrupt(vs, q); });
+            guest_.set_port_handler(Q.tx_port,
+                                    [this, q](GuestServices& vs, evtchn_port_t) { tx_interrupt(vs, q); });
+            guest_.set_port_handler(Q.rx_port,
+                                    [this, q](GuestServices& vs, evtchn_port_t) { rx_interrupt(vs, q); });
         } else {
             // xennet_interrupt: both directions on one channel.
             guest_.set_port_handler(Q.tx_port, [this, q](GuestServices& vs, evtchn_port_t) {

@@ -341,8 +341,8 @@ void Netback::disconnect(BackendServices& s) {
         if (Q.tx_mapped) ops.push_back({Q.tx_gfn << 12, 0, Q.tx_handle, 0});
         if (Q.rx_mapped) ops.push_back({Q.rx_gfn << 12, 0, Q.rx_handle, 0});
         for (auto& op : ops) {  // xenbus_unmap_ring_vfree: one unmap per ring
-            s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref, reinterpret_cast<unsigned long>(&op),
-                        1, 0, 0);
+            s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref,
+                        reinterpret_cast<unsigned long>(&op), 1, 0, 0);
             free_frames_.push_back(op.host_addr >> 12);
         }
         Q.tx_mapped = Q.rx_mapped = false;
@@ -356,7 +356,8 @@ void Netback::notify(BackendServices& s, evtchn_port_t port, bool needed) {
     }
     evtchn_send_t send{};
     send.port = port;
-    s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send), 0, 0, 0);
+    s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, reinterpret_cast<unsigned long>(&send), 0, 0,
+                0);
     stats_.notifications_sent.inc();
 }
 
@@ -406,12 +407,13 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
                     if (!scratch(s, Q, i)) break;
                     g.copy[i].dest.u.gmfn = Q.scratch[i];
                 }
-                s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(g.copy),
-                            g.nr_copy, 0, 0);
+                s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy,
+                            reinterpret_cast<unsigned long>(g.copy), g.nr_copy, 0, 0);
                 stats_.tx_copy_hypercalls.inc();
                 for (unsigned i = 0; i < g.nr_copy; ++i) {
                     if (g.copy[i].status == GNTST_okay && i < Q.scratch.size())
-                        std::memcpy(g.copy_dest[i], s.page(Q.scratch[i]) + g.copy[i].dest.offset, g.copy[i].len);
+                        std::memcpy(g.copy_dest[i], s.page(Q.scratch[i]) + g.copy[i].dest.offset,
+                                    g.copy[i].len);
                     g.copy[i].dest.u.gmfn = saved[i];
                 }
             }
@@ -508,6 +510,13 @@ unsigned Netback::select_queue(const EthernetFrame& f) const {
         h ^= f.bytes[i];
         h *= 16777619u;
     }
+    // murmur3's fmix32, so that every bit of the hash depends on every byte (FNV's low bit is
+    // only the parity of the bytes).
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h % static_cast<unsigned>(queues_.size());
 }
 
@@ -560,8 +569,8 @@ void Netback::rx_action(BackendServices& s, unsigned q) {
             std::memcpy(page + b.ops[i].source.offset, b.src[i], b.ops[i].len);
             b.ops[i].source.u.gmfn = Q.scratch[i];
         }
-        s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(b.ops), b.nr, 0,
-                    0);
+        s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(b.ops), b.nr,
+                    0, 0);
         stats_.rx_copy_hypercalls.inc();
         for (unsigned i = 0; i < b.nr; ++i) b.ops[i].source.u.gmfn = saved[i];
         notify_needed |= e.complete_rx();

@@ -46,7 +46,8 @@
 //
 // Where it deliberately differs from Linux:
 //  * Queue selection for RX (xenvif_select_queue uses skb_get_hash, a jhash of the flow) is a
-//    deterministic FNV-1a hash of the bytes from the IP header's addresses to the L4 ports, mod
+//    deterministic FNV-1a hash (mixed with murmur3's fmix32) of bytes 26..37 (IPv4 addresses and L4
+//    ports), mod
 //    the number of queues; one queue: queue 0.
 //  * The credit timer is not armed (no dom0 timer here): a rate-limited round resumes at the next
 //    interrupt of the queue; the rate is read and enforced by the engine.

@@ -23,7 +23,10 @@ class EchoNetwork : public VifNetwork {
         names.push_back(name);
         return static_cast<int>(ports.size() - 1);
     }
-    void detach(int handle) override { ++detached; (void)handle; }
+    void detach(int handle) override {
+        ++detached;
+        (void)handle;
+    }
     void transmit(BackendServices& s, int handle, EthernetFrame&& frame,
                   std::function<void(BackendServices&)> release) override {
         ++frames;
@@ -106,32 +109,52 @@ struct GuestLog {
     NetDeviceFeatures features;
     unsigned queues = 0;
     bool split = false;
-    std::size_t grants_after = 0;       // held while connected, after the last echo
+    std::size_t grants_after = 0;          // held while connected, after the last echo
     std::size_t grants_left_at_close = 0;  // close(): still mapped by the backend
     std::size_t grants_after_close = 0;
 };
 
-const char* kFrontKeys[] = {"tx-ring-ref", "rx-ring-ref", "event-channel", "event-channel-tx",
-                            "event-channel-rx", "request-rx-copy", "feature-rx-notify", "feature-sg",
-                            "feature-gso-tcpv4", "feature-gso-tcpv6", "feature-ipv6-csum-offload",
-                            "multi-queue-num-queues", "queue-0/tx-ring-ref", "queue-3/event-channel-rx",
+const char* kFrontKeys[] = {"tx-ring-ref",
+                            "rx-ring-ref",
+                            "event-channel",
+                            "event-channel-tx",
+                            "event-channel-rx",
+                            "request-rx-copy",
+                            "feature-rx-notify",
+                            "feature-sg",
+                            "feature-gso-tcpv4",
+                            "feature-gso-tcpv6",
+                            "feature-ipv6-csum-offload",
+                            "multi-queue-num-queues",
+                            "queue-0/tx-ring-ref",
+                            "queue-3/event-channel-rx",
                             "state"};
-const char* kBackKeys[] = {"feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6", "feature-ipv6-csum-offload",
-                           "feature-rx-copy", "feature-rx-flip", "feature-multicast-control",
-                           "feature-dynamic-multicast-control", "feature-split-event-channels",
-                           "multi-queue-max-queues", "state"};
+const char* kBackKeys[] = {"feature-sg",
+                           "feature-gso-tcpv4",
+                           "feature-gso-tcpv6",
+                           "feature-ipv6-csum-offload",
+                           "feature-rx-copy",
+                           "feature-rx-flip",
+                           "feature-multicast-control",
+                           "feature-dynamic-multicast-control",
+                           "feature-split-event-channels",
+                           "multi-queue-max-queues",
+                           "state"};
 
 // The guest program: connect vif `devid`, then send each frame and wait for its echo before the
 // next (one frame in flight: every count per frame is deterministic). `before` may change the
 // netfront parameters.
-Platform::GuestRole echo_program(GuestLog& log, std::vector<unsigned> lengths, NetfrontParams params = {},
-                                 std::function<void(Netfront&, GuestServices&, XenGuest&)> after_connect = {}) {
+Platform::GuestRole echo_program(
+    GuestLog& log, std::vector<unsigned> lengths, NetfrontParams params = {},
+    std::function<void(Netfront&, GuestServices&, XenGuest&)> after_connect = {}) {
     return [&log, lengths, params, after_connect](GuestServices& s, XenGuest& guest, XenbusClient& xb,
                                                   StatsGroup& stats) {
         static std::vector<std::unique_ptr<Netfront>> keep;  // the driver outlives the program
         keep.push_back(std::make_unique<Netfront>(guest, params, stats));
         Netfront& nf = *keep.back();
-        nf.on_receive = [&log](GuestServices&, unsigned, EthernetFrame&& f) { log.received.push_back(std::move(f)); };
+        nf.on_receive = [&log](GuestServices&, unsigned, EthernetFrame&& f) {
+            log.received.push_back(std::move(f));
+        };
         log.connected = nf.connect(xb, s, 1);
         if (!log.connected) return;
         const std::string front = "device/vif/" + std::to_string(params.devid) + "/";
@@ -289,16 +312,18 @@ struct ConnectOnly {
         NetfrontParams p;
         p.queues = queues;
         GuestLog* l = &log;
-        sim->platform.add_guest_role("guest", [l, p](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
-            static std::unique_ptr<Netfront> nf;
-            nf = std::make_unique<Netfront>(g, p, st);
-            l->connected = nf->connect(xb, s, 4);
-            for (const char* k : kFrontKeys)
-                if (auto v = xb.read("device/vif/0/" + std::string(k))) l->keys["front/" + std::string(k)] = *v;
-            l->queues = nf->queues();
-            l->split = nf->split_event_channels();
-            l->features = nf->features();
-        });
+        sim->platform.add_guest_role("guest",
+                                     [l, p](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
+                                         static std::unique_ptr<Netfront> nf;
+                                         nf = std::make_unique<Netfront>(g, p, st);
+                                         l->connected = nf->connect(xb, s, 4);
+                                         for (const char* k : kFrontKeys)
+                                             if (auto v = xb.read("device/vif/0/" + std::string(k)))
+                                                 l->keys["front/" + std::string(k)] = *v;
+                                         l->queues = nf->queues();
+                                         l->split = nf->split_event_channels();
+                                         l->features = nf->features();
+                                     });
         sim->run();
     }
 };
@@ -362,6 +387,60 @@ TEST(Net, ABackendWithoutGsoFeaturesGetsNoGso) {
     EXPECT_FALSE(c.log.features.gso_tcpv6);
 }
 
+// Two queues on a dom0 of 2 vCPUs: queue q's interrupts and kthreads run on dom0 vCPU q. The guest
+// sends every frame on queue 0; the echo comes back through the bridge side (deliver, called in
+// queue 0's NAPI poll on dom0 vCPU 0), and netback's queue selection sends some frames to queue 1,
+// whose guest-rx kthread runs on dom0 vCPU 1: waking it from vCPU 0 while it is halted costs a
+// reschedule IPI (EVTCHNOP_send on an IPI channel bound once with EVTCHNOP_bind_ipi).
+TEST(Net, RxKthreadRunsOnItsQueuesDom0VcpuWokenByAnIpi) {
+    EchoNetwork net;
+    NetSim sim(net_scenario(2, 2), &net);
+    GuestLog log;
+    const unsigned n = 16;
+    sim.platform.add_guest_role(
+        "guest", [&](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
+            static std::unique_ptr<Netfront> nf;
+            NetfrontParams p;
+            p.queues = 2;
+            nf = std::make_unique<Netfront>(g, p, st);
+            nf->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) {
+                log.received.push_back(std::move(f));
+            };
+            log.connected = nf->connect(xb, s, 2);
+            if (!log.connected) return;
+            log.queues = nf->queues();
+            for (unsigned i = 0; i < n; ++i) {
+                EthernetFrame f = make_frame(nf->mac(), 60, i);
+                log.sent.push_back(f);
+                const std::size_t want = log.received.size() + 1;
+                nf->transmit(s, 0, std::move(f));
+                // The echo may arrive on guest vCPU 1 (queue 1): poll instead of halting.
+                for (int spin = 0; log.received.size() < want && spin < 100000; ++spin) {
+                    g.run_deferred(s);
+                    s.compute(2000);
+                }
+            }
+        });
+    sim.run();
+    ASSERT_TRUE(log.connected);
+    ASSERT_EQ(log.queues, 2u);
+    ASSERT_EQ(log.received.size(), n);
+    // Frames come back in order (one in flight); compare as sets of payloads anyway.
+    expect_echoed(log);
+    const std::uint64_t q1 = sim.stat("dom0.vif_1_0.queue1.rx_packets");
+    const std::uint64_t q0 = sim.stat("dom0.vif_1_0.queue0.rx_packets");
+    ASSERT_EQ(q0 + q1, n);
+    ASSERT_GT(q1, 0u);  // the payloads spread over both queues
+    ASSERT_GT(q0, 0u);
+    const json& v = sim.domain("dom0").at("vcpus");
+    // Queue 1's guest-rx kthread: one GNTTABOP_copy per frame, all on dom0 vCPU 1.
+    EXPECT_EQ(count(v.at(1).at("hypercalls"), "grant_table_op/GNTTABOP_copy"), q1);
+    // vCPU 0: every frame's TX round, and queue 0's rx copies.
+    EXPECT_EQ(count(v.at(0).at("hypercalls"), "grant_table_op/GNTTABOP_copy"), n + q0);
+    // One IPI channel bound (lazily, for vCPU 1), from vCPU 0.
+    EXPECT_EQ(count(v.at(0).at("hypercalls"), "event_channel_op/EVTCHNOP_bind_ipi"), 1u);
+}
+
 // A guest whose driver writes one bad request on vif 0's tx ring (straight into the shared ring, as
 // a hostile driver could) and then uses vif 1 normally: netback disables vif 0 only
 // (xenvif_fatal_tx_err), and vif 1 still echoes.
@@ -379,30 +458,35 @@ TEST_P(NetFatal, DisablesOnlyThatVif) {
     EchoNetwork net;
     NetSim sim(net_scenario(1, 1, 2), &net);
     GuestLog log0, log1;
-    sim.platform.add_guest_role("guest", [&](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
-        static std::unique_ptr<Netfront> bad, good;
-        NetfrontParams p0, p1;
-        p1.devid = 1;
-        bad = std::make_unique<Netfront>(g, p0, st);
-        good = std::make_unique<Netfront>(g, p1, st);
-        good->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) { log1.received.push_back(std::move(f)); };
-        bad->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) { log0.received.push_back(std::move(f)); };
-        log0.connected = bad->connect(xb, s, 1);
-        log1.connected = good->connect(xb, s, 1);
-        if (!log0.connected || !log1.connected) return;
-        auto* sring = reinterpret_cast<netif_tx_sring_t*>(s.page(bad->ring(0)->tx_ring_gfn()));
-        sring->req_prod = fc.write(sring, sring->req_prod);
-        g.notify(s, bad->tx_port(0));
-        // Then a good frame on each vif: vif 1's comes back, vif 0's is never taken.
-        EthernetFrame f = make_frame(good->mac(), 60, 1);
-        log1.sent.push_back(f);
-        good->transmit(s, 0, std::move(f));
-        bad->transmit(s, 0, make_frame(bad->mac(), 60, 2));
-        for (int i = 0; i < 50 && log1.received.empty(); ++i) {
-            g.run_deferred(s);
-            if (log1.received.empty()) s.halt();
-        }
-    });
+    sim.platform.add_guest_role(
+        "guest", [&](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
+            static std::unique_ptr<Netfront> bad, good;
+            NetfrontParams p0, p1;
+            p1.devid = 1;
+            bad = std::make_unique<Netfront>(g, p0, st);
+            good = std::make_unique<Netfront>(g, p1, st);
+            good->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) {
+                log1.received.push_back(std::move(f));
+            };
+            bad->on_receive = [&](GuestServices&, unsigned, EthernetFrame&& f) {
+                log0.received.push_back(std::move(f));
+            };
+            log0.connected = bad->connect(xb, s, 1);
+            log1.connected = good->connect(xb, s, 1);
+            if (!log0.connected || !log1.connected) return;
+            auto* sring = reinterpret_cast<netif_tx_sring_t*>(s.page(bad->ring(0)->tx_ring_gfn()));
+            sring->req_prod = fc.write(sring, sring->req_prod);
+            g.notify(s, bad->tx_port(0));
+            // Then a good frame on each vif: vif 1's comes back, vif 0's is never taken.
+            EthernetFrame f = make_frame(good->mac(), 60, 1);
+            log1.sent.push_back(f);
+            good->transmit(s, 0, std::move(f));
+            bad->transmit(s, 0, make_frame(bad->mac(), 60, 2));
+            for (int i = 0; i < 50 && log1.received.empty(); ++i) {
+                g.run_deferred(s);
+                if (log1.received.empty()) s.halt();
+            }
+        });
     sim.run();
     ASSERT_TRUE(log0.connected && log1.connected);
     Netback* b0 = sim.platform.netback(1, 0);
