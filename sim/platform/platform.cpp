@@ -411,8 +411,8 @@ void Platform::build_backends() {
 void Platform::build_vif_driver(std::vector<BackendDriver>& drivers) {
     if (!vif_network_) return;  // vif devices stay unbound
     drivers.push_back({"vif", [this](const BackendDeviceNode& node, BackendKernel& k, BackendServices& s) {
-                           std::unique_ptr<Netback> b =
-                               Netback::probe(node, netback_params_, vif_network_, hv_->domain_stats(0), k, s);
+                           std::unique_ptr<Netback> b = Netback::probe(node, netback_params_, vif_network_,
+                                                                       hv_->domain_stats(0), k, s);
                            if (b) netbacks_.push_back(b.get());
                            return std::unique_ptr<BackendDevice>(std::move(b));
                        }});
@@ -429,7 +429,8 @@ void Platform::add_guest_role(const std::string& domain, GuestRole role) {
     for (auto& d : domains_) {
         if (d->name != domain) continue;
         DomainRuntime* rt = d.get();
-        rt->active.push_back([rt, role](GuestServices& s) { role(s, *rt->guest, rt->kernel_xenbus(s), *rt->group); });
+        rt->active.push_back(
+            [rt, role](GuestServices& s) { role(s, *rt->guest, rt->kernel_xenbus(s), *rt->group); });
         return;
     }
     throw std::invalid_argument("add_guest_role: no domain " + domain);
