@@ -291,6 +291,17 @@ TEST(Net, FramesOf60And1514BytesAreEchoedIntactWithOneCopyAndOneMapPerTxRound) {
     // While connected the guest holds the two ring grants and one per posted rx buffer: every one
     // of the NET_RX_RING_SIZE (256) slots is posted (xennet_alloc_rx_buffers fills the ring); no
     // tx slot is in flight. close() ends them all: the backend unmapped everything at Closing.
+    // The guest's side: xennet_start_xmit pushes each frame onto a tx ring netback had emptied,
+    // whose last RING_FINAL_CHECK_FOR_REQUESTS left req_event = req_cons + 1: every push notifies.
+    // The rx ring: the first refill (xennet_connect) pushes 256 requests across the initial
+    // req_event of 1 and notifies; netback never moves req_event while it has slots
+    // (xenvif_rx_ring_slots_available sets it only when short), so every later refill push is
+    // suppressed: one per poll, one poll per frame.
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.tx_notifications_sent"), n);
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.tx_notifications_suppressed"), 0u);
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.rx_notifications_sent"), 1u);
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.rx_notifications_suppressed"), n);
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.napi_polls"), n);
     EXPECT_EQ(log.grants_after, 2u + 256u);
     EXPECT_EQ(log.grants_left_at_close, 0u);
     EXPECT_EQ(log.grants_after_close, 0u);
@@ -306,11 +317,13 @@ struct ConnectOnly {
     GuestLog log;
     std::unique_ptr<EchoNetwork> net = std::make_unique<EchoNetwork>();
     std::unique_ptr<NetSim> sim;
-    ConnectOnly(unsigned dom0_vcpus, unsigned queues, std::function<void(NetbackParams&)> tune = {}) {
+    ConnectOnly(unsigned dom0_vcpus, unsigned queues, std::function<void(NetbackParams&)> tune = {},
+                const char* profile = "linux") {
         sim = std::make_unique<NetSim>(net_scenario(dom0_vcpus, 4), net.get());
         if (tune) tune(sim->platform.netback_params());
         NetfrontParams p;
         p.queues = queues;
+        p.profile = profile;
         GuestLog* l = &log;
         sim->platform.add_guest_role("guest",
                                      [l, p](GuestServices& s, XenGuest& g, XenbusClient& xb, StatsGroup& st) {
@@ -346,6 +359,43 @@ TEST(Net, FourQueuesWriteQueueKeysAndSpreadOverDom0Vcpus) {
     for (unsigned q = 0; q < 4; ++q) EXPECT_EQ(nb->queue_vcpu(q), q);  // q % 4 dom0 vCPUs
     // 2 rings per queue, one GNTTABOP_map_grant_ref each, plus xenstored's map of the guest's ring.
     EXPECT_EQ(c.sim->hypercalls("dom0", "grant_table_op/GNTTABOP_map_grant_ref"), 1u + 8u);
+}
+
+// The profiles' queue counts (docs/netfront-profiles.md): 4 vCPUs, dom0 offers 4 queues.
+TEST(Net, WinpvAsksForAQueuePerVcpu) {
+    ConnectOnly c(4, 0, {}, "winpv");
+    ASSERT_TRUE(c.log.connected);
+    EXPECT_EQ(c.log.queues, 4u);  // min(vCPUs 4, multi-queue-max-queues 4)
+}
+
+TEST(Net, GplpvUsesOneQueuePair) {
+    ConnectOnly c(4, 0, {}, "gplpv");
+    ASSERT_TRUE(c.log.connected);
+    EXPECT_EQ(c.log.queues, 1u);
+    EXPECT_EQ(c.log.keys["front/multi-queue-num-queues"], "1");
+    EXPECT_TRUE(c.log.keys.count("front/tx-ring-ref"));
+}
+
+// gplpv's receive path (rx buffers returned after delivery, refill when 64 slots are free,
+// persistent buffer grants) moves the same frames intact.
+TEST(Net, GplpvProfileEchoesIntactAndEndsItsGrants) {
+    EchoNetwork net;
+    NetSim sim(net_scenario(), &net);
+    GuestLog log;
+    NetfrontParams p;
+    p.profile = "gplpv";
+    sim.platform.add_guest_role("guest", echo_program(log, {60, 1514, 60, 1514, 1514, 60}, p));
+    sim.run();
+    ASSERT_TRUE(log.connected);
+    expect_echoed(log);
+    // Persistent rx grants: the 256 posted buffers were granted once and keep their grants when
+    // returned (no new grant per received frame; with 6 slots free, below rx_refill_batch 64, no
+    // refill posts anything). TX: one read-only grant per slot: a 60-byte frame is one slot, a
+    // 1514-byte frame two (the 128-byte head and the rest): 3 + 3 * 2.
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.grants_granted"), 256u + 3u + 3u * 2u);
+    EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.rx_buffers_posted"), 256u);
+    EXPECT_EQ(log.grants_after, 2u + 256u);  // rings + 250 posted + 6 returned, all still granted
+    EXPECT_EQ(log.grants_after_close, 0u);
 }
 
 TEST(Net, QueuesAreCappedByTheBackendsMaximum) {
