@@ -366,10 +366,10 @@ void XenGuest::defer_on(GuestServices& s, unsigned vcpu, std::function<void(Gues
 void XenGuest::idle(GuestServices& s) {
     const unsigned me = s.vcpu_id();
     for (;;) {
+        if (me < threads_.size()) threads_[me].halted = threads_[me].kicked = false;  // awake
         run_deferred(s);
         if (me < threads_.size()) threads_[me].halted = true;
         s.halt();
-        if (me < threads_.size()) threads_[me].halted = threads_[me].kicked = false;
     }
 }
 
