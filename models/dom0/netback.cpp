@@ -25,7 +25,9 @@ struct Netback::Queue {
     std::unique_ptr<StatsGroup> group;
     std::unique_ptr<NetifRingBackend> engine;
     std::vector<std::uint64_t> pending_frames;  // where pending index p is mapped (lazily taken)
-    std::vector<std::uint64_t> scratch;         // dom0 pages staging the engine's copy ops
+    // dom0 pages staging the engine's copy ops: TX (NAPI, interrupt context) and RX (the guest-rx
+    // kthread, which NAPI may interrupt) have their own.
+    std::vector<std::uint64_t> tx_scratch, rx_scratch;
     bool rx_thread_woken = false, dealloc_woken = false, in_tx_poll = false;
 };
 
@@ -369,13 +371,13 @@ void Netback::fatal(BackendServices& s) {
     stats_.fatal_errors.inc();
 }
 
-std::uint8_t* Netback::scratch(BackendServices& s, Queue& Q, unsigned i) {
-    while (Q.scratch.size() <= i) {
+std::uint8_t* Netback::scratch(BackendServices& s, std::vector<std::uint64_t>& pool, unsigned i) {
+    while (pool.size() <= i) {
         auto g = s.alloc_page();
         if (!g) return nullptr;
-        Q.scratch.push_back(*g);
+        pool.push_back(*g);
     }
-    return s.page(Q.scratch[i]);
+    return s.page(pool[i]);
 }
 
 void Netback::tx_interrupt(BackendServices& s, unsigned q) {
@@ -404,15 +406,14 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
                 std::vector<xen_pfn_t> saved(g.nr_copy);
                 for (unsigned i = 0; i < g.nr_copy; ++i) {
                     saved[i] = g.copy[i].dest.u.gmfn;
-                    if (!scratch(s, Q, i)) break;
-                    g.copy[i].dest.u.gmfn = Q.scratch[i];
+                    if (scratch(s, Q.tx_scratch, i)) g.copy[i].dest.u.gmfn = Q.tx_scratch[i];
                 }
                 s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy,
                             reinterpret_cast<unsigned long>(g.copy), g.nr_copy, 0, 0);
                 stats_.tx_copy_hypercalls.inc();
                 for (unsigned i = 0; i < g.nr_copy; ++i) {
-                    if (g.copy[i].status == GNTST_okay && i < Q.scratch.size())
-                        std::memcpy(g.copy_dest[i], s.page(Q.scratch[i]) + g.copy[i].dest.offset,
+                    if (g.copy[i].status == GNTST_okay && i < Q.tx_scratch.size())
+                        std::memcpy(g.copy_dest[i], s.page(Q.tx_scratch[i]) + g.copy[i].dest.offset,
                                     g.copy[i].len);
                     g.copy[i].dest.u.gmfn = saved[i];
                 }
@@ -564,10 +565,10 @@ void Netback::rx_action(BackendServices& s, unsigned q) {
         std::vector<xen_pfn_t> saved(b.nr);
         for (unsigned i = 0; i < b.nr; ++i) {
             saved[i] = b.ops[i].source.u.gmfn;
-            std::uint8_t* page = scratch(s, Q, i);
-            if (!page) break;
+            std::uint8_t* page = scratch(s, Q.rx_scratch, i);
+            if (!page) continue;  // left on the engine's frame: the copy fails and is answered so
             std::memcpy(page + b.ops[i].source.offset, b.src[i], b.ops[i].len);
-            b.ops[i].source.u.gmfn = Q.scratch[i];
+            b.ops[i].source.u.gmfn = Q.rx_scratch[i];
         }
         s.hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, reinterpret_cast<unsigned long>(b.ops), b.nr,
                     0, 0);

@@ -141,7 +141,7 @@ class Netback : public BackendDevice, public VifPort {
     void rx_action(BackendServices& s, unsigned q);
     void notify(BackendServices& s, evtchn_port_t port, bool needed);
     void fatal(BackendServices& s);
-    std::uint8_t* scratch(BackendServices& s, Queue& Q, unsigned i);
+    std::uint8_t* scratch(BackendServices& s, std::vector<std::uint64_t>& pool, unsigned i);
     unsigned select_queue(const EthernetFrame& f) const;
 
     NetbackParams p_;
