@@ -18,7 +18,7 @@ using nlohmann::json;
 class EchoNetwork : public VifNetwork {
   public:
     int attach(const std::string& bridge, const std::string& name, VifPort& port) override {
-        if (bridge != "xenbr0") return -1;
+        if (bridge != bridge_name) return -1;
         ports.push_back(&port);
         names.push_back(name);
         return static_cast<int>(ports.size() - 1);
@@ -37,6 +37,7 @@ class EchoNetwork : public VifNetwork {
     std::vector<VifPort*> ports;
     std::vector<std::string> names;
     unsigned frames = 0, detached = 0;
+    std::string bridge_name = "xenbr0";
 };
 
 struct NetSim {
@@ -396,6 +397,28 @@ TEST(Net, GplpvProfileEchoesIntactAndEndsItsGrants) {
     EXPECT_EQ(sim.stat("dom1.guest.vif_0.queue0.rx_buffers_posted"), 256u);
     EXPECT_EQ(log.grants_after, 2u + 256u);  // rings + 250 posted + 6 returned, all still granted
     EXPECT_EQ(log.grants_after_close, 0u);
+}
+
+// The hotplug step fails when dom0 has no bridge of the backend's `bridge` name: netback fails the
+// device as xenbus_dev_fatal does (the reason in its error node, Closing), and netfront, waiting for
+// Connected, sees Closing and gives up.
+TEST(Net, NoSuchBridgeFailsTheVif) {
+    EchoNetwork net;
+    net.bridge_name = "br-other";
+    NetSim sim(net_scenario(), &net);
+    GuestLog log;
+    sim.platform.add_guest_role("guest", echo_program(log, {60}));
+    sim.run();
+    EXPECT_FALSE(log.connected);
+    Netback* nb = sim.platform.netback(1, 0);
+    ASSERT_NE(nb, nullptr);
+    EXPECT_EQ(nb->stats().connect_failures.value(), 1u);
+    EXPECT_EQ(nb->state(), XenbusStateClosing);
+    auto err = sim.platform.xenstore().read("/local/domain/0/backend/vif/1/0/error");
+    ASSERT_TRUE(err.has_value());
+    EXPECT_NE(err->find("xenbr0"), std::string::npos) << *err;
+    // Its rings were mapped and are unmapped again.
+    EXPECT_EQ(sim.hypercalls("dom0", "grant_table_op/GNTTABOP_unmap_grant_ref"), 2u);
 }
 
 TEST(Net, QueuesAreCappedByTheBackendsMaximum) {
