@@ -9,7 +9,8 @@ constexpr unsigned kGuestPageSize = 4096;  // x86 base page
 constexpr unsigned kEntriesPerFrame = kGuestPageSize / sizeof(grant_entry_v1_t);
 }  // namespace
 
-XenGuest::XenGuest(unsigned vcpus, bool pv) : vcpus_(vcpus), pv_(pv), cpu_evtchn_mask_(vcpus) {}
+XenGuest::XenGuest(unsigned vcpus, bool pv)
+    : vcpus_(vcpus), pv_(pv), cpu_evtchn_mask_(vcpus), threads_(vcpus) {}
 
 long XenGuest::boot(std::vector<GuestServices*> vcpus, const GuestBootOptions& opts) {
     opts_ = opts;
@@ -324,19 +325,50 @@ void XenGuest::handle_upcall(GuestServices& s) {
 }
 
 bool XenGuest::run_deferred(GuestServices& s) {
+    const unsigned me = s.vcpu_id();
     bool ran = false;
-    while (!deferred_.empty()) {
-        auto work = std::move(deferred_.front());
-        deferred_.pop_front();
+    for (;;) {
+        std::function<void(GuestServices&)> work;
+        if (me < threads_.size() && !threads_[me].work.empty()) {
+            work = std::move(threads_[me].work.front());
+            threads_[me].work.pop_front();
+        } else if (me == 0 && !deferred_.empty()) {
+            work = std::move(deferred_.front());
+            deferred_.pop_front();
+        } else {
+            break;
+        }
         work(s);
         ran = true;
     }
     return ran;
 }
 
+void XenGuest::defer_on(GuestServices& s, unsigned vcpu, std::function<void(GuestServices&)> work) {
+    if (vcpu >= threads_.size()) vcpu = 0;
+    VcpuThreads& t = threads_[vcpu];
+    t.work.push_back(std::move(work));
+    if (vcpu == s.vcpu_id() || !t.halted || t.kicked) return;  // it will see the work before halting
+    // try_to_wake_up on an idle remote CPU -> smp_send_reschedule -> xen_smp_send_reschedule:
+    // EVTCHNOP_send on the target's reschedule IPI channel.
+    t.kicked = true;
+    if (!t.ipi) {
+        evtchn_port_t port = 0;
+        if (bind_ipi(s, vcpu, &port) != 0) return;  // no IPI: the work waits for the next wake-up
+        t.ipi = port;
+        set_port_handler(port, [](GuestServices&, evtchn_port_t) {});  // xen_reschedule_interrupt
+        unmask(s, port);
+    }
+    ++wakeup_ipis_;
+    notify(s, *t.ipi);
+}
+
 void XenGuest::idle(GuestServices& s) {
+    const unsigned me = s.vcpu_id();
     for (;;) {
+        if (me < threads_.size()) threads_[me].halted = threads_[me].kicked = false;  // awake
         run_deferred(s);
+        if (me < threads_.size()) threads_[me].halted = true;
         s.halt();
     }
 }

@@ -131,10 +131,21 @@ class XenGuest {
     // Work an upcall handler must not do itself (anything that waits for an event) runs later in
     // thread context: the idle loop calls run_deferred before it halts.
     void defer(std::function<void(GuestServices&)> work) { deferred_.push_back(std::move(work)); }
-    // Runs every queued item (and items they queue); false if there was nothing to run.
+    // Work for a kernel thread pinned to `vcpu` (Linux's wake_up_process of a per-CPU kthread), queued
+    // from vCPU s.vcpu_id(): it runs in `vcpu`'s idle loop. When `vcpu` is another vCPU halted in its
+    // idle loop and not yet kicked, the wake-up costs what it costs Linux under Xen, a reschedule IPI:
+    // EVTCHNOP_send on that vCPU's IPI channel (bound with EVTCHNOP_bind_ipi the first time, as
+    // xen_smp_intr_init binds XEN_RESCHEDULE_VECTOR; here lazily, so kernels that never wake a
+    // thread on another vCPU make no extra hypercall). docs/architecture.md, "Guest kernels".
+    void defer_on(GuestServices& s, unsigned vcpu, std::function<void(GuestServices&)> work);
+    // Runs every queued item of the calling vCPU (vCPU 0: defer()'s queue too) and items they
+    // queue; false if there was nothing to run.
     bool run_deferred(GuestServices& s);
-    // The kernel's idle loop: run deferred work, halt when there is none. Never returns.
+    // The kernel's idle loop on s's vCPU: run its deferred work, halt when there is none. Never
+    // returns.
     [[noreturn]] void idle(GuestServices& s);
+    // IPIs sent by defer_on (reschedule kicks of halted vCPUs).
+    std::uint64_t wakeup_ipis() const { return wakeup_ipis_; }
 
     // The platform device's answer: true when the unplug protocol ran (magic found), false when no
     // platform device answered.
@@ -172,6 +183,13 @@ class XenGuest {
     std::map<evtchn_port_t, unsigned> port_cpu_;                    // info->cpu of each bound port
     std::vector<std::array<xen_ulong_t, kWords>> cpu_evtchn_mask_;  // per vCPU, as per_cpu(cpu_evtchn_mask)
     std::deque<std::function<void(GuestServices&)>> deferred_;
+    struct VcpuThreads {  // per vCPU: its kthreads' queued work and whether its idle loop halted
+        std::deque<std::function<void(GuestServices&)>> work;
+        bool halted = false, kicked = false;
+        std::optional<evtchn_port_t> ipi;
+    };
+    std::vector<VcpuThreads> threads_;
+    std::uint64_t wakeup_ipis_ = 0;
     std::uint64_t upcalls_handled_ = 0, events_handled_ = 0;
 };
 

@@ -46,6 +46,22 @@ class BackendKernel {
 
     // Work for thread context (dom0's vCPU 0 runs it before it next idles).
     virtual void defer(std::function<void(BackendServices&)> work) = 0;
+    // dom0's vCPUs, and work for a kernel thread pinned to dom0 vCPU `vcpu` (netback's per-queue
+    // guest-rx and dealloc kthreads), queued from the vCPU `s` runs on; waking a halted other vCPU
+    // costs a reschedule IPI (XenGuest::defer_on). The defaults (a kernel of one vCPU) defer().
+    virtual unsigned vcpus() const { return 1; }
+    // Moves a port's events to dom0 vCPU `vcpu` (EVTCHNOP_bind_vcpu, an IRQ affinity change).
+    virtual long bind_vcpu(BackendServices& s, evtchn_port_t port, unsigned vcpu) {
+        (void)s;
+        (void)port;
+        (void)vcpu;
+        return 0;
+    }
+    virtual void defer_on(BackendServices& s, unsigned vcpu, std::function<void(BackendServices&)> work) {
+        (void)s;
+        (void)vcpu;
+        defer(std::move(work));
+    }
 };
 
 }  // namespace xensim

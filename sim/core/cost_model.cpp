@@ -97,6 +97,21 @@ const std::vector<CostParam>& params() {
             "dom0 per frame through its software bridge (fdb lookup, forward) and the NIC driver, "
             "excluding copies",
             [](CostModel& m) -> Cycles& { return m.bridge_forward; });
+        add("netfront_tx_packet", 1500,
+            "guest netfront per transmitted frame (slots, grants, ring), excluding hypercalls (estimate)",
+            [](CostModel& m) -> Cycles& { return m.netfront_tx_packet; });
+        add("netfront_rx_packet", 1500,
+            "guest netfront per received frame (responses, grant end, skb build, refill), excluding "
+            "hypercalls (estimate)",
+            [](CostModel& m) -> Cycles& { return m.netfront_rx_packet; });
+        add("netback_tx_packet", 2500,
+            "dom0 netback per guest-transmitted frame (copy requests, build gops, skb, response), "
+            "excluding hypercalls (estimate)",
+            [](CostModel& m) -> Cycles& { return m.netback_tx_packet; });
+        add("netback_rx_packet", 2000,
+            "dom0 netback per frame to the guest (queue, build copy ops, responses), excluding "
+            "hypercalls (estimate)",
+            [](CostModel& m) -> Cycles& { return m.netback_rx_packet; });
         add("device_model_ioreq", 6000,
             "device model (QEMU) per ioreq in dom0: wake on the event channel, read the slot, dispatch, "
             "answer",

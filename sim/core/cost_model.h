@@ -59,6 +59,10 @@ struct CostModel {
     Cycles blkfront_request;
     Cycles blkback_request;
     Cycles bridge_forward;
+    Cycles netfront_tx_packet;
+    Cycles netfront_rx_packet;
+    Cycles netback_tx_packet;
+    Cycles netback_rx_packet;
     Cycles device_model_ioreq;
     Cycles device_model_rep_element;
     Cycles ioreq_buffered;

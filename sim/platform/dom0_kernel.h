@@ -57,7 +57,18 @@ class Dom0Kernel : public BackendKernel {
         guest_.defer([work](GuestServices& s) { work(backend(s)); });
     }
 
+    unsigned vcpus() const override { return vcpus_; }
+    void defer_on(BackendServices& s, unsigned vcpu, std::function<void(BackendServices&)> work) override {
+        guest_.defer_on(static_cast<VcpuGuestServices&>(s), vcpu,
+                        [work](GuestServices& vs) { work(backend(vs)); });
+    }
+    long bind_vcpu(BackendServices& s, evtchn_port_t port, unsigned vcpu) override {
+        return guest_.bind_vcpu(static_cast<VcpuGuestServices&>(s), port, vcpu);
+    }
+    void set_vcpus(unsigned n) { vcpus_ = n ? n : 1; }
+
   private:
+    unsigned vcpus_ = 1;
     static BackendServices& backend(GuestServices& s) { return static_cast<VcpuGuestServices&>(s); }
     XenGuest& guest_;
     std::function<XenbusClient&()> xenbus_;

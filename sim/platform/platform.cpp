@@ -65,7 +65,9 @@ std::unique_ptr<Disk> make_disk(const json& disk, StatsGroup& group) {
 
 }  // namespace
 
-Platform::Platform(const Scenario& scenario, Tracer& tracer)
+Platform::Platform(const Scenario& scenario, Tracer& tracer) : Platform(scenario, tracer, nullptr) {}
+
+Platform::Platform(const Scenario& scenario, Tracer& tracer, VifNetwork* vif_network)
     : scenario_(scenario),
       tracer_(tracer),
       cost_(CostModel::from_config(scenario.effective.at("platform").at("cost"))),
@@ -75,6 +77,9 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer)
       xenstore_group_("xenstore", &root_) {
     const json& e = scenario_.effective;
     op_limit_ = e.at("stop").at("ops");
+    vif_network_ = vif_network;
+    // xenvif_max_queues defaults to num_online_cpus() of dom0.
+    netback_params_.max_queues = e.at("domains").at(0).at("vcpus").get<unsigned>();
     hv_ = std::make_unique<Hypervisor>("xen", hypervisor_params(e.at("platform")), cost_, clock_, tracer_,
                                        root_);
     build_domains();
@@ -396,12 +401,43 @@ void Platform::build_backends() {
         {"vbd", [this](const BackendDeviceNode& node, BackendKernel& k, BackendServices& s) {
              return probe_vbd(node, k, s);
          }}};
+    build_vif_driver(drivers);
     backend_bus_ = std::make_unique<BackendBus>(XenStore::domain_path(0) + "/backend", std::move(drivers),
                                                 hv_->domain_stats(0));
     BackendBus* bus = backend_bus_.get();
     dom0->passive.push_back(
         [bus, kernel](GuestServices& s) { bus->start(*kernel, static_cast<VcpuGuestServices&>(s)); });
     for (auto& role : detaches) dom0->passive.push_back(std::move(role));
+}
+
+// PV networking (issue 12): the "vif" row of dom0's driver table, registered only when the platform
+// was given dom0's network; queue q of every vif runs on dom0 vCPU q % dom0 vCPUs (netback.h).
+void Platform::build_vif_driver(std::vector<BackendDriver>& drivers) {
+    if (!vif_network_) return;  // vif devices stay unbound
+    drivers.push_back({"vif", [this](const BackendDeviceNode& node, BackendKernel& k, BackendServices& s) {
+                           std::unique_ptr<Netback> b = Netback::probe(node, netback_params_, vif_network_,
+                                                                       hv_->domain_stats(0), k, s);
+                           if (b) netbacks_.push_back(b.get());
+                           return std::unique_ptr<BackendDevice>(std::move(b));
+                       }});
+}
+
+Netback* Platform::netback(DomId frontend, unsigned devid) const {
+    const std::string name = "vif_" + std::to_string(frontend) + "_" + std::to_string(devid);
+    for (Netback* b : netbacks_)
+        if (b->group().name() == name) return b;
+    return nullptr;
+}
+
+void Platform::add_guest_role(const std::string& domain, GuestRole role) {
+    for (auto& d : domains_) {
+        if (d->name != domain) continue;
+        DomainRuntime* rt = d.get();
+        rt->active.push_back(
+            [rt, role](GuestServices& s) { role(s, *rt->guest, rt->kernel_xenbus(s), *rt->group); });
+        return;
+    }
+    throw std::invalid_argument("add_guest_role: no domain " + domain);
 }
 
 namespace {
@@ -599,8 +635,10 @@ BackendKernel& Platform::dom0_kernel() {
     if (!dom0_kernel_) {
         DomainRuntime* dom0 = domains_[0].get();
         GuestServices* v0 = dom0->services[0].get();
-        dom0_kernel_ = std::make_unique<Dom0Kernel>(
+        auto k = std::make_unique<Dom0Kernel>(
             *dom0->guest, [dom0, v0]() -> XenbusClient& { return dom0->kernel_xenbus(*v0); }, *v0);
+        k->set_vcpus(static_cast<unsigned>(dom0->services.size()));
+        dom0_kernel_ = std::move(k);
     }
     return *dom0_kernel_;
 }
@@ -798,7 +836,7 @@ void Platform::install_programs() {
                 v.set_program([rt, s] {
                     for (auto& role : rt->other_vcpus) role(*s);
                     for (auto& role : rt->every_vcpu) role(*s);
-                    for (;;) s->halt();
+                    rt->guest->idle(*s);  // kernel threads pinned to this vCPU (XenGuest::defer_on)
                 });
             }
         }

@@ -31,9 +31,12 @@
 #include "frontends/grant_copy.h"
 #include "frontends/workload.h"
 #include "frontends/xen_guest.h"
+#include "frontends/xenbus_client.h"
 #include "models/dom0/backend_bus.h"
 #include "models/dom0/backend_kernel.h"
 #include "models/dom0/blkback.h"
+#include "models/dom0/netback.h"
+#include "models/dom0/vif_network.h"
 #include "models/dom0/xenstored.h"
 #include "models/xen/hypervisor.h"
 #include "models/xen/xenstore_store.h"
@@ -61,7 +64,22 @@ class WireLink;
 class Platform {
   public:
     Platform(const Scenario& scenario, Tracer& tracer);
+    // PV networking (issue 12): dom0's network that netback attaches vifs to. With nullptr (the
+    // two-argument form) no "vif" driver is registered and vif devices stay unbound. Not owned;
+    // must outlive the Platform.
+    Platform(const Scenario& scenario, Tracer& tracer, VifNetwork* vif_network);
     ~Platform();
+
+    // A program for vCPU 0 of `domain` after its boot and its other roles (a test hook, and the
+    // seam a network workload can use): it gets the vCPU, the guest kernel, its xenbus client and
+    // the domain's `guest` stats group. Call before run().
+    using GuestRole = std::function<void(GuestServices&, XenGuest&, XenbusClient&, StatsGroup&)>;
+    void add_guest_role(const std::string& domain, GuestRole role);
+    // The tunables every netback gets (defaults: Linux's module parameters, max queues = dom0's
+    // vCPUs); changes before run() apply to every vif probed.
+    NetbackParams& netback_params() { return netback_params_; }
+    // The netback serving (frontend domain, devid), once probed; nullptr otherwise.
+    Netback* netback(DomId frontend, unsigned devid) const;
 
     RunResult run();
     // report.json (sim/platform/report.cpp); `run` is the result of run().
@@ -146,6 +164,11 @@ class Platform {
     BlkbackParams blkback_params_;    // platform.blkback: the tunables every blkback gets
     std::set<DomId> handshake_guests_;
     std::unique_ptr<BackendBus> backend_bus_;  // dom0's xenbus backend bus
+    // PV networking (build_vif_driver): dom0's network, netback's tunables, the vifs probed.
+    VifNetwork* vif_network_ = nullptr;
+    NetbackParams netback_params_;
+    std::vector<Netback*> netbacks_;
+    void build_vif_driver(std::vector<BackendDriver>& drivers);
     unsigned next_pirq_ = 16;                  // PIRQs handed to dom0's disks
     std::unique_ptr<WireLink> wire_;           // dom0's physical NIC <-> the remote host
     std::unique_ptr<Dom0Network> dom0_network_;  // bridges + NIC (VifNetwork for netback)

@@ -302,3 +302,65 @@ TEST(XenGuest, GrantsAreEndedOnlyWhenXenNoLongerUsesThem) {
 
 }  // namespace
 }  // namespace xensim
+
+namespace xensim {
+namespace {
+
+// A vCPU whose halt leaves the idle loop (so a test can stop XenGuest::idle where it halts).
+struct Halted {};
+class HaltingMachine : public FakeMachine {
+  public:
+    void halt() override {
+        ++halts;
+        throw Halted{};
+    }
+};
+
+// XenGuest::defer_on: work for a kernel thread on a vCPU runs in that vCPU's idle loop; waking a
+// halted other vCPU costs one reschedule IPI (EVTCHNOP_bind_ipi once, then EVTCHNOP_send), as
+// try_to_wake_up -> xen_smp_send_reschedule; no IPI for the caller's own vCPU, for a vCPU that is
+// not halted, or for one already kicked since it halted.
+TEST(XenGuest, DeferOnRunsWorkOnItsVcpuAndKicksAHaltedVcpuOnce) {
+    HaltingMachine m0;
+    m0.vcpu = 0;
+    m0.on_hypercall = [](unsigned op, unsigned long cmd, unsigned long arg) -> long {
+        if (op == __HYPERVISOR_event_channel_op && cmd == EVTCHNOP_bind_ipi)
+            reinterpret_cast<evtchn_bind_ipi_t*>(arg)->port = 9;
+        return 0;
+    };
+    HaltingMachine m1;
+    m1.vcpu = 1;
+    XenGuest g(2, true);
+    ASSERT_EQ(g.boot({&m0, &m1}, {}), 0);
+    std::vector<unsigned> ran;  // the vCPU each work item ran on
+    auto work = [&ran](GuestServices& s) { ran.push_back(s.vcpu_id()); };
+
+    // vCPU 1 not halted yet: queued, no IPI.
+    g.defer_on(m0, 1, work);
+    EXPECT_EQ(count_evtchnop(m0, EVTCHNOP_send), 0u);
+    // Its idle loop runs it, then halts.
+    EXPECT_THROW(g.idle(m1), Halted);
+    EXPECT_EQ(ran, (std::vector<unsigned>{1}));
+    // Now halted: the first wake-up binds the IPI channel and sends; the second is not sent.
+    g.defer_on(m0, 1, work);
+    g.defer_on(m0, 1, work);
+    EXPECT_EQ(count_evtchnop(m0, EVTCHNOP_bind_ipi), 1u);
+    EXPECT_EQ(count_evtchnop(m0, EVTCHNOP_send), 1u);
+    EXPECT_EQ(g.wakeup_ipis(), 1u);
+    EXPECT_EQ(g.port_vcpu(9), std::optional<unsigned>(1));
+    // Work for the caller's own vCPU: no IPI.
+    g.defer_on(m1, 1, work);
+    EXPECT_EQ(count_evtchnop(m0, EVTCHNOP_send) + count_evtchnop(m1, EVTCHNOP_send), 1u);
+    // vCPU 1 wakes (halt returns in a real run; here the loop is entered again): all three run
+    // there, none on vCPU 0.
+    EXPECT_THROW(g.idle(m1), Halted);
+    EXPECT_EQ(ran, (std::vector<unsigned>{1, 1, 1, 1}));
+    EXPECT_FALSE(g.run_deferred(m0));
+    // Halted again: the next wake-up sends again, on the channel already bound.
+    g.defer_on(m0, 1, work);
+    EXPECT_EQ(count_evtchnop(m0, EVTCHNOP_bind_ipi), 1u);
+    EXPECT_EQ(count_evtchnop(m0, EVTCHNOP_send), 2u);
+}
+
+}  // namespace
+}  // namespace xensim
