@@ -410,13 +410,14 @@ void Platform::build_backends() {
     for (auto& role : detaches) dom0->passive.push_back(std::move(role));
 }
 
-// PV networking (issue 12): the "vif" row of dom0's driver table, registered only when the platform
-// was given dom0's network; queue q of every vif runs on dom0 vCPU q % dom0 vCPUs (netback.h).
+// PV networking (issue 12): the "vif" row of dom0's driver table. Every vif the toolstack writes
+// gets a netback attached to dom0's network (build_network), or to the VifNetwork the platform was
+// constructed with (model tests); queue q of every vif runs on dom0 vCPU q % dom0 vCPUs (netback.h).
 void Platform::build_vif_driver(std::vector<BackendDriver>& drivers) {
-    if (!vif_network_) return;  // vif devices stay unbound
     drivers.push_back({"vif", [this](const BackendDeviceNode& node, BackendKernel& k, BackendServices& s) {
-                           std::unique_ptr<Netback> b = Netback::probe(node, netback_params_, vif_network_,
-                                                                       hv_->domain_stats(0), k, s);
+                           VifNetwork* net = vif_network_ ? vif_network_ : dom0_network_.get();
+                           std::unique_ptr<Netback> b =
+                               Netback::probe(node, netback_params_, net, hv_->domain_stats(0), k, s);
                            if (b) netbacks_.push_back(b.get());
                            return std::unique_ptr<BackendDevice>(std::move(b));
                        }});
