@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "frontends/netperf_workload.h"
 #include "sim/core/config_schema.h"
 
 namespace xensim {
@@ -45,6 +46,11 @@ struct Scenario {
 // The Xen virtual-block-device number of a guest device name (docs/misc/vbd-interface.txt):
 // xvda -> 51712, hda -> 768; nullopt for a name we do not model.
 std::optional<unsigned> vbd_devid(const std::string& vdev);
+
+// A netperf workload's spec from its effective (validated, defaulted) JSON: everything but the
+// addresses, which the platform gives (stream 0's ports are set here: netperf's data connection
+// from the guest's ephemeral port 49152 to the peer's port 12866, one more per stream).
+NetperfSpec netperf_spec(const nlohmann::json& workload, std::uint64_t seed);
 
 // Reads, overrides, validates. Throws ScenarioError listing every problem. The file must be a
 // regular file of at most kMaxInputFileBytes (16 MiB). Validation includes what the run would
