@@ -136,6 +136,11 @@ struct Platform::WorkloadRuntime {
     NetDevice* net_device = nullptr;
     NetperfSpec netperf_spec;
     std::string netperf_peer;
+    // Where the report reads the network path's counters for this workload (report.cpp
+    // kNetCounters): the guest's netfront queue groups, dom0's netback queue groups for the vif,
+    // and the groups of dom0's network (bridge, NIC, wire) the traffic crosses. Set by the
+    // network wiring; empty: those figures are 0.
+    std::vector<const StatsGroup*> net_frontend_groups, net_backend_groups, net_network_groups;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
     // The workload's window (docs/report-schema.md): it opens when the workload starts issuing
     // (WorkloadStats::start) and closes when it finishes, when the op limit stops the run, or at
