@@ -62,8 +62,9 @@ std::unique_ptr<Disk> make_disk(const json& disk, StatsGroup& group) {
 
 }  // namespace
 
-Platform::Platform(const Scenario& scenario, Tracer& tracer)
-    : scenario_(scenario),
+Platform::Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks)
+    : netperf_hooks_(std::move(netperf_hooks)),
+      scenario_(scenario),
       tracer_(tracer),
       cost_(CostModel::from_config(scenario.effective.at("platform").at("cost"))),
       clock_(scenario.effective.at("platform").at("cpu_mhz").get<std::uint64_t>()),

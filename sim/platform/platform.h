@@ -57,7 +57,26 @@ class Blkback;
 
 class Platform {
   public:
-    Platform(const Scenario& scenario, Tracer& tracer);
+    struct DomainRuntime;
+    struct WorkloadRuntime;
+    // What the network wiring (netfront, dom0's bridge and wire) provides to netperf workloads.
+    // Given to the constructor (tests give a NetDevice of their own) or filled by the code that
+    // builds the PV network path before build_workloads; every member may be empty (then: no device -> the
+    // scenario is refused; default addresses; no peer attached).
+    struct NetperfHooks {
+        // The guest's NetDevice for its nic `nic` (its netfront), or nullptr when it has none.
+        std::function<NetDevice*(DomainRuntime& guest, unsigned nic)> device;
+        // Fills addr's dst_mac / dst_ip (the peer: the remote host on the wire, or the peer guest's
+        // nic 0) and src_ip (the guest's address on that nic); false: the peer is unknown.
+        std::function<bool(DomainRuntime& guest, unsigned nic, const std::string& peer, PacketAddress& addr)>
+            addresses;
+        // Attaches the peer's end of every stream: make_peer_endpoint(spec, k, offloads, group) for
+        // k < spec.streams, run by the remote host on the wire or by the peer guest's responder.
+        std::function<void(WorkloadRuntime& rt, const NetperfSpec& spec, const std::string& peer)>
+            attach_peer;
+    };
+
+    Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks = {});
     ~Platform();
 
     RunResult run();
@@ -111,23 +130,6 @@ class Platform {
     // A netperf workload (frontends/netperf_workload.h) on a guest's nic, over the NetDevice the
     // network wiring gives for it (netperf_hooks_); without one, a ScenarioError names the nic.
     void build_netperf(WorkloadRuntime& rt, const nlohmann::json& workload);
-
-  public:
-    // What the network wiring (netfront, dom0's bridge and wire) provides to netperf workloads.
-    // Filled before build_workloads by the code that builds the PV network path; every member may
-    // be empty (then: no device -> the scenario is refused; default addresses; no peer attached).
-    struct NetperfHooks {
-        // The guest's NetDevice for its nic `nic` (its netfront), or nullptr when it has none.
-        std::function<NetDevice*(DomainRuntime& guest, unsigned nic)> device;
-        // Fills addr's dst_mac / dst_ip (the peer: the remote host on the wire, or the peer guest's
-        // nic 0) and src_ip (the guest's address on that nic); false: the peer is unknown.
-        std::function<bool(DomainRuntime& guest, unsigned nic, const std::string& peer, PacketAddress& addr)>
-            addresses;
-        // Attaches the peer's end of every stream: make_peer_endpoint(spec, k, offloads, group) for
-        // k < spec.streams, run by the remote host on the wire or by the peer guest's responder.
-        std::function<void(WorkloadRuntime& rt, const NetperfSpec& spec, const std::string& peer)>
-            attach_peer;
-    };
 
   private:
     NetperfHooks netperf_hooks_;

@@ -693,10 +693,10 @@ void check_netperf(const json& w, const json& domains, long g, const std::string
     if (spec.test == NetperfTest::tcp_stream && spec.rate_pps)
         errors.push_back({at + "/rate_pps", "0 for TCP_STREAM (its pace is the window's)",
                           describe_json(w.at("rate_pps"))});
-    StatsGroup scratch("netperf_check");
+    StatsGroup guest_scratch("netperf_check_guest"), peer_scratch("netperf_check_peer");
     try {
-        make_guest_endpoint(spec, 0, FlowOffloads{}, scratch);
-        make_peer_endpoint(spec, 0, FlowOffloads{}, scratch);
+        make_guest_endpoint(spec, 0, FlowOffloads{}, guest_scratch);
+        make_peer_endpoint(spec, 0, FlowOffloads{}, peer_scratch);
     } catch (const std::invalid_argument& e) {
         const bool tcp = spec.test == NetperfTest::tcp_stream || spec.test == NetperfTest::tcp_rr;
         const std::string what = e.what();
