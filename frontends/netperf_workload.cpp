@@ -243,18 +243,19 @@ void NetperfWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
             poke(vs, st->vcpu);
         }
     };
-    vcpus_running_ = std::min(spec_.streams, vcpus_);
+    vcpus_used_ = vcpus_running_ = std::min(spec_.streams, vcpus_);
     ready_ = true;
     s.mark_phase("net");
     stats_.start(s.now_ns());
-    for (unsigned v = 1; v < vcpus_running_; ++v)
+    for (unsigned v = 1; v < vcpus_used_; ++v)
         if (ipi_ports_[v]) guest_.notify(s, ipi_ports_[v]);
     run_streams(s);
 }
 
 void NetperfWorkload::run_vcpu(GuestServices& s) {
     while (!ready_) s.halt();
-    if (failed_ || s.vcpu_id() >= vcpus_running_) return;
+    // vcpus_used_, not vcpus_running_: vCPU 0 may have finished its streams before this one woke.
+    if (failed_ || s.vcpu_id() >= vcpus_used_) return;
     run_streams(s);
 }
 

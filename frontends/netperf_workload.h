@@ -168,7 +168,8 @@ class NetperfWorkload {
     std::vector<evtchn_port_t> ipi_ports_, timer_ports_;  // per vCPU; 0 = none
     std::vector<bool> progress_;                          // per vCPU: something to look at
     bool ready_ = false, failed_ = false;
-    unsigned vcpus_running_ = 0;
+    unsigned vcpus_used_ = 0;     // vCPUs with a stream
+    unsigned vcpus_running_ = 0;  // of those, still running theirs
     Totals t_;
     std::string first_failure_;
 };
