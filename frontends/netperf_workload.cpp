@@ -180,10 +180,9 @@ NetperfWorkload::NetperfWorkload(const NetperfSpec& spec, NetDevice& device, Xen
     spec_.streams = std::max(1u, spec_.streams);
 }
 
-NetperfWorkload::~NetperfWorkload() {
-    device_.on_receive = nullptr;
-    device_.on_tx_wake = nullptr;
-}
+// The device's callbacks are left in place: the device may be destroyed first (it belongs to the
+// platform's network wiring), and nothing runs during teardown.
+NetperfWorkload::~NetperfWorkload() = default;
 
 void NetperfWorkload::fail(GuestServices& s, const std::string& why) {
     failed_ = true;
@@ -227,6 +226,8 @@ void NetperfWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
             st->vcpu = k % vcpus_;
             st->queue = device_.queue_for_vcpu(st->vcpu);
             st->ep = make_guest_endpoint(spec_, k, off, stats_.group);
+            st->latency = latency_of(*st->ep);
+            st->addr = netperf_stream_addr(spec_, k);
             streams_.push_back(std::move(st));
         }
     } catch (const std::invalid_argument& e) {
@@ -282,8 +283,7 @@ void NetperfWorkload::receive(GuestServices& s, unsigned, EthernetFrame&& frame)
                                    ? kIpProtoTcp
                                    : kIpProtoUdp;
     for (auto& st : streams_) {
-        const PacketAddress a = netperf_stream_addr(spec_, st->index);
-        if (!flow_matches(p, a, proto)) continue;
+        if (!flow_matches(p, st->addr, proto)) continue;
         if (proto == kIpProtoIcmp && p.icmp_id != 1 + st->index && p.ok()) continue;
         if (st->owned) {
             if (st->backlog.size() >= kBacklogFrames) {

@@ -106,7 +106,7 @@ class NetperfWorkload {
     static constexpr std::size_t kBacklogFrames = 1024;
     static constexpr Cycles kSpinSliceCycles = 20'000;  // about 9 us at the reference clock
 
-    // device is not owned and must outlive the workload.
+    // device is not owned and must outlive the workload's run (its callbacks point here).
     NetperfWorkload(const NetperfSpec& spec, NetDevice& device, XenGuest& guest, unsigned vcpus,
                     WorkloadStats& stats);
     ~NetperfWorkload();
@@ -138,7 +138,9 @@ class NetperfWorkload {
     struct Stream {
         unsigned index = 0, vcpu = 0, queue = 0;
         std::unique_ptr<NetperfEndpoint> ep;
-        bool owned = false;  // its vCPU is in the transmit loop (the socket lock)
+        const Distribution* latency = nullptr;  // the client's per-transaction latency, if a client
+        PacketAddress addr;                     // the stream's addresses from the guest's side
+        bool owned = false;                     // its vCPU is in the transmit loop (the socket lock)
         bool done = false;
         std::deque<std::pair<EthernetFrame, ParsedPacket>> backlog;
         std::uint64_t latency_seen = 0;  // engine latency samples already copied to the workload

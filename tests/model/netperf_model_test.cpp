@@ -143,6 +143,26 @@ TEST(NetperfModel, RateLimitedUdpStreamSleepsOnTheOneShotTimer) {
     EXPECT_EQ(rx.payload_errors.value(), 0u);
 }
 
+TEST(NetperfModel, PingAtAnIntervalTimesEachReply) {
+    // rate_pps 20000: a request every 50 us (ping -i 0.00005); the reply comes back from the
+    // loopback's kick, 10 us later, so each RTT is at least the delay and the next request waits
+    // for its time on the one-shot timer: 4 arms for 5 requests. The last reply ends the run
+    // (ping's -W wait only runs while a reply is missing).
+    LoopbackNetDevice dev;
+    Simulation sim(scenario(R"({"test": "ping", "number": 5, "rate_pps": 20000})"), hooks(dev));
+    const json& w = workload(sim);
+    EXPECT_TRUE(w.at("done").get<bool>());
+    EXPECT_EQ(w.at("ops"), 5) << "ops are echo replies";
+    EXPECT_EQ(w.at("failures"), 0);
+    EXPECT_GE(w.at("latency_ns").at("min").get<std::uint64_t>(), 10'000u);
+    EXPECT_EQ(w.at("net").at("transactions"), 5);
+    EXPECT_EQ(w.at("net").at("drops").at("lost_by_sequence"), 0);
+    EXPECT_EQ(guest_hypercalls(sim, "vcpu_op/VCPUOP_set_singleshot_timer"),
+              w.at("net").at("timer_arms").get<std::uint64_t>());
+    EXPECT_EQ(w.at("net").at("timer_arms"), 4);
+    EXPECT_GE(w.at("duration_ns").get<std::uint64_t>(), 4u * 50'000u);
+}
+
 TEST(NetperfModel, AFullDeviceQueueStopsTheStreamUntilTheWake) {
     // Unlimited rate: the loopback takes kRing frames, refuses the next, and wakes the queue from
     // its kick; the refused frame is sent unchanged after the wake (no loss, no duplicate).
