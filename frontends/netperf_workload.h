@@ -40,9 +40,12 @@
 // WorkloadStats::latency_ns (the engines' own latency distributions, sample by sample). With
 // direction "receive" the guest is the passive end (receiver, RR server, echo responder) and the
 // peer runs the active end (make_peer_endpoint); the guest's operations are then frames received
-// (streams) or frames sent in answer (RR, ping). Failures are payload errors the engines count
-// (corrupt or misdelivered payloads, bad checksums, malformed headers) plus frames the glue cannot
-// parse.
+// with payload (streams) or requests answered (RR server, echo responder: their `requests`), and
+// the guest's end is over when `number` is reached (UDP_STREAM: datagrams received or known lost
+// by sequence; TCP_STREAM: number x message_size bytes) or duration_ms has passed, with nothing
+// left to send. Without either the guest would wait for ever: the scenario requires one. Failures are payload
+// errors the engines count (corrupt or misdelivered payloads, bad checksums, malformed headers) plus frames
+// the glue cannot parse.
 //
 // Where it differs from Linux and netperf: no socket buffers beyond the backlog bound, no qdisc
 // (a refused frame waits in the application), no GRO; the stream loop is in the kernel's thread
