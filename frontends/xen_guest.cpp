@@ -218,6 +218,27 @@ long XenGuest::bind_ipi(GuestServices& s, unsigned vcpu, evtchn_port_t* port) {
     return r;
 }
 
+long XenGuest::bind_virq(GuestServices& s, unsigned virq, unsigned vcpu, evtchn_port_t* port) {
+    evtchn_bind_virq_t op{};
+    op.virq = virq;
+    op.vcpu = vcpu;
+    long r =
+        s.hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_virq, reinterpret_cast<unsigned long>(&op));
+    if (r == 0) {
+        *port = op.port;
+        bind_to_cpu(op.port, vcpu);
+    }
+    return r;
+}
+
+long XenGuest::set_singleshot_timer(GuestServices& s, std::uint64_t timeout_abs_ns) {
+    vcpu_set_singleshot_timer_t t{};
+    t.timeout_abs_ns = timeout_abs_ns;
+    t.flags = 0;
+    return s.hypercall(__HYPERVISOR_vcpu_op, VCPUOP_set_singleshot_timer, s.vcpu_id(),
+                       reinterpret_cast<unsigned long>(&t));
+}
+
 void XenGuest::unmask(GuestServices& s, evtchn_port_t port) {
     // Linux 6.1 drivers/xen/events/events_2l.c evtchn_2l_unmask.
     constexpr unsigned kBits = sizeof(xen_ulong_t) * 8;

@@ -88,6 +88,13 @@ class XenGuest {
     // EVTCHNOP_bind_ipi for `vcpu`; the port is bound to that vCPU in the guest too (Linux's
     // bind_ipi_to_irq -> bind_evtchn_to_cpu). Left masked, as a new port is.
     long bind_ipi(GuestServices& s, unsigned vcpu, evtchn_port_t* port);
+    // EVTCHNOP_bind_virq of a per-vCPU VIRQ (VIRQ_TIMER) on `vcpu`; the port is bound to that vCPU
+    // in the guest too (Linux's bind_virq_to_irq). Left masked, as a new port is.
+    long bind_virq(GuestServices& s, unsigned virq, unsigned vcpu, evtchn_port_t* port);
+    // VCPUOP_set_singleshot_timer on the calling vCPU: VIRQ_TIMER at `timeout_abs_ns` (Xen system
+    // time; here the simulated time), as Linux's xen_vcpuop_set_next_event arms its clockevent
+    // (without VCPU_SSHOTTMR_future: a past timeout fires at once). Returns the hypercall's rc.
+    long set_singleshot_timer(GuestServices& s, std::uint64_t timeout_abs_ns);
     long notify(GuestServices& s, evtchn_port_t port);
     // EVTCHNOP_close; on success the port's vCPU binding goes (Linux's __unbind_from_irq).
     long close(GuestServices& s, evtchn_port_t port);

@@ -49,6 +49,12 @@ constexpr const char* kWorkloadMetrics[] = {
     "block.backend.notifications_sent",
     "block.backend.notifications_suppressed",
     "block.backend.grant_maps",
+    "net.gbit_per_s",
+    "net.pps",
+    "net.transactions_per_s",
+    "net.payload_errors",
+    "net.drops.*",
+    "net.per_request.*",
 };
 constexpr const char* kDomainMetrics[] = {"exits_total", "hypercalls_total"};
 constexpr const char* kSimulationMetrics[] = {"sim_time_ns"};

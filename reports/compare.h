@@ -11,13 +11,15 @@
 //   workloads.NAME.block.{iops, mb_per_s, slat_ns.mean, clat_ns.mean, per_request.*,
 //                         frontend.notifications_sent|_suppressed,
 //                         backend.notifications_sent|_suppressed, backend.grant_maps},
+//   workloads.NAME.net.{gbit_per_s, pps, transactions_per_s, payload_errors, drops.*,
+//                       per_request.*} (netperf workloads, schema 4),
 //   domains.NAME.{exits_total, hypercalls_total}, simulation.sim_time_ns.
 // Workloads and domains are matched by name; when each report has exactly one workload and the
 // names differ, the two are matched by position and a note says so (the path keeps the baseline's
-// name). Keyed maps (exits by reason, hypercalls by op, block.per_request) are compared over the
-// union of their keys. The whole-run totals are not compared separately: they are the set-up, the
-// window (per_request x ops) and what followed the window.
-// `host` (wall time, the only machine-dependent keys) is never compared.
+// name). Keyed maps (exits by reason, hypercalls by op, block.per_request, net.per_request, net.drops) are
+// compared over the union of their keys. The whole-run totals are not compared separately: they are the
+// set-up, the window (per_request x ops) and what followed the window. `host` (wall time, the only
+// machine-dependent keys) is never compared.
 //
 // Invariants:
 //  - A metric present on one side only is shown with "-" on the other; under a tolerance it counts
@@ -44,7 +46,7 @@
 namespace xensim {
 
 // The report layout this comparison knows (docs/report-schema.md). Both reports must carry it.
-constexpr int kCompareSchemaVersion = 3;
+constexpr int kCompareSchemaVersion = 4;
 
 // Bad input: a report that cannot be read, is not JSON, is not a report, has a non-number where a
 // figure belongs, or whose schema_version differs from the other's. The message names the file

@@ -119,6 +119,27 @@ std::string render_summary(const json& r) {
                    << " us + clat "
                    << fmt("%.2f", w.at("block").at("clat_ns").at("mean").get<double>() / 1000)
                    << " us (means)\n";
+            if (w.contains("net")) {
+                // A netperf workload: its test, rates, and the network path per operation.
+                const json& n = w.at("net");
+                const json& pr = n.at("per_request");
+                auto net_per = [&](const char* k) { return fmt("%.2f", pr.value(k, 0.0)); };
+                os << "      net " << n.at("test").get<std::string>() << " "
+                   << n.at("direction").get<std::string>() << " peer " << n.at("peer").get<std::string>()
+                   << ": " << fmt("%.3f", n.at("gbit_per_s").get<double>()) << " Gbit/s, "
+                   << fmt("%.0f", n.at("pps").get<double>()) << " pps, "
+                   << fmt("%.0f", n.at("transactions_per_s").get<double>()) << " trans/s, payload errors "
+                   << u(n.at("payload_errors")) << "\n";
+                os << "      net per op: notify tx " << net_per("frontend_tx_notifications_sent")
+                   << " (suppressed " << net_per("frontend_tx_notifications_suppressed") << "), backend "
+                   << net_per("backend_notifications_sent") << ", grant copies " << net_per("grant_copies")
+                   << ", maps " << net_per("grant_maps") << ", bytes copied " << net_per("bytes_copied")
+                   << ", pkts/interrupt " << net_per("packets_per_interrupt") << "\n";
+                std::string drops;
+                for (const auto& [k, v] : n.at("drops").items())
+                    if (v.get<std::uint64_t>()) drops += (drops.empty() ? "" : ", ") + k + " " + u(v);
+                if (!drops.empty()) os << "      net drops: " << drops << "\n";
+            }
         }
     }
     if (r.contains("host"))

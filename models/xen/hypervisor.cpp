@@ -64,7 +64,18 @@ const char* xenver_name(unsigned cmd) {
             return "XENVER_other";
     }
 }
-const char* vcpuop_name(unsigned cmd) { return cmd == VCPUOP_is_up ? "VCPUOP_is_up" : "VCPUOP_other"; }
+const char* vcpuop_name(unsigned cmd) {
+    switch (cmd) {
+        case VCPUOP_is_up:
+            return "VCPUOP_is_up";
+        case VCPUOP_set_singleshot_timer:
+            return "VCPUOP_set_singleshot_timer";
+        case VCPUOP_stop_singleshot_timer:
+            return "VCPUOP_stop_singleshot_timer";
+        default:
+            return "VCPUOP_other";
+    }
+}
 const char* callbackop_name(unsigned cmd) {
     return cmd == CALLBACKOP_register ? "CALLBACKOP_register" : "CALLBACKOP_other";
 }
@@ -137,6 +148,11 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
     o.dont_initialize();
     o.set_sensitivity(&device_irq_ev_);
     sc_core::sc_spawn([this] { fire_device_irqs(); }, "device_irqs", &o);
+    sc_core::sc_spawn_options t;
+    t.spawn_method();
+    t.dont_initialize();
+    t.set_sensitivity(&vcpu_timer_ev_);
+    sc_core::sc_spawn([this] { fire_vcpu_timers(); }, "vcpu_timers", &t);
 }
 
 Hypervisor::~Hypervisor() = default;
@@ -617,8 +633,50 @@ long Hypervisor::do_xen_version(Vcpu& v, const HypercallArgs& a) {
 }
 
 long Hypervisor::do_vcpu_op(Vcpu& v, const HypercallArgs& a) {
-    if (a[0] != VCPUOP_is_up) return -XEN_ENOSYS;
-    return a[1] < vcpus_.at(v.domain().id).size() ? 1 : -XEN_ENOENT;
+    const DomId dom = v.domain().id;
+    if (a[1] >= vcpus_.at(dom).size()) return -XEN_ENOENT;
+    switch (a[0]) {
+        case VCPUOP_is_up:
+            return 1;
+        case VCPUOP_set_singleshot_timer: {
+            // do_vcpu_op: only the calling vCPU's own timer ("if ( v != current ) return -EINVAL").
+            if (a[1] != v.id()) return -XEN_EINVAL;
+            const auto* t = reinterpret_cast<const vcpu_set_singleshot_timer_t*>(a[2]);
+            if (!t) return -XEN_EFAULT;
+            const vcpu_set_singleshot_timer_t copy = *t;  // copied once
+            const std::uint64_t now_ps = sc_core::sc_time_stamp().value();
+            const std::uint64_t now_ns = now_ps / 1000;
+            // VCPU_SSHOTTMR_future: a timeout already in the past is refused with -ETIME.
+            if ((copy.flags & VCPU_SSHOTTMR_future) && copy.timeout_abs_ns < now_ns) return -XEN_ETIME;
+            const std::uint64_t gen = ++vcpu_timer_seq_;
+            vcpu_timer_armed_[{dom, v.id()}] = gen;
+            const std::uint64_t at_ps = std::max(now_ps, copy.timeout_abs_ns * 1000);
+            vcpu_timers_.push({at_ps, gen, dom, v.id(), gen});
+            vcpu_timer_ev_.notify(sc_core::sc_time::from_value(vcpu_timers_.top().at_ps - now_ps));
+            return 0;
+        }
+        case VCPUOP_stop_singleshot_timer:
+            if (a[1] != v.id()) return -XEN_EINVAL;
+            vcpu_timer_armed_[{dom, v.id()}] = 0;
+            return 0;
+        default:
+            return -XEN_ENOSYS;
+    }
+}
+
+void Hypervisor::fire_vcpu_timers() {
+    const std::uint64_t now = sc_core::sc_time_stamp().value();
+    while (!vcpu_timers_.empty() && vcpu_timers_.top().at_ps <= now) {
+        const VcpuTimer t = vcpu_timers_.top();
+        vcpu_timers_.pop();
+        auto it = vcpu_timer_armed_.find({t.dom, t.vcpu});
+        if (it == vcpu_timer_armed_.end() || it->second != t.generation) continue;  // re-armed or stopped
+        it->second = 0;
+        current_ = nullptr;  // raised by Xen's timer, not by a vCPU's hypercall
+        event_channels_->send_virq(t.dom, t.vcpu, VIRQ_TIMER);
+    }
+    if (!vcpu_timers_.empty())
+        vcpu_timer_ev_.notify(sc_core::sc_time::from_value(vcpu_timers_.top().at_ps - now));
 }
 
 long Hypervisor::do_callback_op(Vcpu& v, const HypercallArgs& a) {

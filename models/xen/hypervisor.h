@@ -233,6 +233,22 @@ class Hypervisor : public sc_core::sc_module {
     };
     void fire_device_irqs();
     std::priority_queue<DeviceIrq, std::vector<DeviceIrq>, std::greater<DeviceIrq>> device_irqs_;
+    // VCPUOP_set_singleshot_timer (xen/common/domain.c, do_vcpu_op): one one-shot timer per vCPU
+    // whose expiry raises VIRQ_TIMER on that vCPU (vcpu_singleshot_timer_fn). Re-arming or
+    // VCPUOP_stop_singleshot_timer replaces the armed one: an entry fires only if its generation is
+    // still the vCPU's armed generation.
+    struct VcpuTimer {
+        std::uint64_t at_ps, seq;
+        DomId dom;
+        unsigned vcpu;
+        std::uint64_t generation;
+        bool operator>(const VcpuTimer& o) const { return at_ps != o.at_ps ? at_ps > o.at_ps : seq > o.seq; }
+    };
+    void fire_vcpu_timers();
+    std::priority_queue<VcpuTimer, std::vector<VcpuTimer>, std::greater<VcpuTimer>> vcpu_timers_;
+    std::map<std::pair<DomId, unsigned>, std::uint64_t> vcpu_timer_armed_;  // generation; 0 = none
+    std::uint64_t vcpu_timer_seq_ = 0;
+    sc_core::sc_event vcpu_timer_ev_;
     std::uint64_t device_irq_seq_ = 0;
     sc_core::sc_event device_irq_ev_;
     Vcpu* current_ = nullptr;  // the vCPU whose hypercall is being handled

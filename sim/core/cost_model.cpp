@@ -126,6 +126,14 @@ const std::vector<CostParam>& params() {
         add("device_model_buffered_ioreq", 300,
             "device model per buffered write it drains (dispatch only; the wake-up is device_model_ioreq)",
             [](CostModel& m) -> Cycles& { return m.device_model_buffered_ioreq; });
+        add("guest_net_tx_packet", 2500,
+            "guest network stack per transmitted packet above the driver (socket send, UDP/TCP/IP "
+            "output, qdisc), excluding the driver and hypercalls",
+            [](CostModel& m) -> Cycles& { return m.guest_net_tx_packet; });
+        add("guest_net_rx_packet", 2500,
+            "guest network stack per received packet above the driver (GRO, IP/UDP/TCP input, socket "
+            "queue and the application's receive), excluding the driver and hypercalls",
+            [](CostModel& m) -> Cycles& { return m.guest_net_rx_packet; });
         return t;
     }();
     return table;

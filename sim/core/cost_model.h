@@ -67,6 +67,8 @@ struct CostModel {
     Cycles device_model_rep_element;
     Cycles ioreq_buffered;
     Cycles device_model_buffered_ioreq;
+    Cycles guest_net_tx_packet;
+    Cycles guest_net_rx_packet;
 
     // The documented default preset.
     static CostModel defaults();

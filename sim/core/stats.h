@@ -91,6 +91,8 @@ class Distribution {
 
     void sample(std::uint64_t v) { samples_.push_back(v); }
     std::uint64_t count() const { return samples_.size(); }
+    // The i-th sample in the order taken (i < count()).
+    std::uint64_t sample_at(std::uint64_t i) const { return samples_.at(i); }
     double mean() const;
     // The nearest-rank percentile (p in [0, 100]); 0 when there are no samples.
     std::uint64_t percentile(double p) const;

@@ -65,10 +65,15 @@ std::unique_ptr<Disk> make_disk(const json& disk, StatsGroup& group) {
 
 }  // namespace
 
-Platform::Platform(const Scenario& scenario, Tracer& tracer) : Platform(scenario, tracer, nullptr) {}
+Platform::Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks)
+    : Platform(scenario, tracer, std::move(netperf_hooks), nullptr) {}
 
 Platform::Platform(const Scenario& scenario, Tracer& tracer, VifNetwork* vif_network)
-    : scenario_(scenario),
+    : Platform(scenario, tracer, NetperfHooks{}, vif_network) {}
+
+Platform::Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks, VifNetwork* vif_network)
+    : netperf_hooks_(std::move(netperf_hooks)),
+      scenario_(scenario),
       tracer_(tracer),
       cost_(CostModel::from_config(scenario.effective.at("platform").at("cost"))),
       clock_(scenario.effective.at("platform").at("cpu_mhz").get<std::uint64_t>()),
@@ -244,6 +249,8 @@ void Platform::build_workloads() {
             build_fio(*rt, w);
         } else if (rt->type == "blkif_misbehaviour") {
             build_misbehaviour(*rt, w);
+        } else if (rt->type == "netperf") {
+            build_netperf(*rt, w);
         } else if (rt->type == "vga_console") {
             DomId g = dom_id(w.at("guest"));
             VgaConsoleParams p;
@@ -603,6 +610,56 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     guest->active.push_back(
         [fio, guest](GuestServices& s) { fio->run_boot_vcpu(guest->kernel_xenbus(s), s); });
     guest->other_vcpus.push_back([fio](GuestServices& s) { fio->run_vcpu(s); });
+}
+
+// Addresses when the network wiring gives none: guests on 10.0.0.0/24 at 10.0.0.<domid + 1>, the
+// remote host on the wire at 10.0.0.254 with a locally administered MAC. The wiring's
+// netperf_hooks_.addresses replaces them so that its bridge and remote host agree.
+namespace {
+constexpr MacAddress kWirePeerMac = {0x02, 0x00, 0x00, 0x00, 0x00, 0xfe};
+Ipv4Address default_guest_ip(DomId id) { return ipv4(10, 0, 0, (id + 1) & 0xff); }
+}  // namespace
+
+void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
+    const json& e = scenario_.effective;
+    DomainRuntime* guest = nullptr;
+    DomainRuntime* peer_guest = nullptr;
+    for (auto& d : domains_) {
+        if (d->name == w.at("guest")) guest = d.get();
+        if (d->name == w.at("peer")) peer_guest = d.get();
+    }
+    const unsigned nic = w.at("nic");
+    const std::string name = w.at("name");
+    NetDevice* device = netperf_hooks_.device ? netperf_hooks_.device(*guest, nic) : nullptr;
+    if (!device)
+        throw ScenarioError(scenario_.file + ": workload \"" + name + "\": guest \"" + guest->name +
+                            "\" has no network device for nic " + std::to_string(nic) +
+                            " (this build does not wire the PV network path to netperf workloads)");
+    NetperfSpec spec =
+        netperf_spec(w, e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size());
+    spec.addr.src_mac = *parse_mac(guest->config.at("nics").at(nic).at("mac").get<std::string>());
+    spec.addr.src_ip = default_guest_ip(guest->id);
+    if (peer_guest) {
+        spec.addr.dst_mac = *parse_mac(peer_guest->config.at("nics").at(0).at("mac").get<std::string>());
+        spec.addr.dst_ip = default_guest_ip(peer_guest->id);
+    } else {
+        spec.addr.dst_mac = kWirePeerMac;
+        spec.addr.dst_ip = ipv4(10, 0, 0, 254);
+    }
+    if (netperf_hooks_.addresses && !netperf_hooks_.addresses(*guest, nic, w.at("peer"), spec.addr))
+        throw ScenarioError(scenario_.file + ": workload \"" + name + "\": no route to peer \"" +
+                            w.at("peer").get<std::string>() + "\"");
+    rt.net_device = device;
+    rt.netperf_spec = spec;
+    rt.netperf_peer = w.at("peer");
+    const unsigned vcpus = guest->config.at("vcpus");
+    rt.netperf = std::make_unique<NetperfWorkload>(spec, *device, *guest->guest, vcpus, *rt.stats);
+    rt.domains = {guest->id, 0};
+    if (peer_guest) rt.domains.push_back(peer_guest->id);
+    if (netperf_hooks_.attach_peer) netperf_hooks_.attach_peer(rt, spec, rt.netperf_peer);
+    NetperfWorkload* np = rt.netperf.get();
+    guest->active.push_back([np, guest](GuestServices& s) { np->run_boot_vcpu(guest->kernel_xenbus(s), s); });
+    guest->other_vcpus.push_back([np](GuestServices& s) { np->run_vcpu(s); });
 }
 
 void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {

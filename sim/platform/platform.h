@@ -19,6 +19,7 @@
 // SystemC elaborates once per process, so a process builds and runs one Platform.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -63,10 +64,28 @@ class WireLink;
 
 class Platform {
   public:
-    Platform(const Scenario& scenario, Tracer& tracer);
-    // PV networking (issue 12): dom0's network that netback attaches vifs to. With nullptr (the
-    // two-argument form) no "vif" driver is registered and vif devices stay unbound. Not owned;
-    // must outlive the Platform.
+    struct DomainRuntime;
+    struct WorkloadRuntime;
+    // What the network wiring (netfront, dom0's bridge and wire) provides to netperf workloads.
+    // Given to the constructor (tests give a NetDevice of their own) or filled by the code that
+    // builds the PV network path before build_workloads; every member may be empty (then: no device -> the
+    // scenario is refused; default addresses; no peer attached).
+    struct NetperfHooks {
+        // The guest's NetDevice for its nic `nic` (its netfront), or nullptr when it has none.
+        std::function<NetDevice*(DomainRuntime& guest, unsigned nic)> device;
+        // Fills addr's dst_mac / dst_ip (the peer: the remote host on the wire, or the peer guest's
+        // nic 0) and src_ip (the guest's address on that nic); false: the peer is unknown.
+        std::function<bool(DomainRuntime& guest, unsigned nic, const std::string& peer, PacketAddress& addr)>
+            addresses;
+        // Attaches the peer's end of every stream: make_peer_endpoint(spec, k, offloads, group) for
+        // k < spec.streams, run by the remote host on the wire or by the peer guest's responder.
+        std::function<void(WorkloadRuntime& rt, const NetperfSpec& spec, const std::string& peer)>
+            attach_peer;
+    };
+
+    Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks = {});
+    // PV networking (issue 12): model tests may give a VifNetwork of their own (not owned; must
+    // outlive the Platform) in place of dom0's network (build_network) for netback to attach to.
     Platform(const Scenario& scenario, Tracer& tracer, VifNetwork* vif_network);
     ~Platform();
 
@@ -107,6 +126,7 @@ class Platform {
     struct VbdBackend;
 
   private:
+    Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks, VifNetwork* vif_network);
     void build_domains();
     void build_xenstore();
     void start_xenstored(GuestServices& dom0);
@@ -141,6 +161,12 @@ class Platform {
     DomainRuntime* build_block_device(WorkloadRuntime& rt, const nlohmann::json& workload);
     void build_fio(WorkloadRuntime& rt, const nlohmann::json& workload);
     void build_misbehaviour(WorkloadRuntime& rt, const nlohmann::json& workload);
+    // A netperf workload (frontends/netperf_workload.h) on a guest's nic, over the NetDevice the
+    // network wiring gives for it (netperf_hooks_); without one, a ScenarioError names the nic.
+    void build_netperf(WorkloadRuntime& rt, const nlohmann::json& workload);
+
+  private:
+    NetperfHooks netperf_hooks_;
     void install_programs();
     void on_progress();
     bool finite_workloads_done() const;

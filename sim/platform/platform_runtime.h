@@ -13,6 +13,7 @@
 #include "frontends/cpu_burn.h"
 #include "frontends/vga_console.h"
 #include "frontends/fio_workload.h"
+#include "frontends/netperf_workload.h"
 #include "models/devices/pci_bus.h"
 #include "models/devices/piix_ide.h"
 #include "models/devices/xen_platform.h"
@@ -129,6 +130,17 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<AtaPiix> ata;  // fio on an IDE disk: the guest's ata_piix driver
     std::unique_ptr<FioWorkload> fio;
     std::unique_ptr<BlkifMisbehaviour> misbehaviour;
+    // netperf: the guest's workload over its NetDevice (owned by the network wiring), and the
+    // spec the peer's end was built from.
+    std::unique_ptr<NetperfWorkload> netperf;
+    NetDevice* net_device = nullptr;
+    NetperfSpec netperf_spec;
+    std::string netperf_peer;
+    // Where the report reads the network path's counters for this workload (report.cpp
+    // kNetCounters): the guest's netfront queue groups, dom0's netback queue groups for the vif,
+    // and the groups of dom0's network (bridge, NIC, wire) the traffic crosses. Set by the
+    // network wiring; empty: those figures are 0.
+    std::vector<const StatsGroup*> net_frontend_groups, net_backend_groups, net_network_groups;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
     // The workload's window (docs/report-schema.md): it opens when the workload starts issuing
     // (WorkloadStats::start) and closes when it finishes, when the op limit stops the run, or at

@@ -320,7 +320,41 @@ ConfigNodePtr scenario_schema() {
                                             "buffered page holds)")},
             },
             "a guest prints lines on its VGA text console as Linux vgacon does (buffered ioreqs)");
+        auto netperf = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest that runs netperf over one of its nics"), true},
+                {"nic", N::integer(0, 0, 15, "", "index of the guest's nic in its nics")},
+                {"test",
+                 N::enumeration("UDP_STREAM", {"UDP_STREAM", "TCP_STREAM", "UDP_RR", "TCP_RR", "ping"},
+                                "netperf's test (-t), or ping")},
+                {"peer", N::string(std::string("wire"),
+                                   "the other end: \"wire\" (the remote host beyond dom0's physical NIC) or "
+                                   "the name of another guest with a nic (through dom0's bridge)")},
+                {"direction", N::enumeration("send", {"send", "receive"},
+                                             "send: the guest runs the active end (sender, RR client, ping); "
+                                             "receive: the peer does and the guest answers or sinks")},
+                {"message_size",
+                 N::integer(0, 0, 1 << 20, "bytes",
+                            "payload per send (netperf -m), RR request (-r), ping data (-s); 0: the test's "
+                            "default (UDP_STREAM 1472, TCP_STREAM 16384, RR 1, ping 56)")},
+                {"response_size", N::integer(0, 0, 1 << 20, "bytes", "RR response size; 0: 1")},
+                {"rate_pps", N::integer(0, 0, 1'000'000'000, "packets/s",
+                                        "UDP_STREAM datagrams or ping requests per second per stream; 0: "
+                                        "as fast as the device takes them (ping: the next on the reply)")},
+                {"number", N::integer(0, 0, 1'000'000'000'000LL, "packets or transactions",
+                                      "per stream: UDP_STREAM datagrams, TCP_STREAM sends of message_size, "
+                                      "RR transactions, ping requests; 0: no limit (give duration_ms)")},
+                {"duration_ms", N::integer(0, 0, 1'000'000'000, "ms", "stop after this; 0: no limit")},
+                {"mss", N::integer(0, 0, 65535, "bytes", "TCP maximum segment size; 0: MTU - 52")},
+                {"window_bytes",
+                 N::integer(65536, 1, 1 << 30, "bytes", "TCP receive window the receiver advertises")},
+                {"streams", N::integer(1, 1, 64, "flows",
+                                       "concurrent flows, stream k on vCPU k % vcpus and that vCPU's queue")},
+            },
+            "a netperf-style network test from a guest over its PV nic (frontends/netperf_workload.h)");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},
+                                    {"netperf", netperf},
                                     {"fio", fio},
                                     {"blkif_misbehaviour", misbehaviour},
                                     {"xenbus_handshake", handshake},
@@ -529,6 +563,9 @@ void check_fio_geometry(const json& w, const json& disks, const std::string& at,
 }
 
 // Checks across keys. `raw` is the scenario as written, for keys whose presence matters.
+void check_netperf(const json& w, const json& domains, long g, const std::string& at,
+                   std::vector<ConfigError>& errors);
+
 void cross_check(const json& raw, const json& e, std::vector<ConfigError>& errors) {
     const json& domains = e.at("domains");
     std::set<std::string> names;
@@ -684,12 +721,58 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
                     {at + "/guest", "a guest domain with vga \"stdvga\"", describe_json(w.at("guest"))});
         } else if (w.at("type") == "xenstore_ops") {
             need_domain("guest");  // dom0 too: its kernel talks to xenstored over a local ring
+        } else if (w.at("type") == "netperf") {
+            check_netperf(w, domains, need_domain("guest"), at, errors);
         } else if (w.at("type") == "grant_copy") {
             long g = need_domain("guest");
             if (g == 0)
                 errors.push_back({at + "/guest", "a guest domain (not dom0, which runs the backend)",
                                   describe_json(w.at("guest"))});
         }
+    }
+}
+
+// A netperf workload: its guest and peer have the nics it names, and the engines accept its sizes
+// (built here with a scratch stats group, MTU 1500, so their own checks speak).
+void check_netperf(const json& w, const json& domains, long g, const std::string& at,
+                   std::vector<ConfigError>& errors) {
+    if (g == 0)
+        errors.push_back(
+            {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
+    const std::size_t nic = w.at("nic");
+    if (g > 0 && nic >= domains[g].at("nics").size())
+        errors.push_back({at + "/nic",
+                          "the index of one of the guest's nics (it has " +
+                              std::to_string(domains[g].at("nics").size()) + ")",
+                          describe_json(w.at("nic"))});
+    const std::string peer = w.at("peer");
+    if (peer != "wire") {
+        long p = -1;
+        for (std::size_t i = 0; i < domains.size(); ++i)
+            if (domains[i].value("name", "") == peer) p = static_cast<long>(i);
+        if (p <= 0 || p == g || domains[p].at("nics").empty())
+            errors.push_back({at + "/peer", "\"wire\" or the name of another guest with at least one nic",
+                              describe_json(w.at("peer"))});
+    }
+    if (w.at("number").get<std::uint64_t>() == 0 && w.at("duration_ms").get<std::uint64_t>() == 0)
+        errors.push_back(
+            {at + "/number", "a number above 0, or a duration_ms above 0", "0 (and duration_ms 0)"});
+    const NetperfSpec spec = netperf_spec(w, 1);
+    if (spec.test == NetperfTest::tcp_stream && spec.rate_pps)
+        errors.push_back({at + "/rate_pps", "0 for TCP_STREAM (its pace is the window's)",
+                          describe_json(w.at("rate_pps"))});
+    StatsGroup guest_scratch("netperf_check_guest"), peer_scratch("netperf_check_peer");
+    try {
+        make_guest_endpoint(spec, 0, FlowOffloads{}, guest_scratch);
+        make_peer_endpoint(spec, 0, FlowOffloads{}, peer_scratch);
+    } catch (const std::invalid_argument& e) {
+        const bool tcp = spec.test == NetperfTest::tcp_stream || spec.test == NetperfTest::tcp_rr;
+        const std::string what = e.what();
+        const char* key = what.find("mss") != std::string::npos                ? "/mss"
+                          : what.find("window") != std::string::npos           ? "/window_bytes"
+                          : what.find("response") != std::string::npos && !tcp ? "/response_size"
+                                                                               : "/message_size";
+        errors.push_back({at + key, "sizes the test can send (" + what + ")", describe_json(w.at(key + 1))});
     }
 }
 
@@ -833,6 +916,24 @@ Scenario parse_scenario(const std::string& text, const std::string& file,
     }
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
     return Scenario{file, effective};
+}
+
+NetperfSpec netperf_spec(const json& w, std::uint64_t seed) {
+    NetperfSpec s;
+    s.test = parse_netperf_test(w.at("test").get<std::string>());
+    s.direction = parse_netperf_direction(w.at("direction").get<std::string>());
+    s.message_size = w.at("message_size");
+    s.response_size = w.at("response_size");
+    s.rate_pps = w.at("rate_pps");
+    s.number = w.at("number");
+    s.duration_ns = w.at("duration_ms").get<std::uint64_t>() * 1'000'000;
+    s.mss = w.at("mss");
+    s.window_bytes = w.at("window_bytes");
+    s.streams = w.at("streams");
+    s.addr.src_port = 49152;  // Linux's first ephemeral port (ip_local_port_range's IANA-style start)
+    s.addr.dst_port = 12866;  // netperf's data port next to netserver's control port 12865
+    s.seed = seed;
+    return s;
 }
 
 Scenario load_scenario(const std::string& file, const ScenarioOverrides& overrides) {

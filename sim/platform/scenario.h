@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "frontends/netperf_workload.h"
 #include "sim/core/config_schema.h"
 
 namespace xensim {
@@ -50,6 +51,10 @@ std::optional<unsigned> vbd_devid(const std::string& vdev);
 std::optional<std::uint32_t> parse_ipv4_text(const std::string& text);
 // The IPv4 address of nic `nic` of domain `domid` by xensim's convention: 10.0.<nic>.<domid>.
 std::uint32_t guest_ipv4(unsigned domid, unsigned nic);
+// A netperf workload's spec from its effective (validated, defaulted) JSON: everything but the
+// addresses, which the platform gives (stream 0's ports are set here: netperf's data connection
+// from the guest's ephemeral port 49152 to the peer's port 12866, one more per stream).
+NetperfSpec netperf_spec(const nlohmann::json& workload, std::uint64_t seed);
 
 // Reads, overrides, validates. Throws ScenarioError listing every problem. The file must be a
 // regular file of at most kMaxInputFileBytes (16 MiB). Validation includes what the run would

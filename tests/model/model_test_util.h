@@ -12,8 +12,9 @@
 namespace xensim::testing {
 
 struct Simulation {
-    explicit Simulation(const nlohmann::json& scenario)
-        : scenario_(parse_scenario(scenario.dump(), "inline")), platform(scenario_, tracer) {
+    explicit Simulation(const nlohmann::json& scenario, Platform::NetperfHooks netperf_hooks = {})
+        : scenario_(parse_scenario(scenario.dump(), "inline")),
+          platform(scenario_, tracer, std::move(netperf_hooks)) {
         result = platform.run();
         report = platform.report(result);
     }

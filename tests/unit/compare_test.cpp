@@ -131,7 +131,7 @@ TEST(CompareToleranceSet, APatternOrTheDefaultGivenTwiceIsAnError) {
 
 json report(const std::string& workload = "w") {
     return json::parse(R"({
-      "schema_version": 3,
+      "schema_version": 4,
       "scenario": {"name": "s", "file": "s.json"},
       "workloads": [{
         "name": ")" + workload +
@@ -305,6 +305,41 @@ TEST(CompareReports, BlockFiguresWhenPresent) {
     EXPECT_TRUE(find(c, "workloads.w.block.per_request.grant_unmaps")->moved);
 }
 
+// A netperf workload's net object (docs/report-schema.md, schema 4): its rates, errors, drops by
+// place and per_request figures are compared; totals, engines and counts that are not rates are not.
+TEST(CompareReports, NetperfWorkloadsCompareRatesDropsAndPerRequestFigures) {
+    json b = report();
+    b["workloads"][0]["type"] = "netperf";
+    b["workloads"][0]["net"] = json::parse(R"({
+      "test": "UDP_STREAM", "direction": "send", "peer": "wire", "streams": 1,
+      "gbit_per_s": 1.25, "pps": 100000.0, "transactions_per_s": 0.0, "payload_errors": 0,
+      "tx_frames": 1000, "data_frames": 1000,
+      "drops": {"lost_by_sequence": 0, "backend_tx": 0},
+      "per_request": {"grant_copies": 1.0, "frontend_tx_notifications_sent": 0.25},
+      "totals": {"grant_copies": 1000},
+      "engines": [{"sent": 1000}]
+    })");
+    json n = b;
+    n["workloads"][0]["net"]["gbit_per_s"] = 1.0;                 // -20%
+    n["workloads"][0]["net"]["drops"]["backend_tx"] = 3;          // drops appeared
+    n["workloads"][0]["net"]["per_request"]["grant_maps"] = 0.5;  // a new key: one-sided
+    n["workloads"][0]["net"]["totals"]["grant_copies"] = 5;       // not compared
+    Comparison c = compare(b, n, {"10%"});
+    for (const char* p : {"gbit_per_s", "pps", "transactions_per_s", "payload_errors",
+                          "drops.lost_by_sequence", "drops.backend_tx", "per_request.grant_copies",
+                          "per_request.frontend_tx_notifications_sent", "per_request.grant_maps"})
+        EXPECT_NE(find(c, std::string("workloads.w.net.") + p), nullptr) << p;
+    EXPECT_EQ(find(c, "workloads.w.net.totals.grant_copies"), nullptr);
+    EXPECT_EQ(find(c, "workloads.w.net.tx_frames"), nullptr);
+    EXPECT_EQ(find(c, "workloads.w.net.engines"), nullptr);
+    EXPECT_TRUE(find(c, "workloads.w.net.gbit_per_s")->moved) << "1.25 -> 1.0 is beyond 10%";
+    EXPECT_FALSE(find(c, "workloads.w.net.pps")->moved);
+    EXPECT_TRUE(find(c, "workloads.w.net.drops.backend_tx")->moved)
+        << "a relative tolerance on 0 allows nothing";
+    EXPECT_TRUE(find(c, "workloads.w.net.per_request.grant_maps")->moved) << "only in new";
+    EXPECT_EQ(c.moved, 3);
+}
+
 TEST(CompareReports, SchemaVersionsMustMatchAndBeKnown) {
     json old = report();
     old["schema_version"] = 1;
@@ -313,11 +348,11 @@ TEST(CompareReports, SchemaVersionsMustMatchAndBeKnown) {
         FAIL() << "expected ReportInputError";
     } catch (const ReportInputError& e) {
         std::string msg = e.what();
-        EXPECT_NE(msg.find("base.json has 3"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("base.json has 4"), std::string::npos) << msg;
         EXPECT_NE(msg.find("new.json has 1"), std::string::npos) << msg;
     }
     json future = report();
-    future["schema_version"] = 4;
+    future["schema_version"] = 5;
     EXPECT_THROW(compare(future, future), ReportInputError) << "a layout this comparison does not know";
     json none = report();
     none.erase("schema_version");
