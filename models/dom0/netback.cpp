@@ -52,7 +52,8 @@ Netback::Stats::Stats(StatsGroup& g)
       tx_interrupts(g, "tx_interrupts", "interrupts", "TX (or shared) event-channel interrupts"),
       rx_interrupts(g, "rx_interrupts", "interrupts", "RX event-channel interrupts (split channels)"),
       tx_unreleased_at_close(g, "tx_unreleased_at_close", "slots",
-                             "TX slots still held by the network when the vif disconnected") {}
+                             "TX slots still held by the network when the vif disconnected"),
+      cycles(g, "cycles", "cycles", "netback per-frame processing charged on dom0 vCPUs (hypercalls excluded)") {}
 
 Netback::Netback(const NetbackParams& params, VifNetwork* network, StatsGroup& parent)
     : p_(params),
@@ -451,6 +452,7 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
             work += g.packets;
             for (NetbackTxPacket& pkt : sub.packets) {
                 s.compute(s.costs().netback_tx_packet);
+                stats_.cycles.inc(s.costs().netback_tx_packet);
                 stats_.tx_frames.inc();
                 std::function<void(BackendServices&)> release;
                 if (pkt.needs_release) {
@@ -476,9 +478,13 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
         }
         if (work || notify_needed) notify(s, Q.tx_port, notify_needed);
         // napi_complete_done + xenvif_napi_schedule_or_enable_events.
-        if (disabled_ || closing_ || work >= p_.napi_budget) {
-            if (work >= p_.napi_budget && !disabled_ && !closing_) continue;  // NAPI polls again
-            break;
+        if (disabled_ || closing_) break;
+        if (work >= p_.napi_budget) {
+            // Budget used: net_rx_action leaves the rest to the next softirq round (ksoftirqd), so
+            // the CPU's other interrupts (the NIC's TX completions, other vifs) are taken first.
+            Q.in_tx_poll = false;
+            kernel_->defer_on(s, Q.vcpu, [this, q](BackendServices& vs) { tx_poll(vs, q); });
+            return;
         }
         if (!e.tx_final_check()) break;
     }
@@ -528,6 +534,7 @@ bool Netback::deliver(BackendServices& s, EthernetFrame&& frame) {
     }
     const unsigned q = select_queue(frame);
     s.compute(s.costs().netback_rx_packet);
+    stats_.cycles.inc(s.costs().netback_rx_packet);
     if (!queues_[q]->engine->queue_rx(std::move(frame))) {
         stats_.rx_dropped.inc();
         return false;

@@ -118,6 +118,7 @@ class Netback : public BackendDevice, public VifPort {
             dealloc_batches, rx_frames, rx_dropped, rx_copy_hypercalls, rx_actions, notifications_sent,
             notifications_suppressed, fatal_errors, connect_failures, disconnects, tx_interrupts,
             rx_interrupts, tx_unreleased_at_close;
+        Counter cycles;  // netback's own per-frame work (netback_tx/rx_packet), hypercalls excluded
     };
     const Stats& stats() const { return stats_; }
     StatsGroup& group() { return group_; }

@@ -193,6 +193,16 @@ const Counter* StatsGroup::find_counter(const std::string& dotted) const {
         dotted, [](const StatsGroup& g) -> const std::vector<const Counter*>& { return g.counters_; });
 }
 
+std::uint64_t StatsGroup::sum_counters(const std::string& name) const {
+    std::uint64_t n = 0;
+    for (const Counter* c : counters_)
+        if (c->name() == name) n += c->value();
+    for (const CounterFamily* f : families_)
+        if (f->name() == name) n += f->total();
+    for (const StatsGroup* g : children_) n += g->sum_counters(name);
+    return n;
+}
+
 const CounterFamily* StatsGroup::find_family(const std::string& dotted) const {
     return find_leaf<CounterFamily>(
         dotted, [](const StatsGroup& g) -> const std::vector<const CounterFamily*>& { return g.families_; });

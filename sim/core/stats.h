@@ -127,6 +127,9 @@ class StatsGroup {
     const Counter* find_counter(const std::string& dotted) const;
     const CounterFamily* find_family(const std::string& dotted) const;
     const StatsGroup* find_group(const std::string& dotted) const;
+    // The sum of every counter (or counter family's total) called `name` in this group and all
+    // groups below it (a driver's figure over its queues).
+    std::uint64_t sum_counters(const std::string& name) const;
 
   private:
     friend class Counter;

@@ -612,13 +612,22 @@ void Platform::build_fio(WorkloadRuntime& rt, const json& w) {
     guest->other_vcpus.push_back([fio](GuestServices& s) { fio->run_vcpu(s); });
 }
 
-// Addresses when the network wiring gives none: guests on 10.0.0.0/24 at 10.0.0.<domid + 1>, the
-// remote host on the wire at 10.0.0.254 with a locally administered MAC. The wiring's
-// netperf_hooks_.addresses replaces them so that its bridge and remote host agree.
-namespace {
-constexpr MacAddress kWirePeerMac = {0x02, 0x00, 0x00, 0x00, 0x00, 0xfe};
-Ipv4Address default_guest_ip(DomId id) { return ipv4(10, 0, 0, (id + 1) & 0xff); }
-}  // namespace
+// The guest's netfront for nic `nic` (its PV network driver, as the scenario's `netfront` object
+// says), made once per nic: the device netperf workloads use unless a test gives its own.
+NetDevice* Platform::guest_netfront(DomainRuntime& d, unsigned nic) {
+    auto it = d.netfronts.find(nic);
+    if (it != d.netfronts.end()) return it->second.get();
+    if (nic >= d.config.at("nics").size()) return nullptr;
+    NetfrontParams p;
+    p.devid = nic;
+    p.backend_domid = 0;
+    p.profile = d.config.at("netfront").at("profile").get<std::string>();
+    p.queues = d.config.at("netfront").at("queues").get<unsigned>();
+    auto nf = std::make_unique<Netfront>(*d.guest, p, *d.group);
+    Netfront* raw = nf.get();
+    d.netfronts.emplace(nic, std::move(nf));
+    return raw;
+}
 
 void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
     const json& e = scenario_.effective;
@@ -630,21 +639,22 @@ void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
     }
     const unsigned nic = w.at("nic");
     const std::string name = w.at("name");
-    NetDevice* device = netperf_hooks_.device ? netperf_hooks_.device(*guest, nic) : nullptr;
+    NetDevice* device = netperf_hooks_.device ? netperf_hooks_.device(*guest, nic) : guest_netfront(*guest, nic);
     if (!device)
         throw ScenarioError(scenario_.file + ": workload \"" + name + "\": guest \"" + guest->name +
-                            "\" has no network device for nic " + std::to_string(nic) +
-                            " (this build does not wire the PV network path to netperf workloads)");
+                            "\" has no network device for nic " + std::to_string(nic));
     NetperfSpec spec =
         netperf_spec(w, e.at("platform").at("seed").get<std::uint64_t>() * 1000003u + workloads_.size());
+    // Addresses (docs/network.md): a guest's nic k is 10.0.k.<domid>; the remote host at the far end
+    // of the wire has the scenario's platform.network.remote address.
     spec.addr.src_mac = *parse_mac(guest->config.at("nics").at(nic).at("mac").get<std::string>());
-    spec.addr.src_ip = default_guest_ip(guest->id);
+    spec.addr.src_ip = guest_ipv4(guest->id, nic);
     if (peer_guest) {
         spec.addr.dst_mac = *parse_mac(peer_guest->config.at("nics").at(0).at("mac").get<std::string>());
-        spec.addr.dst_ip = default_guest_ip(peer_guest->id);
+        spec.addr.dst_ip = guest_ipv4(peer_guest->id, 0);
     } else {
-        spec.addr.dst_mac = kWirePeerMac;
-        spec.addr.dst_ip = ipv4(10, 0, 0, 254);
+        spec.addr.dst_mac = remote_host_->mac();
+        spec.addr.dst_ip = remote_host_->ip();
     }
     if (netperf_hooks_.addresses && !netperf_hooks_.addresses(*guest, nic, w.at("peer"), spec.addr))
         throw ScenarioError(scenario_.file + ": workload \"" + name + "\": no route to peer \"" +
@@ -652,11 +662,39 @@ void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
     rt.net_device = device;
     rt.netperf_spec = spec;
     rt.netperf_peer = w.at("peer");
+    rt.net_guest = guest->id;
+    rt.net_nic = nic;
     const unsigned vcpus = guest->config.at("vcpus");
     rt.netperf = std::make_unique<NetperfWorkload>(spec, *device, *guest->guest, vcpus, *rt.stats);
     rt.domains = {guest->id, 0};
     if (peer_guest) rt.domains.push_back(peer_guest->id);
-    if (netperf_hooks_.attach_peer) netperf_hooks_.attach_peer(rt, spec, rt.netperf_peer);
+    if (netperf_hooks_.attach_peer) {
+        netperf_hooks_.attach_peer(rt, spec, rt.netperf_peer);
+    } else if (peer_guest) {
+        // The other guest runs the test's other end on its nic 0: the same spec seen from there.
+        NetDevice* peer_dev = guest_netfront(*peer_guest, 0);
+        NetperfSpec mirrored = spec;
+        mirrored.addr = spec.addr.reversed();
+        mirrored.direction =
+            spec.direction == NetperfDirection::send ? NetperfDirection::receive : NetperfDirection::send;
+        rt.peer_stats = std::make_unique<WorkloadStats>(workloads_group_, name + "_peer");
+        rt.peer_stats->background = true;
+        rt.netperf_peer_workload = std::make_unique<NetperfWorkload>(
+            mirrored, *peer_dev, *peer_guest->guest, peer_guest->config.at("vcpus").get<unsigned>(), *rt.peer_stats);
+        NetperfWorkload* pw = rt.netperf_peer_workload.get();
+        peer_guest->active.push_back(
+            [pw, peer_guest](GuestServices& s) { pw->run_boot_vcpu(peer_guest->kernel_xenbus(s), s); });
+        peer_guest->other_vcpus.push_back([pw](GuestServices& s) { pw->run_vcpu(s); });
+    } else {
+        // The remote host runs the other end of every stream, with a NIC that offloads checksums
+        // and segmentation (TSO) as a 10 Gbit/s server NIC does.
+        rt.peer_group = std::make_unique<StatsGroup>(name, &remote_host_->stats());
+        FlowOffloads off;
+        off.tx_csum = true;
+        off.gso_tcpv4 = true;
+        for (unsigned k = 0; k < spec.streams; ++k)
+            remote_host_->add_endpoint(make_peer_endpoint(spec, k, off, *rt.peer_group));
+    }
     NetperfWorkload* np = rt.netperf.get();
     guest->active.push_back([np, guest](GuestServices& s) { np->run_boot_vcpu(guest->kernel_xenbus(s), s); });
     guest->other_vcpus.push_back([np](GuestServices& s) { np->run_vcpu(s); });
@@ -670,6 +708,19 @@ void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {
     guest->active.push_back([m, guest](GuestServices& s) { m->run(guest->kernel_xenbus(s), s); });
 }
 
+// The groups a netperf workload's report sums (report.cpp, kNetCounters): the guest's netfront for
+// the nic (with its queues), dom0's netback for that vif (probed and connected by now: the window
+// opens after the device connected), and dom0's NIC.
+void Platform::resolve_net_groups(WorkloadRuntime& w) {
+    for (auto& d : domains_) {
+        if (d->id != w.net_guest) continue;
+        auto it = d->netfronts.find(w.net_nic);
+        if (it != d->netfronts.end()) w.net_frontend_groups.push_back(&it->second->group());
+    }
+    if (Netback* b = netback(w.net_guest, w.net_nic)) w.net_backend_groups.push_back(&b->group());
+    if (const StatsGroup* nic = hv_->domain_stats(0).find_group("eth0")) w.net_network_groups.push_back(nic);
+}
+
 void Platform::mark_phase(DomainRuntime& d, const char* name) {
     if (!d.phases.empty() && d.phases.back().name == name) return;
     d.phases.push_back({name, domain_tally(d)});
@@ -677,6 +728,7 @@ void Platform::mark_phase(DomainRuntime& d, const char* name) {
 
 void Platform::open_window(WorkloadRuntime& w) {
     if (w.opened) return;
+    if (w.netperf && w.net_frontend_groups.empty()) resolve_net_groups(w);
     w.opened = true;
     w.window_open = workload_tally(w);
 }

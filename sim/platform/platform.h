@@ -164,6 +164,8 @@ class Platform {
     // A netperf workload (frontends/netperf_workload.h) on a guest's nic, over the NetDevice the
     // network wiring gives for it (netperf_hooks_); without one, a ScenarioError names the nic.
     void build_netperf(WorkloadRuntime& rt, const nlohmann::json& workload);
+    NetDevice* guest_netfront(DomainRuntime& d, unsigned nic);
+    void resolve_net_groups(WorkloadRuntime& w);
 
   private:
     NetperfHooks netperf_hooks_;

@@ -13,6 +13,7 @@
 #include "frontends/cpu_burn.h"
 #include "frontends/vga_console.h"
 #include "frontends/fio_workload.h"
+#include "frontends/netfront.h"
 #include "frontends/netperf_workload.h"
 #include "models/devices/pci_bus.h"
 #include "models/devices/piix_ide.h"
@@ -51,6 +52,7 @@ struct Platform::DomainRuntime {
     std::unique_ptr<Counter> unclaimed_io;
     std::unique_ptr<Counter> rep_io_faults;  // rep strings Xen refused (buffer not RAM: #GP)
     std::unique_ptr<XenGuest> guest;
+    std::map<unsigned, std::unique_ptr<Netfront>> netfronts;  // by nic: the PV network drivers in use
     std::vector<std::unique_ptr<VcpuGuestServices>> services;
     // Roles run on vCPU 0 after boot: passive ones (start) then active ones (run to completion).
     std::vector<std::function<void(GuestServices&)>> passive, active;
@@ -140,6 +142,13 @@ struct Platform::WorkloadRuntime {
     // kNetCounters): the guest's netfront queue groups, dom0's netback queue groups for the vif,
     // and the groups of dom0's network (bridge, NIC, wire) the traffic crosses. Set by the
     // network wiring; empty: those figures are 0.
+    // A guest-to-guest test's other end: the peer guest runs the mirrored spec (its passive end) on
+    // its own netfront; its figures are not the workload's operations.
+    std::unique_ptr<WorkloadStats> peer_stats;
+    std::unique_ptr<StatsGroup> peer_group;  // the remote host's engines of this workload
+    std::unique_ptr<NetperfWorkload> netperf_peer_workload;
+    DomId net_guest = 0;
+    unsigned net_nic = 0;
     std::vector<const StatsGroup*> net_frontend_groups, net_backend_groups, net_network_groups;
     std::vector<DomId> domains;  // domains taking part (per-request figures are over these)
     // The workload's window (docs/report-schema.md): it opens when the workload starts issuing

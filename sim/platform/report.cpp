@@ -148,13 +148,12 @@ json block_per_request(const Platform::WorkloadRuntime& w, const Counts& window,
 }
 
 // ---- The network path's counters a netperf workload's report reads ----------------------------
-// COORDINATOR: the wiring sets WorkloadRuntime::net_frontend_groups (netfront: one group per
-// queue, NetifRingFrontend's counters, plus netfront's own group), net_backend_groups (netback's
-// queue groups, NetifRingBackend's counters, plus netback's own group) and net_network_groups
-// (bridge, NIC, wire). Each row: the per_request key, the side, and the counter's name in those
-// groups (found with StatsGroup::find_counter, summed over the side's groups; a counter a group
-// lacks counts 0). Several rows may feed one key. Rows marked (*) name counters this branch could
-// not see yet (netfront.cpp / netback.cpp / dom0's network are written in parallel): check them.
+// The platform resolves, when the workload's window opens, WorkloadRuntime::net_frontend_groups
+// (the guest's netfront: its own counters and its queues' NetifRingFrontend counters below it),
+// net_backend_groups (dom0's netback for the vif, its queues' NetifRingBackend counters below it)
+// and net_network_groups (dom0's bridges and NIC). Each row: the per_request key, the side, and a
+// counter name summed over the side's groups and everything below them (StatsGroup::sum_counters).
+// Several rows may feed one key.
 enum class NetSide { frontend, backend, network };
 struct NetCounterSource {
     const char* key;
@@ -166,32 +165,36 @@ constexpr NetCounterSource kNetCounters[] = {
     {"frontend_tx_notifications_suppressed", NetSide::frontend, "tx_notifications_suppressed"},
     {"frontend_rx_notifications_sent", NetSide::frontend, "rx_notifications_sent"},
     {"frontend_rx_notifications_suppressed", NetSide::frontend, "rx_notifications_suppressed"},
-    {"frontend_interrupts", NetSide::frontend, "interrupts"},  // (*) netfront's interrupt handler runs
+    {"frontend_interrupts", NetSide::frontend, "tx_interrupts"},  // netfront's handlers
+    {"frontend_interrupts", NetSide::frontend, "rx_interrupts"},
     {"frontend_rx_packets", NetSide::frontend, "rx_packets"},
     {"frontend_tx_slots", NetSide::frontend, "tx_slots"},
     {"frontend_rx_slots", NetSide::frontend, "rx_slots"},
     {"grants_granted", NetSide::frontend, "grants_granted"},
     {"backend_notifications_sent", NetSide::backend, "notifications_sent"},
     {"backend_notifications_suppressed", NetSide::backend, "notifications_suppressed"},
-    {"backend_interrupts", NetSide::backend, "interrupts"},  // (*) netback's TX/RX interrupt handler runs
+    {"backend_interrupts", NetSide::backend, "tx_interrupts"},  // netback's handlers
+    {"backend_interrupts", NetSide::backend, "rx_interrupts"},
     {"grant_copies", NetSide::backend, "tx_copy_ops"},
     {"grant_copies", NetSide::backend, "rx_copy_ops"},
     {"grant_maps", NetSide::backend, "tx_map_ops"},
     {"grant_unmaps", NetSide::backend, "tx_unmap_ops"},
     {"bytes_copied", NetSide::backend, "tx_bytes_copied"},
     {"bytes_copied", NetSide::backend, "rx_bytes_copied"},
-    {"dom0_netback_cycles", NetSide::backend, "cycles"},  // (*) dom0 CPU cycles spent in netback
+    {"dom0_netback_cycles", NetSide::backend, "cycles"},  // netback's own work, hypercalls excluded
     {"drops_frontend_tx", NetSide::frontend, "tx_dropped"},
     {"drops_frontend_rx", NetSide::frontend, "rx_errors"},
     {"drops_backend_tx", NetSide::backend, "tx_dropped"},
-    {"drops_backend_rx", NetSide::backend, "rx_drops"},
-    {"drops_network", NetSide::network, "drops"},  // (*) bridge / NIC / wire drops (txqueuelen ...)
+    {"drops_backend_rx", NetSide::backend, "rx_dropped"},
+    {"drops_network", NetSide::network, "tx_refused"},  // the wire's queue was full
+    {"drops_network", NetSide::network, "rx_missed"},   // the NIC's rx ring was full
+    {"drops_network", NetSide::network, "vif_refused"},
 };
 
 std::uint64_t net_side_sum(const std::vector<const StatsGroup*>& groups, const char* counter) {
     std::uint64_t n = 0;
     for (const StatsGroup* g : groups)
-        if (const Counter* c = g ? g->find_counter(counter) : nullptr) n += c->value();
+        if (g) n += g->sum_counters(counter);
     return n;
 }
 

@@ -203,6 +203,16 @@ ConfigNodePtr scenario_schema() {
                                      "the profile's choice")},
                      },
                      "the guest's PV block driver")},
+                {"netfront",
+                 N::object(
+                     {
+                         {"profile",
+                          N::enumeration("linux", {"linux", "gplpv", "winpv"},
+                                         "which guest PV network driver (docs/netfront-profiles.md)")},
+                         {"queues",
+                          N::integer(0, 0, 32, "queues", "queue pairs wanted per vif; 0: the profile's choice")},
+                     },
+                     "the guest's PV network driver")},
                 {"nics",
                  N::array(N::object(
                               {
