@@ -53,7 +53,8 @@ Netback::Stats::Stats(StatsGroup& g)
       rx_interrupts(g, "rx_interrupts", "interrupts", "RX event-channel interrupts (split channels)"),
       tx_unreleased_at_close(g, "tx_unreleased_at_close", "slots",
                              "TX slots still held by the network when the vif disconnected"),
-      cycles(g, "cycles", "cycles", "netback per-frame processing charged on dom0 vCPUs (hypercalls excluded)") {}
+      cycles(g, "cycles", "cycles",
+             "netback per-frame processing charged on dom0 vCPUs (hypercalls excluded)") {}
 
 Netback::Netback(const NetbackParams& params, VifNetwork* network, StatsGroup& parent)
     : p_(params),

@@ -71,7 +71,8 @@ Platform::Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netper
 Platform::Platform(const Scenario& scenario, Tracer& tracer, VifNetwork* vif_network)
     : Platform(scenario, tracer, NetperfHooks{}, vif_network) {}
 
-Platform::Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks, VifNetwork* vif_network)
+Platform::Platform(const Scenario& scenario, Tracer& tracer, NetperfHooks netperf_hooks,
+                   VifNetwork* vif_network)
     : netperf_hooks_(std::move(netperf_hooks)),
       scenario_(scenario),
       tracer_(tracer),
@@ -639,7 +640,8 @@ void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
     }
     const unsigned nic = w.at("nic");
     const std::string name = w.at("name");
-    NetDevice* device = netperf_hooks_.device ? netperf_hooks_.device(*guest, nic) : guest_netfront(*guest, nic);
+    NetDevice* device =
+        netperf_hooks_.device ? netperf_hooks_.device(*guest, nic) : guest_netfront(*guest, nic);
     if (!device)
         throw ScenarioError(scenario_.file + ": workload \"" + name + "\": guest \"" + guest->name +
                             "\" has no network device for nic " + std::to_string(nic));
@@ -679,8 +681,9 @@ void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
             spec.direction == NetperfDirection::send ? NetperfDirection::receive : NetperfDirection::send;
         rt.peer_stats = std::make_unique<WorkloadStats>(workloads_group_, name + "_peer");
         rt.peer_stats->background = true;
-        rt.netperf_peer_workload = std::make_unique<NetperfWorkload>(
-            mirrored, *peer_dev, *peer_guest->guest, peer_guest->config.at("vcpus").get<unsigned>(), *rt.peer_stats);
+        rt.netperf_peer_workload =
+            std::make_unique<NetperfWorkload>(mirrored, *peer_dev, *peer_guest->guest,
+                                              peer_guest->config.at("vcpus").get<unsigned>(), *rt.peer_stats);
         NetperfWorkload* pw = rt.netperf_peer_workload.get();
         peer_guest->active.push_back(
             [pw, peer_guest](GuestServices& s) { pw->run_boot_vcpu(peer_guest->kernel_xenbus(s), s); });

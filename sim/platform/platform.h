@@ -197,8 +197,8 @@ class Platform {
     NetbackParams netback_params_;
     std::vector<Netback*> netbacks_;
     void build_vif_driver(std::vector<BackendDriver>& drivers);
-    unsigned next_pirq_ = 16;                  // PIRQs handed to dom0's disks
-    std::unique_ptr<WireLink> wire_;           // dom0's physical NIC <-> the remote host
+    unsigned next_pirq_ = 16;                    // PIRQs handed to dom0's disks
+    std::unique_ptr<WireLink> wire_;             // dom0's physical NIC <-> the remote host
     std::unique_ptr<Dom0Network> dom0_network_;  // bridges + NIC (VifNetwork for netback)
     std::unique_ptr<RemoteHost> remote_host_;    // the far end of the wire
     std::uint64_t op_limit_ = 0;
