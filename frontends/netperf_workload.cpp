@@ -213,6 +213,7 @@ void NetperfWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
     s.mark_phase("pv_connect");
     if (!xb.connected() || !device_.connect(xb, s, vcpus_))
         return fail(s, "the network device did not connect (backend closed or refused it)");
+    while (peer_ready && !peer_ready()) wait(s, s.now_ns() + kPeerRetryNs);
     const NetDeviceFeatures f = device_.features();
     FlowOffloads off;
     off.tx_csum = f.tx_csum;

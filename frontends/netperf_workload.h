@@ -136,6 +136,12 @@ class NetperfWorkload {
     const NetperfEndpoint& endpoint(unsigned stream) const { return *streams_.at(stream)->ep; }
     const std::string& first_failure() const { return first_failure_; }
     bool device_connected() const { return device_.connected(); }
+    // For a peer that is another guest: whether a frame sent now would reach it (its vif is up on
+    // the bridge). Until it is, the workload retries after TCP's initial retransmission timeout
+    // (1 s, Linux TCP_TIMEOUT_INIT), as netperf's control connection would when its SYN is lost;
+    // the test starts only then. Empty: the peer is always there (the remote host).
+    std::function<bool()> peer_ready;
+    static constexpr std::uint64_t kPeerRetryNs = 1'000'000'000;
 
   private:
     struct Stream {

@@ -685,6 +685,11 @@ void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
             std::make_unique<NetperfWorkload>(mirrored, *peer_dev, *peer_guest->guest,
                                               peer_guest->config.at("vcpus").get<unsigned>(), *rt.peer_stats);
         NetperfWorkload* pw = rt.netperf_peer_workload.get();
+        const DomId pid = peer_guest->id;
+        rt.netperf->peer_ready = [this, pid] {
+            const Netback* b = netback(pid, 0);
+            return b && b->state() == XenbusStateConnected;
+        };
         peer_guest->active.push_back(
             [pw, peer_guest](GuestServices& s) { pw->run_boot_vcpu(peer_guest->kernel_xenbus(s), s); });
         peer_guest->other_vcpus.push_back([pw](GuestServices& s) { pw->run_vcpu(s); });
