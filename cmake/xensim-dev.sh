@@ -72,6 +72,9 @@ bench)
     # PV block: 4 KiB random reads at QD32 on a null disk (docs/performance.md).
     ./build-release/xensim bench scenarios/blk-randread-4k-qd32.json --set 'domains.1.disks.0.model="null"' \
         --set domains.1.disks.0.sectors=16777216 --set workloads.0.number_ios=1000000 --set stop.sim_time_ms=100000
+    # PV network: 64-byte UDP_STREAM packets from a guest to the wire (docs/performance.md).
+    ./build-release/xensim bench scenarios/net-udp-stream-64.json --set workloads.0.number=1000000 \
+        --set stop.sim_time_ms=100000
     ;;
 fuzz)
     install_missing
