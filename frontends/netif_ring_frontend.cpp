@@ -282,6 +282,60 @@ NetTxResult NetifRingFrontend::transmit(const EthernetFrame& frame) {
     return NetTxResult{NetTxVerdict::queued, needed, nspans};
 }
 
+bool NetifRingFrontend::transmit_raw(const std::vector<RawTxSlot>& slots) {
+    if (!ready_ || broken_) return false;
+    unsigned data = 0;
+    for (const RawTxSlot& x : slots) data += x.extra ? 0 : 1;
+    if (data > tx_free_ids_.size() || tx_.req_prod_pvt + slots.size() - tx_.rsp_cons > kTxRingSize) return false;
+    for (const RawTxSlot& x : slots) {
+        if (x.extra) {
+            netif_tx_request_t* xslot = RING_GET_REQUEST(&tx_, tx_.req_prod_pvt++);
+            std::memset(xslot, 0, sizeof(*xslot));
+            std::memcpy(xslot, &x.info, sizeof(x.info));
+            continue;
+        }
+        std::optional<std::uint64_t> pg = tx_page();
+        if (!pg) return false;  // slots written so far stay (and are answered)
+        std::memset(ops_.page(*pg), x.fill, kPageSize);
+        grant_ref_t ref = 0;
+        if (x.bogus_gref) {
+            ref = *x.bogus_gref;
+        } else {
+            std::optional<grant_ref_t> r = ops_.grant(*pg, /*readonly=*/true);
+            if (!r) {
+                tx_pages_.push_back(*pg);
+                return false;
+            }
+            stats_.grants_granted.inc();
+            ref = *r;
+        }
+        unsigned id = tx_free_ids_.back();
+        tx_free_ids_.pop_back();
+        TxSlot& s = tx_slots_[id];
+        s.used = true;
+        s.pending = false;
+        s.own_ref = !x.bogus_gref;
+        s.ref = ref;
+        s.gfn = *pg;
+        tx_unpushed_.push_back(id);
+        netif_tx_request_t req = x.req;
+        req.gref = ref;
+        req.id = std::uint16_t(id);
+        *RING_GET_REQUEST(&tx_, tx_.req_prod_pvt++) = req;
+    }
+    return true;
+}
+
+std::uint64_t NetifRingFrontend::tx_responses_seen(std::int16_t status) const {
+    return stats_.tx_responses.value(tx_status_name(status));
+}
+
+void NetifRingFrontend::publish_tx_producer(RING_IDX req_prod) {
+    if (!ready_) return;
+    xen_wmb();
+    tx_.sring->req_prod = req_prod;
+}
+
 bool NetifRingFrontend::push_tx() {
     if (!ready_ || tx_.req_prod_pvt == tx_.sring->req_prod) return false;
     for (unsigned id : tx_unpushed_) tx_slots_[id].pending = true;  // xennet_mark_tx_pending
@@ -323,12 +377,14 @@ NetifRingFrontend::TxGc NetifRingFrontend::collect_tx() {
                 mark_broken("tx_inactive_id");
                 return r;
             }
-            if (!ops_.end(s.ref)) {  // "Grant still in use by backend domain"
+            if (s.own_ref && !ops_.end(s.ref)) {  // "Grant still in use by backend domain"
                 mark_broken("tx_grant_in_use");
                 return r;
             }
-            stats_.grants_ended.inc();
-            ++r.grants_ended;
+            if (s.own_ref) {
+                stats_.grants_ended.inc();
+                ++r.grants_ended;
+            }
             tx_free_slot(rsp.id);
         }
         tx_.rsp_cons = prod;
@@ -714,7 +770,7 @@ std::vector<grant_ref_t> NetifRingFrontend::disconnect() {
     for (unsigned id = 0; id < kTxRingSize; ++id) {  // xennet_release_tx_bufs
         TxSlot& s = tx_slots_[id];
         if (!s.used) continue;
-        bool ended = end(s.ref);
+        bool ended = !s.own_ref || end(s.ref);
         tx_free_slot(id);
         if (!ended) tx_pages_.pop_back();  // the page tx_free_slot just pooled
     }
@@ -745,7 +801,7 @@ std::vector<grant_ref_t> NetifRingFrontend::disconnect() {
 std::size_t NetifRingFrontend::grants_live() const {
     std::size_t n = 0;
     for (const TxSlot& s : tx_slots_)
-        if (s.used) ++n;
+        if (s.used && s.own_ref) ++n;
     for (const RxSlot& s : rx_slots_)
         if (s.posted && s.buf.ref) ++n;
     for (const RxBuf& b : rx_pool_)

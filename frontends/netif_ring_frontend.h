@@ -187,6 +187,25 @@ class NetifRingFrontend {
         unsigned grants_ended = 0;
     };
     TxGc collect_tx();
+    // Writes requests a correct netfront never would (tests and frontends/netif_misbehaviour.h):
+    // each RawTxSlot becomes one ring slot at req_prod_pvt, published by the next push_tx. A data
+    // slot takes an id from the free list and a fresh page granted read-only (filled with `fill`),
+    // unless `bogus_gref` names a reference the engine never granted (it is then not ended when
+    // answered); an `extra` slot is written as given (no id, no response but NETIF_RSP_NULL).
+    // False (nothing written) when ids, pages or grants run short, or the ring has no room.
+    struct RawTxSlot {
+        netif_tx_request_t req{};  // gref and id are the engine's unless bogus_gref
+        bool extra = false;
+        netif_extra_info_t info{};  // extra: the slot's contents
+        std::optional<grant_ref_t> bogus_gref;
+        std::uint8_t fill = 0;
+    };
+    bool transmit_raw(const std::vector<RawTxSlot>& slots);
+    // Publishes req_prod as given (no request written): a producer the backend must refuse.
+    void publish_tx_producer(RING_IDX req_prod);
+    RING_IDX tx_req_prod_pvt() const { return tx_.req_prod_pvt; }
+    // TX responses seen with this status (the tx_responses counter family).
+    std::uint64_t tx_responses_seen(std::int16_t status) const;
     bool tx_stopped() const { return tx_stopped_; }
     unsigned tx_in_flight() const { return tx_.req_prod_pvt - tx_.rsp_cons; }
 
@@ -240,6 +259,7 @@ class NetifRingFrontend {
     struct TxSlot {
         bool used = false;
         bool pending = false;  // pushed: a response may name it (TX_PENDING)
+        bool own_ref = true;   // false: transmit_raw's bogus reference, not to be ended
         grant_ref_t ref = 0;
         std::uint64_t gfn = 0;
     };

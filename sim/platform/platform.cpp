@@ -252,6 +252,8 @@ void Platform::build_workloads() {
             build_misbehaviour(*rt, w);
         } else if (rt->type == "netperf") {
             build_netperf(*rt, w);
+        } else if (rt->type == "netif_misbehaviour") {
+            build_net_misbehaviour(*rt, w);
         } else if (rt->type == "vga_console") {
             DomId g = dom_id(w.at("guest"));
             VgaConsoleParams p;
@@ -713,6 +715,22 @@ void Platform::build_misbehaviour(WorkloadRuntime& rt, const json& w) {
     rt.misbehaviour = std::make_unique<BlkifMisbehaviour>(w.at("cases").get<std::vector<std::string>>(),
                                                           *rt.blkfront, *guest->guest, *rt.stats);
     BlkifMisbehaviour* m = rt.misbehaviour.get();
+    guest->active.push_back([m, guest](GuestServices& s) { m->run(guest->kernel_xenbus(s), s); });
+}
+
+void Platform::build_net_misbehaviour(WorkloadRuntime& rt, const json& w) {
+    DomainRuntime* guest = nullptr;
+    for (auto& d : domains_)
+        if (d->name == w.at("guest")) guest = d.get();
+    const unsigned nic = w.at("nic");
+    guest_netfront(*guest, nic);  // the scenario validation checked the nic exists
+    Netfront* device = guest->netfronts.at(nic).get();
+    rt.domains = {guest->id, 0};
+    rt.net_guest = guest->id;
+    rt.net_nic = nic;
+    rt.net_misbehaviour = std::make_unique<NetifMisbehaviour>(w.at("cases").get<std::vector<std::string>>(),
+                                                              *device, *guest->guest, *rt.stats);
+    NetifMisbehaviour* m = rt.net_misbehaviour.get();
     guest->active.push_back([m, guest](GuestServices& s) { m->run(guest->kernel_xenbus(s), s); });
 }
 

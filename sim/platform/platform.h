@@ -165,6 +165,8 @@ class Platform {
     // network wiring gives for it (netperf_hooks_); without one, a ScenarioError names the nic.
     void build_netperf(WorkloadRuntime& rt, const nlohmann::json& workload);
     NetDevice* guest_netfront(DomainRuntime& d, unsigned nic);
+    // A netif_misbehaviour workload (frontends/netif_misbehaviour.h) on a guest's netfront.
+    void build_net_misbehaviour(WorkloadRuntime& rt, const nlohmann::json& workload);
     void resolve_net_groups(WorkloadRuntime& w);
 
   private:

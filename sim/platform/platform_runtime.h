@@ -10,6 +10,7 @@
 #include "frontends/ata_piix.h"
 #include "frontends/blkfront.h"
 #include "frontends/blkif_misbehaviour.h"
+#include "frontends/netif_misbehaviour.h"
 #include "frontends/cpu_burn.h"
 #include "frontends/vga_console.h"
 #include "frontends/fio_workload.h"
@@ -132,6 +133,8 @@ struct Platform::WorkloadRuntime {
     std::unique_ptr<AtaPiix> ata;  // fio on an IDE disk: the guest's ata_piix driver
     std::unique_ptr<FioWorkload> fio;
     std::unique_ptr<BlkifMisbehaviour> misbehaviour;
+    // netif_misbehaviour: the guest's netfront misbehaving on purpose (net_guest / net_nic).
+    std::unique_ptr<NetifMisbehaviour> net_misbehaviour;
     // netperf: the guest's workload over its NetDevice (owned by the network wiring), and the
     // spec the peer's end was built from.
     std::unique_ptr<NetperfWorkload> netperf;

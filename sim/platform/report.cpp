@@ -653,6 +653,12 @@ json Platform::report(const RunResult& run) const {
                 {"backend_map_failures", back ? back->stats().map_failures.value() : 0},
                 {"backend_state", static_cast<int>(back ? back->state() : XenbusStateUnknown)}};
         }
+        if (w->net_misbehaviour) {
+            json cases = json::array();
+            for (const auto& o : w->net_misbehaviour->outcomes())
+                cases.push_back({{"case", o.name}, {"expected", o.expected}, {"got", o.got}, {"ok", o.ok}});
+            wj["misbehaviour"] = {{"cases", cases}};
+        }
         wj["domains"] = doms;
         wj["setup"] = setup;
         wj["window"] = window;

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "frontends/blkif_misbehaviour.h"
+#include "frontends/netif_misbehaviour.h"
 #include "sim/core/cost_model.h"
 
 namespace xensim {
@@ -363,8 +364,23 @@ ConfigNodePtr scenario_schema() {
                                        "concurrent flows, stream k on vCPU k % vcpus and that vCPU's queue")},
             },
             "a netperf-style network test from a guest over its PV nic (frontends/netperf_workload.h)");
+        auto net_misbehaviour = N::object(
+            {
+                {"name", N::string(std::nullopt, "workload name, unique"), true},
+                {"guest", N::string(std::nullopt, "guest whose netfront misbehaves on one of its nics"), true},
+                {"nic", N::integer(0, 0, 15, "", "index of the guest's nic in its nics")},
+                {"cases",
+                 N::array(N::enumeration("nineteen_frags_dropped", NetifMisbehaviour::case_names(),
+                                         "a misbehaviour"),
+                          0, 64,
+                          "cases to run in this order, the non-fatal ones first and at most one fatal one, "
+                          "last; empty: every non-fatal case, then producer_more_than_a_ring_ahead")},
+            },
+            "a guest's netfront writes malformed transmit requests and a bogus producer index; each is "
+            "answered as Linux netback answers it (frontends/netif_misbehaviour.h)");
         auto workload = N::variant({{"evtchn_pingpong", pingpong},
                                     {"netperf", netperf},
+                                    {"netif_misbehaviour", net_misbehaviour},
                                     {"fio", fio},
                                     {"blkif_misbehaviour", misbehaviour},
                                     {"xenbus_handshake", handshake},
@@ -575,6 +591,8 @@ void check_fio_geometry(const json& w, const json& disks, const std::string& at,
 // Checks across keys. `raw` is the scenario as written, for keys whose presence matters.
 void check_netperf(const json& w, const json& domains, long g, const std::string& at,
                    std::vector<ConfigError>& errors);
+void check_net_misbehaviour(const json& w, const json& workloads, const json& domains, long g,
+                            const std::string& at, std::vector<ConfigError>& errors);
 
 void cross_check(const json& raw, const json& e, std::vector<ConfigError>& errors) {
     const json& domains = e.at("domains");
@@ -733,12 +751,51 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
             need_domain("guest");  // dom0 too: its kernel talks to xenstored over a local ring
         } else if (w.at("type") == "netperf") {
             check_netperf(w, domains, need_domain("guest"), at, errors);
+        } else if (w.at("type") == "netif_misbehaviour") {
+            check_net_misbehaviour(w, workloads, domains, need_domain("guest"), at, errors);
         } else if (w.at("type") == "grant_copy") {
             long g = need_domain("guest");
             if (g == 0)
                 errors.push_back({at + "/guest", "a guest domain (not dom0, which runs the backend)",
                                   describe_json(w.at("guest"))});
         }
+    }
+}
+
+// A netif_misbehaviour workload: a guest's nic no netperf workload uses (as its guest or its peer),
+// and its cases with at most one fatal one, last (a fatal case disables the vif).
+void check_net_misbehaviour(const json& w, const json& workloads, const json& domains, long g,
+                            const std::string& at, std::vector<ConfigError>& errors) {
+    if (g == 0)
+        errors.push_back(
+            {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
+    const std::size_t nic = w.at("nic");
+    if (g > 0 && nic >= domains[g].at("nics").size())
+        errors.push_back({at + "/nic",
+                          "the index of one of the guest's nics (it has " +
+                              std::to_string(domains[g].at("nics").size()) + ")",
+                          describe_json(w.at("nic"))});
+    const std::string guest = w.at("guest");
+    for (const json& o : workloads) {
+        if (&o == &w || !o.contains("type")) continue;
+        const bool netperf = o.at("type") == "netperf";
+        const bool same = o.at("type") == "netif_misbehaviour" || netperf;
+        if (!same) continue;
+        const bool as_guest = o.value("guest", "") == guest && o.value("nic", 0u) == nic;
+        const bool as_peer = netperf && o.value("peer", "") == guest && nic == 0;
+        if (as_guest || as_peer) {
+            errors.push_back({at + "/nic", "a guest nic no other network workload uses",
+                              describe_json(w.at("nic"))});
+            break;
+        }
+    }
+    const json& cases = w.at("cases");
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+        if (!cases[k].is_string() || !NetifMisbehaviour::is_fatal(cases[k].get<std::string>())) continue;
+        if (k + 1 != cases.size())
+            errors.push_back({at + "/cases/" + std::to_string(k),
+                              "a non-fatal case (a fatal case disables the vif: only the last may be one)",
+                              describe_json(cases[k])});
     }
 }
 
