@@ -286,7 +286,8 @@ bool NetifRingFrontend::transmit_raw(const std::vector<RawTxSlot>& slots) {
     if (!ready_ || broken_) return false;
     unsigned data = 0;
     for (const RawTxSlot& x : slots) data += x.extra ? 0 : 1;
-    if (data > tx_free_ids_.size() || tx_.req_prod_pvt + slots.size() - tx_.rsp_cons > kTxRingSize) return false;
+    if (data > tx_free_ids_.size() || tx_.req_prod_pvt + slots.size() - tx_.rsp_cons > kTxRingSize)
+        return false;
     for (const RawTxSlot& x : slots) {
         if (x.extra) {
             netif_tx_request_t* xslot = RING_GET_REQUEST(&tx_, tx_.req_prod_pvt++);

@@ -367,7 +367,8 @@ ConfigNodePtr scenario_schema() {
         auto net_misbehaviour = N::object(
             {
                 {"name", N::string(std::nullopt, "workload name, unique"), true},
-                {"guest", N::string(std::nullopt, "guest whose netfront misbehaves on one of its nics"), true},
+                {"guest", N::string(std::nullopt, "guest whose netfront misbehaves on one of its nics"),
+                 true},
                 {"nic", N::integer(0, 0, 15, "", "index of the guest's nic in its nics")},
                 {"cases",
                  N::array(N::enumeration("nineteen_frags_dropped", NetifMisbehaviour::case_names(),
@@ -784,8 +785,8 @@ void check_net_misbehaviour(const json& w, const json& workloads, const json& do
         const bool as_guest = o.value("guest", "") == guest && o.value("nic", 0u) == nic;
         const bool as_peer = netperf && o.value("peer", "") == guest && nic == 0;
         if (as_guest || as_peer) {
-            errors.push_back({at + "/nic", "a guest nic no other network workload uses",
-                              describe_json(w.at("nic"))});
+            errors.push_back(
+                {at + "/nic", "a guest nic no other network workload uses", describe_json(w.at("nic"))});
             break;
         }
     }

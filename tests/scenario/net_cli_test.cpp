@@ -112,6 +112,47 @@ TEST(NetCli, FourQueuesCarryMorePacketsThanOne) {
     EXPECT_GT(net(four).at("pps").get<double>(), 1.5 * net(one).at("pps").get<double>());
 }
 
+// One guest's netfront misbehaves (frontends/netif_misbehaviour.h): every case is answered as Linux
+// netback answers it, the last (a producer more than a ring ahead) disables its vif; the other
+// guest's UDP_RR with the remote host meanwhile completes every transaction intact.
+TEST(NetCli, AMisbehavingNetfrontIsAnsweredAsLinuxAndTheOtherGuestIsUntouched) {
+    json r = run_scenario("net-misbehaving-guest");
+    const json* attacks = nullptr;
+    const json* victim = nullptr;
+    for (const json& w : r.at("workloads")) {
+        if (w.at("name") == "attacks") attacks = &w;
+        if (w.at("name") == "victim-rr") victim = &w;
+    }
+    ASSERT_TRUE(attacks && victim);
+    EXPECT_EQ(attacks->at("ops"), 9u);
+    EXPECT_EQ(attacks->at("failures"), 0u);
+    for (const json& c : attacks->at("misbehaviour").at("cases"))
+        EXPECT_TRUE(c.at("ok").get<bool>()) << c.dump();
+    const json& vif1 = r.at("stats").at("dom0").at("vif_1_0");
+    EXPECT_EQ(vif1.at("fatal_errors"), 1u);
+    EXPECT_EQ(vif1.at("queue0").at("tx_fatal").at("impossible_requests"), 1u);
+    EXPECT_EQ(victim->at("ops"), 2000u);
+    EXPECT_EQ(victim->at("failures"), 0u);
+    const json& n = victim->at("net");
+    EXPECT_EQ(n.at("transactions"), 2000u);
+    EXPECT_EQ(n.at("payload_errors"), 0u);
+    for (const auto& [where, count] : n.at("drops").items()) {
+        // The NIC's group is shared by every vif: its one refusal is the copy of the victim's first
+        // request (flooded before the bridge learned the remote host's address) that the attacker's
+        // disabled vif refused (Netback::deliver), not a frame of the victim's.
+        if (where == "network") {
+            EXPECT_EQ(count, 1u);
+            EXPECT_EQ(vif1.at("rx_dropped"), 1u);
+        } else {
+            EXPECT_EQ(count, 0u) << where;
+        }
+    }
+    const json& vif2 = r.at("stats").at("dom0").at("vif_2_0");
+    EXPECT_EQ(vif2.at("fatal_errors"), 0u);
+    EXPECT_EQ(vif2.at("rx_dropped"), 0u);
+    EXPECT_EQ(vif2.at("queue0").at("tx_dropped"), 0u);
+}
+
 // Same scenario and seed: the same report, bit for bit (but the host section).
 TEST(NetCli, SameSeedSameReport) {
     json a = run_scenario("net-udp-rr"), b = run_scenario("net-udp-rr");

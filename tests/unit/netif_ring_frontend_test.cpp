@@ -1213,3 +1213,55 @@ TEST(NetifRingFrontend, DisconnectEndsEveryGrant) {
 
 }  // namespace
 }  // namespace xensim
+
+namespace xensim {
+namespace {
+
+// transmit_raw (frontends/netif_misbehaviour.h's hook): slots written as given, each data slot with
+// its own id and read-only grant unless a bogus reference is named; an extra slot as given. The
+// answers free the ids; a bogus reference is never ended (the guest never granted it) and does not
+// count as a grant held.
+TEST(NetifRingFrontendRaw, RawSlotsAreWrittenAsGivenAndTheirAnswersFreeThem) {
+    Rig rig;
+    std::vector<Front::RawTxSlot> slots(3);
+    slots[0].req.size = 1000;
+    slots[0].req.flags = NETTXF_extra_info;
+    slots[1].extra = true;
+    slots[1].info.type = XEN_NETIF_EXTRA_TYPE_MAX;
+    slots[2].req.size = 10;
+    slots[2].req.offset = 4090;
+    slots[2].bogus_gref = 0x00ffffffu;
+    ASSERT_TRUE(rig.front->transmit_raw(slots));
+    EXPECT_EQ(rig.front->grants_live(), 1u);  // the bogus slot holds none
+    rig.front->push_tx();
+    netif_tx_request_t r0, r2;
+    netif_extra_info_t x;
+    RING_COPY_REQUEST(&rig.txb, 0, &r0);
+    RING_COPY_REQUEST(&rig.txb, 1, &x);
+    RING_COPY_REQUEST(&rig.txb, 2, &r2);
+    rig.txb.req_cons = 3;
+    EXPECT_EQ(r0.size, 1000u);
+    EXPECT_EQ(r0.flags, NETTXF_extra_info);
+    EXPECT_TRUE(rig.guest.grants.at(r0.gref).readonly);
+    EXPECT_EQ(x.type, XEN_NETIF_EXTRA_TYPE_MAX);
+    EXPECT_EQ(r2.gref, 0x00ffffffu);
+    EXPECT_EQ(r2.offset, 4090u);
+    EXPECT_NE(r0.id, r2.id);
+    rig.tx_write(r0.id, NETIF_RSP_ERROR);
+    rig.tx_write(0, NETIF_RSP_NULL);
+    rig.tx_write(r2.id, NETIF_RSP_ERROR);
+    rig.tx_push();
+    Front::TxGc gc = rig.front->collect_tx();  // would throw on ending a grant never made
+    EXPECT_EQ(gc.responses, 3u);
+    EXPECT_EQ(gc.grants_ended, 1u);
+    EXPECT_FALSE(rig.front->broken());
+    EXPECT_EQ(rig.front->tx_in_flight(), 0u);
+    EXPECT_EQ(rig.front->grants_live(), 0u);
+    EXPECT_EQ(rig.front->tx_responses_seen(NETIF_RSP_ERROR), 2u);
+    // A producer published as given.
+    rig.front->publish_tx_producer(rig.front->tx_req_prod_pvt() + 300);
+    EXPECT_EQ(rig.tx_sring()->req_prod, 303u);
+}
+
+}  // namespace
+}  // namespace xensim
