@@ -86,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"name":"t","domains":[{"name":"d0","type":"pv"}],"workloads":[{"type":"iperf3","name":"w"}]})",
             "/workloads/0/type: expected one of \"blkif_misbehaviour\", \"cpu_burn\", \"evtchn_pingpong\", "
             "\"fio\", "
-            "\"grant_copy\", \"netperf\", \"vga_console\", "
+            "\"grant_copy\", \"netif_misbehaviour\", \"netperf\", \"vga_console\", "
             "\"xenbus_handshake\", \"xenstore_ops\""},
         BadCase{
             "vga_console on a guest without a VGA",
@@ -198,7 +198,7 @@ TEST(ScenarioSchema, JsonSchemaDescribesEveryDeclaredKey) {
     EXPECT_EQ(dom["required"], json::array({"name"}));
     const json& cost = s["properties"]["platform"]["properties"]["cost"];
     EXPECT_EQ(cost["properties"]["handler"]["properties"]["IO_INSTRUCTION"]["default"], 500);
-    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 9u);
+    EXPECT_EQ(s["properties"]["workloads"]["items"]["oneOf"].size(), 10u);
 }
 
 // A double outside int64 is out of range, not cast: static_cast<int64_t>(double) of such a value is
