@@ -118,6 +118,9 @@ StatsGroup::StatsGroup(std::string name, StatsGroup* parent) : name_(std::move(n
 }
 
 StatsGroup::~StatsGroup() {
+    // A child that outlives its group (a driver kept past its domain's teardown) is left orphaned,
+    // not pointing at freed memory.
+    for (StatsGroup* child : children_) child->parent_ = nullptr;
     if (parent_) {
         auto& c = parent_->children_;
         c.erase(std::remove(c.begin(), c.end(), this), c.end());

@@ -698,12 +698,12 @@ void Platform::build_netperf(WorkloadRuntime& rt, const json& w) {
     } else {
         // The remote host runs the other end of every stream, with a NIC that offloads checksums
         // and segmentation (TSO) as a 10 Gbit/s server NIC does.
-        rt.peer_group = std::make_unique<StatsGroup>(name, &remote_host_->stats());
+        StatsGroup& peer_group = remote_host_->endpoint_group(name);
         FlowOffloads off;
         off.tx_csum = true;
         off.gso_tcpv4 = true;
         for (unsigned k = 0; k < spec.streams; ++k)
-            remote_host_->add_endpoint(make_peer_endpoint(spec, k, off, *rt.peer_group));
+            remote_host_->add_endpoint(make_peer_endpoint(spec, k, off, peer_group));
     }
     NetperfWorkload* np = rt.netperf.get();
     guest->active.push_back([np, guest](GuestServices& s) { np->run_boot_vcpu(guest->kernel_xenbus(s), s); });

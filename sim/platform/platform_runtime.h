@@ -148,7 +148,6 @@ struct Platform::WorkloadRuntime {
     // A guest-to-guest test's other end: the peer guest runs the mirrored spec (its passive end) on
     // its own netfront; its figures are not the workload's operations.
     std::unique_ptr<WorkloadStats> peer_stats;
-    std::unique_ptr<StatsGroup> peer_group;  // the remote host's engines of this workload
     std::unique_ptr<NetperfWorkload> netperf_peer_workload;
     DomId net_guest = 0;
     unsigned net_nic = 0;

@@ -26,6 +26,11 @@ RemoteHost::RemoteHost(sc_core::sc_module_name name, const RemoteHostParams& par
     wire_.set_sink(WireDirection::to_peer, [this](EthernetFrame&& f) { receive(std::move(f)); });
 }
 
+StatsGroup& RemoteHost::endpoint_group(const std::string& name) {
+    endpoint_groups_.push_back(std::make_unique<StatsGroup>(name, &group_));
+    return *endpoint_groups_.back();
+}
+
 void RemoteHost::add_endpoint(std::unique_ptr<NetperfEndpoint> endpoint) {
     owned_.push_back(std::move(endpoint));
     add_endpoint(*owned_.back());

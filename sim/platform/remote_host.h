@@ -66,6 +66,9 @@ class RemoteHost : public sc_core::sc_module {
                              std::uint16_t dst_port) const;
     // The stats group endpoints should be created under.
     StatsGroup& stats() { return group_; }
+    // A child group of stats() owned by the host, for one workload's endpoints (they are owned by
+    // the host too, so the group outlives them).
+    StatsGroup& endpoint_group(const std::string& name);
 
     // The wire's to_peer sink (public for tests): one frame arrives now.
     void receive(EthernetFrame&& frame);
@@ -79,6 +82,7 @@ class RemoteHost : public sc_core::sc_module {
     StatsGroup group_;
     Counter rx_frames, rx_bytes, rx_not_for_us, tx_frames, tx_bytes, tx_refused;
     CounterFamily rx_unclaimed;
+    std::vector<std::unique_ptr<StatsGroup>> endpoint_groups_;  // destroyed after owned_
     std::vector<std::unique_ptr<NetperfEndpoint>> owned_;
     std::vector<NetperfEndpoint*> endpoints_;
     std::size_t next_rr_ = 0;
