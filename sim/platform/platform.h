@@ -121,8 +121,6 @@ class Platform {
 
     // Per-domain and per-workload state, and counter snapshots (platform_runtime.h).
     struct Tally;
-    struct DomainRuntime;
-    struct WorkloadRuntime;
     struct VbdBackend;
 
   private:
