@@ -106,8 +106,8 @@ bool Netfront::talk_to_netback(XenbusClient& xb, GuestServices& s) {
     const bool ipv6_csum = rd("feature-ipv6-csum-offload").value_or(0) == 1;
     // xennet_fix_features: what the stack may hand us.
     features_.sg = profile_.offer_sg && be_sg_;
-    features_.gso_tcpv4 = features_.sg && profile_.offer_gso_tcpv4 && be_gso4_;
-    features_.gso_tcpv6 = features_.sg && profile_.offer_gso_tcpv6 && be_gso6_;
+    features_.gso_tcpv4 = features_.sg && profile_.offer_gso_tcpv4 && be_gso4_ && p_.tso;
+    features_.gso_tcpv6 = features_.sg && profile_.offer_gso_tcpv6 && be_gso6_ && p_.tso;
     features_.tx_csum = !no_csum;
     features_.tx_csum_ipv6 = profile_.offer_ipv6_csum && ipv6_csum;
     const unsigned wanted = p_.queues ? p_.queues : profile_.max_queues;

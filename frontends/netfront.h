@@ -74,6 +74,9 @@ struct NetfrontParams {
     std::string profile = "linux";
     unsigned queues = 0;        // 0: the profile's max_queues
     unsigned napi_budget = 64;  // NAPI_POLL_WEIGHT
+    // The guest stack's TSO (`ethtool -K eth0 tso off` clears it): without it the stack hands the
+    // driver MSS-sized TCP frames whatever was negotiated (netfront still offers GSO for receive).
+    bool tso = true;
 };
 
 class Netfront : public NetDevice {

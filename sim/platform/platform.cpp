@@ -626,6 +626,7 @@ NetDevice* Platform::guest_netfront(DomainRuntime& d, unsigned nic) {
     p.backend_domid = 0;
     p.profile = d.config.at("netfront").at("profile").get<std::string>();
     p.queues = d.config.at("netfront").at("queues").get<unsigned>();
+    p.tso = d.config.at("netfront").at("tso").get<bool>();
     auto nf = std::make_unique<Netfront>(*d.guest, p, *d.group);
     Netfront* raw = nf.get();
     d.netfronts.emplace(nic, std::move(nf));

@@ -212,6 +212,9 @@ ConfigNodePtr scenario_schema() {
                                          "which guest PV network driver (docs/netfront-profiles.md)")},
                          {"queues", N::integer(0, 0, 32, "queues",
                                                "queue pairs wanted per vif; 0: the profile's choice")},
+                         {"tso", N::boolean(true,
+                                            "the guest stack's TSO (ethtool -K tso): off sends TCP as "
+                                            "MSS-sized frames")},
                      },
                      "the guest's PV network driver")},
                 {"nics",
