@@ -17,6 +17,7 @@
 
 #include "models/dom0/backend_services.h"
 #include "sim/core/xen_abi.h"
+#include "sim/core/xenbus_state.h"
 
 namespace xensim {
 
@@ -26,6 +27,10 @@ class BackendKernel {
 
     // XenStore, thread context only. Paths are absolute.
     virtual std::optional<std::string> xs_read(const std::string& path) = 0;
+    // A node holding a decimal number (a ring-ref, a feature flag); nullopt if absent or not one.
+    std::optional<std::uint64_t> xs_read_uint(const std::string& path) {
+        return parse_xenstore_uint(xs_read(path));
+    }
     virtual bool xs_write(const std::string& path, const std::string& value) = 0;
     // XS_DIRECTORY: the children's names, or nullopt if the node does not exist (xenbus_directory
     // failing; xenbus_exists is this call's success).

@@ -11,10 +11,6 @@ namespace {
 
 constexpr unsigned kPage = 4096;
 
-std::optional<std::uint64_t> read_uint(BackendKernel& k, const std::string& path) {
-    return parse_xenstore_uint(k.xs_read(path));
-}
-
 }  // namespace
 
 struct Blkback::Ring {
@@ -216,13 +212,13 @@ bool Blkback::connect_rings(BackendServices& s) {
         return false;
     }
     persistent_ = p_.grant_mode == BlkbackParams::GrantMode::map && p_.feature_persistent &&
-                  read_uint(k, front_ + "/feature-persistent").value_or(0) == 1;
-    unsigned queues = read_uint(k, front_ + "/multi-queue-num-queues").value_or(1);
+                  k.xs_read_uint(front_ + "/feature-persistent").value_or(0) == 1;
+    unsigned queues = k.xs_read_uint(front_ + "/multi-queue-num-queues").value_or(1);
     if (queues == 0 || queues > p_.max_queues) {
         fail(s, "multi-queue-num-queues out of range");
         return false;
     }
-    ring_page_order_ = read_uint(k, front_ + "/ring-page-order").value_or(0);
+    ring_page_order_ = k.xs_read_uint(front_ + "/ring-page-order").value_or(0);
     if (ring_page_order_ > p_.max_ring_page_order) {
         fail(s, "ring-page-order out of range");
         return false;
@@ -232,14 +228,15 @@ bool Blkback::connect_rings(BackendServices& s) {
         const std::string dir = queues > 1 ? front_ + "/queue-" + std::to_string(q) : front_;
         std::vector<grant_ref_t> refs;
         for (unsigned i = 0; i < pages; ++i) {
-            auto ref = read_uint(k, dir + (ring_page_order_ ? "/ring-ref" + std::to_string(i) : "/ring-ref"));
+            auto ref =
+                k.xs_read_uint(dir + (ring_page_order_ ? "/ring-ref" + std::to_string(i) : "/ring-ref"));
             if (!ref) {
                 fail(s, "missing ring-ref in " + dir);
                 return false;
             }
             refs.push_back(*ref);
         }
-        auto evtchn = read_uint(k, dir + "/event-channel");
+        auto evtchn = k.xs_read_uint(dir + "/event-channel");
         if (!evtchn) {
             fail(s, "missing event-channel in " + dir);
             return false;

@@ -9,10 +9,6 @@ namespace {
 
 constexpr unsigned kPage = 4096;
 
-std::optional<std::uint64_t> read_uint(BackendKernel& k, const std::string& path) {
-    return parse_xenstore_uint(k.xs_read(path));
-}
-
 }  // namespace
 
 struct Netback::Queue {
@@ -190,18 +186,18 @@ bool Netback::map_ring(BackendServices& s, grant_ref_t ref, std::uint64_t& gfn, 
 bool Netback::connect(BackendServices& s) {
     BackendKernel& k = *kernel_;
     // read_xenbus_vif_flags.
-    if (read_uint(k, front_ + "/request-rx-copy").value_or(0) != 1) {
+    if (k.xs_read_uint(front_ + "/request-rx-copy").value_or(0) != 1) {
         fail(s, "request-rx-copy: only the copying receive path is supported");
         return false;
     }
-    if (read_uint(k, front_ + "/feature-rx-notify").value_or(0) != 1) {
+    if (k.xs_read_uint(front_ + "/feature-rx-notify").value_or(0) != 1) {
         fail(s, "feature-rx-notify is mandatory");
         return false;
     }
-    fe_sg_ = read_uint(k, front_ + "/feature-sg").value_or(0) == 1;
-    fe_gso4_ = read_uint(k, front_ + "/feature-gso-tcpv4").value_or(0) == 1;
-    fe_gso6_ = read_uint(k, front_ + "/feature-gso-tcpv6").value_or(0) == 1;
-    fe_mcast_ = read_uint(k, front_ + "/request-multicast-control").value_or(0) == 1;
+    fe_sg_ = k.xs_read_uint(front_ + "/feature-sg").value_or(0) == 1;
+    fe_gso4_ = k.xs_read_uint(front_ + "/feature-gso-tcpv4").value_or(0) == 1;
+    fe_gso6_ = k.xs_read_uint(front_ + "/feature-gso-tcpv6").value_or(0) == 1;
+    fe_mcast_ = k.xs_read_uint(front_ + "/request-multicast-control").value_or(0) == 1;
     // xen_net_read_rate: "bytes,usec".
     if (auto rate = k.xs_read(back_ + "/rate")) {
         const auto comma = rate->find(',');
@@ -214,7 +210,7 @@ bool Netback::connect(BackendServices& s) {
             }
         }
     }
-    const auto nq = read_uint(k, front_ + "/multi-queue-num-queues").value_or(1);
+    const auto nq = k.xs_read_uint(front_ + "/multi-queue-num-queues").value_or(1);
     if (nq == 0 || nq > p_.max_queues) {
         fail(s, "guest requested " + std::to_string(nq) + " queues, exceeding the maximum of " +
                     std::to_string(p_.max_queues));
@@ -237,17 +233,17 @@ bool Netback::connect(BackendServices& s) {
 
 bool Netback::connect_queue(BackendServices& s, unsigned q, const std::string& dir) {
     BackendKernel& k = *kernel_;
-    auto tx_ref = read_uint(k, dir + "/tx-ring-ref");
-    auto rx_ref = read_uint(k, dir + "/rx-ring-ref");
+    auto tx_ref = k.xs_read_uint(dir + "/tx-ring-ref");
+    auto rx_ref = k.xs_read_uint(dir + "/rx-ring-ref");
     if (!tx_ref || !rx_ref) {
         fail(s, "reading " + dir + "/ring-ref");
         return false;
     }
-    auto evt_tx = read_uint(k, dir + "/event-channel-tx");
-    auto evt_rx = read_uint(k, dir + "/event-channel-rx");
+    auto evt_tx = k.xs_read_uint(dir + "/event-channel-tx");
+    auto evt_rx = k.xs_read_uint(dir + "/event-channel-rx");
     std::optional<std::uint64_t> evt;
     if (!evt_tx || !evt_rx) {
-        evt = read_uint(k, dir + "/event-channel");
+        evt = k.xs_read_uint(dir + "/event-channel");
         if (!evt) {
             fail(s, "reading " + dir + "/event-channel(-tx/rx)");
             return false;

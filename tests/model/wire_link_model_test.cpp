@@ -40,7 +40,8 @@ std::ostream& operator<<(std::ostream& os, const Delivery& d) {
 void record_into(WireLink& link, std::vector<Delivery>& log) {
     for (WireDirection dir : {WireDirection::to_peer, WireDirection::to_host})
         link.set_sink(dir, [&log, dir](EthernetFrame&& f) {
-            log.push_back({sc_core::sc_time_stamp().value(), dir, f.size(), f.size() > 20 ? f.bytes[20] : std::uint8_t{0}});
+            log.push_back({sc_core::sc_time_stamp().value(), dir, f.size(),
+                           f.size() > 20 ? f.bytes[20] : std::uint8_t{0}});
         });
 }
 
