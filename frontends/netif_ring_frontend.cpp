@@ -63,7 +63,19 @@ NetifRingFrontend::Stats::Stats(StatsGroup& g)
       grants_ended(g, "grants_ended", "grants", "grants ended"),
       bogus_responses(g, "bogus_responses", "responses",
                       "responses naming a bad or inactive id, or a response producer overflow"),
-      broken(g, "broken", "events", "the device was disabled for further use, by cause") {}
+      broken(g, "broken", "events", "the device was disabled for further use, by cause"),
+      tx_pushes(g, "tx_pushes", "samples", "transmit pushes that published requests"),
+      tx_in_flight_sum(g, "tx_in_flight_sum", "slots",
+                       "transmit slots in flight just after each push, summed over tx_pushes"),
+      tx_in_flight_peak(g, "tx_in_flight_peak", "slots", "most transmit slots in flight after a push"),
+      rx_polls(g, "rx_polls", "samples", "receive polls that found the ring usable"),
+      rx_waiting_sum(g, "rx_waiting_sum", "responses",
+                     "receive responses waiting as each poll began, summed over rx_polls"),
+      rx_waiting_peak(g, "rx_waiting_peak", "responses", "most receive responses waiting at a poll"),
+      rx_empty_sum(g, "rx_empty_sum", "buffers",
+                   "posted receive buffers not yet filled as each poll began, summed over rx_polls"),
+      rx_no_buffer_peak(g, "rx_no_buffer_peak", "slots",
+                        "most receive ring slots without an empty posted buffer as a poll began") {}
 
 namespace {
 
@@ -344,6 +356,9 @@ bool NetifRingFrontend::push_tx() {
     int notify = 0;
     RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
     (notify ? stats_.tx_notifications_sent : stats_.tx_notifications_suppressed).inc();
+    stats_.tx_pushes.inc();
+    stats_.tx_in_flight_sum.inc(tx_in_flight());
+    stats_.tx_in_flight_peak.raise_to(tx_in_flight());
     return notify != 0;
 }
 
@@ -635,6 +650,17 @@ NetifRingFrontend::RxPoll NetifRingFrontend::poll(unsigned budget) {
         return out;
     }
     xen_rmb();  // see the responses up to rp
+    stats_.rx_polls.inc();
+    stats_.rx_waiting_sum.inc(rp - rx_.rsp_cons);
+    stats_.rx_waiting_peak.raise_to(rp - rx_.rsp_cons);
+    {
+        // Buffers the backend can still fill: posted and not yet answered (a backend answering
+        // more than was posted leaves none).
+        const unsigned waiting = rp - rx_.rsp_cons;
+        const unsigned empty = rx_posted() > waiting ? rx_posted() - waiting : 0;
+        stats_.rx_empty_sum.inc(empty);
+        stats_.rx_no_buffer_peak.raise_to(kRxRingSize - std::min<unsigned>(empty, kRxRingSize));
+    }
 
     unsigned work_done = 0, dropped_late = 0;
     const RING_IDX cons_before = rx_.rsp_cons;

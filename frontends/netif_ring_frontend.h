@@ -285,6 +285,10 @@ class NetifRingFrontend {
         CounterFamily rx_errors;
         Counter grants_granted, grants_ended, bogus_responses;
         CounterFamily broken;
+        // Ring occupancy, sampled: after each push that published requests (tx), and as each poll
+        // finds the ring (rx). A mean is a sum over its samples; a peak is over the whole run.
+        Counter tx_pushes, tx_in_flight_sum, tx_in_flight_peak;
+        Counter rx_polls, rx_waiting_sum, rx_waiting_peak, rx_empty_sum, rx_no_buffer_peak;
     };
 
     struct Gathered {                 // what xennet_get_responses collected for one packet

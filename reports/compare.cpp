@@ -55,6 +55,9 @@ constexpr const char* kWorkloadMetrics[] = {
     "net.payload_errors",
     "net.drops.*",
     "net.per_request.*",
+    "net.ring_occupancy.tx_in_flight_mean",
+    "net.ring_occupancy.rx_waiting_mean",
+    "net.ring_occupancy.rx_empty_buffers_mean",
 };
 constexpr const char* kDomainMetrics[] = {"exits_total", "hypercalls_total"};
 constexpr const char* kSimulationMetrics[] = {"sim_time_ns"};

@@ -46,7 +46,7 @@
 namespace xensim {
 
 // The report layout this comparison knows (docs/report-schema.md). Both reports must carry it.
-constexpr int kCompareSchemaVersion = 4;
+constexpr int kCompareSchemaVersion = 5;
 
 // Bad input: a report that cannot be read, is not JSON, is not a report, has a non-number where a
 // figure belongs, or whose schema_version differs from the other's. The message names the file

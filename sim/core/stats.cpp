@@ -206,6 +206,14 @@ std::uint64_t StatsGroup::sum_counters(const std::string& name) const {
     return n;
 }
 
+std::uint64_t StatsGroup::max_counters(const std::string& name) const {
+    std::uint64_t n = 0;
+    for (const Counter* c : counters_)
+        if (c->name() == name) n = std::max(n, c->value());
+    for (const StatsGroup* g : children_) n = std::max(n, g->max_counters(name));
+    return n;
+}
+
 const CounterFamily* StatsGroup::find_family(const std::string& dotted) const {
     return find_leaf<CounterFamily>(
         dotted, [](const StatsGroup& g) -> const std::vector<const CounterFamily*>& { return g.families_; });

@@ -130,6 +130,8 @@ class StatsGroup {
     // The sum of every counter (or counter family's total) called `name` in this group and all
     // groups below it (a driver's figure over its queues).
     std::uint64_t sum_counters(const std::string& name) const;
+    // The largest counter called `name` in this group and below (a high-water mark over queues).
+    std::uint64_t max_counters(const std::string& name) const;
 
   private:
     friend class Counter;

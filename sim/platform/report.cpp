@@ -216,6 +216,51 @@ Counts net_counts(const Platform::WorkloadRuntime& w) {
     return c;
 }
 
+// The ring occupancy samples netfront's queues take (NetifRingFrontend), summed over its queues;
+// the window's difference gives each mean. Not divided per operation: kept apart from net_counts.
+constexpr const char* kNetRingSums[] = {"tx_pushes", "tx_in_flight_sum", "rx_polls", "rx_waiting_sum",
+                                        "rx_empty_sum"};
+
+Counts net_ring_counts(const Platform::WorkloadRuntime& w) {
+    Counts c;
+    if (!w.netperf) return c;
+    for (const char* name : kNetRingSums)
+        c[std::string("net_ring.") + name] = net_side_sum(w.net_frontend_groups, name);
+    return c;
+}
+
+std::uint64_t net_side_max(const std::vector<const StatsGroup*>& groups, const char* counter) {
+    std::uint64_t n = 0;
+    for (const StatsGroup* g : groups)
+        if (g) n = std::max(n, g->max_counters(counter));
+    return n;
+}
+
+// How full the guest's rings ran: means over the window's samples (a push that published
+// transmit requests; a receive poll), peaks over the whole run and every queue.
+json ring_occupancy_json(const Platform::WorkloadRuntime& w, const Counts& window) {
+    auto mean = [&](const char* sum, const char* samples) {
+        const std::uint64_t n = count_of(window, std::string("net_ring.") + samples);
+        return n ? static_cast<double>(count_of(window, std::string("net_ring.") + sum)) /
+                       static_cast<double>(n)
+                 : 0.0;
+    };
+    const std::uint64_t rx_ring = NetifRingFrontend::kRxRingSize;
+    return {{"tx_ring_slots", NetifRingFrontend::kTxRingSize},
+            {"tx_pushes", count_of(window, "net_ring.tx_pushes")},
+            {"tx_in_flight_mean", mean("tx_in_flight_sum", "tx_pushes")},
+            {"tx_in_flight_peak", net_side_max(w.net_frontend_groups, "tx_in_flight_peak")},
+            {"rx_ring_slots", rx_ring},
+            {"rx_polls", count_of(window, "net_ring.rx_polls")},
+            {"rx_waiting_mean", mean("rx_waiting_sum", "rx_polls")},
+            {"rx_waiting_peak", net_side_max(w.net_frontend_groups, "rx_waiting_peak")},
+            {"rx_empty_buffers_mean", mean("rx_empty_sum", "rx_polls")},
+            {"rx_empty_buffers_low",
+             net_side_sum(w.net_frontend_groups, "rx_polls")
+                 ? json(rx_ring - std::min(rx_ring, net_side_max(w.net_frontend_groups, "rx_no_buffer_peak")))
+                 : json(nullptr)}};
+}
+
 // The netperf results: what the test moved, its rates, errors and drops by where they happened,
 // and the network path's counters per operation over the window.
 json net_json(const Platform::WorkloadRuntime& w, std::uint64_t dur, const Counts& window,
@@ -266,6 +311,7 @@ json net_json(const Platform::WorkloadRuntime& w, std::uint64_t dur, const Count
               {"backend_rx", totals.value("drops_backend_rx", std::uint64_t(0))},
               {"network", totals.value("drops_network", std::uint64_t(0))}}},
             {"first_failure", np.first_failure()},
+            {"ring_occupancy", ring_occupancy_json(w, window)},
             {"totals", totals},
             {"per_request", per_request},
             {"engines", streams}};
@@ -453,6 +499,7 @@ Platform::Tally Platform::workload_tally(const WorkloadRuntime& w) const {
     }
     for (const auto& [k, v] : block_counts(w)) t.counts[k] = v;
     for (const auto& [k, v] : net_counts(w)) t.counts[k] = v;
+    for (const auto& [k, v] : net_ring_counts(w)) t.counts[k] = v;
     return t;
 }
 

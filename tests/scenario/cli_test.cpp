@@ -93,7 +93,7 @@ TEST(Cli, SameScenarioAndSeedGiveIdenticalReports) {
         ASSERT_EQ(xensim("run " + src(s) + " --out " + b.string()).status, 0);
         json ra = read_json(a / "report.json"), rb = read_json(b / "report.json");
         EXPECT_EQ(strip_host(ra), strip_host(rb)) << s;
-        EXPECT_EQ(ra["schema_version"], 4);
+        EXPECT_EQ(ra["schema_version"], 5);
         EXPECT_TRUE(ra["host"].contains("wall_seconds"));
     }
 }

@@ -127,7 +127,7 @@ TEST(CompareCli, SchemaVersionMismatchAndOtherBadInputExitWithStatus2) {
 
     Result r = xensim("compare " + a.string() + " " + b.string() + " --tolerance 10%");
     EXPECT_EQ(r.status, 2) << r.output;
-    EXPECT_TRUE(has(r, "schema_version differs: " + a.string() + " has 4, " + b.string() + " has 1"))
+    EXPECT_TRUE(has(r, "schema_version differs: " + a.string() + " has 5, " + b.string() + " has 1"))
         << r.output;
 
     Result missing = xensim("compare " + a.string() + " " + (d / "nope.json").string());

@@ -173,6 +173,73 @@ TEST(NetCli, TcpStreamWithAndWithoutTso) {
     EXPECT_EQ(net(nogso).at("totals").at("grant_maps"), net(nogso).at("totals").at("grant_unmaps"));
 }
 
+// Ring occupancy as the report gives it (workloads[].net.ring_occupancy). An unlimited 64-byte
+// stream fills the transmit ring until netfront stops its queue: netfront_tx_slot_available
+// wants fewer than NET_TX_RING_SIZE - XEN_NETIF_NR_SLOTS_MIN - 1 = 256 - 18 - 1 = 237 slots in
+// flight, so 237 is the peak. UDP_RR keeps one slot in flight and finds one response per poll;
+// Linux refills every posted slot at once (255 of 256 buffers still empty when a packet waits),
+// the gplpv profile only when 64 are free (rx_refill_batch), so its ring runs down to 192.
+TEST(NetCli, RingOccupancyShowsAFullTransmitRingAndEachProfilesRefill) {
+    const json stream = net(run_scenario("net-udp-stream-64")).at("ring_occupancy");
+    EXPECT_EQ(stream.at("tx_ring_slots"), 256u);
+    EXPECT_EQ(stream.at("tx_in_flight_peak"), 237u);
+    EXPECT_GT(stream.at("tx_in_flight_mean").get<double>(), 100.0) << "the ring runs nearly full";
+    EXPECT_EQ(stream.at("tx_pushes"), 20000u) << "one push per frame, as Linux 6.1 transmits";
+    EXPECT_EQ(stream.at("rx_polls"), 0u) << "nothing comes back to a UDP_STREAM sender";
+    EXPECT_TRUE(stream.at("rx_empty_buffers_low").is_null());
+
+    const json linux = net(run_scenario("net-udp-rr")).at("ring_occupancy");
+    EXPECT_EQ(linux.at("tx_in_flight_mean").get<double>(), 1.0);
+    EXPECT_EQ(linux.at("tx_in_flight_peak"), 1u);
+    EXPECT_EQ(linux.at("rx_polls"), 2000u);
+    EXPECT_EQ(linux.at("rx_waiting_mean").get<double>(), 1.0);
+    EXPECT_EQ(linux.at("rx_empty_buffers_low"), 255u);
+
+    const json gplpv = net(run_scenario("net-profile-gplpv")).at("ring_occupancy");
+    EXPECT_EQ(gplpv.at("rx_empty_buffers_low"), 256u - 64);
+    EXPECT_LT(gplpv.at("rx_empty_buffers_mean").get<double>(), 255.0);
+    EXPECT_GT(gplpv.at("rx_empty_buffers_mean").get<double>(), 192.0);
+}
+
+// `xensim compare` over the driver profiles on one UDP_RR workload, as an architect compares
+// them: linux against gplpv moves the receive-side figures gplpv's batched refill changes
+// (notifications suppressed, empty buffers) and nothing of the transmit path; linux against
+// winpv on a one-vCPU guest (one queue either way) moves nothing.
+TEST(NetCli, CompareShowsWhatEachDriverProfileChanges) {
+    fs::path d = temp_dir("net-compare");
+    auto run = [&](const std::string& name) {
+        Result r = xensim("run " + src("scenarios/" + name + ".json") + " --out " + (d / name).string());
+        EXPECT_EQ(r.status, 0) << r.output;
+        return (d / name / "report.json").string();
+    };
+    const std::string linux = run("net-udp-rr"), gplpv = run("net-profile-gplpv"),
+                      winpv = run("net-profile-winpv");
+
+    Result g =
+        xensim("compare " + linux + " " + gplpv + " --tolerance 0 --json " + (d / "gplpv.json").string());
+    EXPECT_EQ(g.status, 1) << "figures moved\n" << g.output;
+    auto row = [](const Result& r, const std::string& metric) {
+        const std::size_t at = r.output.find("  " + metric + " ");
+        return at == std::string::npos ? std::string() : r.output.substr(at, r.output.find('\n', at) - at);
+    };
+    for (const char* m : {"net.per_request.frontend_rx_notifications_suppressed",
+                          "net.ring_occupancy.rx_empty_buffers_mean"}) {
+        EXPECT_NE(row(g, m).find("MOVED"), std::string::npos) << m << "\n" << g.output;
+    }
+    for (const char* m : {"net.per_request.frontend_tx_slots", "net.per_request.grant_copies",
+                          "net.ring_occupancy.tx_in_flight_mean", "per_request.exits_total"}) {
+        EXPECT_FALSE(row(g, m).empty()) << m << "\n" << g.output;
+        EXPECT_EQ(row(g, m).find("MOVED"), std::string::npos) << m << "\n" << g.output;
+    }
+    const json cj = read_json(d / "gplpv.json");
+    EXPECT_GE(cj.at("moved").get<int>(), 2);
+
+    Result w = xensim("compare " + linux + " " + winpv + " --tolerance 0");
+    EXPECT_EQ(w.status, 0) << w.output;
+    EXPECT_NE(w.output.find("verdict: pass"), std::string::npos) << w.output;
+    fs::remove_all(d);
+}
+
 // Same scenario and seed: the same report, bit for bit (but the host section).
 TEST(NetCli, SameSeedSameReport) {
     json a = run_scenario("net-udp-rr"), b = run_scenario("net-udp-rr");

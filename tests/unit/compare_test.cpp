@@ -131,7 +131,7 @@ TEST(CompareToleranceSet, APatternOrTheDefaultGivenTwiceIsAnError) {
 
 json report(const std::string& workload = "w") {
     return json::parse(R"({
-      "schema_version": 4,
+      "schema_version": 5,
       "scenario": {"name": "s", "file": "s.json"},
       "workloads": [{
         "name": ")" + workload +
@@ -348,11 +348,11 @@ TEST(CompareReports, SchemaVersionsMustMatchAndBeKnown) {
         FAIL() << "expected ReportInputError";
     } catch (const ReportInputError& e) {
         std::string msg = e.what();
-        EXPECT_NE(msg.find("base.json has 4"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("base.json has 5"), std::string::npos) << msg;
         EXPECT_NE(msg.find("new.json has 1"), std::string::npos) << msg;
     }
     json future = report();
-    future["schema_version"] = 5;
+    future["schema_version"] = 6;
     EXPECT_THROW(compare(future, future), ReportInputError) << "a layout this comparison does not know";
     json none = report();
     none.erase("schema_version");
