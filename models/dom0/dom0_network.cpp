@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "sim/core/sim_time.h"
+
 namespace xensim {
 
 namespace {
@@ -60,6 +62,7 @@ bool Dom0Network::start(BackendKernel& kernel, BackendServices& s) {
 }
 
 std::uint64_t Dom0Network::now_ps(BackendServices&) {
+    sim_time::sync();
     last_now_ps_ = std::max(last_now_ps_, static_cast<std::uint64_t>(sc_core::sc_time_stamp().value()));
     return last_now_ps_;
 }
@@ -189,6 +192,7 @@ bool Dom0Network::uplink_send(EthernetFrame&& frame, std::function<void(BackendS
 }
 
 void Dom0Network::wire_rx(EthernetFrame&& frame) {
+    sim_time::sync();
     const std::uint64_t now = sc_core::sc_time_stamp().value();
     if (!up_) {
         stats_.rx_link_down.inc();

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "sim/core/sim_time.h"
+
 namespace xensim {
 
 WireLink::WireLink(sc_core::sc_module_name name, const WireParams& params, StatsGroup& parent)
@@ -20,6 +22,7 @@ void WireLink::set_sink(WireDirection dir, Sink sink) {
 WireTransmit WireLink::send(WireDirection dir, EthernetFrame frame) {
     if (!sinks_[static_cast<std::size_t>(dir)])
         throw std::logic_error(std::string(name()) + ": no sink for " + wire_direction_name(dir));
+    sim_time::sync();
     const std::uint64_t now = sc_core::sc_time_stamp().value();
     WireTransmit t = wire_.transmit(dir, frame, now);
     if (!t.ok()) return t;
@@ -35,6 +38,7 @@ void WireLink::arm(std::uint64_t now_ps) {
 }
 
 void WireLink::deliver() {
+    sim_time::sync();
     const std::uint64_t now = sc_core::sc_time_stamp().value();
     while (!pending_.empty() && pending_.begin()->first.first <= now) {
         auto node = pending_.extract(pending_.begin());

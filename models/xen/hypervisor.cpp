@@ -157,6 +157,14 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
 
 Hypervisor::~Hypervisor() = default;
 
+std::uint64_t Hypervisor::horizon_ps() const {
+    const std::uint64_t now = sc_core::sc_time_stamp().value();  // SystemC's, not a run-ahead's
+    if (sc_core::sc_pending_activity_at_current_time()) return now;
+    const std::uint64_t until = sc_core::sc_time_to_pending_activity().value();
+    const std::uint64_t next = until > ~std::uint64_t{0} - now ? ~std::uint64_t{0} : now + until;
+    return std::min(next, stop_ps_);
+}
+
 DomainRecord& Hypervisor::create_domain(const DomainSpec& spec) {
     if (domains_.find(spec.id)) throw std::logic_error("domain id created twice");
     DomainRecord& rec = domains_.add(spec.id, spec.name, spec.id == 0, spec.vcpus, spec.memory_pages);
@@ -288,8 +296,7 @@ bool Hypervisor::send_buffered_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     }
     stats.buffered_ioreqs.inc();
     if (tracer_.on(TraceCategory::ioreq))
-        tracer_.emit(trace_events::ioreq_buffered, TraceTrack::vcpu(guest, v.id()),
-                     sc_core::sc_time_stamp().value(), 0,
+        tracer_.emit(trace_events::ioreq_buffered, TraceTrack::vcpu(guest, v.id()), sim_time::now_ps(), 0,
                      {ioreq_type_name(type), std::string_view(hex_string(addr)), std::uint64_t{size}, data});
     v.hypervisor_work(cost_.ioreq_buffered);
     event_channels_->notify_via_xen(guest, srv.bufioreq_port);
@@ -431,6 +438,7 @@ const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned lo
 }
 
 void Hypervisor::raise_pirq_at(DomId dom, unsigned pirq, std::uint64_t at_ps) {
+    sim_time::sync();  // schedules relative to SystemC time
     std::uint64_t now = sc_core::sc_time_stamp().value();
     device_irqs_.push({std::max(at_ps, now), device_irq_seq_++, dom, pirq});
     device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
@@ -644,6 +652,7 @@ long Hypervisor::do_vcpu_op(Vcpu& v, const HypercallArgs& a) {
             const auto* t = reinterpret_cast<const vcpu_set_singleshot_timer_t*>(a[2]);
             if (!t) return -XEN_EFAULT;
             const vcpu_set_singleshot_timer_t copy = *t;  // copied once
+            sim_time::sync();                             // schedules relative to SystemC time
             const std::uint64_t now_ps = sc_core::sc_time_stamp().value();
             const std::uint64_t now_ns = now_ps / 1000;
             // VCPU_SSHOTTMR_future: a timeout already in the past is refused with -ETIME.

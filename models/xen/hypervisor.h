@@ -48,6 +48,14 @@ struct HypervisorParams {
     GrantTableLimits grant_table;
     bool posted_interrupts = false;
     ApicVirtualization apic_virtualization = ApicVirtualization::off;
+    // Temporal decoupling (docs/temporal-decoupling.md): work that ends before anything else can
+    // happen runs without a SystemC wait. Reports are identical either way; off = every wait.
+    bool fast_paths = true;
+};
+
+// How often each fast path was taken (not in the stats: a report must not depend on fast_paths).
+struct FastPathCounts {
+    std::uint64_t run_ahead = 0;  // Vcpu::run_guest stretches run ahead of SystemC time
 };
 
 struct DomainSpec {
@@ -67,6 +75,13 @@ class Hypervisor : public sc_core::sc_module {
     Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                const Clock& clock, Tracer& tracer, StatsGroup& root);
     ~Hypervisor() override;
+
+    // The time before which nothing but the running process can act: SystemC's next pending
+    // activity (the current time when something is pending now) or the run's stop time, whichever
+    // is first. Work ending strictly before it cannot interleave with anything (sim_time.h).
+    std::uint64_t horizon_ps() const;
+    void set_stop_ps(std::uint64_t ps) { stop_ps_ = ps; }
+    FastPathCounts& fast_path_counts() { return fast_path_counts_; }
 
     DomainRecord& create_domain(const DomainSpec& spec);
     Vcpu& vcpu(DomId dom, unsigned id);
@@ -185,6 +200,8 @@ class Hypervisor : public sc_core::sc_module {
     void on_upcall_kick(DomId dom, unsigned vcpu);
 
     HypervisorParams params_;
+    std::uint64_t stop_ps_ = ~std::uint64_t{0};
+    FastPathCounts fast_path_counts_;
     const CostModel& cost_;
     const Clock& clock_;
     Tracer& tracer_;

@@ -171,6 +171,7 @@ void Scheduler::enqueue(PhysicalCpu& p, Vcpu& v) {
 }
 
 int Scheduler::wake(Vcpu& v, int from_pcpu) {
+    sim_time::sync();  // every decision is made at, and notifies relative to, SystemC time
     if (v.state_ != VcpuState::blocked) return -1;
     v.state_ = VcpuState::runnable;
     if (v.prio_ == SchedPriority::under) v.prio_ = SchedPriority::boost;
@@ -347,6 +348,7 @@ void Scheduler::trace_run(Vcpu& v) {
 }
 
 void Scheduler::block(Vcpu& v) {
+    sim_time::sync();  // every decision is made at, and notifies relative to, SystemC time
     trace_run(v);
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);
@@ -360,6 +362,7 @@ void Scheduler::block(Vcpu& v) {
 }
 
 void Scheduler::yield(Vcpu& v) {
+    sim_time::sync();  // every decision is made at, and notifies relative to, SystemC time
     trace_run(v);
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);

@@ -1,5 +1,8 @@
 #include "models/xen/vcpu.h"
 
+#include <stdexcept>
+#include <string>
+
 #include "models/xen/hypervisor.h"
 #include "sim/core/trace_events.h"
 
@@ -43,6 +46,7 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
 std::uint64_t Vcpu::now_ps() const { return sc_core::sc_time_stamp().value() + owed_ps_; }
 
 void Vcpu::thread_main() {
+    thread_ = sc_core::sc_get_current_process_b();
     wait_until_running();
     deliver_upcalls();
     if (program_) program_();
@@ -55,7 +59,10 @@ void Vcpu::thread_main() {
 }
 
 void Vcpu::wait_until_running() {
-    while (state_ != VcpuState::running) wait(scheduled_ev_);
+    while (state_ != VcpuState::running) {
+        check_nothing_owed();
+        wait(scheduled_ev_);
+    }
 }
 
 void Vcpu::owe(Cycles c) {
@@ -75,21 +82,55 @@ void Vcpu::close_accounting(std::uint64_t end_ps) {
     // Called once, before accounting closes; the thread is suspended in one wait at most.
     if (in_guest_mode_)
         count_guest(std::min(wait_uncounted_, clock_.cycles(end_ps - wait_since_ps_)));
-    else if (in_hypervisor_wait_)
+    else if (in_hypervisor_wait_ && end_ps > wait_since_ps_)  // (a run-ahead guest part comes first)
         count_hypervisor(std::min(wait_uncounted_, clock_.cycles(end_ps - wait_since_ps_)));
 }
 
 void Vcpu::settle() { hypervisor_work(0); }
 
+bool Vcpu::run_ahead(Cycles c) {
+    if (!hv_.params().fast_paths || c == 0 || state_ != VcpuState::running || owed_cycles_ != 0) return false;
+    // Only on this vCPU's own thread: another thread's wait would not pay this vCPU's debt.
+    if (sc_core::sc_get_current_process_b() != thread_) return false;
+    if (preempt_requested_ || irq_pending_signal_ || upcall_deliverable() || irq_deliverable()) return false;
+    const std::uint64_t ps = clock_.ps(c);
+    if (now_ps() + ps >= hv_.horizon_ps()) return false;
+    count_guest(c);
+    owed_guest_ps_ += ps;
+    owed_ps_ += ps;
+    sim_time::owing = this;
+    ++hv_.fast_path_counts().run_ahead;
+    return true;
+}
+
+void Vcpu::check_nothing_owed() const {
+    // A thread that waits while time is owed would let other processes run in its past.
+    if (sim_time::owing)
+        throw std::logic_error(std::string(name()) + ": waited while run-ahead time was owed");
+}
+
+void Vcpu::sync() {
+    // The owed guest time comes first in owed_ps_; entry costs owed after it stay owed.
+    const std::uint64_t ps = owed_guest_ps_;
+    if (!ps) return;
+    owed_guest_ps_ = 0;
+    owed_ps_ -= ps;
+    sim_time::owing = nullptr;
+    wait(sc_time::from_value(ps));
+}
+
 void Vcpu::hypervisor_work(Cycles c) {
     const Cycles cycles = owed_cycles_ + c;
     const std::uint64_t ps = owed_ps_ + clock_.ps(c);
+    const std::uint64_t guest_ps = owed_guest_ps_;  // runs first, counted when owed
     owed_ps_ = 0;
     owed_cycles_ = 0;
+    owed_guest_ps_ = 0;
+    if (guest_ps) sim_time::owing = nullptr;
     if (!ps) return;
     wait_until_running();
     in_hypervisor_wait_ = true;
-    wait_since_ps_ = now_ps();
+    wait_since_ps_ = now_ps() + guest_ps;
     wait_uncounted_ = cycles;
     wait(sc_time::from_value(ps));
     in_hypervisor_wait_ = false;
@@ -97,10 +138,12 @@ void Vcpu::hypervisor_work(Cycles c) {
 }
 
 void Vcpu::run_guest(Cycles c) {
+    if (run_ahead(c)) return;
     settle();
     std::uint64_t remaining = clock_.ps(c);
     Cycles counted = 0;  // of this request's cycles
     while (remaining > 0) {
+        settle();  // an upcall handler's guest code (below) may have run ahead
         wait_until_running();
         if (preempt_requested_) {  // requested while we were not yet waiting on wake_ev_
             stats.preemptions.inc();
@@ -115,6 +158,7 @@ void Vcpu::run_guest(Cycles c) {
         in_guest_mode_ = true;
         wait_since_ps_ = t0;
         wait_uncounted_ = c - counted;
+        check_nothing_owed();
         wait(sc_time::from_value(remaining), wake_ev_);
         in_guest_mode_ = false;
         const std::uint64_t ran = std::min(remaining, now_ps() - t0);
@@ -257,11 +301,13 @@ void Vcpu::eoi() {
 }
 
 bool Vcpu::inject_irq(std::uint8_t vector, int from_pcpu) {
+    sim_time::sync();
     irq_pending_.set(vector);
     return kick(from_pcpu, "ipi:irq");
 }
 
 bool Vcpu::kick(int from_pcpu, const char* cause) {
+    sim_time::sync();  // another process is told: at the time the full path would tell it
     switch (state_) {
         case VcpuState::blocked:
             stats.wakeups.inc();

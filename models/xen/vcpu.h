@@ -54,6 +54,7 @@
 #include "models/xen/domain_table.h"
 #include "models/xen/scheduler.h"
 #include "sim/core/cost_model.h"
+#include "sim/core/sim_time.h"
 #include "sim/core/stats.h"
 
 namespace xensim {
@@ -65,7 +66,7 @@ enum class UpcallMode { none, callback_vector, percpu_vector, pv_callback };
 enum class ApicVirtualization { off, register_virt, full };
 enum class VcpuState { blocked, runnable, running };
 
-class Vcpu : public sc_core::sc_module {
+class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
   public:
     SC_HAS_PROCESS(Vcpu);
     Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, DomainType type, unsigned id,
@@ -146,7 +147,14 @@ class Vcpu : public sc_core::sc_module {
     void wait_until_running();
     void after_hypervisor_work();  // VM entry: honour a preemption request, then deliver
     void owe(Cycles c);            // hypervisor time waited for at the next settle()
-    void count_guest(Cycles c);    // guest cycles that ran (not after accounting closed)
+    // The fast path of run_guest (docs/temporal-decoupling.md, step 1): counts the cycles and owes
+    // their time when the stretch ends strictly before the horizon (Hypervisor::horizon_ps) and
+    // nothing could end it early; false: run it with a wait.
+    bool run_ahead(Cycles c);
+    std::uint64_t run_ahead_ps() const override { return owed_guest_ps_; }
+    void sync() override;             // waits the owed guest time out (sim_time::sync)
+    void check_nothing_owed() const;  // before a raw wait: throws std::logic_error if time is owed
+    void count_guest(Cycles c);       // guest cycles that ran (not after accounting closed)
     void count_hypervisor(Cycles c);
     void close_accounting(std::uint64_t end_ps);  // Scheduler::finish: count the work under way
     void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
@@ -194,8 +202,11 @@ class Vcpu : public sc_core::sc_module {
     SchedPriority prio_ = SchedPriority::under;
     bool preempt_requested_ = false;
     bool ran_in_period_ = false;
-    std::uint64_t owed_ps_ = 0;  // exit / trap entry cost not yet waited for (settle())
-    Cycles owed_cycles_ = 0;     // the same in cycles, counted when waited for
+    std::uint64_t owed_ps_ = 0;  // time not yet waited for (settle()): owed guest time, then entry costs
+    std::uint64_t owed_guest_ps_ = 0;
+    const sc_core::sc_process_b* thread_ = nullptr;  // this vCPU's SystemC thread  // the part of owed_ps_
+                                                     // that is guest time run ahead (counted)
+    Cycles owed_cycles_ = 0;                         // the same in cycles, counted when waited for
     // The wait under way, for close_accounting(): a stretch of guest code (in_guest_mode_) or
     // hypervisor work (in_hypervisor_wait_), when it began and the cycles it has not counted yet.
     bool in_hypervisor_wait_ = false;

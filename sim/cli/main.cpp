@@ -214,6 +214,9 @@ int run(const Args& a) {
             std::cout << "workload " << w["name"].get<std::string>() << ": " << w["ops"] << " operations = "
                       << static_cast<std::uint64_t>(wall > 0 ? w["ops"].get<double>() / wall : 0.0)
                       << " per host second\n";
+        // How often the fast paths ran (docs/temporal-decoupling.md); not in the report, which must
+        // not depend on platform.fast_paths.
+        std::cout << "fast paths: run_ahead " << platform.hypervisor().fast_path_counts().run_ahead << "\n";
     } else {
         write_file(a.out + "/report.json", report.dump(2) + "\n");
         // The stats catalog: every counter with its value, unit and description.

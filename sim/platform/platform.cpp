@@ -1,5 +1,6 @@
 #include "sim/platform/platform.h"
 
+#include "sim/core/sim_time.h"
 #include "sim/core/trace_events.h"
 #include "models/dom0/dom0_network.h"
 #include "sim/platform/dom0_kernel.h"
@@ -31,6 +32,7 @@ HypervisorParams hypervisor_params(const json& p) {
     hp.grant_table.max_grant_frames = p.at("grant_table").at("max_grant_frames");
     hp.grant_table.max_maptrack_frames = p.at("grant_table").at("max_maptrack_frames");
     hp.posted_interrupts = p.at("hvm").at("posted_interrupts");
+    hp.fast_paths = p.at("fast_paths");
     std::string apicv = p.at("hvm").at("apic_virtualization");
     hp.apic_virtualization = apicv == "full"       ? ApicVirtualization::full
                              : apicv == "register" ? ApicVirtualization::register_virt
@@ -199,7 +201,7 @@ void Platform::build_workloads() {
         rt->stats->on_progress = [this, wr] {
             if (wr->stats->ops.value() != wr->seen_ops) {
                 wr->seen_ops = wr->stats->ops.value();
-                wr->last_op_ps = sc_core::sc_time_stamp().value();
+                wr->last_op_ps = sim_time::now_ps();
             }
             if (wr->stats->done && !wr->closed) close_window(*wr, "finished");
             on_progress();
@@ -526,7 +528,7 @@ void Platform::toolstack_detach(VbdBackend& vbd, GuestServices& dom0) {
 void Platform::trace_blkfront(Blkfront& front, DomId guest) {
     namespace te = trace_events;
     Tracer* t = &tracer_;
-    auto now = [] { return sc_core::sc_time_stamp().value(); };
+    auto now = [] { return sim_time::now_ps(); };
     auto on_vcpu = [guest](GuestServices& s) { return TraceTrack::vcpu(guest, s.vcpu_id()); };
     front.trace.submit = [t, now, on_vcpu](GuestServices& s, unsigned q, const BlockIo& io) {
         static constexpr std::string_view kOps[] = {"read", "write", "flush", "discard"};
@@ -546,7 +548,7 @@ void Platform::trace_blkfront(Blkfront& front, DomId guest) {
 void Platform::trace_blkback(Blkback& back) {
     namespace te = trace_events;
     Tracer* t = &tracer_;
-    auto now = [] { return sc_core::sc_time_stamp().value(); };
+    auto now = [] { return sim_time::now_ps(); };
     auto on_dom0 = [](BackendServices& s) {
         return TraceTrack::vcpu(0, static_cast<VcpuGuestServices&>(s).vcpu_id());
     };
@@ -995,11 +997,13 @@ void Platform::on_progress() {
     std::uint64_t ops = 0;
     for (auto& w : workloads_) ops += w->stats->ops.value();
     if (op_limit_ && ops >= op_limit_ && !stopped_for_ops_) {
+        sim_time::sync();  // the run stops at the time the full path would stop it
         stopped_for_ops_ = true;
         for (auto& w : workloads_)
             if (w->opened) close_window(*w, "op_limit");
         sc_core::sc_stop();
     } else if (finite_workloads_done() && !stopping_) {
+        sim_time::sync();
         stopping_ = true;
         done_ps_ = sc_core::sc_time_stamp().value();
         // The report ends here: pCPU and vCPU time is counted up to now, not in the grace tail.
@@ -1024,6 +1028,7 @@ RunResult Platform::run() {
     RunResult r;
     std::uint64_t limit_ms = scenario_.effective.at("stop").at("sim_time_ms");
     hv_->start();
+    hv_->set_stop_ps(limit_ms * 1'000'000'000ull);
     auto t0 = std::chrono::steady_clock::now();
     sc_core::sc_start(sc_core::sc_time(static_cast<double>(limit_ms), sc_core::SC_MS),
                       sc_core::SC_EXIT_ON_STARVATION);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "sim/core/sim_time.h"
 #include "sim/core/version.h"
 
 namespace xensim {
@@ -467,7 +468,7 @@ json block_json(const Platform::WorkloadRuntime& w, std::uint64_t dur, const Cou
 
 Platform::Tally Platform::domain_tally(const DomainRuntime& d) const {
     Tally t;
-    t.at_ps = sc_core::sc_time_stamp().value();
+    t.at_ps = sim_time::now_ps();
     for (Vcpu* v : const_cast<Hypervisor&>(*hv_).vcpus(d.id)) {
         for (const auto& [reason, n] : v->stats.exits.labels()) t.counts["exits." + reason] += *n;
         for (const auto& [op, n] : v->stats.hypercalls.labels()) t.counts["hypercalls." + op] += *n;
@@ -477,7 +478,7 @@ Platform::Tally Platform::domain_tally(const DomainRuntime& d) const {
 
 Platform::Tally Platform::workload_tally(const WorkloadRuntime& w) const {
     Tally t;
-    t.at_ps = sc_core::sc_time_stamp().value();
+    t.at_ps = sim_time::now_ps();
     for (DomId id : w.domains) {
         for (const auto& d : domains_)
             if (d->id == id) {

@@ -55,6 +55,11 @@ ConfigNodePtr scenario_schema() {
                 {"pcpus", N::integer(2, 1, 64, "CPUs", "physical CPUs")},
                 {"cpu_mhz", N::integer(2100, 100, 10000, "MHz", "CPU clock; costs are cycles at this clock")},
                 {"seed", N::integer(1, 0, 9007199254740991LL, "", "seed of the scenario's random generator")},
+                {"fast_paths",
+                 N::boolean(
+                     true,
+                     "temporal decoupling: work that nothing else can interleave with runs without "
+                     "a SystemC wait (docs/temporal-decoupling.md); the report is the same either way")},
                 {"cost", CostModel::schema()},
                 {"scheduler", scheduler},
                 {"hvm", hvm},

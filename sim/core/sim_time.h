@@ -1,0 +1,33 @@
+// Simulated time as the running process sees it, with temporal decoupling (docs/temporal-decoupling.md).
+//
+// A vCPU may run guest code ahead of SystemC time when nothing else can happen before it ends (the
+// fast path of Vcpu::run_guest): it counts the cycles and owes the time, waited for at its next
+// hypervisor work. While it owes, SystemC's clock lags the running process's by run_ahead_ps(); code
+// that reads "now" or schedules at an absolute time reads now_ps(), never sc_time_stamp() directly,
+// and code about to stop or time the whole simulation calls sync() first. Only the running process
+// can owe (the run-ahead ends before any other process runs), so one value serves the simulation.
+#pragma once
+
+#include <cstdint>
+
+#include <systemc>
+
+namespace xensim::sim_time {
+
+class RunAhead {
+  public:
+    virtual ~RunAhead() = default;
+    virtual std::uint64_t run_ahead_ps() const = 0;
+    virtual void sync() = 0;  // wait the run-ahead out (on the owing process's thread)
+};
+
+// The process that owes time now, or nullptr (set and cleared by the owing vCPU).
+inline RunAhead* owing = nullptr;
+
+inline std::uint64_t run_ahead_ps() { return owing ? owing->run_ahead_ps() : 0; }
+inline std::uint64_t now_ps() { return sc_core::sc_time_stamp().value() + run_ahead_ps(); }
+inline void sync() {
+    if (owing) owing->sync();
+}
+
+}  // namespace xensim::sim_time
