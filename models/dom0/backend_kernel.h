@@ -6,7 +6,8 @@
 // Linux's: XenStore calls wait for xenstored, so they are made only in thread context (a backend's
 // start() and watch callbacks, which run as deferred work on dom0's vCPU 0, as the xenwatch thread
 // runs them); an event handler runs in interrupt context and hands anything that needs XenStore to
-// defer().
+// defer(). Kernel timers (timer_list) run their function in (soft)interrupt context on the vCPU
+// they were armed on, like an event handler.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "models/dom0/backend_services.h"
+#include "models/dom0/kernel_timers.h"
 #include "sim/core/xen_abi.h"
 #include "sim/core/xenbus_state.h"
 
@@ -67,6 +69,21 @@ class BackendKernel {
         (void)vcpu;
         defer(std::move(work));
     }
+
+    // Kernel timers (Linux's timer_list; the bookkeeping is models/dom0/kernel_timers.h). An owner
+    // sets up one timer per purpose (timer_setup) and gets its id; mod_timer (re)arms it on dom0
+    // vCPU `vcpu` (< vcpus()) at absolute simulated time `expires_ns`, replacing any earlier
+    // deadline, from the vCPU `s` runs on, and returns whether it was pending (mod_timer's return);
+    // when it expires, `function` runs in interrupt context on that vCPU. del_timer cancels (true
+    // if it was pending); timer_shutdown cancels and releases the id, and the owner calls it before
+    // it goes away (del_timer_sync). Under Xen the kernel programs each vCPU's earliest deadline with
+    // VCPUOP_set_singleshot_timer and takes VIRQ_TIMER (Dom0Kernel); a kernel that never arms a
+    // timer makes none of those hypercalls.
+    virtual KernelTimerId timer_setup(std::function<void(BackendServices&)> function) = 0;
+    virtual bool mod_timer(BackendServices& s, unsigned vcpu, KernelTimerId t, std::uint64_t expires_ns) = 0;
+    virtual bool del_timer(KernelTimerId t) = 0;
+    virtual bool timer_pending(KernelTimerId t) const = 0;
+    virtual void timer_shutdown(KernelTimerId t) = 0;
 };
 
 }  // namespace xensim

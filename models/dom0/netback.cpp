@@ -25,6 +25,10 @@ struct Netback::Queue {
     // kthread, which NAPI may interrupt) have their own.
     std::vector<std::uint64_t> tx_scratch, rx_scratch;
     bool rx_thread_woken = false, dealloc_woken = false, in_tx_poll = false;
+    // queue->credit_timeout (xenvif_init_queue's timer_setup), set up at connect; the deadline it
+    // was last armed at (absolute ps, the engine's credit_timeout()).
+    std::optional<KernelTimerId> credit_timer;
+    std::optional<std::uint64_t> credit_armed_ps;
 };
 
 Netback::Stats::Stats(StatsGroup& g)
@@ -49,6 +53,10 @@ Netback::Stats::Stats(StatsGroup& g)
       rx_interrupts(g, "rx_interrupts", "interrupts", "RX event-channel interrupts (split channels)"),
       tx_unreleased_at_close(g, "tx_unreleased_at_close", "slots",
                              "TX slots still held by the network when the vif disconnected"),
+      credit_timer_arms(g, "credit_timer_arms", "timers",
+                        "mod_timer of a queue's credit_timeout (tx_credit_exceeded stopped a round)"),
+      credit_timer_fires(g, "credit_timer_fires", "timers",
+                         "xenvif_tx_credit_callback runs (credit added, NAPI rescheduled if work waits)"),
       cycles(g, "cycles", "cycles",
              "netback per-frame processing charged on dom0 vCPUs (hypercalls excluded)") {}
 
@@ -276,6 +284,8 @@ bool Netback::connect_queue(BackendServices& s, unsigned q, const std::string& d
     Q.engine = std::make_unique<NetifRingBackend>(s.page(Q.tx_gfn), s.page(Q.rx_gfn), cfg, *Q.group,
                                                   s.now_ns() * 1000);
     Q.pending_frames.assign(NetifRingBackend::kMaxPendingReqs, 0);
+    // xenvif_init_queue: timer_setup(&queue->credit_timeout, xenvif_tx_credit_callback, 0).
+    Q.credit_timer = k.timer_setup([this, q](BackendServices& vs) { credit_callback(vs, q); });
     auto bind = [&](std::uint64_t remote, evtchn_port_t& local) {
         evtchn_bind_interdomain_t b{};
         b.remote_dom = p_.frontend_domid;
@@ -327,6 +337,11 @@ void Netback::disconnect(BackendServices& s) {
         if (Q.engine) {
             dealloc_action(s, Q.index);  // what the network released already
             stats_.tx_unreleased_at_close.inc(Q.engine->pending_in_use());
+        }
+        if (Q.credit_timer) {  // xenvif_disconnect_queue: del_timer_sync(&queue->credit_timeout)
+            kernel_->timer_shutdown(*Q.credit_timer);
+            Q.credit_timer.reset();
+            Q.credit_armed_ps.reset();
         }
         for (evtchn_port_t port : {Q.tx_port, Q.rx_port}) {
             if (!port) continue;
@@ -396,6 +411,7 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
         while (work < p_.napi_budget && !disabled_ && !closing_) {
             NetifRingBackend::TxGops g = e.build_tx(s.now_ns() * 1000, p_.napi_budget - work);
             notify_needed |= g.notify;
+            if (g.rate_limited) arm_credit_timer(s, q);
             if (e.disabled()) fatal(s);
             if (g.packets == 0) break;  // xenvif_tx_action: nothing built, no hypercall
             stats_.tx_rounds.inc();
@@ -476,6 +492,9 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
         if (work || notify_needed) notify(s, Q.tx_port, notify_needed);
         // napi_complete_done + xenvif_napi_schedule_or_enable_events.
         if (disabled_ || closing_) break;
+        // xenvif_poll: "If the queue is rate-limited, it shall be rescheduled in the timer
+        // callback" (queue->rate_limited: the credit timer is pending).
+        if (work < p_.napi_budget && e.credit_timeout()) break;
         if (work >= p_.napi_budget) {
             // Budget used: net_rx_action leaves the rest to the next softirq round (ksoftirqd), so
             // the CPU's other interrupts (the NIC's TX completions, other vifs) are taken first.
@@ -486,6 +505,30 @@ void Netback::tx_poll(BackendServices& s, unsigned q) {
         if (!e.tx_final_check()) break;
     }
     Q.in_tx_poll = false;
+}
+
+void Netback::arm_credit_timer(BackendServices& s, unsigned q) {
+    // tx_credit_exceeded: mod_timer(&queue->credit_timeout, next_credit) when it stops a round for
+    // credit; when the timer is already pending ("in rare cases") it arms nothing.
+    Queue& Q = *queues_[q];
+    const auto deadline = Q.engine->credit_timeout();
+    if (!deadline || !Q.credit_timer || Q.credit_armed_ps == deadline) return;
+    Q.credit_armed_ps = deadline;
+    const std::uint64_t expires_ns = (*deadline + 999) / 1000;
+    kernel_->mod_timer(s, Q.vcpu, *Q.credit_timer, expires_ns);
+    stats_.credit_timer_arms.inc();
+}
+
+void Netback::credit_callback(BackendServices& s, unsigned q) {
+    // xenvif_tx_credit_callback: tx_add_credit, then xenvif_napi_schedule_or_enable_events.
+    if (q >= queues_.size()) return;
+    Queue& Q = *queues_[q];
+    stats_.credit_timer_fires.inc();
+    Q.credit_armed_ps.reset();
+    if (closing_ || !Q.engine) return;
+    Q.engine->credit_timer_fired(s.now_ns() * 1000);
+    if (disabled_) return;
+    if (Q.engine->tx_final_check()) tx_poll(s, q);  // napi_schedule: the poll runs in this softirq
 }
 
 void Netback::dealloc_action(BackendServices& s, unsigned q) {

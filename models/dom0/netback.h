@@ -39,6 +39,14 @@
 //    interrupt (xenvif_rx_interrupt: the frontend posted buffers) wakes it again when frames wait.
 //  * Fatal errors (NetifRingBackend::fatal): xenvif_fatal_tx_err: the vif is disabled (carrier off,
 //    counted), no request is taken again, frames for the guest are dropped; other vifs go on.
+//  * Credit (xenvif_tx_credit_callback, tx_credit_exceeded; the `rate` node): when the engine stops
+//    a TX round for lack of credit it names the end of the credit window, and netback arms the
+//    queue's credit_timeout there (BackendKernel::mod_timer on the queue's dom0 vCPU, as
+//    tx_credit_exceeded does from NAPI; dom0's kernel programs it with
+//    VCPUOP_set_singleshot_timer and takes it as VIRQ_TIMER). The poll then ends without the final
+//    ring check (xenvif_poll leaves a rate-limited queue to the timer), so the guest's further
+//    requests wait; the timer's function adds the credit (credit_timer_fired) and, if requests
+//    wait, runs the NAPI poll on that vCPU (xenvif_napi_schedule_or_enable_events).
 //  * Kernel threads on dom0 vCPUs: queue q's interrupts, NAPI, guest-rx and dealloc threads all run
 //    on dom0 vCPU q % dom0_vcpus (Linux spreads a vif's queue IRQs and threads over dom0's CPUs; the
 //    event channel is moved there with EVTCHNOP_bind_vcpu); a thread woken from another vCPU costs
@@ -49,8 +57,8 @@
 //    deterministic FNV-1a hash (mixed with murmur3's fmix32) of bytes 26..37 (IPv4 addresses and L4
 //    ports), mod
 //    the number of queues; one queue: queue 0.
-//  * The credit timer is not armed (no dom0 timer here): a rate-limited round resumes at the next
-//    interrupt of the queue; the rate is read and enforced by the engine.
+//  * Credit windows are exact simulated milliseconds, not jiffies (netif_ring_backend.h), and the
+//    credit timer fires at its exact nanosecond (kernel_timers.h: no timer-wheel rounding).
 //  * The hotplug script's work (vif-bridge) is done in connect(), not by udev after probe.
 //  * A disabled vif stays attached to the bridge; deliver() drops (Linux: carrier off stops the
 //    bridge forwarding to it).
@@ -117,7 +125,7 @@ class Netback : public BackendDevice, public VifPort {
         Counter tx_frames, tx_rounds, tx_copy_hypercalls, tx_map_hypercalls, tx_unmap_hypercalls,
             dealloc_batches, rx_frames, rx_dropped, rx_copy_hypercalls, rx_actions, notifications_sent,
             notifications_suppressed, fatal_errors, connect_failures, disconnects, tx_interrupts,
-            rx_interrupts, tx_unreleased_at_close;
+            rx_interrupts, tx_unreleased_at_close, credit_timer_arms, credit_timer_fires;
         Counter cycles;  // netback's own per-frame work (netback_tx/rx_packet), hypercalls excluded
     };
     const Stats& stats() const { return stats_; }
@@ -138,6 +146,8 @@ class Netback : public BackendDevice, public VifPort {
     void rx_interrupt(BackendServices& s, unsigned q);
     void tx_poll(BackendServices& s, unsigned q);
     void dealloc_action(BackendServices& s, unsigned q);
+    void arm_credit_timer(BackendServices& s, unsigned q);
+    void credit_callback(BackendServices& s, unsigned q);
     void wake_rx(BackendServices& s, unsigned q);
     void rx_action(BackendServices& s, unsigned q);
     void notify(BackendServices& s, evtchn_port_t port, bool needed);

@@ -4,9 +4,23 @@
 // callbacks and deferred work run on vCPU 0 in thread context; port handlers run where the port
 // notifies. Every GuestServices dom0 code receives is a VcpuGuestServices, which is also the
 // backend's BackendServices.
+//
+// Kernel timers, as Linux on Xen keeps them: pending timers per vCPU (KernelTimers); the earliest
+// deadline of a vCPU is programmed on that vCPU with VCPUOP_set_singleshot_timer (Linux's
+// xen_vcpuop_set_next_event: the clockevent device of a Xen vCPU), reprogrammed only for an
+// earlier deadline; its expiry raises VIRQ_TIMER, whose handler runs the expired timers' functions
+// on that vCPU (run_timer_softirq) and programs the next deadline. VIRQ_TIMER is bound
+// (EVTCHNOP_bind_virq, then unmasked) on a vCPU the first time a timer is programmed there, not at
+// boot as Linux's xen_setup_timer does: a dom0 that never arms a timer makes exactly the
+// hypercalls it made before timers existed. A timer armed for another vCPU than the caller's is
+// queued there and that vCPU programs it (Linux's add_timer_on + wake_up_nohz_cpu: a reschedule
+// IPI when the vCPU is idle, XenGuest::defer_on). Where this differs from Linux: the periodic tick
+// and the timer wheel's jiffies are not modelled (kernel_timers.h); a dom0 vCPU that has armed
+// nothing takes no timer interrupt at all.
 #pragma once
 
 #include "models/dom0/backend_kernel.h"
+#include "models/dom0/kernel_timers.h"
 #include "sim/platform/platform_runtime.h"
 
 namespace xensim {
@@ -14,7 +28,9 @@ namespace xensim {
 class Dom0Kernel : public BackendKernel {
   public:
     Dom0Kernel(XenGuest& guest, std::function<XenbusClient&()> xenbus, GuestServices& vcpu0)
-        : guest_(guest), xenbus_(std::move(xenbus)), vcpu0_(vcpu0) {}
+        : guest_(guest), xenbus_(std::move(xenbus)), vcpu0_(vcpu0) {
+        set_vcpus(1);
+    }
 
     std::optional<std::string> xs_read(const std::string& path) override { return xenbus_().read(path); }
     bool xs_write(const std::string& path, const std::string& value) override {
@@ -65,10 +81,30 @@ class Dom0Kernel : public BackendKernel {
     long bind_vcpu(BackendServices& s, evtchn_port_t port, unsigned vcpu) override {
         return guest_.bind_vcpu(static_cast<VcpuGuestServices&>(s), port, vcpu);
     }
-    void set_vcpus(unsigned n) { vcpus_ = n ? n : 1; }
+    // Before any timer is set up.
+    void set_vcpus(unsigned n);
+
+    KernelTimerId timer_setup(std::function<void(BackendServices&)> function) override;
+    bool mod_timer(BackendServices& s, unsigned vcpu, KernelTimerId t, std::uint64_t expires_ns) override;
+    bool del_timer(KernelTimerId t) override { return timers_.del_timer(t); }
+    bool timer_pending(KernelTimerId t) const override { return timers_.pending(t); }
+    void timer_shutdown(KernelTimerId t) override;
+    // VIRQ_TIMER interrupts taken (on any vCPU), and timer functions run.
+    std::uint64_t timer_interrupts() const { return timer_interrupts_; }
+    std::uint64_t timers_run() const { return timers_run_; }
 
   private:
+    // Programs vCPU s.vcpu_id()'s one-shot timer if its earliest deadline asks for it.
+    void program_here(GuestServices& s);
+    bool bind_timer_virq(GuestServices& s, unsigned vcpu);
+    void timer_interrupt(GuestServices& s, unsigned vcpu);
+
     unsigned vcpus_ = 1;
+    KernelTimers timers_;
+    std::vector<std::function<void(BackendServices&)>> timer_functions_;  // by KernelTimerId
+    std::vector<evtchn_port_t> timer_ports_;                              // VIRQ_TIMER per vCPU; 0: not bound
+    std::vector<bool> program_kicked_;  // a remote vCPU was asked to program its timer
+    std::uint64_t timer_interrupts_ = 0, timers_run_ = 0;
     static BackendServices& backend(GuestServices& s) { return static_cast<VcpuGuestServices&>(s); }
     XenGuest& guest_;
     std::function<XenbusClient&()> xenbus_;

@@ -12,6 +12,7 @@
 #include "frontends/blkif_misbehaviour.h"
 #include "frontends/netif_misbehaviour.h"
 #include "sim/core/cost_model.h"
+#include "sim/platform/xl_vif_rate.h"
 
 namespace xensim {
 
@@ -223,12 +224,19 @@ ConfigNodePtr scenario_schema() {
                      },
                      "the guest's PV network driver")},
                 {"nics",
-                 N::array(N::object(
-                              {
-                                  {"mac", N::string(std::nullopt, "MAC address aa:bb:cc:dd:ee:ff"), true},
-                              },
-                              "a PV network interface (vif) served by dom0"),
-                          0, 16, "PV network interfaces; the toolstack writes their XenStore nodes")},
+                 N::array(
+                     N::object(
+                         {
+                             {"mac", N::string(std::nullopt, "MAC address aa:bb:cc:dd:ee:ff"), true},
+                             {"rate", N::string(std::nullopt,
+                                                "transmit rate limit in xl's syntax RATE/s[@INTERVAL], e.g. "
+                                                "10Mb/s@20ms (RATE in B or b with K, M or G; INTERVAL in s, "
+                                                "ms or us, default 50ms); written as the backend's `rate` "
+                                                "node, enforced by netback's credit scheduler; absent: "
+                                                "unlimited")},
+                         },
+                         "a PV network interface (vif) served by dom0"),
+                     0, 16, "PV network interfaces; the toolstack writes their XenStore nodes")},
             },
             "a domain; the first is dom0");
         auto pingpong = N::object(
@@ -675,6 +683,17 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
                 errors.push_back({at + "/nics/" + std::to_string(k) + "/mac",
                                   "a MAC address of six hex pairs, e.g. 00:16:3e:00:00:01",
                                   describe_json(nics[k].at("mac"))});
+        for (std::size_t k = 0; k < nics.size(); ++k) {
+            if (!nics[k].contains("rate") || !nics[k].at("rate").is_string()) continue;
+            const VifRateParse r = parse_xl_vif_rate(nics[k].at("rate"));
+            if (!r.rate)
+                errors.push_back({at + "/nics/" + std::to_string(k) + "/rate",
+                                  "a rate as xl takes it, RATE/s[@INTERVAL] such as 10Mb/s@20ms (RATE: "
+                                  "digits, then K, M or G or nothing, then B for bytes or b for bits; "
+                                  "INTERVAL: digits then s, ms or us) (xl: " +
+                                      r.error + ")",
+                                  describe_json(nics[k].at("rate"))});
+        }
         const json& pin = d.at("pinning");
         for (std::size_t k = 0; k < pin.size(); ++k)
             if (pin[k].get<unsigned>() >= pcpus)

@@ -83,7 +83,8 @@ void write_vbd(XenStore& store, DomId domid, DomId backend_domid, unsigned devid
     store.write(back + "/params", "xensim:" + vdev);
 }
 
-void write_vif(XenStore& store, DomId domid, DomId backend_domid, unsigned devid, const std::string& mac) {
+void write_vif(XenStore& store, DomId domid, DomId backend_domid, unsigned devid, const std::string& mac,
+               const std::optional<VifRate>& rate) {
     const std::string id = std::to_string(devid);
     const std::string front = XenStore::domain_path(domid) + "/device/vif/" + id;
     const std::string back =
@@ -100,6 +101,8 @@ void write_vif(XenStore& store, DomId domid, DomId backend_domid, unsigned devid
     store.write(back + "/state", std::to_string(XenbusStateInitialising));
     store.write(back + "/script", "/etc/xen/scripts/vif-bridge");
     store.write(back + "/mac", mac);
+    // libxl__set_xenstore_nic: "rate" after "mac" when rate_interval_usecs > 0.
+    if (rate && rate->interval_usecs > 0) store.write(back + "/rate", vif_rate_node(*rate));
     store.write(back + "/bridge", "xenbr0");
     store.write(back + "/handle", id);
     store.write(back + "/type", "vif");
@@ -116,8 +119,12 @@ void write_scenario_layout(XenStore& store, const nlohmann::json& effective) {
             write_vbd(store, static_cast<DomId>(i), 0, *vbd_devid(disk.at("vdev")), disk.at("vdev"),
                       disk.at("mode"));
         const auto& nics = d.at("nics");
-        for (std::size_t k = 0; k < nics.size(); ++k)
-            write_vif(store, static_cast<DomId>(i), 0, static_cast<unsigned>(k), nics[k].at("mac"));
+        for (std::size_t k = 0; k < nics.size(); ++k) {
+            std::optional<VifRate> rate;
+            if (nics[k].contains("rate") && nics[k].at("rate").is_string())
+                rate = parse_xl_vif_rate(nics[k].at("rate")).rate;  // validated with the scenario
+            write_vif(store, static_cast<DomId>(i), 0, static_cast<unsigned>(k), nics[k].at("mac"), rate);
+        }
     }
 }
 

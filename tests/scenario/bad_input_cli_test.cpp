@@ -211,6 +211,7 @@ std::string wrong_size_image() {
     return f.string();
 }
 
+const std::string kNetRate = src("scenarios/net-rate-limit.json");
 const std::string kImage = kBlk + ": /domains/1/disks/0/image: expected ";
 
 INSTANTIATE_TEST_SUITE_P(
@@ -247,7 +248,13 @@ INSTANTIATE_TEST_SUITE_P(
                             "402653184"},
         ValidateCase{"fio size past the end", kBlk + " --set workloads.0.size=1073745920",
                      kBlk + ": /workloads/0/size: expected a region that ends inside the disk (job 0: at "
-                            "most 1073741824 bytes from 0), found integer 1073745920"}),
+                            "most 1073741824 bytes from 0), found integer 1073745920"},
+        // xlu_vif_parse_rate's regex takes a capital K only.
+        ValidateCase{
+            "vif rate xl refuses", kNetRate + " --set domains.1.nics.0.rate=100kb/s@1s",
+            kNetRate + ": /domains/1/nics/0/rate: expected a rate as xl takes it, RATE/s[@INTERVAL]"},
+        ValidateCase{"vif rate interval of zero", kNetRate + " --set domains.1.nics.0.rate=10Mb/s@0ms",
+                     "(xl: replenishment interval overflow), found string \"10Mb/s@0ms\""}),
     [](const ::testing::TestParamInfo<ValidateCase>& p) {
         std::string n;
         for (const char* c = p.param.intent; *c; ++c)

@@ -241,6 +241,31 @@ TEST(NetCli, CompareShowsWhatEachDriverProfileChanges) {
 }
 
 // Same scenario and seed: the same report, bit for bit (but the host section).
+// The shipped rate limit (nics[].rate "10Mb/s@10ms": 12 500 bytes per 10 ms window, xl's
+// arithmetic): the remote host gets at most the credit of the windows the run spanned (the first
+// at connect, then one per window: netback's tx_credit_exceeded / tx_add_credit), netback's credit
+// timer ran, and the same scenario with --set rate=100Mb/s@10ms (125 000 bytes per window) moves
+// more than five times as much in the same 200 ms.
+TEST(NetCli, RateLimitHoldsTheStreamToItsCreditAndASetRaisesIt) {
+    auto rx_bytes = [](const json& r) {
+        return r.at("stats").at("remote").at("rx_bytes").get<std::uint64_t>();
+    };
+    json slow = run_scenario("net-rate-limit");
+    const json& w = slow.at("workloads").at(0);
+    EXPECT_EQ(w.at("window").at("closed_by"), "finished");
+    const std::uint64_t end_ns = w.at("window").at("end_ns");
+    EXPECT_LE(rx_bytes(slow), 12500u * (1 + end_ns / 10'000'000));
+    EXPECT_GE(rx_bytes(slow), 12500u * 19) << "20 windows in 200 ms, less a window of slack";
+    EXPECT_EQ(net(slow).at("payload_errors"), 0u);
+    EXPECT_GT(slow.at("domains").at(0).at("hypercalls").value("vcpu_op/VCPUOP_set_singleshot_timer", 0u), 0u)
+        << "dom0 programmed its one-shot timer for the credit timer";
+    json fast = run_scenario("net-rate-limit", " --set domains.1.nics.0.rate=100Mb/s@10ms");
+    EXPECT_GT(rx_bytes(fast), 5 * rx_bytes(slow));
+    EXPECT_LE(rx_bytes(fast),
+              125000u * (1 + fast.at("workloads").at(0).at("window").at("end_ns").get<std::uint64_t>() /
+                                 10'000'000));
+}
+
 TEST(NetCli, SameSeedSameReport) {
     json a = run_scenario("net-udp-rr"), b = run_scenario("net-udp-rr");
     a.erase("host");

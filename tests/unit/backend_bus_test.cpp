@@ -105,6 +105,15 @@ class StoreKernel : public BackendKernel {
     void unmask(BackendServices&, evtchn_port_t) override {}
     void mask(BackendServices&, evtchn_port_t) override {}
     void defer(std::function<void(BackendServices&)> work) override { deferred_.push_back(std::move(work)); }
+    // Timers are kept, never fired: nothing this fake drives arms one (no vif with a `rate`).
+    KernelTimerId timer_setup(std::function<void(BackendServices&)>) override { return timers.create(); }
+    bool mod_timer(BackendServices&, unsigned vcpu, KernelTimerId t, std::uint64_t expires_ns) override {
+        return timers.mod_timer(t, vcpu, expires_ns);
+    }
+    bool del_timer(KernelTimerId t) override { return timers.del_timer(t); }
+    bool timer_pending(KernelTimerId t) const override { return timers.pending(t); }
+    void timer_shutdown(KernelTimerId t) override { timers.shutdown(t); }
+    KernelTimers timers;
 
     // Runs every queued watch event (and deferred work) until none is left, as xenwatch would.
     void deliver(BackendServices& s) {

@@ -94,5 +94,47 @@ TEST(NetworkScenario, BadValuesAreNamedByTheirPointer) {
     EXPECT_EQ(error_of(ok), "");
 }
 
+// domains[].nics[].rate: xl's rate= syntax (sim/platform/xl_vif_rate.h); a malformed one is named by
+// its pointer with what xl expects and xl's own complaint.
+TEST(NetworkScenario, NicRateIsXlsSyntaxAndABadOneIsNamedByItsPointer) {
+    struct Case {
+        json rate;
+        const char* xl_error;  // "" when accepted
+    };
+    const std::vector<Case> cases = {
+        {"10Mb/s", ""},
+        {"10Mb/s@20ms", ""},
+        {"1MB/s@100ms", ""},
+        {"100Kb/s@1s", ""},
+        {"100kb/s@1s", "invalid rate"},  // xl's regex: capital K only
+        {"10Mb", "invalid rate"},
+        {"0Mb/s", "rate overflow"},
+        {"@20ms", "no rate specified"},
+        {"10Mb/s@20ns", "invalid replenishment interval"},
+        {"10Mb/s@0ms", "replenishment interval overflow"},
+        {10, ""},  // not a string: the schema's own message
+    };
+    for (const Case& c : cases) {
+        json doc = minimal();
+        doc["domains"][1]["nics"][0]["rate"] = c.rate;
+        const std::string err = error_of(doc);
+        if (c.rate.is_string() && !*c.xl_error) {
+            EXPECT_EQ(err, "") << c.rate;
+            continue;
+        }
+        EXPECT_NE(err.find("s.json: /domains/1/nics/0/rate: expected "), std::string::npos)
+            << c.rate << ": " << err;
+        EXPECT_NE(err.find(", found "), std::string::npos) << c.rate << ": " << err;
+        EXPECT_NE(err.find(c.rate.dump()), std::string::npos) << c.rate << ": " << err;
+        if (*c.xl_error) {
+            EXPECT_NE(err.find("RATE/s[@INTERVAL]"), std::string::npos) << err;
+            EXPECT_NE(err.find(std::string("(xl: ") + c.xl_error + ")"), std::string::npos) << err;
+        }
+    }
+    const json nic =
+        parse_scenario(minimal().dump(), "s.json").effective.at("domains").at(1).at("nics").at(0);
+    EXPECT_TRUE(nic.at("rate").is_null()) << "absent: no limit, no node";
+}
+
 }  // namespace
 }  // namespace xensim
