@@ -1,0 +1,159 @@
+// The randomized half of the temporal-decoupling proof (docs/temporal-decoupling.md): scenarios
+// generated from a seed — domains, vCPUs, pCPUs, pinning, scheduler and interrupt settings,
+// PV and IDE disks, nics, and fio, netperf, ping-pong and CPU-burn workloads mixed — run with
+// platform.fast_paths on and off, and their reports must be identical. Each seed is a test of its
+// own; a failing one leaves its scenario in the test's scratch directory and names it.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/scenario/cli_util.h"
+
+namespace {
+
+using nlohmann::json;
+using namespace cli_testing;
+
+// Draws from std::mt19937_64 directly (its output is specified; the std distributions are not).
+class Draw {
+  public:
+    explicit Draw(std::uint64_t seed) : g_(seed) {}
+    std::uint64_t below(std::uint64_t n) { return g_() % n; }
+    std::uint64_t in(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }
+    bool chance(unsigned percent) { return below(100) < percent; }
+    template <class T>
+    const T& pick(const std::vector<T>& v) {
+        return v[below(v.size())];
+    }
+
+  private:
+    std::mt19937_64 g_;
+};
+
+std::string mac(unsigned d) {
+    char b[32];
+    std::snprintf(b, sizeof b, "00:16:3e:00:00:%02x", d);
+    return b;
+}
+
+json generate(std::uint64_t seed) {
+    Draw r(seed);
+    const unsigned pcpus = static_cast<unsigned>(r.in(1, 4));
+    json platform = {{"pcpus", pcpus},
+                     {"seed", seed},
+                     {"scheduler",
+                      {{"tslice_us", r.pick<std::uint64_t>({100, 1000, 30000})},
+                       {"ratelimit_us", r.pick<std::uint64_t>({0, 100, 1000})},
+                       {"accounting_period_us", r.pick<std::uint64_t>({1000, 30000})},
+                       {"wakeup_preemption", r.chance(70)}}},
+                     {"hvm",
+                      {{"posted_interrupts", r.chance(30)},
+                       {"apic_virtualization", r.pick<std::string>({"off", "register", "full"})}}}};
+    json domains = json::array();
+    domains.push_back({{"name", "dom0"},
+                       {"type", r.chance(80) ? "pv" : "pvh"},
+                       {"vcpus", r.in(1, 2)},
+                       {"memory_mb", 1024}});
+    const unsigned guests = static_cast<unsigned>(r.in(1, 3));
+    json workloads = json::array();
+    std::vector<std::string> nic_guests, plain_guests;
+    for (unsigned g = 1; g <= guests; ++g) {
+        const std::string name = "g" + std::to_string(g);
+        json d = {{"name", name},
+                  {"type", "hvm"},
+                  {"vcpus", r.in(1, 3)},
+                  {"memory_mb", 256},
+                  {"upcall", r.chance(50) ? "callback_vector" : "percpu_vector"}};
+        if (r.chance(25)) d["pinning"] = json::array({r.below(pcpus)});
+        const unsigned kind = static_cast<unsigned>(r.below(4));  // disk, nic, nothing (ping-pong/burn)
+        if (kind == 0 || kind == 1) {
+            const bool ide = kind == 1;
+            d["disks"] = json::array({{{"vdev", ide ? "hda" : "xvda"},
+                                       {"attach", ide ? "ide" : "pv"},
+                                       {"sectors", 262144},
+                                       {"model", r.pick<std::string>({"null", "ramdisk", "ssd"})},
+                                       {"write_cache", r.chance(30)}}});
+            workloads.push_back({{"type", "fio"},
+                                 {"name", "fio-" + name},
+                                 {"guest", name},
+                                 {"rw", r.pick<std::string>({"randread", "randwrite", "read", "randrw"})},
+                                 {"bs", r.pick<std::uint64_t>({512, 4096, 65536})},
+                                 {"iodepth", ide ? 1 : r.in(1, 8)},
+                                 {"numjobs", r.in(1, 2)},
+                                 {"number_ios", r.in(20, 200)}});
+        } else if (kind == 2) {
+            d["nics"] = json::array({{{"mac", mac(g)}}});
+            nic_guests.push_back(name);
+        } else {
+            plain_guests.push_back(name);
+        }
+        domains.push_back(d);
+    }
+    for (const std::string& g : nic_guests) {
+        const std::string test = r.pick<std::string>({"UDP_RR", "UDP_STREAM", "TCP_STREAM", "ping"});
+        json w = {{"type", "netperf"}, {"name", "net-" + g}, {"guest", g}, {"test", test}};
+        w["number"] = test == "UDP_STREAM" ? 500 : test == "TCP_STREAM" ? 20 : 100;
+        if (test == "UDP_RR" && nic_guests.size() > 1 && g == nic_guests[0] && r.chance(50))
+            w["peer"] = nic_guests[1];
+        workloads.push_back(w);
+    }
+    for (std::size_t i = 0; i + 1 < plain_guests.size(); i += 2)
+        workloads.push_back({{"type", "evtchn_pingpong"},
+                             {"name", "pp-" + plain_guests[i]},
+                             {"initiator", plain_guests[i]},
+                             {"responder", plain_guests[i + 1]},
+                             {"round_trips", r.in(20, 100)},
+                             {"wait", r.chance(70) ? "halt" : "poll"}});
+    if (plain_guests.size() % 2)
+        workloads.push_back({{"type", "cpu_burn"},
+                             {"name", "burn-" + plain_guests.back()},
+                             {"domain", plain_guests.back()},
+                             {"slice_cycles", r.pick<std::uint64_t>({20000, 1000000})},
+                             {"slices", r.chance(50) ? 0 : r.in(5, 50)}});
+    return {{"name", "fast-paths-random-" + std::to_string(seed)},
+            {"platform", platform},
+            {"domains", domains},
+            {"workloads", workloads},
+            {"stop", {{"sim_time_ms", 200}}}};
+}
+
+struct Outcome {
+    int status;
+    json report, stats;
+};
+
+Outcome run(const fs::path& scenario, const fs::path& out, bool fast) {
+    Result r = xensim("run " + scenario.string() + " --out " + out.string() +
+                      " --set platform.fast_paths=" + (fast ? "true" : "false"));
+    Outcome o{r.status, json(), json()};
+    if (fs::exists(out / "report.json")) {
+        o.report = read_json(out / "report.json");
+        o.stats = read_json(out / "stats.json");
+        o.report.erase("host");
+        o.report.at("config").at("platform").erase("fast_paths");
+    }
+    return o;
+}
+
+class FastPathsRandom : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(FastPathsRandom, TheReportIsTheSameWithAndWithout) {
+    const std::uint64_t seed = GetParam();
+    fs::path dir = temp_dir("fast-random-" + std::to_string(seed));
+    const fs::path scenario = dir / "scenario.json";
+    std::ofstream(scenario) << generate(seed).dump(2) << "\n";
+    const Outcome on = run(scenario, dir / "on", true), off = run(scenario, dir / "off", false);
+    EXPECT_EQ(on.status, off.status);
+    ASSERT_FALSE(on.report.is_null()) << "the generated scenario must be valid and run: " << scenario;
+    EXPECT_TRUE(on.report == off.report && on.stats == off.stats)
+        << "reports differ; the scenario is kept in " << scenario;
+    if (!HasFailure()) fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, FastPathsRandom, ::testing::Range<std::uint64_t>(1, 41));
+
+}  // namespace
