@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -78,6 +80,40 @@ INSTANTIATE_TEST_SUITE_P(EveryShippedScenario, FastPaths, ::testing::ValuesIn(sh
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });
+
+// What a teacher follows must not move either: the traces of every category, text and Perfetto,
+// are the same bytes with and without the fast paths.
+TEST(FastPathsTraces, EveryTraceRecordIsTheSameWithAndWithout) {
+    auto read = [](const fs::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    };
+    const char* all = "all";
+    struct Case {
+        const char* scenario;
+        const char* shorter;
+    };
+    for (const Case& c : {Case{"ide-vs-pv-4k-randread", "workloads.0.number_ios=50"},
+                          Case{"blk-randread-4k-qd32", "workloads.0.number_ios=200"},
+                          Case{"net-udp-rr", "workloads.0.number=100"}}) {
+        const std::string scenario = c.scenario;
+        for (const char* format : {"text", "perfetto"}) {
+            SCOPED_TRACE(scenario + " " + format);
+            std::string traces[2];
+            for (int fast = 0; fast < 2; ++fast) {
+                fs::path dir = temp_dir("fast-trace-" + scenario + format + std::to_string(fast));
+                Result r = xensim("run " + src("scenarios/" + scenario + ".json") + " --set " + c.shorter +
+                                  " --set platform.fast_paths=" + (fast ? "true" : "false") + " --trace " +
+                                  all + " --trace-format " + format + " --out " + dir.string());
+                EXPECT_EQ(r.status, 0) << r.output;
+                traces[fast] = read(dir / (std::string(format) == "text" ? "trace.txt" : "trace.json"));
+                fs::remove_all(dir);
+            }
+            EXPECT_GT(traces[1].size(), 1000u);
+            EXPECT_TRUE(traces[0] == traces[1]) << "the traces differ";
+        }
+    }
+}
 
 // `xensim bench` prints how often each fast path ran. On the emulated-IDE, PV block and PV net paths
 // a vCPU's guest code runs ahead many times per request; with the switch off, never.
