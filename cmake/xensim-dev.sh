@@ -9,7 +9,8 @@
 #                                  4 KiB QD32 reads in all; default N = 1 4 16 63 256): requests per host
 #                                  second and peak RSS (cmake/scale-scenario.py, docs/performance.md)
 #   cmake/xensim-dev.sh same-reports BASE_BINARY  every shipped scenario's report.json and stats.json from
-#                                  BASE_BINARY and build/xensim, compared without the host section
+#                                  BASE_BINARY and build/xensim, compared without the host section (and
+#                                  the scaling scenario with 5 and 63 guests)
 #   cmake/xensim-dev.sh fuzz       install clang + libFuzzer if missing, build the fuzz target in
 #                                  build-fuzz and run it for XENSIM_FUZZ_SECONDS (default 60)
 set -euo pipefail
@@ -40,7 +41,7 @@ build() {  # build DIR [cmake args...]
     local dir=$1
     shift
     cmake -S . -B "$dir" "$@" >/dev/null
-    cmake --build "$dir" -j "$(nproc)"
+    cmake --build "$dir" -j "$(nproc)" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
 }
 
 cmd=${1:-}
@@ -84,7 +85,7 @@ bench)
 bench-scale)
     shift
     install_missing
-    build build-release -DCMAKE_BUILD_TYPE=Release
+    BUILD_TARGET=xensim build build-release -DCMAKE_BUILD_TYPE=Release
     out=build-release/scale
     mkdir -p "$out"
     echo "guests requests wall_s requests_per_host_s peak_rss_mib"
@@ -106,7 +107,10 @@ PY
 same-reports)
     base=${2:?usage: $0 same-reports BASE_BINARY}
     a=$(mktemp -d) b=$(mktemp -d) status=0
-    for s in scenarios/*.json; do
+    # The shipped scenarios and the scaling case with a few guests and with many.
+    python3 cmake/scale-scenario.py 5 2000 >"$a/scale-5.json"
+    python3 cmake/scale-scenario.py 63 6300 >"$a/scale-63.json"
+    for s in scenarios/*.json "$a/scale-5.json" "$a/scale-63.json"; do
         n=$(basename "$s" .json)
         "$base" run "$s" --out "$a/$n" >/dev/null 2>&1 || true
         ./build/xensim run "$s" --out "$b/$n" >/dev/null 2>&1 || true
