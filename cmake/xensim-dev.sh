@@ -5,6 +5,12 @@
 #   cmake/xensim-dev.sh asan-test  the same under AddressSanitizer + UndefinedBehaviorSanitizer, built with
 #                                  clang in build-asan (float-cast-overflow included, see CMakeLists.txt)
 #   cmake/xensim-dev.sh bench      build in Release and run the benchmarks
+#   cmake/xensim-dev.sh bench-scale [N...]  build in Release and run the scaling scenario (N guests, 64000
+#                                  4 KiB QD32 reads in all; default N = 1 4 16 63 256): requests per host
+#                                  second and peak RSS (cmake/scale-scenario.py, docs/performance.md)
+#   cmake/xensim-dev.sh same-reports BASE_BINARY  every shipped scenario's report.json and stats.json from
+#                                  BASE_BINARY and build/xensim, compared without the host section (and
+#                                  the scaling scenario with 5 and 63 guests)
 #   cmake/xensim-dev.sh fuzz       install clang + libFuzzer if missing, build the fuzz target in
 #                                  build-fuzz and run it for XENSIM_FUZZ_SECONDS (default 60)
 set -euo pipefail
@@ -35,7 +41,7 @@ build() {  # build DIR [cmake args...]
     local dir=$1
     shift
     cmake -S . -B "$dir" "$@" >/dev/null
-    cmake --build "$dir" -j "$(nproc)"
+    cmake --build "$dir" -j "$(nproc)" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
 }
 
 cmd=${1:-}
@@ -76,6 +82,57 @@ bench)
     ./build-release/xensim bench scenarios/net-udp-stream-64.json --set workloads.0.number=1000000 \
         --set stop.sim_time_ms=100000
     ;;
+bench-scale)
+    shift
+    install_missing
+    BUILD_TARGET=xensim build build-release -DCMAKE_BUILD_TYPE=Release
+    out=build-release/scale
+    mkdir -p "$out"
+    echo "guests requests wall_s requests_per_host_s peak_rss_mib"
+    for n in "${@:-1 4 16 63 256}"; do
+        for k in $n; do
+            python3 cmake/scale-scenario.py "$k" "${XENSIM_SCALE_IOS:-64000}" >"$out/scale-$k.json"
+            /usr/bin/time -f %M -o "$out/scale-$k.rss" ./build-release/xensim run "$out/scale-$k.json" \
+                --out "$out/scale-$k" >/dev/null
+            python3 - "$k" "$out/scale-$k/report.json" "$out/scale-$k.rss" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[2]))
+ops, wall = sum(w["ops"] for w in r["workloads"]), r["host"]["wall_seconds"]
+rss = int(open(sys.argv[3]).read().split()[-1]) / 1024
+print(sys.argv[1], ops, round(wall, 3), int(ops / wall), round(rss, 1))
+PY
+        done
+    done
+    ;;
+same-reports)
+    base=${2:?usage: $0 same-reports BASE_BINARY}
+    a=$(mktemp -d) b=$(mktemp -d) status=0
+    # The shipped scenarios and the scaling case with a few guests and with many.
+    python3 cmake/scale-scenario.py 5 2000 >"$a/scale-5.json"
+    python3 cmake/scale-scenario.py 63 6300 >"$a/scale-63.json"
+    for s in scenarios/*.json "$a/scale-5.json" "$a/scale-63.json"; do
+        n=$(basename "$s" .json)
+        "$base" run "$s" --out "$a/$n" >/dev/null 2>&1 || true
+        ./build/xensim run "$s" --out "$b/$n" >/dev/null 2>&1 || true
+        python3 - "$n" "$a/$n" "$b/$n" <<'PY' || status=1
+import json, sys
+def load(d, f):
+    try:
+        r = json.load(open(f"{d}/{f}"))
+    except OSError:
+        return None
+    if f == "report.json":
+        r.pop("host", None)
+        r["scenario"].pop("file", None)
+    return r
+diff = [f for f in ("report.json", "stats.json") if load(sys.argv[2], f) != load(sys.argv[3], f)]
+print(sys.argv[1], "DIFFERENT: " + " ".join(diff) if diff else "same")
+sys.exit(1 if diff else 0)
+PY
+    done
+    rm -rf "$a" "$b"
+    exit $status
+    ;;
 fuzz)
     install_missing
     install_missing "${CLANG_PACKAGES[@]}"
@@ -89,7 +146,7 @@ fuzz)
         corpus-xenstore ../tests/fuzz/corpus)
     ;;
 *)
-    echo "usage: $0 run|test|asan-test|bench|fuzz" >&2
+    echo "usage: $0 run|test|asan-test|bench|bench-scale|same-reports|fuzz" >&2
     exit 2
     ;;
 esac

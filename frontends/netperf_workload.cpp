@@ -227,7 +227,11 @@ void NetperfWorkload::run_boot_vcpu(XenbusClient& xb, GuestServices& s) {
             st->vcpu = k % vcpus_;
             st->queue = device_.queue_for_vcpu(st->vcpu);
             st->ep = make_guest_endpoint(spec_, k, off, stats_.group);
-            st->latency = latency_of(*st->ep);
+            if (Distribution* d = latency_of(*st->ep)) {
+                Stream* sp = st.get();
+                d->observe([sp](std::uint64_t v) { sp->latency_pending.push_back(v); });
+                st->latency = d;
+            }
             st->addr = netperf_stream_addr(spec_, k);
             streams_.push_back(std::move(st));
         }
@@ -318,6 +322,11 @@ void NetperfWorkload::deliver(GuestServices& s, Stream& st, const EthernetFrame&
     poke(s, st.vcpu);
 }
 
+Distribution* NetperfWorkload::latency_of(NetperfEndpoint& ep) {
+    return const_cast<Distribution*>(static_cast<const NetperfWorkload*>(this)->latency_of(
+        static_cast<const NetperfEndpoint&>(ep)));  // the endpoint is ours, not const
+}
+
 const Distribution* NetperfWorkload::latency_of(const NetperfEndpoint& ep) const {
     if (auto* c = dynamic_cast<const UdpRrClient*>(&ep)) return &c->latency_ns;
     if (auto* c = dynamic_cast<const TcpRrClient*>(&ep)) return &c->latency_ns;
@@ -328,9 +337,12 @@ const Distribution* NetperfWorkload::latency_of(const NetperfEndpoint& ep) const
 // Transactions the engine completed since the last look: the active end's latency samples, one
 // operation each; the passive RR / echo end's answered requests.
 void NetperfWorkload::collect_ops(Stream& st) {
-    if (const Distribution* d = latency_of(*st.ep)) {
-        for (; st.latency_seen < d->count(); ++st.latency_seen)
-            stats_.complete_op(d->sample_at(st.latency_seen));
+    if (st.latency) {
+        while (!st.latency_pending.empty()) {
+            const std::uint64_t v = st.latency_pending.front();
+            st.latency_pending.pop_front();
+            stats_.complete_op(v);
+        }
         return;
     }
     const bool rr = spec_.test == NetperfTest::udp_rr || spec_.test == NetperfTest::tcp_rr ||

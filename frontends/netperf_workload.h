@@ -152,11 +152,13 @@ class NetperfWorkload {
         bool owned = false;                     // its vCPU is in the transmit loop (the socket lock)
         bool done = false;
         std::deque<std::pair<EthernetFrame, ParsedPacket>> backlog;
-        std::uint64_t latency_seen = 0;  // engine latency samples already copied to the workload
-        std::uint64_t ops_seen = 0;      // engine operations already counted (passive RR, ping)
-        bool charged = false;            // the pending frame's stack cost is paid
-        bool refused = false;            // the device refused the pending frame; wait for on_tx_wake
-        std::uint64_t data_frames = 0;   // in the test's direction (ops of streams and passive ends)
+        // The engine's latency samples not yet copied to the workload (Distribution::observe: the
+        // distribution keeps buckets, not samples); at most the transactions of one delivery.
+        std::deque<std::uint64_t> latency_pending;
+        std::uint64_t ops_seen = 0;     // engine operations already counted (passive RR, ping)
+        bool charged = false;           // the pending frame's stack cost is paid
+        bool refused = false;           // the device refused the pending frame; wait for on_tx_wake
+        std::uint64_t data_frames = 0;  // in the test's direction (ops of streams and passive ends)
     };
     void run_streams(GuestServices& s);
     void receive(GuestServices& s, unsigned queue, EthernetFrame&& frame);
@@ -169,6 +171,7 @@ class NetperfWorkload {
     void collect_ops(Stream& st);
     void fail(GuestServices& s, const std::string& why);
     const Distribution* latency_of(const NetperfEndpoint& ep) const;
+    Distribution* latency_of(NetperfEndpoint& ep);
 
     NetperfSpec spec_;
     NetDevice& device_;

@@ -127,8 +127,10 @@ class EventChannels {
     // Physical IRQs (the interrupts of devices a domain drives, e.g. dom0's disk controller): the
     // platform grants `pirq` to `dom` (as PHYSDEVOP_map_pirq / irq_permit_access would), the domain
     // binds it with EVTCHNOP_bind_pirq, and the device raises it (send_guest_pirq). A PIRQ that is
-    // not bound is dropped, as Xen drops it.
-    static constexpr unsigned kNrPirqs = 256;
+    // not bound is dropped, as Xen drops it. The range is the hardware domain's nr_pirqs, which Xen
+    // sets to the number of possible IRQs (x86 nr_irqs, default 1024): one PIRQ per disk of up to
+    // 256 guests has to fit.
+    static constexpr unsigned kNrPirqs = 1024;
     void grant_pirq(DomId dom, unsigned pirq);
     void send_pirq(DomId dom, unsigned pirq);
 

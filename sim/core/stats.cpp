@@ -66,48 +66,33 @@ Distribution::Distribution(StatsGroup& group, std::string name, std::string unit
 }
 
 double Distribution::mean() const {
-    if (samples_.empty()) return 0.0;
-    long double s = 0;
-    for (auto v : samples_) s += v;
-    return static_cast<double>(s / samples_.size());
+    if (count_ == 0) return 0.0;
+    // The sum is exact; as a long double it is the value the sum of every sample in long double
+    // arithmetic gave when the samples were kept (exact below 2^64).
+    return static_cast<double>(static_cast<long double>(sum_) / count_);
 }
 
-namespace {
-// LSD radix sort, one byte per pass, skipping the bytes in which every value agrees (latencies
-// and occupancies use a few low bytes). A run can hold millions of samples, and this is several
-// times faster than a comparison sort on them; the result is the same sorted sequence.
-void radix_sort(std::vector<std::uint64_t>& v) {
-    if (v.size() < 256) {
-        std::sort(v.begin(), v.end());
-        return;
-    }
-    std::array<std::array<std::size_t, 256>, 8> counts{};
-    for (std::uint64_t x : v)
-        for (unsigned b = 0; b < 8; ++b) ++counts[b][(x >> (8 * b)) & 0xff];
-    std::vector<std::uint64_t> tmp(v.size());
-    for (unsigned b = 0; b < 8; ++b) {
-        auto& c = counts[b];
-        if (std::find(c.begin(), c.end(), v.size()) != c.end()) continue;  // one value in this byte
-        std::size_t at = 0;
-        for (std::size_t& n : c) at += std::exchange(n, at);
-        for (std::uint64_t x : v) tmp[c[(x >> (8 * b)) & 0xff]++] = x;
-        v.swap(tmp);
-    }
+std::uint64_t Distribution::bucket_value(unsigned idx) {
+    if (idx < 2 * kPlatVal) return idx;
+    const unsigned error_bits = (idx >> kPlatBits) - 1;
+    const std::uint64_t base = std::uint64_t{1} << (error_bits + kPlatBits);
+    const std::uint64_t width = std::uint64_t{1} << error_bits;
+    return base + (idx % kPlatVal) * width + width / 2;
 }
-}  // namespace
 
 std::uint64_t Distribution::percentile(double p) const {
-    if (samples_.empty()) return 0;
-    if (!sorted_valid_ || sorted_.size() != samples_.size()) {
-        sorted_ = samples_;
-        radix_sort(sorted_);
-        sorted_valid_ = true;
-    }
-    if (p <= 0) return sorted_.front();
+    if (count_ == 0) return 0;
+    if (p <= 0) return min_;
     // Nearest rank: the smallest value with at least p% of the samples at or below it.
-    auto rank = static_cast<std::size_t>((p / 100.0) * sorted_.size() + 0.999999999);
-    rank = std::clamp<std::size_t>(rank, 1, sorted_.size());
-    return sorted_[rank - 1];
+    auto rank = static_cast<std::uint64_t>((p / 100.0) * count_ + 0.999999999);
+    rank = std::clamp<std::uint64_t>(rank, 1, count_);
+    if (rank == count_) return max_;
+    std::uint64_t seen = 0;
+    for (unsigned i = 0; i < buckets_.size(); ++i) {
+        seen += buckets_[i];
+        if (seen >= rank) return std::clamp(bucket_value(i), min_, max_);
+    }
+    return max_;
 }
 
 StatsGroup::StatsGroup(std::string name, StatsGroup* parent) : name_(std::move(name)), parent_(parent) {

@@ -200,8 +200,13 @@ void Platform::build_workloads() {
         rt->stats->on_start = [this, wr] { open_window(*wr); };
         rt->stats->on_progress = [this, wr] {
             if (wr->stats->ops.value() != wr->seen_ops) {
+                seen_ops_total_ += wr->stats->ops.value() - wr->seen_ops;
                 wr->seen_ops = wr->stats->ops.value();
                 wr->last_op_ps = sim_time::now_ps();
+            }
+            if (wr->stats->done && !wr->seen_done) {
+                wr->seen_done = true;
+                done_changed_ = true;
             }
             if (wr->stats->done && !wr->closed) close_window(*wr, "finished");
             on_progress();
@@ -994,15 +999,19 @@ bool Platform::finite_workloads_done() const {
 }
 
 void Platform::on_progress() {
-    std::uint64_t ops = 0;
-    for (auto& w : workloads_) ops += w->stats->ops.value();
-    if (op_limit_ && ops >= op_limit_ && !stopped_for_ops_) {
+    // finite_workloads_done() can only turn true when a workload has just finished.
+    auto all_done = [this] {
+        if (!done_changed_) return false;
+        done_changed_ = false;
+        return finite_workloads_done();
+    };
+    if (op_limit_ && seen_ops_total_ >= op_limit_ && !stopped_for_ops_) {
         sim_time::sync();  // the run stops at the time the full path would stop it
         stopped_for_ops_ = true;
         for (auto& w : workloads_)
             if (w->opened) close_window(*w, "op_limit");
         sc_core::sc_stop();
-    } else if (finite_workloads_done() && !stopping_) {
+    } else if (!stopping_ && all_done()) {
         sim_time::sync();
         stopping_ = true;
         done_ps_ = sc_core::sc_time_stamp().value();

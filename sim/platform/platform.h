@@ -204,6 +204,13 @@ class Platform {
     std::uint64_t op_limit_ = 0;
     static constexpr std::uint64_t kStopGraceUs = 1000;  // simulated time allowed for work under way
     bool stopping_ = false;
+    // The stop condition without a scan over the workloads per operation (issue 13): the sum of
+    // every workload's seen_ops, and whether a workload finished since finite_workloads_done()
+    // was last asked. Exact because a workload's ops only grow in WorkloadStats::complete_op (or
+    // an ops.inc() followed at once by on_progress) and its done only in finish(), each of which
+    // reports through its own on_progress before any other workload's.
+    std::uint64_t seen_ops_total_ = 0;
+    bool done_changed_ = true;
     std::uint64_t done_ps_ = 0;  // when the last finite workload finished
     bool stopped_for_ops_ = false;
 };

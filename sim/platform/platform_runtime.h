@@ -161,6 +161,7 @@ struct Platform::WorkloadRuntime {
     bool opened = false, closed = false;
     std::string closed_by;         // finished | op_limit | end_of_run
     std::uint64_t seen_ops = 0;    // ops at the last progress call
+    bool seen_done = false;        // stats->done at the last progress call
     std::uint64_t last_op_ps = 0;  // when the last operation completed
 };
 

@@ -419,8 +419,9 @@ ConfigNodePtr scenario_schema() {
                 {"name", N::string(std::nullopt, "scenario name"), true},
                 {"description", N::string(std::string("-"), "what the scenario shows")},
                 {"platform", platform},
-                {"domains", N::array(domain, 1, 64, "domains; the first is dom0"), true},
-                {"workloads", N::array(workload, 0, 64, "workloads")},
+                {"domains", N::array(domain, 1, 257, "domains; the first is dom0 (at most 256 guests)"),
+                 true},
+                {"workloads", N::array(workload, 0, 512, "workloads")},
                 {"stop", stop},
             },
             "an xensim scenario");

@@ -67,7 +67,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"missing required name", R"({"domains":[{"name":"d0","type":"pv"}]})",
                 "/name: expected required a string"},
         BadCase{"empty domains", R"({"name":"t","domains":[]})",
-                "/domains: expected an array of 1 to 64 items"},
+                "/domains: expected an array of 1 to 257 items"},
         BadCase{"bad enum", R"({"name":"t","domains":[{"name":"d0","type":"xen"}]})",
                 "/domains/0/type: expected one of \"hvm\", \"pv\", \"pvh\", found string \"xen\""},
         BadCase{"dom0 must be pv or pvh", R"({"name":"t","domains":[{"name":"d0","type":"hvm"}]})",
@@ -152,6 +152,19 @@ INSTANTIATE_TEST_SUITE_P(
             n += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
         return n;
     });
+
+// The domain limit (issue 13): dom0 and 256 guests are accepted, 258 domains are refused with the
+// limit named.
+TEST(ScenarioValidation, DomainLimitIsDom0And256Guests) {
+    auto with_domains = [](int n) {
+        json s = {{"name", "t"}, {"domains", json::array({{{"name", "dom0"}, {"type", "pv"}}})}};
+        for (int i = 1; i < n; ++i) s["domains"].push_back({{"name", "g" + std::to_string(i)}});
+        return s.dump();
+    };
+    EXPECT_EQ(parse_scenario(with_domains(257), "s.json").effective.at("domains").size(), 257u);
+    const std::string msg = error_of(with_domains(258));
+    EXPECT_NE(msg.find("/domains: expected an array of 1 to 257 items"), std::string::npos) << msg;
+}
 
 TEST(ScenarioValidation, EveryProblemIsReportedNotJustTheFirst) {
     std::string msg = error_of(R"({"name":"t","bogus":1,"domains":[{"name":"d0","type":"pv","vcpus":0}]})");
