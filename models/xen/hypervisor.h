@@ -209,8 +209,10 @@ class Hypervisor : public sc_core::sc_module {
     struct HypercallNames {
         std::string name, cause;
         Cycles op_cost = 0;  // cost_.hypercall_op_cost(entry name): the cost model is fixed for a run
+        unsigned index = 0;  // dense, in creation order: Vcpu::hypercall_counter's key
+        std::uint64_t* count = nullptr;  // stats.hypercalls under `name`, resolved on first count
     };
-    const HypercallNames& names_for(unsigned op, unsigned long cmd);
+    HypercallNames& names_for(unsigned op, unsigned long cmd);
     // Hypercall numbers below NR_hypercalls (64) get "unknown_<op>"; from 64 up they share "unknown".
     static constexpr unsigned kUnknownHypercallLabels = 64;
     std::map<std::pair<unsigned, const char*>, HypercallNames> names_;  // (op, sub-op name): bounded

@@ -40,6 +40,7 @@
 // operands.
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <map>
 
@@ -54,6 +55,7 @@
 #include "models/xen/domain_table.h"
 #include "models/xen/scheduler.h"
 #include "sim/core/cost_model.h"
+#include "sim/core/exit_reason.h"
 #include "sim/core/stats.h"
 
 namespace xensim {
@@ -83,10 +85,10 @@ class Vcpu : public sc_core::sc_module {
     // --- used by guest code through the guest-services adapter (on this vCPU's own thread) ---
     void run_guest(Cycles c);
     template <class Handler>
-    void vmexit(ExitReason reason, std::string_view cause, Handler&& handler);
+    void vmexit(ExitReason reason, const ExitCause& cause, Handler&& handler);
     // A PV hypercall: no VM exit, pv_hypercall cost, then the handler; events delivered after.
     template <class Handler>
-    void pv_trap(std::string_view cause, Handler&& handler);
+    void pv_trap(const ExitCause& cause, Handler&& handler);
     // Hypervisor-mode work on this vCPU's pCPU time (not preemptible). Any exit or PV-trap entry
     // cost still owed is waited for in the same step (see settle()).
     void hypervisor_work(Cycles c);
@@ -149,15 +151,24 @@ class Vcpu : public sc_core::sc_module {
     void count_guest(Cycles c);    // guest cycles that ran (not after accounting closed)
     void count_hypervisor(Cycles c);
     void close_accounting(std::uint64_t end_ps);  // Scheduler::finish: count the work under way
-    void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
-    // The exits / exits_by_cause counters of the causes seen so far: no label strings per exit.
+    void record_exit(ExitReason reason, const ExitCause& cause, std::uint64_t start_ps);
+    // The exits / exits_by_cause counters of the causes seen so far, found by (reason, kind,
+    // number) through a small open-addressed table: no label string is built or looked up per exit.
     struct ExitCounters {
         ExitReason reason;
-        std::string cause;
+        bool numbered;
+        std::uint64_t value;
+        std::string kind;
         std::uint64_t *exits, *by_cause;
     };
     static constexpr std::size_t kMaxExitCounters = 32;  // beyond: looked up by label each time
+    static constexpr std::size_t kExitSlots = 64;        // a power of two, at least twice the above
     std::vector<ExitCounters> exit_counters_;
+    std::array<std::uint8_t, kExitSlots> exit_slots_{};  // index into exit_counters_ + 1; 0: free
+    // The hypercall counter of each Hypervisor::HypercallNames index, resolved on first use (so
+    // the label appears in stats.hypercalls only once counted, as with a lookup by name).
+    std::uint64_t& hypercall_counter(unsigned index, const std::string& name);
+    std::vector<std::uint64_t*> hypercall_counters_;
 
     Hypervisor& hv_;
     const CostModel& cost_;
@@ -209,14 +220,14 @@ class Vcpu : public sc_core::sc_module {
 };
 
 template <class Handler>
-void Vcpu::vmexit(ExitReason reason, std::string_view cause, Handler&& handler) {
+void Vcpu::vmexit(ExitReason reason, const ExitCause& cause, Handler&& handler) {
     record_exit(reason, cause, now_ps());
     handler();
     after_hypervisor_work();
 }
 
 template <class Handler>
-void Vcpu::pv_trap(std::string_view cause, Handler&& handler) {
+void Vcpu::pv_trap(const ExitCause& /*cause*/, Handler&& handler) {
     owe(cost_.pv_hypercall);
     handler();
     after_hypervisor_work();
