@@ -180,7 +180,7 @@ int Scheduler::wake(Vcpu& v, int from_pcpu) {
     for (unsigned i = 0; !target && i < pcpus_.size(); ++i)
         if (pcpus_[i]->idle() && allowed(v, i)) target = pcpus_[i].get();
     if (target) {
-        target->runq_.push_front(&v);
+        target->runq_.insert(target->runq_.begin(), &v);
         schedule(*target);
         if (static_cast<int>(target->id()) != from_pcpu) {
             target->stats.ipis_received.inc();

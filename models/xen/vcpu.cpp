@@ -254,14 +254,11 @@ void Vcpu::block_until_event() {
     stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
 
-void Vcpu::wait_in_hypervisor(const std::function<bool()>& done) {
-    settle();
-    while (!done()) {
-        std::uint64_t t0 = now_ps();
-        sched_.block(*this);
-        wait_until_running();
-        stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
-    }
+void Vcpu::block_in_hypervisor() {
+    std::uint64_t t0 = now_ps();
+    sched_.block(*this);
+    wait_until_running();
+    stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
 
 void Vcpu::eoi() {

@@ -106,7 +106,8 @@ class Vcpu : public sc_core::sc_module {
     // Blocks in the hypervisor (the vCPU is descheduled) until `done()` holds, re-checking each time
     // the vCPU is woken (an ioreq waiting for its device model). Event-channel kicks that wake it
     // early are absorbed; their upcall is delivered at the next VM entry.
-    void wait_in_hypervisor(const std::function<bool()>& done);
+    template <class Done>
+    void wait_in_hypervisor(Done&& done);
 
     // --- used by the hypervisor (any process) ---
     // evtchn_upcall_pending went 0 -> 1 for this vCPU. Returns true when an IPI had to be sent
@@ -151,6 +152,7 @@ class Vcpu : public sc_core::sc_module {
     void count_guest(Cycles c);    // guest cycles that ran (not after accounting closed)
     void count_hypervisor(Cycles c);
     void close_accounting(std::uint64_t end_ps);  // Scheduler::finish: count the work under way
+    void block_in_hypervisor();  // one round of wait_in_hypervisor: blocked until running again
     void record_exit(ExitReason reason, const ExitCause& cause, std::uint64_t start_ps);
     // The exits / exits_by_cause counters of the causes seen so far, found by (reason, kind,
     // number) through a small open-addressed table: no label string is built or looked up per exit.
@@ -224,6 +226,12 @@ void Vcpu::vmexit(ExitReason reason, const ExitCause& cause, Handler&& handler) 
     record_exit(reason, cause, now_ps());
     handler();
     after_hypervisor_work();
+}
+
+template <class Done>
+void Vcpu::wait_in_hypervisor(Done&& done) {
+    settle();
+    while (!done()) block_in_hypervisor();
 }
 
 template <class Handler>
