@@ -418,6 +418,15 @@ evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
 // x86 hypercall table, NR_hypercalls; all ENOSYS) share "unknown", so a guest cannot grow this
 // cache or the counters' label sets by choosing numbers.
 Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned long cmd) {
+    static_assert(std::tuple_size<decltype(last_names_)>::value == kUnknownHypercallLabels);
+    LastNames* last = op < kUnknownHypercallLabels ? &last_names_[op] : nullptr;
+    if (last && last->names && last->cmd == cmd) return *last->names;  // (op, cmd) -> names is fixed
+    HypercallNames& names = resolve_names(op, cmd);
+    if (last) *last = {cmd, &names};  // map nodes are never erased: the pointer stays valid
+    return names;
+}
+
+Hypervisor::HypercallNames& Hypervisor::resolve_names(unsigned op, unsigned long cmd) {
     const HypercallEntry* e = find_hypercall(op);
     const char* sub = e ? e->sub_op(static_cast<unsigned>(cmd)) : nullptr;
     auto key = std::make_pair(e || op < kUnknownHypercallLabels ? op : kUnknownHypercallLabels, sub);
