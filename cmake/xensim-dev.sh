@@ -114,7 +114,8 @@ fuzz)
 callgrind)
     install_missing
     install_missing valgrind
-    build build-release -DCMAKE_BUILD_TYPE=Release
+    cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build-release -j "$(nproc)" --target xensim  # only the simulator is measured
     echo "callgrind instructions per request = (Ir of N requests - Ir of a small run) / (N - small):"
     echo "boot and teardown cancel; the figure is stable across runs, unlike wall time."
     # Emulated IDE DMA 4 KiB random reads, QD1, null disk (docs/performance.md, issue 5).

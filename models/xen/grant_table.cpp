@@ -53,6 +53,13 @@ auto* handle_ptr(Handle& h) {
     std::abort();
 }
 
+// Family counters are looked up by label once and then bumped through the cached reference (the
+// references CounterFamily::at returns stay valid); labels still appear on first use only.
+std::uint64_t& cached(std::uint64_t*& slot, CounterFamily& family, const char* label) {
+    if (!slot) slot = &family.at(label);
+    return *slot;
+}
+
 }  // namespace
 
 // One row per GNTTABOP_*: the central checks in hypercall() use `single`; a null handler is an
@@ -254,7 +261,7 @@ long GrantTable::hypercall(DomId caller, unsigned cmd, void* uop, unsigned count
     const unsigned op = cmd & kGnttabopCmdMask;
     const OpDesc* desc = find_op(op);
     if (desc)
-        ++stats_.hypercalls.at(stats_.call_slots[op], desc->name);
+        ++cached(stats_.call_slots[op], stats_.hypercalls, desc->name);
     else
         stats_.hypercalls.inc("GNTTABOP_unknown");
 
@@ -278,8 +285,8 @@ long GrantTable::hypercall(DomId caller, unsigned cmd, void* uop, unsigned count
 }
 
 void GrantTable::note(unsigned cmd, std::int16_t status) {
-    ++stats_.ops.at(stats_.op_slots[cmd], gnttabop_name(cmd));
-    if (status != GNTST_okay) ++stats_.errors.at(stats_.error_slots[-status], gntst_name(status));
+    ++cached(stats_.op_slots[cmd], stats_.ops, gnttabop_name(cmd));
+    if (status != GNTST_okay) ++cached(stats_.error_slots[-status], stats_.errors, gntst_name(status));
 }
 
 void GrantTable::note_maptrack(const DomainGrants& t) { stats_.maptrack_peak.raise_to(t.live_maps); }
