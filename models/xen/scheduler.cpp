@@ -100,8 +100,6 @@ Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& co
     sc_core::sc_spawn([this] { accounting(); }, "sched_accounting", &o);
 }
 
-std::uint64_t Scheduler::now_ps() const { return sc_core::sc_time_stamp().value(); }
-
 bool Scheduler::allowed(const Vcpu& v, unsigned pcpu) const {
     return v.affinity_.empty() ||
            std::find(v.affinity_.begin(), v.affinity_.end(), pcpu) != v.affinity_.end();

@@ -146,7 +146,8 @@ class Scheduler {
     void accounting();
     void arm_accounting();
     bool allowed(const Vcpu& v, unsigned pcpu) const;
-    std::uint64_t now_ps() const;
+    std::uint64_t now_ps() const { return simc_->time_stamp().value(); }  // as sc_time_stamp(), inline
+    sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();
 
     SchedulerParams params_;
     const CostModel& cost_;

@@ -40,8 +40,6 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
                        "vcpu" + std::to_string(id));
 }
 
-std::uint64_t Vcpu::now_ps() const { return sc_core::sc_time_stamp().value() + owed_ps_; }
-
 void Vcpu::thread_main() {
     wait_until_running();
     deliver_upcalls();

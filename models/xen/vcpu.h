@@ -129,7 +129,7 @@ class Vcpu : public sc_core::sc_module {
     VcpuState state() const { return state_; }
     bool finished() const { return finished_; }
     // Simulated time as this vCPU's handler sees it: SystemC time plus hypervisor time still owed.
-    std::uint64_t now_ps() const;
+    std::uint64_t now_ps() const { return simc_->time_stamp().value() + owed_ps_; }
 
     struct Stats {
         explicit Stats(StatsGroup& g);
@@ -172,6 +172,9 @@ class Vcpu : public sc_core::sc_module {
     std::uint64_t& hypercall_counter(unsigned index, const std::string& name);
     std::vector<std::uint64_t*> hypercall_counters_;
 
+    // The simulation context this vCPU was elaborated in, kept so that now_ps() reads its time
+    // inline (sc_time_stamp() is an out-of-line call that looks the context up each time).
+    sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();
     Hypervisor& hv_;
     const CostModel& cost_;
     const Clock& clock_;
