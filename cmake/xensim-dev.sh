@@ -149,8 +149,10 @@ except (OSError, ValueError) as e:
 print(name, 'same' if same else 'DIFFERENT')
 PY
     done | tee "$out/result"
-    ! grep -q DIFFERENT "$out/result"
+    status=0
+    grep -q DIFFERENT "$out/result" && status=1
     rm -rf "$out"
+    exit "$status"
     ;;
 *)
     echo "usage: $0 run|test|asan-test|bench|fuzz|callgrind|same-reports BASE_BINARY" >&2
