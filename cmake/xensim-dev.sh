@@ -13,6 +13,8 @@
 #                                  the scaling scenario with 5 and 63 guests)
 #   cmake/xensim-dev.sh fuzz       install clang + libFuzzer if missing, build the fuzz target in
 #                                  build-fuzz and run it for XENSIM_FUZZ_SECONDS (default 60)
+#   cmake/xensim-dev.sh callgrind  build in Release and print callgrind instructions per request on the
+#                                  IDE DMA, PV block and 64-byte UDP_STREAM paths (docs/performance.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +44,24 @@ build() {  # build DIR [cmake args...]
     shift
     cmake -S . -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j "$(nproc)" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
+}
+
+# callgrind_per_request NAME BIG SMALL SCENARIO COUNT_KEY [--set ...]: the instructions of a run with
+# BIG requests minus those of a run with SMALL, divided by BIG - SMALL, so that boot and teardown cancel.
+callgrind_per_request() {
+    local name=$1 big=$2 small=$3 scenario=$4 key=$5
+    shift 5
+    local out n ir=()
+    out=$(mktemp -d)
+    for n in "$big" "$small"; do
+        valgrind --tool=callgrind --callgrind-out-file="$out/cg.$n" ./build-release/xensim bench "$scenario" \
+            "$@" --set "$key=$n" --set stop.sim_time_ms=100000 >/dev/null 2>"$out/log.$n"
+        ir+=("$(sed -n 's/^summary: *//p' "$out/cg.$n")")
+    done
+    awk -v name="$name" -v big="$big" -v small="$small" -v a="${ir[0]}" -v b="${ir[1]}" 'BEGIN {
+        printf "%-26s %12.0f instructions per request  (%d requests: %.0f, %d: %.0f)\n",
+               name, (a - b) / (big - small), big, a, small, b }'
+    rm -rf "$out"
 }
 
 cmd=${1:-}
@@ -145,8 +165,24 @@ fuzz)
     (cd build-fuzz && ./tests/xenstore_fuzz -max_total_time="${XENSIM_FUZZ_SECONDS:-60}" -print_final_stats=1 \
         corpus-xenstore ../tests/fuzz/corpus)
     ;;
+callgrind)
+    install_missing
+    install_missing valgrind
+    cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build-release -j "$(nproc)" --target xensim  # only the simulator is measured
+    echo "callgrind instructions per request = (Ir of N requests - Ir of a small run) / (N - small):"
+    echo "boot and teardown cancel; the figure is stable across runs, unlike wall time."
+    # Emulated IDE DMA 4 KiB random reads, QD1, null disk (docs/performance.md, issue 5).
+    callgrind_per_request "IDE DMA 4K" 5000 500 scenarios/ide-vs-pv-4k-randread.json workloads.0.number_ios \
+        --set 'domains.1.disks.0.model="null"'
+    # PV block 4 KiB random reads at QD32, null disk (issue 4).
+    callgrind_per_request "PV block 4K QD32 null" 50000 5000 scenarios/blk-randread-4k-qd32.json \
+        workloads.0.number_ios --set 'domains.1.disks.0.model="null"' --set domains.1.disks.0.sectors=16777216
+    # PV network: 64-byte UDP_STREAM packets, guest to wire (issue 12).
+    callgrind_per_request "PV net UDP_STREAM 64" 50000 5000 scenarios/net-udp-stream-64.json workloads.0.number
+    ;;
 *)
-    echo "usage: $0 run|test|asan-test|bench|bench-scale|same-reports|fuzz" >&2
+    echo "usage: $0 run|test|asan-test|bench|bench-scale|same-reports BASE_BINARY|fuzz|callgrind" >&2
     exit 2
     ;;
 esac

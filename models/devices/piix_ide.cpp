@@ -294,14 +294,14 @@ void PiixIde::write(std::uint16_t port, unsigned size, std::uint32_t value, std:
 std::uint8_t PiixIde::read_byte(const Decoded& d, std::uint64_t) {
     Channel& c = *channels_[d.channel];
     const TaskfileReg& r = kTaskfile[d.offset];
-    c.stats.register_reads.inc(r.read_name);
+    ++c.stats.register_reads.at(c.stats.taskfile_read_slots[d.offset], r.read_name);
     return (this->*r.read)(c);
 }
 
 void PiixIde::write_byte(const Decoded& d, std::uint8_t v, std::uint64_t now_ps) {
     Channel& c = *channels_[d.channel];
     const TaskfileReg& r = kTaskfile[d.offset];
-    c.stats.register_writes.inc(r.write_name);
+    ++c.stats.register_writes.at(c.stats.taskfile_write_slots[d.offset], r.write_name);
     (this->*r.write)(c, v, now_ps);
 }
 
@@ -444,7 +444,7 @@ void PiixIde::software_reset(Channel& c) {
 // ---- Data port (QEMU ide_data_readw/readl/writew/writel) ---------------------------------------
 
 std::uint32_t PiixIde::read_data(Channel& c, unsigned size, std::uint64_t now_ps) {
-    c.stats.register_reads.inc("Data");
+    ++c.stats.register_reads.at(c.stats.data_read_slot, "Data");
     Drive& d = active(c);
     if (!(d.status & ATA_DRQ) || d.xfer != Xfer::pio_in || d.pos + size > d.end) return 0;
     std::uint32_t v = 0;
@@ -458,7 +458,7 @@ std::uint32_t PiixIde::read_data(Channel& c, unsigned size, std::uint64_t now_ps
 }
 
 void PiixIde::write_data(Channel& c, unsigned size, std::uint32_t value, std::uint64_t now_ps) {
-    c.stats.register_writes.inc("Data");
+    ++c.stats.register_writes.at(c.stats.data_write_slot, "Data");
     Drive& d = active(c);
     if (!(d.status & ATA_DRQ) || d.xfer != Xfer::pio_out || d.pos + size > d.end) {
         c.stats.ignored.inc("data_write_outside_data_out_phase");
@@ -505,7 +505,7 @@ std::uint32_t PiixIde::bm_read(Channel& c, unsigned offset, unsigned size) {
         c.stats.register_reads.inc("BM reserved");
         return all_ones(size);
     }
-    c.stats.register_reads.inc(r->name);
+    ++c.stats.register_reads.at(c.stats.bm_read_slots[static_cast<std::size_t>(r - kBmRegs)], r->name);
     return (c.*r->field >> (8 * (offset - r->offset))) & all_ones(size);
 }
 
@@ -516,7 +516,7 @@ void PiixIde::bm_write(Channel& c, unsigned offset, unsigned size, std::uint32_t
         c.stats.ignored.inc("bm_reserved_or_wide_write");
         return;
     }
-    c.stats.register_writes.inc(r->name);
+    ++c.stats.register_writes.at(c.stats.bm_write_slots[static_cast<std::size_t>(r - kBmRegs)], r->name);
     unsigned shift = 8 * (offset - r->offset);
     std::uint32_t lanes = all_ones(size) << shift, v = value << shift;
     std::uint32_t rw = r->rw_mask & lanes, w1c = r->w1c_mask & lanes;
@@ -841,11 +841,8 @@ void PiixIde::dma_start(Channel& c, std::uint64_t now_ps) {
 
     // Walk the PRD table from where the bus master stands: every entry up to end-of-table or the
     // one-page fail-safe is consumed; only the first `limit` bytes are used.
-    struct Segment {
-        std::uint64_t addr;
-        std::uint32_t len;
-    };
-    std::vector<Segment> sg;
+    std::vector<DmaSegment>& sg = dma_sg_;
+    sg.clear();
     std::uint64_t sg_bytes = 0, described = 0;
     for (bool last = false; !last && std::uint32_t(c.prd_cur - c.bm_prd) < kPrdTableFailSafe;) {
         std::uint8_t prd[8];
@@ -877,12 +874,23 @@ void PiixIde::dma_start(Channel& c, std::uint64_t now_ps) {
         return;
     }
     d.status = ATA_DRDY | ATA_BUSY;
-    std::vector<std::uint8_t> data(limit);
+    // The staging buffer is kept between commands (no allocation or fill per request): every byte
+    // is written before it is used, by the disk image for a read (DiskImage::read fills all it is
+    // asked for) and by the PRD segments, which cover exactly `limit` bytes, for a write. One
+    // larger than a 256-sector command is not kept (see release below).
+    std::vector<std::uint8_t>& data = dma_buf_;
+    data.resize(limit);
+    struct Release {  // on every way out of this function
+        std::vector<std::uint8_t>& buf;
+        ~Release() {
+            if (buf.capacity() > kKeptDmaBuffer) std::vector<std::uint8_t>().swap(buf);
+        }
+    } release{data};
     bool mem_fault = false;
     Disk::Result r;
     if (c.dma_to_device) {
         std::uint64_t off = 0;
-        for (const Segment& s : sg) {
+        for (const DmaSegment& s : sg) {
             if (!dma_(s.addr, data.data() + off, s.len, false)) {
                 dma_fail(c, d, true, kDmaOutside);
                 return;

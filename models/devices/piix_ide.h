@@ -315,6 +315,11 @@ class PiixIde {
         explicit Stats(StatsGroup& g);
         CounterFamily commands, register_reads, register_writes, errors, ignored;
         Counter bytes_read, bytes_written, dma_transfers, interrupts, interrupts_masked;
+        // Handles on the register counters (CounterFamily::at(slot, label)): by kTaskfile offset,
+        // by kBmRegs row, and the data port's.
+        std::array<std::uint64_t*, 9> taskfile_read_slots{}, taskfile_write_slots{};
+        std::array<std::uint64_t*, 3> bm_read_slots{}, bm_write_slots{};
+        std::uint64_t *data_read_slot = nullptr, *data_write_slot = nullptr;
     };
 
     struct Channel {
@@ -449,6 +454,15 @@ class PiixIde {
     IrqRequest irq_;
     std::array<std::unique_ptr<Channel>, kChannels> channels_;
     std::uint64_t next_request_id_ = 0;
+    // dma_start's scratch, reused between commands: the PRD segments it walked and the data
+    // staged between guest memory and the disk (released when larger than kKeptDmaBuffer).
+    struct DmaSegment {
+        std::uint64_t addr;
+        std::uint32_t len;
+    };
+    static constexpr std::size_t kKeptDmaBuffer = 256 * 512;
+    std::vector<DmaSegment> dma_sg_;
+    std::vector<std::uint8_t> dma_buf_;
 };
 
 }  // namespace xensim

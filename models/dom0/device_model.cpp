@@ -53,7 +53,10 @@ void DeviceModel::attach_ide(Ide ide) {
 }
 
 void DeviceModel::set_timer(int what, std::uint64_t at_ps) {
-    due_.emplace(at_ps, what);
+    const auto later =
+        std::upper_bound(due_.begin(), due_.end(), at_ps,
+                         [](std::uint64_t t, const std::pair<std::uint64_t, int>& e) { return t < e.first; });
+    due_.emplace(later, at_ps, what);
     arm_timer();
 }
 
@@ -229,7 +232,10 @@ std::uint64_t DeviceModel::handle_pio(const ioreq_t& req, std::uint64_t now_ps, 
     if (req.data_is_ptr && req.count >= 1 && has_ide_ && ide_.claims(port)) {
         // A rep string access (cpu_ioreq_pio with data_is_ptr): count accesses to the port, the
         // data moved to / from the guest's buffer.
-        stats_.ioreqs.inc(read ? "pio_rep_read" : "pio_rep_write");
+        if (read)
+            ++stats_.ioreqs.at(stats_.pio_rep_read, "pio_rep_read");
+        else
+            ++stats_.ioreqs.at(stats_.pio_rep_write, "pio_rep_write");
         for (std::uint32_t i = 0; i < req.count; ++i) {
             const std::uint64_t gpa = req.data + std::uint64_t{i} * size;
             std::uint32_t v = 0;
@@ -248,7 +254,12 @@ std::uint64_t DeviceModel::handle_pio(const ioreq_t& req, std::uint64_t now_ps, 
         stats_.ioreqs.inc("unsupported");
         return read ? ~std::uint64_t(0) : req.data;
     }
-    stats_.ioreqs.inc(read ? "pio_read" : buffered ? "buffered_pio_write" : "pio_write");
+    if (read)
+        ++stats_.ioreqs.at(stats_.pio_read, "pio_read");
+    else if (buffered)
+        ++stats_.ioreqs.at(stats_.buffered_pio_write, "buffered_pio_write");
+    else
+        ++stats_.ioreqs.at(stats_.pio_write, "pio_write");
     IoDevice* d = device_for(port);
     if (!d && has_ide_ && ide_.claims(port)) {
         if (read) return ide_.read(port, size, now_ps);
@@ -271,7 +282,12 @@ std::uint64_t DeviceModel::handle_mmio(const ioreq_t& req, std::uint64_t now_ps,
         stats_.ioreqs.inc("unsupported");
         return read ? ~std::uint64_t(0) : req.data;
     }
-    stats_.ioreqs.inc(read ? "mmio_read" : buffered ? "buffered_mmio_write" : "mmio_write");
+    if (read)
+        ++stats_.ioreqs.at(stats_.mmio_read, "mmio_read");
+    else if (buffered)
+        ++stats_.ioreqs.at(stats_.buffered_mmio_write, "buffered_mmio_write");
+    else
+        ++stats_.ioreqs.at(stats_.mmio_write, "mmio_write");
     MmioDevice* d = mmio_device_for(req.addr);
     if (!d) {
         stats_.unclaimed.inc();
@@ -294,7 +310,10 @@ std::uint64_t DeviceModel::handle_pci_config(const ioreq_t& req) {
     }
     const auto sbdf = static_cast<std::uint32_t>(req.addr >> 32);
     const auto reg = static_cast<std::uint32_t>(req.addr);
-    stats_.ioreqs.inc(read ? "pci_config_read" : "pci_config_write");
+    if (read)
+        ++stats_.ioreqs.at(stats_.pci_config_read, "pci_config_read");
+    else
+        ++stats_.ioreqs.at(stats_.pci_config_write, "pci_config_write");
     char label[16];
     std::snprintf(label, sizeof label, "%04x:%02x:%02x.%u", sbdf >> 16, (sbdf >> 8) & 0xff,
                   (sbdf >> 3) & 0x1f, sbdf & 7u);

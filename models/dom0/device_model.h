@@ -102,6 +102,11 @@ class DeviceModel {
         CounterFamily buffered_drains;     // drains that found writes, by trigger: channel, ioreq, timer
         CounterFamily pci_config_by_sbdf;  // PCI_CONFIG ioreqs by function ("0000:00:03.0")
         Counter unclaimed, not_ready, bind_failures, irq_changes, timer_events, busy_ns, rep_outside_ram;
+        // Handles on the ioreqs counters of the kinds served per access (CounterFamily::at(slot, label)).
+        std::uint64_t *pio_read = nullptr, *pio_write = nullptr, *buffered_pio_write = nullptr,
+                      *pio_rep_read = nullptr, *pio_rep_write = nullptr, *mmio_read = nullptr,
+                      *mmio_write = nullptr, *buffered_mmio_write = nullptr, *pci_config_read = nullptr,
+                      *pci_config_write = nullptr;
     };
     const Stats& stats() const { return stats_; }
 
@@ -140,7 +145,9 @@ class DeviceModel {
     GuestRam ram_;
     unsigned timer_pirq_ = 0;
     std::function<void(std::uint64_t)> timer_;
-    std::multimap<std::uint64_t, int> due_;  // time -> IDE channel, or kBufferedIoTimer
+    // (time, IDE channel or kBufferedIoTimer), sorted by time, equal times in insertion order (as
+    // a multimap keeps them); a few entries, so a flat vector: no node allocated per command.
+    std::vector<std::pair<std::uint64_t, int>> due_;
     bool timer_armed_ = false;
     std::uint64_t armed_at_ps_ = 0;
     std::array<bool, 2> irq_levels_{};

@@ -84,6 +84,7 @@ EventChannels::EventChannels(DomainTable& domains, StatsGroup& stats, UpcallKick
     : domains_(domains),
       kick_(std::move(kick)),
       ops_(stats, "ops", "calls", "EVTCHNOP_* hypercalls by sub-op"),
+      op_slots_(std::size(kOpTable) + 1, nullptr),
       errors_(stats, "errors", "calls", "EVTCHNOP_* hypercalls that failed, by errno"),
       sends_(stats, "sends", "calls", "successful EVTCHNOP_send calls"),
       virqs_(stats, "virqs", "events", "VIRQs raised by the hypervisor that found a bound port"),
@@ -272,10 +273,10 @@ long EventChannels::hypercall(DomId caller, unsigned cmd, void* arg) {
                                     [cmd](const OpRow& r) { return r.cmd == cmd; });
     long rc;
     if (row == std::end(kOpTable)) {
-        ops_.inc("EVTCHNOP_unknown");  // one label for every unknown cmd: guests choose the numbers
+        ++ops_.at(op_slots_.back(), "EVTCHNOP_unknown");  // one label for every unknown cmd
         rc = -XEN_ENOSYS;
     } else {
-        ops_.inc(row->name);
+        ++ops_.at(op_slots_[static_cast<std::size_t>(row - std::begin(kOpTable))], row->name);
         if (!row->handler)
             rc = -XEN_ENOSYS;
         else if (!arg)

@@ -239,6 +239,7 @@ class EventChannels {
     std::map<std::pair<DomId, evtchn_port_t>, std::function<void(unsigned)>> xen_consumers_;
 
     CounterFamily ops_;
+    std::vector<std::uint64_t*> op_slots_;  // ops_ by kOpTable row, then EVTCHNOP_unknown (at())
     CounterFamily errors_;
     Counter sends_;
     Counter virqs_;

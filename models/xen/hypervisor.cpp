@@ -424,7 +424,16 @@ evtchn_port_t Hypervisor::toolstack_alloc_unbound(DomId dom, DomId remote) {
 // shares its op's "<PREFIX>_unknown"/"_other" entry, and hypercall numbers from 64 up (beyond Xen's
 // x86 hypercall table, NR_hypercalls; all ENOSYS) share "unknown", so a guest cannot grow this
 // cache or the counters' label sets by choosing numbers.
-const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned long cmd) {
+Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned long cmd) {
+    static_assert(std::tuple_size<decltype(last_names_)>::value == kUnknownHypercallLabels);
+    LastNames* last = op < kUnknownHypercallLabels ? &last_names_[op] : nullptr;
+    if (last && last->names && last->cmd == cmd) return *last->names;  // (op, cmd) -> names is fixed
+    HypercallNames& names = resolve_names(op, cmd);
+    if (last) *last = {cmd, &names};  // map nodes are never erased: the pointer stays valid
+    return names;
+}
+
+Hypervisor::HypercallNames& Hypervisor::resolve_names(unsigned op, unsigned long cmd) {
     const HypercallEntry* e = find_hypercall(op);
     const char* sub = e ? e->sub_op(static_cast<unsigned>(cmd)) : nullptr;
     auto key = std::make_pair(e || op < kUnknownHypercallLabels ? op : kUnknownHypercallLabels, sub);
@@ -434,7 +443,8 @@ const Hypervisor::HypercallNames& Hypervisor::names_for(unsigned op, unsigned lo
                        : op < kUnknownHypercallLabels ? "unknown_" + std::to_string(op)
                                                       : "unknown";
     Cycles op_cost = e ? cost_.hypercall_op_cost(e->name) : 0;
-    return names_.emplace(key, HypercallNames{name, "hypercall:" + name, op_cost}).first->second;
+    const auto index = static_cast<unsigned>(names_.size());
+    return names_.emplace(key, HypercallNames{name, "hypercall:" + name, op_cost, index}).first->second;
 }
 
 void Hypervisor::raise_pirq_at(DomId dom, unsigned pirq, std::uint64_t at_ps) {
@@ -464,14 +474,15 @@ void Hypervisor::toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_
 
 long Hypervisor::hypercall(Vcpu& v, unsigned op, const HypercallArgs& args) {
     const HypercallEntry* e = find_hypercall(op);
-    const HypercallNames& names = names_for(op, args[0]);
+    HypercallNames& names = names_for(op, args[0]);
     const std::string& name = names.name;
     const std::string& cause = names.cause;
     long result = 0;
     auto body = [&] {
         std::uint64_t t0 = v.now_ps();
-        v.stats.hypercalls.inc(name.c_str());  // interned: the families' pointer fast path applies
-        stats.hypercalls.inc(name.c_str());
+        ++v.hypercall_counter(names.index, name);  // counter handles: no label lookup per call
+        if (!names.count) names.count = &stats.hypercalls.at(name);
+        ++*names.count;
         if (!e || (v.type() == DomainType::hvm && !e->hvm_allowed)) {
             result = -XEN_ENOSYS;
         } else {

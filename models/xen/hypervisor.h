@@ -226,11 +226,22 @@ class Hypervisor : public sc_core::sc_module {
     struct HypercallNames {
         std::string name, cause;
         Cycles op_cost = 0;  // cost_.hypercall_op_cost(entry name): the cost model is fixed for a run
+        unsigned index = 0;  // dense, in creation order: Vcpu::hypercall_counter's key
+        std::uint64_t* count = nullptr;  // stats.hypercalls under `name`, resolved on first count
     };
-    const HypercallNames& names_for(unsigned op, unsigned long cmd);
+    HypercallNames& names_for(unsigned op, unsigned long cmd);
+    HypercallNames& resolve_names(unsigned op, unsigned long cmd);  // names_for without its memo
     // Hypercall numbers below NR_hypercalls (64) get "unknown_<op>"; from 64 up they share "unknown".
     static constexpr unsigned kUnknownHypercallLabels = 64;
     std::map<std::pair<unsigned, const char*>, HypercallNames> names_;  // (op, sub-op name): bounded
+    // The last (cmd, names) resolved per hypercall number below kUnknownHypercallLabels: a guest
+    // repeats the same call (dom0's EVTCHNOP_send per ioreq), so most calls skip the table and map.
+    struct LastNames {
+        unsigned long cmd = 0;
+        HypercallNames* names = nullptr;
+    };
+    std::array<LastNames, 64> last_names_{};
+
   public:
     std::size_t hypercall_name_cache_size() const { return names_.size(); }  // for tests of the bound
 

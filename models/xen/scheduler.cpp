@@ -100,8 +100,6 @@ Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& co
     sc_core::sc_spawn([this] { accounting(); }, "sched_accounting", &o);
 }
 
-std::uint64_t Scheduler::now_ps() const { return sc_core::sc_time_stamp().value(); }
-
 bool Scheduler::allowed(const Vcpu& v, unsigned pcpu) const {
     return v.affinity_.empty() ||
            std::find(v.affinity_.begin(), v.affinity_.end(), pcpu) != v.affinity_.end();
@@ -181,7 +179,7 @@ int Scheduler::wake(Vcpu& v, int from_pcpu) {
     for (unsigned i = 0; !target && i < pcpus_.size(); ++i)
         if (pcpus_[i]->idle() && allowed(v, i)) target = pcpus_[i].get();
     if (target) {
-        target->runq_.push_front(&v);
+        target->runq_.insert(target->runq_.begin(), &v);
         schedule(*target);
         if (static_cast<int>(target->id()) != from_pcpu) {
             target->stats.ipis_received.inc();

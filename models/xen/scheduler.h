@@ -99,7 +99,10 @@ class PhysicalCpu : public sc_core::sc_module {
     Vcpu* prev_ = nullptr;  // what ran before the switch in progress (for the switch kind)
     Vcpu* next_ = nullptr;  // the vCPU being switched to
     bool switching_ = false;
-    std::deque<Vcpu*> runq_;
+    // Waiting vCPUs, best first by priority, FIFO within one. A vector, not a deque: the queue is
+    // short and mostly holds 0 or 1 entries, where a deque allocates and frees a chunk as the
+    // front moves (push_front / pop_front), and vector keeps its storage.
+    std::vector<Vcpu*> runq_;
     sc_core::sc_event switch_done_ev_, tick_ev_;
     sc_core::sc_event credit_tick_ev_;  // armed only while a BOOSTed vCPU runs
     std::uint64_t running_since_ps_ = 0;
@@ -143,7 +146,8 @@ class Scheduler {
     void accounting();
     void arm_accounting();
     bool allowed(const Vcpu& v, unsigned pcpu) const;
-    std::uint64_t now_ps() const;
+    std::uint64_t now_ps() const { return simc_->time_stamp().value(); }  // as sc_time_stamp(), inline
+    sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();
 
     SchedulerParams params_;
     const CostModel& cost_;

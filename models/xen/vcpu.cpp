@@ -43,8 +43,6 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
                        "vcpu" + std::to_string(id));
 }
 
-std::uint64_t Vcpu::now_ps() const { return sc_core::sc_time_stamp().value() + owed_ps_; }
-
 void Vcpu::thread_main() {
     thread_ = sc_core::sc_get_current_process_b();
     wait_until_running();
@@ -182,29 +180,52 @@ void Vcpu::run_guest(Cycles c) {
     }
 }
 
-void Vcpu::record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps) {
+namespace {
+std::size_t exit_slot(ExitReason reason, const ExitCause& cause) {
+    std::uint64_t h = cause.value * 0x9E3779B97F4A7C15ull;
+    h ^= (std::uint64_t(reason) << 16 | cause.kind.size() << 1 | cause.numbered) * 0xC2B2AE3D27D4EB4Full;
+    return static_cast<std::size_t>(h >> 58);  // the top 6 bits: kExitSlots = 64
+}
+}  // namespace
+
+void Vcpu::record_exit(ExitReason reason, const ExitCause& cause, std::uint64_t start_ps) {
+    static_assert(kExitSlots == 64 && kExitSlots >= 2 * kMaxExitCounters, "exit_slot() yields 6 bits");
+    std::size_t slot = exit_slot(reason, cause);
     const ExitCounters* known = nullptr;
-    for (const ExitCounters& e : exit_counters_)
-        if (e.reason == reason && e.cause == cause) {
+    for (; exit_slots_[slot] != 0; slot = (slot + 1) % kExitSlots) {
+        const ExitCounters& e = exit_counters_[exit_slots_[slot] - 1];
+        if (e.reason == reason && e.value == cause.value && e.numbered == cause.numbered &&
+            e.kind == cause.kind) {
             known = &e;
             break;
         }
+    }
     if (known) {
         ++*known->exits;
         ++*known->by_cause;
     } else {
         const std::string name(exit_reason_name(reason));
         std::uint64_t& exits = stats.exits.at(name);
-        std::uint64_t& by_cause = stats.exits_by_cause.at(name + ":" + std::string(cause));
+        std::uint64_t& by_cause = stats.exits_by_cause.at(name + ":" + cause.label());
         ++exits;
         ++by_cause;
-        if (exit_counters_.size() < kMaxExitCounters)
-            exit_counters_.push_back({reason, std::string(cause), &exits, &by_cause});
+        if (exit_counters_.size() < kMaxExitCounters) {  // slot is the free one the probe ended on
+            exit_counters_.push_back(
+                {reason, cause.numbered, cause.value, std::string(cause.kind), &exits, &by_cause});
+            exit_slots_[slot] = static_cast<std::uint8_t>(exit_counters_.size());
+        }
     }
     owe(cost_.exit_cost(reason));
     if (tracer_.on(TraceCategory::vmexit))
         tracer_.emit(trace_events::vmexit, TraceTrack::vcpu(dom_.id, id_), start_ps, now_ps() - start_ps,
-                     {exit_reason_name(reason), cause});
+                     {exit_reason_name(reason), cause.label()});
+}
+
+std::uint64_t& Vcpu::hypercall_counter(unsigned index, const std::string& name) {
+    if (index >= hypercall_counters_.size()) hypercall_counters_.resize(index + 1, nullptr);
+    std::uint64_t*& c = hypercall_counters_[index];
+    if (!c) c = &stats.hypercalls.at(name);
+    return *c;
 }
 
 void Vcpu::after_hypervisor_work() {
@@ -275,14 +296,11 @@ void Vcpu::block_until_event() {
     stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
 
-void Vcpu::wait_in_hypervisor(const std::function<bool()>& done) {
-    settle();
-    while (!done()) {
-        std::uint64_t t0 = now_ps();
-        sched_.block(*this);
-        wait_until_running();
-        stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
-    }
+void Vcpu::block_in_hypervisor() {
+    std::uint64_t t0 = now_ps();
+    sched_.block(*this);
+    wait_until_running();
+    stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
 
 void Vcpu::eoi() {

@@ -40,6 +40,7 @@
 // operands.
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <map>
 
@@ -54,6 +55,7 @@
 #include "models/xen/domain_table.h"
 #include "models/xen/scheduler.h"
 #include "sim/core/cost_model.h"
+#include "sim/core/exit_reason.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/stats.h"
 
@@ -84,10 +86,10 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     // --- used by guest code through the guest-services adapter (on this vCPU's own thread) ---
     void run_guest(Cycles c);
     template <class Handler>
-    void vmexit(ExitReason reason, std::string_view cause, Handler&& handler);
+    void vmexit(ExitReason reason, const ExitCause& cause, Handler&& handler);
     // A PV hypercall: no VM exit, pv_hypercall cost, then the handler; events delivered after.
     template <class Handler>
-    void pv_trap(std::string_view cause, Handler&& handler);
+    void pv_trap(const ExitCause& cause, Handler&& handler);
     // Hypervisor-mode work on this vCPU's pCPU time (not preemptible). Any exit or PV-trap entry
     // cost still owed is waited for in the same step (see settle()).
     void hypervisor_work(Cycles c);
@@ -105,7 +107,8 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     // Blocks in the hypervisor (the vCPU is descheduled) until `done()` holds, re-checking each time
     // the vCPU is woken (an ioreq waiting for its device model). Event-channel kicks that wake it
     // early are absorbed; their upcall is delivered at the next VM entry.
-    void wait_in_hypervisor(const std::function<bool()>& done);
+    template <class Done>
+    void wait_in_hypervisor(Done&& done);
 
     // --- used by the hypervisor (any process) ---
     // evtchn_upcall_pending went 0 -> 1 for this vCPU. Returns true when an IPI had to be sent
@@ -127,7 +130,7 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     VcpuState state() const { return state_; }
     bool finished() const { return finished_; }
     // Simulated time as this vCPU's handler sees it: SystemC time plus hypervisor time still owed.
-    std::uint64_t now_ps() const;
+    std::uint64_t now_ps() const { return simc_->time_stamp().value() + owed_ps_; }
 
     struct Stats {
         explicit Stats(StatsGroup& g);
@@ -157,16 +160,29 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     void count_guest(Cycles c);       // guest cycles that ran (not after accounting closed)
     void count_hypervisor(Cycles c);
     void close_accounting(std::uint64_t end_ps);  // Scheduler::finish: count the work under way
-    void record_exit(ExitReason reason, std::string_view cause, std::uint64_t start_ps);
-    // The exits / exits_by_cause counters of the causes seen so far: no label strings per exit.
+    void block_in_hypervisor();  // one round of wait_in_hypervisor: blocked until running again
+    void record_exit(ExitReason reason, const ExitCause& cause, std::uint64_t start_ps);
+    // The exits / exits_by_cause counters of the causes seen so far, found by (reason, kind,
+    // number) through a small open-addressed table: no label string is built or looked up per exit.
     struct ExitCounters {
         ExitReason reason;
-        std::string cause;
+        bool numbered;
+        std::uint64_t value;
+        std::string kind;
         std::uint64_t *exits, *by_cause;
     };
     static constexpr std::size_t kMaxExitCounters = 32;  // beyond: looked up by label each time
+    static constexpr std::size_t kExitSlots = 64;        // a power of two, at least twice the above
     std::vector<ExitCounters> exit_counters_;
+    std::array<std::uint8_t, kExitSlots> exit_slots_{};  // index into exit_counters_ + 1; 0: free
+    // The hypercall counter of each Hypervisor::HypercallNames index, resolved on first use (so
+    // the label appears in stats.hypercalls only once counted, as with a lookup by name).
+    std::uint64_t& hypercall_counter(unsigned index, const std::string& name);
+    std::vector<std::uint64_t*> hypercall_counters_;
 
+    // The simulation context this vCPU was elaborated in, kept so that now_ps() reads its time
+    // inline (sc_time_stamp() is an out-of-line call that looks the context up each time).
+    sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();
     Hypervisor& hv_;
     const CostModel& cost_;
     const Clock& clock_;
@@ -220,14 +236,20 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
 };
 
 template <class Handler>
-void Vcpu::vmexit(ExitReason reason, std::string_view cause, Handler&& handler) {
+void Vcpu::vmexit(ExitReason reason, const ExitCause& cause, Handler&& handler) {
     record_exit(reason, cause, now_ps());
     handler();
     after_hypervisor_work();
 }
 
+template <class Done>
+void Vcpu::wait_in_hypervisor(Done&& done) {
+    settle();
+    while (!done()) block_in_hypervisor();
+}
+
 template <class Handler>
-void Vcpu::pv_trap(std::string_view cause, Handler&& handler) {
+void Vcpu::pv_trap(const ExitCause& /*cause*/, Handler&& handler) {
     owe(cost_.pv_hypercall);
     handler();
     after_hypervisor_work();

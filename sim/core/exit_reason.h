@@ -4,7 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+
+#include "sim/core/hex.h"
 
 namespace xensim {
 
@@ -48,5 +51,24 @@ inline constexpr std::array<ExitReasonInfo, kExitReasonCount> kExitReasons = {{
 inline constexpr std::string_view exit_reason_name(ExitReason r) {
     return kExitReasons[static_cast<std::size_t>(r)].name;
 }
+
+// The cause of an exit as the exits_by_cause label writes it: a fixed name ("hlt", "eoi",
+// "hypercall:event_channel_op/EVTCHNOP_send") or a kind and the number it names ("port" and 0x1f7
+// for "port:0x1f7"). Kept in two parts so that an exit whose cause was counted before formats no
+// string: the vCPU recognises it by (kind, number) and builds the label only on first use and
+// when tracing. `kind` must stay valid for the call it is passed to (the vCPU keeps a copy).
+struct ExitCause {
+    constexpr ExitCause(const char* name) : kind(name) {}
+    constexpr ExitCause(std::string_view name) : kind(name) {}
+    ExitCause(const std::string& name) : kind(name) {}
+    constexpr ExitCause(std::string_view k, std::uint64_t v) : kind(k), value(v), numbered(true) {}
+    std::string label() const {
+        return numbered ? std::string(kind) + ":" + hex_string(value) : std::string(kind);
+    }
+
+    std::string_view kind;
+    std::uint64_t value = 0;
+    bool numbered = false;
+};
 
 }  // namespace xensim

@@ -58,6 +58,13 @@ class CounterFamily {
     // The same for a C string; remembers the last few label pointers, so a hot caller passing a
     // string literal (or any stable buffer) skips building a std::string and the map lookup.
     std::uint64_t& at(const char* label);
+    // A hot caller's handle on a fixed label: `slot` (the caller's, null at first) keeps the
+    // counter after the first call, so later calls are a null test and an add, and the label still
+    // appears in the family only once counted.
+    std::uint64_t& at(std::uint64_t*& slot, const char* label) {
+        if (!slot) slot = &at(std::string(label));
+        return *slot;
+    }
     void inc(const std::string& label, std::uint64_t n = 1) { at(label) += n; }
     void inc(const char* label, std::uint64_t n = 1) { at(label) += n; }
     std::uint64_t value(const std::string& label) const;

@@ -6,17 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "sim/core/hex.h"
-
 namespace xensim {
 
 namespace {
-std::string hex_cause(const char* kind, std::uint64_t v) { return kind + (":" + hex_string(v)); }
 std::uint32_t ones(unsigned size) { return size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1; }
 }  // namespace
 
 template <class F>
-void VcpuGuestServices::trap(ExitReason reason, const std::string& cause, F&& f) {
+void VcpuGuestServices::trap(ExitReason reason, const ExitCause& cause, F&& f) {
     if (v_.type() == DomainType::pv)
         v_.pv_trap(cause, f);
     else
@@ -29,7 +26,7 @@ bool VcpuGuestServices::emulated(std::uint16_t port) const {
 
 std::uint32_t VcpuGuestServices::in(std::uint16_t port, unsigned size) {
     std::uint32_t value = ones(size);
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+    trap(ExitReason::IO_INSTRUCTION, ExitCause("port", port), [&] {
         std::optional<std::uint64_t> r;
         if (v_.type() != DomainType::pv) r = hv_.emulate_pio(v_, port, size, true, 0);
         if (r)
@@ -41,7 +38,7 @@ std::uint32_t VcpuGuestServices::in(std::uint16_t port, unsigned size) {
 }
 
 void VcpuGuestServices::out(std::uint16_t port, unsigned size, std::uint32_t value) {
-    trap(ExitReason::IO_INSTRUCTION, hex_cause("port", port), [&] {
+    trap(ExitReason::IO_INSTRUCTION, ExitCause("port", port), [&] {
         if (v_.type() == DomainType::pv || !hv_.emulate_pio(v_, port, size, false, value)) unclaimed_.inc();
     });
 }
@@ -60,7 +57,7 @@ bool VcpuGuestServices::rep_io(std::uint16_t port, unsigned size, std::uint64_t 
     if (size != 1 && size != 2 && size != 4)
         throw std::logic_error("rep string of size " + std::to_string(size));
     GuestMemory& mem = v_.domain().memory;
-    const std::string cause = hex_cause("port", port);
+    const ExitCause cause("port", port);
     while (count > 0) {
         // hvmemul_linear_to_phys: at most 4096 repetitions; hvmemul_do_io_addr: those within the
         // buffer's page, or a single one that straddles into the next page.
@@ -101,9 +98,8 @@ bool VcpuGuestServices::emulated_mmio(std::uint64_t gpa) const {
 
 // The exit cause names the page only when a device model claims it (a set the scenario bounds);
 // every other page shares "mmio:unclaimed", so a guest cannot grow exits_by_cause by touching pages.
-std::string VcpuGuestServices::mmio_cause(std::uint64_t gpa) const {
-    return emulated_mmio(gpa) ? hex_cause("mmio", gpa & ~std::uint64_t(0xfff))
-                              : std::string("mmio:unclaimed");
+ExitCause VcpuGuestServices::mmio_cause(std::uint64_t gpa) const {
+    return emulated_mmio(gpa) ? ExitCause("mmio", gpa & ~std::uint64_t(0xfff)) : ExitCause("mmio:unclaimed");
 }
 
 std::uint64_t VcpuGuestServices::mmio_read(std::uint64_t gpa, unsigned size) {
@@ -159,16 +155,16 @@ void VcpuGuestServices::cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::ui
         fill();  // a PV kernel's CPUID runs natively (no CPUID faulting modelled)
         return;
     }
-    v_.vmexit(ExitReason::CPUID, hex_cause("leaf", leaf), fill);
+    v_.vmexit(ExitReason::CPUID, ExitCause("leaf", leaf), fill);
 }
 
 std::uint64_t VcpuGuestServices::rdmsr(std::uint32_t msr) {
-    trap(ExitReason::MSR_READ, hex_cause("msr", msr), [] {});
+    trap(ExitReason::MSR_READ, ExitCause("msr", msr), [] {});
     return 0;
 }
 
 void VcpuGuestServices::wrmsr(std::uint32_t msr, std::uint64_t value) {
-    trap(ExitReason::MSR_WRITE, hex_cause("msr", msr), [] {});
+    trap(ExitReason::MSR_WRITE, ExitCause("msr", msr), [] {});
 }
 
 void VcpuGuestServices::halt() {

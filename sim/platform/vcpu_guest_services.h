@@ -92,9 +92,9 @@ class VcpuGuestServices : public GuestServices, public BackendServices {
   private:
     bool emulated(std::uint16_t port) const;
     bool emulated_mmio(std::uint64_t gpa) const;
-    std::string mmio_cause(std::uint64_t gpa) const;  // exit cause: the claimed page, or "mmio:unclaimed"
+    ExitCause mmio_cause(std::uint64_t gpa) const;  // exit cause: the claimed page, or "mmio:unclaimed"
     template <class F>
-    void trap(ExitReason reason, const std::string& cause, F&& f);
+    void trap(ExitReason reason, const ExitCause& cause, F&& f);
     bool rep_io(std::uint16_t port, unsigned size, std::uint64_t gpa, std::uint32_t count, bool read);
 
     Hypervisor& hv_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "models/xen/hypervisor.h"
+#include "sim/core/hex.h"
 #include "sim/platform/vcpu_guest_services.h"
 
 namespace xensim {
@@ -255,6 +256,43 @@ TEST(DeviceIrq, APirqRaisedAtATimeWakesDom0ThenAndNotBefore) {
     EXPECT_EQ(m.hv->stats.device_irqs.value(), 2u);
     EXPECT_EQ(v.stats.wakeups.value(), 2u) << "each interrupt woke the halted dom0 vCPU";
     EXPECT_EQ(v.stats.upcalls.value(), 2u);
+}
+
+}  // namespace
+}  // namespace xensim
+
+namespace xensim {
+namespace {
+
+// Vcpu::record_exit remembers the counters of the first 32 causes in a small hash table and looks
+// any further cause up by its label: every exit lands on its own "reason:kind:0x<n>" label either
+// way, with the same port under another reason or kind kept apart.
+TEST(GuestServices, ExitCausesBeyondTheRememberedOnesAreCountedByLabel) {
+    Machine m(DomainType::hvm);
+    Vcpu& v = m.hv->vcpu(1, 0);
+    VcpuGuestServices services(*m.hv, v, m.unclaimed, m.rep_faults);
+    GuestServices& s = services;
+    constexpr unsigned kPorts = 48;  // more than Vcpu::kMaxExitCounters
+    v.set_program([&] {
+        for (unsigned round = 0; round < 3; ++round)
+            for (unsigned i = 0; i < kPorts; ++i) {
+                s.out(static_cast<std::uint16_t>(0x300 + i), 1, 0);
+                if (i % 8 == 0) (void)s.rdmsr(0x300 + i);  // the same number, another reason and kind
+            }
+        sc_core::sc_stop();
+    });
+    m.hv->vcpu(0, 0).set_program([] {});
+    m.hv->start();
+    sc_core::sc_start();
+
+    EXPECT_EQ(exits(v, "IO_INSTRUCTION"), 3u * kPorts);
+    EXPECT_EQ(exits(v, "MSR_READ"), 3u * kPorts / 8);
+    for (unsigned i = 0; i < kPorts; ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(by_cause(v, "IO_INSTRUCTION:port:" + hex_string(0x300 + i)), 3u);
+        EXPECT_EQ(by_cause(v, "MSR_READ:msr:" + hex_string(0x300 + i)), i % 8 == 0 ? 3u : 0u);
+    }
+    EXPECT_EQ(v.stats.exits_by_cause.labels().size(), kPorts + kPorts / 8);
 }
 
 }  // namespace

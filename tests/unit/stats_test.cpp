@@ -122,5 +122,25 @@ TEST(Stats, FamilyLabelsAreBoundedByAnOverflowLabel) {
     EXPECT_EQ(f.total(), cap + 1000 + 2);
 }
 
+// CounterFamily::at(slot, label): the caller's slot resolves on first use only (a label appears
+// once counted, as with at(label)), then counts the same counter as a lookup by label would.
+TEST(Stats, FamilySlotsResolveOnFirstUseAndShareTheLabelsCounter) {
+    StatsGroup root("");
+    CounterFamily f(root, "ops", "calls", "by op");
+    std::uint64_t* slot = nullptr;
+    EXPECT_TRUE(f.labels().empty());
+    ++f.at(slot, "EVTCHNOP_send");
+    ASSERT_NE(slot, nullptr);
+    EXPECT_EQ(f.labels().size(), 1u);
+    f.inc("EVTCHNOP_send", 2);
+    ++f.at(slot, "EVTCHNOP_send");
+    EXPECT_EQ(f.value("EVTCHNOP_send"), 4u);
+    std::uint64_t* other = nullptr;
+    ++f.at(other, "EVTCHNOP_close");
+    EXPECT_NE(other, slot);
+    EXPECT_EQ(f.value("EVTCHNOP_close"), 1u);
+    EXPECT_EQ(f.total(), 5u);
+}
+
 }  // namespace
 }  // namespace xensim
