@@ -158,7 +158,7 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
 Hypervisor::~Hypervisor() = default;
 
 std::uint64_t Hypervisor::horizon_ps() const {
-    const std::uint64_t now = sc_core::sc_time_stamp().value();  // SystemC's, not a run-ahead's
+    const std::uint64_t now = simc_->time_stamp().value();  // SystemC's, not a run-ahead's
     // Zero when something is pending at the current time (runnable processes, delta notifications).
     const std::uint64_t until = sc_core::sc_time_to_pending_activity().value();
     const std::uint64_t next = until > ~std::uint64_t{0} - now ? ~std::uint64_t{0} : now + until;

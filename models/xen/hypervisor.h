@@ -80,6 +80,16 @@ class Hypervisor : public sc_core::sc_module {
     // activity (the current time when something is pending now) or the run's stop time, whichever
     // is first. Work ending strictly before it cannot interleave with anything (sim_time.h).
     std::uint64_t horizon_ps() const;
+    // Whether `end_ps` is strictly before the horizon. A "no" may come from the last horizon
+    // computed, while it is still in the future: activity that was pending then is pending now or
+    // was cancelled (a wait's timeout), so the true horizon is at most later — a conservative
+    // answer, never a wrong "yes". A "yes" is always computed afresh.
+    bool before_horizon(std::uint64_t end_ps) {
+        // The cheap "no" first: most stretches on a busy path end past the last horizon.
+        if (horizon_hint_ > simc_->time_stamp().value() && end_ps >= horizon_hint_) return false;
+        horizon_hint_ = horizon_ps();
+        return end_ps < horizon_hint_;
+    }
     void set_stop_ps(std::uint64_t ps) { stop_ps_ = ps; }
     FastPathCounts& fast_path_counts() { return fast_path_counts_; }
 
@@ -201,6 +211,8 @@ class Hypervisor : public sc_core::sc_module {
 
     HypervisorParams params_;
     std::uint64_t stop_ps_ = ~std::uint64_t{0};
+    std::uint64_t horizon_hint_ = 0;  // the last horizon_ps() before_horizon computed
+    sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();  // time read inline
     FastPathCounts fast_path_counts_;
     const CostModel& cost_;
     const Clock& clock_;

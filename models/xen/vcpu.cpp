@@ -1,5 +1,6 @@
 #include "models/xen/vcpu.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -88,11 +89,24 @@ void Vcpu::settle() { hypervisor_work(0); }
 
 bool Vcpu::run_ahead(Cycles c) {
     if (!hv_.params().fast_paths || c == 0 || state_ != VcpuState::running || owed_cycles_ != 0) return false;
-    // Only on this vCPU's own thread: another thread's wait would not pay this vCPU's debt.
-    if (sc_core::sc_get_current_process_b() != thread_) return false;
     if (preempt_requested_ || irq_pending_signal_ || upcall_deliverable() || irq_deliverable()) return false;
+    // Only on this vCPU's own thread: another thread's wait would not pay this vCPU's debt.
+    if (simc_->get_curr_proc_info()->process_handle != thread_) return false;
+    // Back off after stretches that did not fit: on a path where something is always about to
+    // happen (a busy wire), asking SystemC for its next activity would cost more than it saves.
+    // Whether to ask is all this decides; the answer, when asked, is exact.
+    if (run_ahead_skip_ > 0) {
+        --run_ahead_skip_;
+        return false;
+    }
     const std::uint64_t ps = clock_.ps(c);
-    if (now_ps() + ps >= hv_.horizon_ps()) return false;
+    if (!hv_.before_horizon(now_ps() + ps)) {
+        run_ahead_backoff_ =
+            std::min<unsigned>(run_ahead_backoff_ ? 2 * run_ahead_backoff_ : 1, kMaxRunAheadBackoff);
+        run_ahead_skip_ = run_ahead_backoff_;
+        return false;
+    }
+    run_ahead_backoff_ = 0;
     count_guest(c);
     owed_guest_ps_ += ps;
     owed_ps_ += ps;

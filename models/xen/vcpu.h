@@ -220,6 +220,8 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     bool ran_in_period_ = false;
     std::uint64_t owed_ps_ = 0;  // time not yet waited for (settle()): owed guest time, then entry costs
     std::uint64_t owed_guest_ps_ = 0;
+    static constexpr unsigned kMaxRunAheadBackoff = 16;
+    unsigned run_ahead_backoff_ = 0, run_ahead_skip_ = 0;  // run_ahead's attempts skipped after misses
     const sc_core::sc_process_b* thread_ = nullptr;  // this vCPU's SystemC thread  // the part of owed_ps_
                                                      // that is guest time run ahead (counted)
     Cycles owed_cycles_ = 0;                         // the same in cycles, counted when waited for
