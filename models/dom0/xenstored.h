@@ -42,6 +42,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "models/dom0/backend_services.h"
@@ -105,6 +106,7 @@ class Xenstored {
     void queue(RingConn& c, const XsMessage& m, bool reply);
     bool may_read(const RingConn& c) const;
     void flush(BackendServices& s, RingConn& c);
+    void flush_pending(BackendServices& s);
     void collect_events();
 
     XenStore& store_;
@@ -112,6 +114,12 @@ class Xenstored {
     StatsGroup group_;
     std::map<evtchn_port_t, std::unique_ptr<RingConn>> by_port_;
     std::map<DomId, RingConn*> by_dom_;
+    std::map<XsConnId, RingConn*> by_conn_;
+    // The connections with something to do, by port: the order in which the full walk over by_port_
+    // would have reached them, so notifications go out in the same order. pending_out_: live with
+    // queued output (flush has work); throttled_: requests left in the ring by the outstanding quota.
+    std::set<evtchn_port_t> pending_out_;
+    std::set<evtchn_port_t> throttled_;
 };
 
 }  // namespace xensim

@@ -90,6 +90,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,9 @@ class XenStore {
     // tx_id echoed). Watch events it causes are queued; fetch them with take_events().
     std::vector<XsMessage> handle(XsConnId conn, const XsMessage& request);
     std::vector<XsMessage> take_events(XsConnId conn);
+    // The connections with queued watch events, in id order: a transport drains only these
+    // instead of asking every connection after every request.
+    const std::set<XsConnId>& connections_with_events() const { return with_events_; }
 
     // Toolstack helpers: privileged, no transaction, fire watches like a dom0 request would.
     void write(const std::string& path, const std::string& value);  // implicit parents
@@ -218,12 +222,19 @@ class XenStore {
         std::string node;  // canonical path or @special
         std::string token;
         std::size_t prefix_len = 0;  // relative watch: strip "/local/domain/<id>/"
+        std::uint64_t seq = 0;       // registration order, global: Conn::watches is sorted by it
+    };
+    // One entry of the watch index: the watch `seq` of connection `conn`.
+    struct WatchRef {
+        XsConnId conn;
+        std::uint64_t seq;
+        bool operator<(const WatchRef& o) const { return conn != o.conn ? conn < o.conn : seq < o.seq; }
     };
     struct Conn {
         XsConnId id = 0;
         DomId domid = 0;
         bool privileged = false;
-        std::vector<Watch> watches;
+        std::vector<Watch> watches;  // in registration order (ascending seq)
         std::map<std::uint32_t, Transaction> transactions;
         std::uint32_t next_transaction_id = 1;
         std::deque<XsMessage> events;
@@ -275,6 +286,10 @@ class XenStore {
     bool watch_permitted(const Conn& w, const std::string& name, const Node* node,
                          const std::vector<XsPerm>* old_perms) const;
     void send_event(Conn& w, const std::string& path, const std::string& token);
+    // The watch index (watch_index_): add / remove one watch of `conn`, and the watch a ref names.
+    void index_watch(XsConnId conn, const Watch& w);
+    void unindex_watch(XsConnId conn, const Watch& w);
+    static std::vector<Watch>::iterator find_watch(Conn& conn, std::uint64_t seq);
     void fire_special(const std::string& name);
     void manual_node(const std::string& name, std::vector<std::string> children);
 
@@ -305,6 +320,12 @@ class XenStore {
     std::map<std::string, Node> nodes_;
     std::map<DomId, unsigned> owned_;  // nodes per owner (perms[0].id)
     std::map<XsConnId, Conn> conns_;
+    // Every watch, by the path (or @special name) it watches: a change to /a/b looks up "/", "/a"
+    // and "/a/b" instead of scanning every connection's watches. Refs of one path in registration
+    // order.
+    std::map<std::string, std::vector<WatchRef>> watch_index_;
+    std::uint64_t next_watch_seq_ = 0;
+    std::set<XsConnId> with_events_;  // connections whose events deque is not empty
     std::map<DomId, bool> introduced_;
     XsConnId next_conn_ = 1;
     std::uint64_t generation_ = 0;
