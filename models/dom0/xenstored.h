@@ -14,7 +14,13 @@
 //   - hands each complete request to the engine (XenStore::handle) and charges xenstored's cost
 //     per request (cost model: xenstored_request, plus copying the bytes);
 //   - queues the replies and every watch event the request caused — for any connection — and
-//     writes what fits behind rsp_prod, notifying each guest whose ring it wrote.
+//     writes what fits behind rsp_prod, notifying each guest whose ring it wrote, in port order.
+//     xenstored's main loop (core.c) offers every connection to handle_output and asks each for
+//     input on every pass; here only the connections with something to do are visited: those the
+//     engine holds events for (XenStore::connections_with_events), those with queued output
+//     (pending_out_) and those throttled by the outstanding quota (throttled_), the last two kept in
+//     port order so that notifications go out in the order the walk over every connection gave.
+//     The cost of a request no longer grows with the number of guests.
 // Bounds on what a guest can make dom0 hold (unprivileged connections only, as
 // domain_is_unprivileged; quotas from XsQuota):
 //   - outstanding requests (ACC_OUTST, 20): a request is outstanding from when it is read until its

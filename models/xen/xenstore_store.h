@@ -83,6 +83,14 @@
 //   - CONTROL "quota" prints the hard quotas in this engine's own text format.
 //   - A socket (privileged) connection resolves relative paths against /local/domain/<domid> of
 //     its domid, like a domain; xenstore.txt says sockets should not use relative paths.
+//   - Finding the watches a change fires: watch.c fire_watches walks every connection and each of
+//     its watches (O(all watches) per change, O(guests^2) over a boot of many guests). Here every
+//     watch is also filed under the path it watches (watch_index_), and a change to /a/b looks up
+//     "/", "/a" and "/a/b" only (an "exact" firing or an @special name: the name only). The events
+//     are the same and come in the same order as the walk's: by connection id, then by each
+//     connection's registration order (XsWatchIndexTest checks this against the walk itself).
+//     connections_with_events() names the connections with queued events, so a transport need not
+//     ask every connection after every request.
 #pragma once
 
 #include <cerrno>
