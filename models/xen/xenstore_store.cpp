@@ -528,19 +528,21 @@ void XenStore::fire_watches(Ctx& c, const std::string& name, bool exact, const N
 // with a matching watch (it has no side effect, so skipping the others changes nothing).
 void XenStore::fire_now(const std::string& name, bool exact, const Node* node,
                         const std::vector<XsPerm>* old_perms) {
+    if (watch_index_.empty()) return;
     std::vector<WatchRef> hits;
-    auto add = [&](const std::string& path) {
+    auto add = [&](std::string_view path) {
         auto it = watch_index_.find(path);
         if (it != watch_index_.end()) hits.insert(hits.end(), it->second.begin(), it->second.end());
     };
     if (exact) {
         add(name);
     } else {
-        // watch.c is_child(name, w) (equal, or below; everything is below "/") holds exactly for w == "/", w == name, and w == every prefix of name
-        // that is followed by a '/' in name. Each candidate is looked up once.
+        // watch.c is_child(name, w) (equal, or below; everything is below "/") holds exactly for w == "/", w
+        // == name, and w == every prefix of name that is followed by a '/' in name. Each candidate is looked
+        // up once.
         add("/");
         for (std::size_t i = name.find('/'); i != std::string::npos; i = name.find('/', i + 1))
-            if (!(i == 1 && name[0] == '/')) add(name.substr(0, i));  // "/" is done
+            if (!(i == 1 && name[0] == '/')) add(std::string_view(name).substr(0, i));  // "/" is done
         if (name != "/") add(name);
     }
     if (hits.empty()) return;

@@ -100,6 +100,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/core/stats.h"
@@ -331,7 +332,7 @@ class XenStore {
     // Every watch, by the path (or @special name) it watches: a change to /a/b looks up "/", "/a"
     // and "/a/b" instead of scanning every connection's watches. Refs of one path in registration
     // order.
-    std::map<std::string, std::vector<WatchRef>> watch_index_;
+    std::map<std::string, std::vector<WatchRef>, std::less<>> watch_index_;  // found by string_view
     std::uint64_t next_watch_seq_ = 0;
     std::set<XsConnId> with_events_;  // connections whose events deque is not empty
     std::map<DomId, bool> introduced_;
