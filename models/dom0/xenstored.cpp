@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
+#include <vector>
 
 namespace xensim {
 
@@ -68,6 +70,7 @@ long Xenstored::add_connection(BackendServices& s, DomId dom, DomId remote_dom, 
     c->ring_gfn = ring_gfn;
     c->port = bind.local_port;
     by_dom_[dom] = c.get();
+    by_conn_[c->conn] = c.get();
     by_port_[bind.local_port] = std::move(c);
     return bind.local_port;
 }
@@ -108,19 +111,32 @@ void Xenstored::on_event(BackendServices& s, evtchn_port_t port) {
     if (it == by_port_.end()) return;
     serve(s, *it->second);
     collect_events();
-    for (auto& [p, c] : by_port_) flush(s, *c);
+    flush_pending(s);
     // xenstored's main loop keeps reading a connection while conn_can_read: a connection held back
     // by its outstanding quota resumes as soon as its replies went into the ring.
     for (bool again = true; again;) {
         again = false;
-        for (auto& [p, c] : by_port_) {
-            if (!c->throttled || c->dead || !may_read(*c)) continue;
-            serve(s, *c);
+        // Serving a connection changes only its own membership of throttled_: walk a snapshot.
+        std::vector<evtchn_port_t> throttled(throttled_.begin(), throttled_.end());
+        for (evtchn_port_t p : throttled) {
+            RingConn& c = *by_port_.at(p);
+            if (!c.throttled || c.dead || !may_read(c)) continue;
+            serve(s, c);
             again = true;
         }
         if (!again) break;
         collect_events();
-        for (auto& [p, c] : by_port_) flush(s, *c);
+        flush_pending(s);
+    }
+}
+
+// xenstored's main loop offers every connection with a non-empty out_list to handle_output; here
+// only those are visited (pending_out_), in port order as the walk over every connection was.
+void Xenstored::flush_pending(BackendServices& s) {
+    for (auto it = pending_out_.begin(); it != pending_out_.end();) {
+        RingConn& c = *by_port_.at(*it);
+        flush(s, c);  // touches only c: no other port joins or leaves the set meanwhile
+        it = c.dead || c.out.empty() ? pending_out_.erase(it) : std::next(it);
     }
 }
 
@@ -135,6 +151,7 @@ void Xenstored::queue(RingConn& c, const XsMessage& m, bool reply) {
     c.out_bytes += p.bytes.size();
     if (reply) ++c.outstanding;  // send_reply: domain_outstanding_inc
     c.out.push_back(std::move(p));
+    pending_out_.insert(c.port);
 }
 
 void Xenstored::serve(BackendServices& s, RingConn& c) {
@@ -161,6 +178,10 @@ void Xenstored::serve(BackendServices& s, RingConn& c) {
     }
     if (c.parser.error()) taken = used;  // the connection is ignored from now on
     c.throttled = taken < used;
+    if (c.throttled)
+        throttled_.insert(c.port);
+    else
+        throttled_.erase(c.port);
     xen_mb();
     intf->req_cons = cons + static_cast<XENSTORE_RING_IDX>(taken);
     c.bytes_in.inc(taken);
@@ -182,7 +203,15 @@ void Xenstored::serve(BackendServices& s, RingConn& c) {
 
 void Xenstored::collect_events() {
     MaybeLock guard(lock_);
-    for (auto& [p, c] : by_port_)
+    // Only the connections the engine holds events for (others may be a socket server's clients of
+    // the same store: theirs are left alone). Each connection's queue is its own, so the order of
+    // this walk is not observable.
+    std::vector<RingConn*> ready;
+    for (XsConnId id : store_.connections_with_events()) {
+        auto it = by_conn_.find(id);
+        if (it != by_conn_.end()) ready.push_back(it->second);
+    }
+    for (RingConn* c : ready)
         for (const XsMessage& ev : store_.take_events(c->conn)) queue(*c, ev, false);
 }
 

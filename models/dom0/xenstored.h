@@ -14,7 +14,13 @@
 //   - hands each complete request to the engine (XenStore::handle) and charges xenstored's cost
 //     per request (cost model: xenstored_request, plus copying the bytes);
 //   - queues the replies and every watch event the request caused — for any connection — and
-//     writes what fits behind rsp_prod, notifying each guest whose ring it wrote.
+//     writes what fits behind rsp_prod, notifying each guest whose ring it wrote, in port order.
+//     xenstored's main loop (core.c) offers every connection to handle_output and asks each for
+//     input on every pass; here only the connections with something to do are visited: those the
+//     engine holds events for (XenStore::connections_with_events), those with queued output
+//     (pending_out_) and those throttled by the outstanding quota (throttled_), the last two kept in
+//     port order so that notifications go out in the order the walk over every connection gave.
+//     The cost of a request no longer grows with the number of guests.
 // Bounds on what a guest can make dom0 hold (unprivileged connections only, as
 // domain_is_unprivileged; quotas from XsQuota):
 //   - outstanding requests (ACC_OUTST, 20): a request is outstanding from when it is read until its
@@ -42,6 +48,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "models/dom0/backend_services.h"
@@ -105,6 +112,7 @@ class Xenstored {
     void queue(RingConn& c, const XsMessage& m, bool reply);
     bool may_read(const RingConn& c) const;
     void flush(BackendServices& s, RingConn& c);
+    void flush_pending(BackendServices& s);
     void collect_events();
 
     XenStore& store_;
@@ -112,6 +120,12 @@ class Xenstored {
     StatsGroup group_;
     std::map<evtchn_port_t, std::unique_ptr<RingConn>> by_port_;
     std::map<DomId, RingConn*> by_dom_;
+    std::map<XsConnId, RingConn*> by_conn_;
+    // The connections with something to do, by port: the order in which the full walk over by_port_
+    // would have reached them, so notifications go out in the same order. pending_out_: live with
+    // queued output (flush has work); throttled_: requests left in the ring by the outstanding quota.
+    std::set<evtchn_port_t> pending_out_;
+    std::set<evtchn_port_t> throttled_;
 };
 
 }  // namespace xensim

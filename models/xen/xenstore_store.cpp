@@ -36,13 +36,6 @@ std::string child_path(const std::string& parent, const std::string& leaf) {
     return parent == "/" ? "/" + leaf : parent + "/" + leaf;
 }
 
-// watch.c is_child: equal, or below; everything is below "/".
-bool is_child(const std::string& child, const std::string& parent) {
-    if (parent == "/") return true;
-    if (child.compare(0, parent.size(), parent) != 0) return false;
-    return child.size() == parent.size() || child[parent.size()] == '/';
-}
-
 // xenstore_count_strings: the number of NULs.
 unsigned count_strings(const std::string& in) {
     return static_cast<unsigned>(std::count(in.begin(), in.end(), '\0'));
@@ -213,7 +206,13 @@ XsConnId XenStore::connect(DomId domid, bool privileged) {
     return id;
 }
 
-void XenStore::disconnect(XsConnId conn) { conns_.erase(conn); }
+void XenStore::disconnect(XsConnId conn) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end()) return;
+    for (const Watch& w : it->second.watches) unindex_watch(conn, w);
+    with_events_.erase(conn);
+    conns_.erase(it);
+}
 
 XenStore::Conn& XenStore::conn_of(XsConnId id) {
     auto it = conns_.find(id);
@@ -231,6 +230,7 @@ std::vector<XsMessage> XenStore::take_events(XsConnId conn) {
     std::vector<XsMessage> out(std::make_move_iterator(c.events.begin()),
                                std::make_move_iterator(c.events.end()));
     c.events.clear();
+    with_events_.erase(conn);
     return out;
 }
 
@@ -522,15 +522,60 @@ void XenStore::fire_watches(Ctx& c, const std::string& name, bool exact, const N
     fire_now(name, exact, node, old_perms);
 }
 
+// watch.c fire_watches walks every connection and each of its watches; here the watch index gives
+// the matching watches directly. They are served in the same order as that walk (connection id,
+// then each connection's registration order), and watch_permitted is asked once per connection
+// with a matching watch (it has no side effect, so skipping the others changes nothing).
 void XenStore::fire_now(const std::string& name, bool exact, const Node* node,
                         const std::vector<XsPerm>* old_perms) {
-    for (auto& [id, w] : conns_) {
-        if (!watch_permitted(w, name, node, old_perms)) continue;
-        for (const Watch& watch : w.watches) {
-            bool match = exact ? name == watch.node : is_child(name, watch.node);
-            if (match) send_event(w, name.substr(watch.prefix_len), watch.token);
-        }
+    if (watch_index_.empty()) return;
+    std::vector<WatchRef> hits;
+    auto add = [&](std::string_view path) {
+        auto it = watch_index_.find(path);
+        if (it != watch_index_.end()) hits.insert(hits.end(), it->second.begin(), it->second.end());
+    };
+    if (exact) {
+        add(name);
+    } else {
+        // watch.c is_child(name, w) (equal, or below; everything is below "/") holds exactly for w == "/", w
+        // == name, and w == every prefix of name that is followed by a '/' in name. Each candidate is looked
+        // up once.
+        add("/");
+        for (std::size_t i = name.find('/'); i != std::string::npos; i = name.find('/', i + 1))
+            if (!(i == 1 && name[0] == '/')) add(std::string_view(name).substr(0, i));  // "/" is done
+        if (name != "/") add(name);
     }
+    if (hits.empty()) return;
+    std::sort(hits.begin(), hits.end());
+    for (std::size_t i = 0; i < hits.size();) {
+        std::size_t end = i;
+        while (end < hits.size() && hits[end].conn == hits[i].conn) ++end;
+        Conn& w = conn_of(hits[i].conn);
+        if (watch_permitted(w, name, node, old_perms)) {
+            for (; i < end; ++i) {
+                const Watch& watch = *find_watch(w, hits[i].seq);
+                send_event(w, name.substr(watch.prefix_len), watch.token);
+            }
+        }
+        i = end;
+    }
+}
+
+void XenStore::index_watch(XsConnId conn, const Watch& w) { watch_index_[w.node].push_back({conn, w.seq}); }
+
+void XenStore::unindex_watch(XsConnId conn, const Watch& w) {
+    auto it = watch_index_.find(w.node);
+    if (it == watch_index_.end()) return;
+    auto& refs = it->second;
+    refs.erase(std::remove_if(refs.begin(), refs.end(),
+                              [&](const WatchRef& r) { return r.conn == conn && r.seq == w.seq; }),
+               refs.end());
+    if (refs.empty()) watch_index_.erase(it);
+}
+
+std::vector<XenStore::Watch>::iterator XenStore::find_watch(Conn& conn, std::uint64_t seq) {
+    return std::lower_bound(conn.watches.begin(), conn.watches.end(), seq,
+                            [](const Watch& w, std::uint64_t s) { return w.seq < s; });
 }
 
 // watch.c watch_permitted: the node (old or new permissions) or its parent must be readable.
@@ -559,6 +604,7 @@ void XenStore::send_event(Conn& w, const std::string& path, const std::string& t
             if (q.payload == ev.payload) return;  // identical event already pending
     }
     w.events.push_back(std::move(ev));
+    with_events_.insert(w.id);
     watch_events_.inc();
 }
 
@@ -718,11 +764,13 @@ int XenStore::do_watch(Ctx& c, const std::string& in) {
     std::string name;
     if (int err = canonicalize(c, vec[0], true, name)) return err;
     Conn& conn = *c.conn;
-    for (const Watch& w : conn.watches)
-        if (w.node == name && w.token == vec[1]) return EEXIST;
+    if (auto it = watch_index_.find(name); it != watch_index_.end())
+        for (const WatchRef& r : it->second)
+            if (r.conn == conn.id && find_watch(conn, r.seq)->token == vec[1]) return EEXIST;
     if (unprivileged(c) && conn.watches.size() > quota_.watches_per_domain) return E2BIG;
-    Watch w{name, vec[1], relative ? domain_path(conn.domid).size() + 1 : 0};
+    Watch w{name, vec[1], relative ? domain_path(conn.domid).size() + 1 : 0, next_watch_seq_++};
     conn.watches.push_back(w);
+    index_watch(conn.id, w);
     c.reply = kOk;
     send_event(conn, name.substr(w.prefix_len), w.token);  // "we fire once up front"
     return 0;
@@ -737,12 +785,14 @@ int XenStore::do_unwatch(Ctx& c, const std::string& in) {
     auto it = std::find_if(ws.begin(), ws.end(),
                            [&](const Watch& w) { return w.node == name && w.token == vec[1]; });
     if (it == ws.end()) return ENOENT;
+    unindex_watch(c.conn->id, *it);
     ws.erase(it);
     c.reply = kOk;
     return 0;
 }
 
 int XenStore::do_reset_watches(Ctx& c, const std::string&) {
+    for (const Watch& w : c.conn->watches) unindex_watch(c.conn->id, w);
     c.conn->watches.clear();
     c.conn->transactions.clear();  // conn_delete_all_transactions
     c.tx = nullptr;

@@ -83,6 +83,14 @@
 //   - CONTROL "quota" prints the hard quotas in this engine's own text format.
 //   - A socket (privileged) connection resolves relative paths against /local/domain/<domid> of
 //     its domid, like a domain; xenstore.txt says sockets should not use relative paths.
+//   - Finding the watches a change fires: watch.c fire_watches walks every connection and each of
+//     its watches (O(all watches) per change, O(guests^2) over a boot of many guests). Here every
+//     watch is also filed under the path it watches (watch_index_), and a change to /a/b looks up
+//     "/", "/a" and "/a/b" only (an "exact" firing or an @special name: the name only). The events
+//     are the same and come in the same order as the walk's: by connection id, then by each
+//     connection's registration order (XsWatchIndexTest checks this against the walk itself).
+//     connections_with_events() names the connections with queued events, so a transport need not
+//     ask every connection after every request.
 #pragma once
 
 #include <cerrno>
@@ -90,7 +98,9 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/core/stats.h"
@@ -149,6 +159,9 @@ class XenStore {
     // tx_id echoed). Watch events it causes are queued; fetch them with take_events().
     std::vector<XsMessage> handle(XsConnId conn, const XsMessage& request);
     std::vector<XsMessage> take_events(XsConnId conn);
+    // The connections with queued watch events, in id order: a transport drains only these
+    // instead of asking every connection after every request.
+    const std::set<XsConnId>& connections_with_events() const { return with_events_; }
 
     // Toolstack helpers: privileged, no transaction, fire watches like a dom0 request would.
     void write(const std::string& path, const std::string& value);  // implicit parents
@@ -218,12 +231,19 @@ class XenStore {
         std::string node;  // canonical path or @special
         std::string token;
         std::size_t prefix_len = 0;  // relative watch: strip "/local/domain/<id>/"
+        std::uint64_t seq = 0;       // registration order, global: Conn::watches is sorted by it
+    };
+    // One entry of the watch index: the watch `seq` of connection `conn`.
+    struct WatchRef {
+        XsConnId conn;
+        std::uint64_t seq;
+        bool operator<(const WatchRef& o) const { return conn != o.conn ? conn < o.conn : seq < o.seq; }
     };
     struct Conn {
         XsConnId id = 0;
         DomId domid = 0;
         bool privileged = false;
-        std::vector<Watch> watches;
+        std::vector<Watch> watches;  // in registration order (ascending seq)
         std::map<std::uint32_t, Transaction> transactions;
         std::uint32_t next_transaction_id = 1;
         std::deque<XsMessage> events;
@@ -275,6 +295,10 @@ class XenStore {
     bool watch_permitted(const Conn& w, const std::string& name, const Node* node,
                          const std::vector<XsPerm>* old_perms) const;
     void send_event(Conn& w, const std::string& path, const std::string& token);
+    // The watch index (watch_index_): add / remove one watch of `conn`, and the watch a ref names.
+    void index_watch(XsConnId conn, const Watch& w);
+    void unindex_watch(XsConnId conn, const Watch& w);
+    static std::vector<Watch>::iterator find_watch(Conn& conn, std::uint64_t seq);
     void fire_special(const std::string& name);
     void manual_node(const std::string& name, std::vector<std::string> children);
 
@@ -305,6 +329,12 @@ class XenStore {
     std::map<std::string, Node> nodes_;
     std::map<DomId, unsigned> owned_;  // nodes per owner (perms[0].id)
     std::map<XsConnId, Conn> conns_;
+    // Every watch, by the path (or @special name) it watches: a change to /a/b looks up "/", "/a"
+    // and "/a/b" instead of scanning every connection's watches. Refs of one path in registration
+    // order.
+    std::map<std::string, std::vector<WatchRef>, std::less<>> watch_index_;  // found by string_view
+    std::uint64_t next_watch_seq_ = 0;
+    std::set<XsConnId> with_events_;  // connections whose events deque is not empty
     std::map<DomId, bool> introduced_;
     XsConnId next_conn_ = 1;
     std::uint64_t generation_ = 0;

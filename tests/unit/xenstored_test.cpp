@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
@@ -31,7 +32,7 @@ class FakeDom0 : public BackendServices {
         if (a1 == EVTCHNOP_bind_interdomain)
             reinterpret_cast<evtchn_bind_interdomain_t*>(a2)->local_port = next_port++;
         else if (a1 == EVTCHNOP_send)
-            ++sends;
+            ++sends, sent_to.push_back(reinterpret_cast<evtchn_send_t*>(a2)->port);
         return 0;
     }
     std::optional<std::uint64_t> alloc_page() override { return next_gfn++; }
@@ -48,6 +49,7 @@ class FakeDom0 : public BackendServices {
     evtchn_port_t next_port = 10;
     std::uint64_t next_gfn = 0x1000;
     unsigned sends = 0;
+    std::vector<evtchn_port_t> sent_to;  // EVTCHNOP_send ports, in order
     std::map<std::uint64_t, std::unique_ptr<std::array<std::uint8_t, 4096>>> pages;
 };
 
@@ -164,6 +166,58 @@ TEST_F(XenstoredTest, WatchEventsForAGuestThatNeverReadsAreBoundedByTheMemoryQuo
     // Every event not dropped arrives: the initial fire, then one per write up to the drop point.
     EXPECT_EQ(got.size() + delivered_later + xsd.events_dropped(1), 1 + 1 + writes)
         << "WATCH reply + initial event + one event per write";
+}
+
+// One change watched by many guests: the event of each is written and notified from whichever
+// connection's event xenstored is serving, one EVTCHNOP_send per guest in port order (the order of
+// the walk over every connection; watches were set in the reverse order), none to a guest without
+// a matching watch. A guest whose response ring is full keeps its event until a later event of any
+// connection finds room.
+TEST_F(XenstoredTest, WatchEventsOfManyGuestsAreNotifiedInPortOrder) {
+    store.write("/shared", "0");
+    store.set_perms("/shared", {{0, XS_PERM_READ}});
+    std::map<DomId, evtchn_port_t> ports;
+    std::map<DomId, GuestRing> rings;
+    for (DomId d = 2; d <= 7; ++d) {
+        ports[d] = static_cast<evtchn_port_t>(xsd.connect_domain(dom0, d, 5));
+        rings[d].intf = reinterpret_cast<xenstore_domain_interface*>(dom0.page(dom0.next_gfn - 1));
+    }
+    for (DomId d = 7; d >= 2; --d) {
+        if (d == 5) continue;  // dom5 watches something else
+        ASSERT_TRUE(rings[d].put(XS_WATCH, arg("/shared") + arg("t" + std::to_string(d))));
+        xsd.on_event(dom0, ports[d]);
+        ASSERT_EQ(rings[d].take().size(), 2u) << "the WATCH reply and the initial event";
+    }
+    ASSERT_TRUE(rings[5].put(XS_WATCH, arg("/other") + arg("t5")));
+    xsd.on_event(dom0, ports[5]);
+    rings[5].take();
+    // dom3 fills its response ring with watch events it does not read (the last one partly written).
+    for (int i = 0; rings[3].intf->rsp_prod - rings[3].intf->rsp_cons < XENSTORE_RING_SIZE; ++i) {
+        store.write("/shared", std::to_string(i));
+        xsd.on_event(dom0, ports[5]);
+        for (DomId d : {2, 4, 6, 7}) rings[d].take();
+    }
+    ASSERT_GT(xsd.queued_bytes(3), 0u);
+    dom0.sent_to.clear();
+    store.write("/shared/x", "v");
+    xsd.on_event(dom0, ports[5]);  // dom5's own event (nothing to read) serves everyone's output
+    // Port order; not dom5 (no matching watch), not dom3 (its ring is full: nothing written).
+    EXPECT_EQ(dom0.sent_to, (std::vector<evtchn_port_t>{ports[2], ports[4], ports[6], ports[7]}));
+    for (DomId d : {2, 4, 6, 7}) {
+        std::vector<XsMessage> ev = rings[d].take();
+        ASSERT_EQ(ev.size(), 1u) << d;
+        EXPECT_EQ(ev[0].payload, arg("/shared/x") + arg("t" + std::to_string(d)));
+    }
+    EXPECT_TRUE(rings[5].take().empty());
+    // dom3 reads; the next event of any connection (dom2's, with nothing to read) delivers the rest.
+    std::size_t before = rings[3].take().size();
+    EXPECT_GT(before, 0u);
+    ASSERT_GT(xsd.queued_bytes(3), 0u);
+    xsd.on_event(dom0, ports[2]);
+    EXPECT_EQ(xsd.queued_bytes(3), 0u);
+    std::vector<XsMessage> rest = rings[3].take();
+    ASSERT_FALSE(rest.empty());
+    EXPECT_EQ(rest.back().payload, arg("/shared/x") + arg("t3"));
 }
 
 }  // namespace
