@@ -88,17 +88,19 @@ void Vcpu::close_accounting(std::uint64_t end_ps) {
 void Vcpu::settle() { hypervisor_work(0); }
 
 bool Vcpu::run_ahead(Cycles c) {
-    if (!hv_.params().fast_paths || c == 0 || state_ != VcpuState::running || owed_cycles_ != 0) return false;
-    if (preempt_requested_ || irq_pending_signal_ || upcall_deliverable() || irq_deliverable()) return false;
-    // Only on this vCPU's own thread: another thread's wait would not pay this vCPU's debt.
-    if (simc_->get_curr_proc_info()->process_handle != thread_) return false;
+    if (!hv_.params().fast_paths || c == 0) return false;
     // Back off after stretches that did not fit: on a path where something is always about to
-    // happen (a busy wire), asking SystemC for its next activity would cost more than it saves.
-    // Whether to ask is all this decides; the answer, when asked, is exact.
+    // happen (a busy wire), looking would cost more than it saves. Whether to look is all this
+    // decides; the answer, when looked for, is exact.
     if (run_ahead_skip_ > 0) {
         --run_ahead_skip_;
         return false;
     }
+    if (state_ != VcpuState::running || owed_cycles_ != 0 || preempt_requested_ || irq_pending_signal_)
+        return false;
+    // Only on this vCPU's own thread: another thread's wait would not pay this vCPU's debt.
+    if (simc_->get_curr_proc_info()->process_handle != thread_) return false;
+    if (upcall_deliverable() || irq_deliverable()) return false;
     const std::uint64_t ps = clock_.ps(c);
     if (!hv_.before_horizon(now_ps() + ps)) {
         run_ahead_backoff_ =
