@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -26,9 +27,32 @@ struct MeasuredRun {
 
 // Runs `xensim run SCENARIO --out DIR` with stdout/stderr to a file; returns its exit status and
 // peak resident set size.
+// Under AddressSanitizer (cmake/xensim-dev.sh asan-test) peak RSS measures ASan's shadow memory and
+// quarantine, not xensim's: the bounds are checked in the plain build only. And LeakSanitizer,
+// which cannot scan SystemC's coroutine stacks there (LSAN_OPTIONS=use_stacks=0), would report what
+// a thread stopped in the middle of a call at the end of the run holds on its stack; the child
+// runs without leak detection (the other tests keep it).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define XENSIM_TEST_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(XENSIM_TEST_UNDER_ASAN)
+#define XENSIM_TEST_UNDER_ASAN 1
+#endif
+#ifdef XENSIM_TEST_UNDER_ASAN
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 MeasuredRun run_measured(const fs::path& scenario, const fs::path& out) {
     pid_t pid = ::fork();
     if (pid == 0) {
+        if (!kRssMeaningful) {
+            const char* asan = std::getenv("ASAN_OPTIONS");
+            ::setenv("ASAN_OPTIONS", (std::string(asan ? asan : "") + ":detect_leaks=0").c_str(), 1);
+        }
         std::string log = (out / "log.txt").string();
         if (!std::freopen(log.c_str(), "w", stdout) || !std::freopen(log.c_str(), "a", stderr)) _exit(126);
         ::execl(XENSIM_BIN, XENSIM_BIN, "run", scenario.c_str(), "--out", out.c_str(),
@@ -79,7 +103,9 @@ TEST(MemoryBound, SchemaMaximaRunWithinAStatedHostRss) {
     // The bound: 384 MiB for the whole run. Measured 83 MiB here at the time of writing (see the
     // docs); one CI machine has shown about 190 MiB more than this one for the same binary, so the
     // bound leaves room for that while a 1 TiB guest's eager frame records (8 GiB) would still fail.
-    EXPECT_LT(r.max_rss_kib, 384L * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
+    if (kRssMeaningful) {
+        EXPECT_LT(r.max_rss_kib, 384L * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
+    }
     std::printf("schema maxima: peak RSS %ld KiB\n", r.max_rss_kib);
     fs::remove_all(dir);
 }
@@ -123,7 +149,9 @@ TEST(MemoryBound, TwoHundredFiftySixGuestsRunWithinAStatedHostRss) {
     // The bound: 128 MiB of base plus 1 MiB per guest, plus the 190 MiB one CI machine has shown
     // above this one: 576 MiB. Measured about 200 MiB here; a guest costing 1.5 MiB more than now
     // (a SystemC stack committed in full, an eager frame table, a dense map) would fail it.
-    EXPECT_LT(r.max_rss_kib, 576L * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
+    if (kRssMeaningful) {
+        EXPECT_LT(r.max_rss_kib, 576L * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
+    }
     std::printf("256 guests: peak RSS %ld KiB\n", r.max_rss_kib);
     fs::remove_all(dir);
 }
