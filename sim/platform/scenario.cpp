@@ -791,10 +791,9 @@ void cross_check(const json& raw, const json& e, std::vector<ConfigError>& error
     }
 }
 
-// A netif_misbehaviour workload: a guest's nic no netperf workload uses (as its guest or its peer),
-// and its cases with at most one fatal one, last (a fatal case disables the vif).
-void check_net_misbehaviour(const json& w, const json& workloads, const json& domains, long g,
-                            const std::string& at, std::vector<ConfigError>& errors) {
+// A network workload's `guest` and `nic`: a guest (not dom0) and one of its nics.
+void check_guest_nic(const json& w, const json& domains, long g, const std::string& at,
+                     std::vector<ConfigError>& errors) {
     if (g == 0)
         errors.push_back(
             {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
@@ -804,6 +803,14 @@ void check_net_misbehaviour(const json& w, const json& workloads, const json& do
                           "the index of one of the guest's nics (it has " +
                               std::to_string(domains[g].at("nics").size()) + ")",
                           describe_json(w.at("nic"))});
+}
+
+// A netif_misbehaviour workload: a guest's nic no netperf workload uses (as its guest or its peer),
+// and its cases with at most one fatal one, last (a fatal case disables the vif).
+void check_net_misbehaviour(const json& w, const json& workloads, const json& domains, long g,
+                            const std::string& at, std::vector<ConfigError>& errors) {
+    check_guest_nic(w, domains, g, at, errors);
+    const std::size_t nic = w.at("nic");
     const std::string guest = w.at("guest");
     for (const json& o : workloads) {
         if (&o == &w || !o.contains("type")) continue;
@@ -832,15 +839,7 @@ void check_net_misbehaviour(const json& w, const json& workloads, const json& do
 // (built here with a scratch stats group, MTU 1500, so their own checks speak).
 void check_netperf(const json& w, const json& domains, long g, const std::string& at,
                    std::vector<ConfigError>& errors) {
-    if (g == 0)
-        errors.push_back(
-            {at + "/guest", "a guest domain (dom0 runs the backends)", describe_json(w.at("guest"))});
-    const std::size_t nic = w.at("nic");
-    if (g > 0 && nic >= domains[g].at("nics").size())
-        errors.push_back({at + "/nic",
-                          "the index of one of the guest's nics (it has " +
-                              std::to_string(domains[g].at("nics").size()) + ")",
-                          describe_json(w.at("nic"))});
+    check_guest_nic(w, domains, g, at, errors);
     const std::string peer = w.at("peer");
     if (peer != "wire") {
         long p = -1;
