@@ -20,6 +20,7 @@
 #include "models/dom0/storage.h"
 #include "models/xen/xenstore_store.h"
 #include "sim/platform/xenstore_layout.h"
+#include "tests/unit/timers_kept_kernel.h"
 
 namespace xensim {
 namespace {
@@ -65,7 +66,8 @@ class FakeServices : public BackendServices {
 
 // dom0's kernel as the bus sees it, over the store engine: every call is one wire request on
 // dom0's privileged connection; watch events queue until deliver().
-class StoreKernel : public BackendKernel {
+// Its timers are kept, never fired: nothing it drives arms one (no vif with a `rate`).
+class StoreKernel : public TimersKeptKernel {
   public:
     explicit StoreKernel(XenStore& store) : store_(store), conn_(store.connect(0, true)) {}
 
@@ -105,15 +107,6 @@ class StoreKernel : public BackendKernel {
     void unmask(BackendServices&, evtchn_port_t) override {}
     void mask(BackendServices&, evtchn_port_t) override {}
     void defer(std::function<void(BackendServices&)> work) override { deferred_.push_back(std::move(work)); }
-    // Timers are kept, never fired: nothing this fake drives arms one (no vif with a `rate`).
-    KernelTimerId timer_setup(std::function<void(BackendServices&)>) override { return timers.create(); }
-    bool mod_timer(BackendServices&, unsigned vcpu, KernelTimerId t, std::uint64_t expires_ns) override {
-        return timers.mod_timer(t, vcpu, expires_ns);
-    }
-    bool del_timer(KernelTimerId t) override { return timers.del_timer(t); }
-    bool timer_pending(KernelTimerId t) const override { return timers.pending(t); }
-    void timer_shutdown(KernelTimerId t) override { timers.shutdown(t); }
-    KernelTimers timers;
 
     // Runs every queued watch event (and deferred work) until none is left, as xenwatch would.
     void deliver(BackendServices& s) {

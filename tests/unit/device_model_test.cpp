@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/devices/std_vga.h"
+#include "tests/unit/timers_kept_kernel.h"
 
 namespace xensim {
 namespace {
@@ -52,7 +53,8 @@ class FakeServices : public BackendServices {
     std::map<std::uint64_t, std::unique_ptr<std::array<std::uint8_t, 4096>>> pages;
 };
 
-class FakeKernel : public BackendKernel {
+// Its timers are kept, never fired: nothing it drives arms one (no vif with a `rate`).
+class FakeKernel : public TimersKeptKernel {
   public:
     std::optional<std::string> xs_read(const std::string&) override { return std::nullopt; }
     bool xs_write(const std::string&, const std::string&) override { return false; }
@@ -69,15 +71,6 @@ class FakeKernel : public BackendKernel {
     void unmask(BackendServices&, evtchn_port_t port) override { masked[port] = false; }
     void mask(BackendServices&, evtchn_port_t port) override { masked[port] = true; }
     void defer(std::function<void(BackendServices&)>) override {}
-    // Timers are kept, never fired: nothing this fake drives arms one (no vif with a `rate`).
-    KernelTimerId timer_setup(std::function<void(BackendServices&)>) override { return timers.create(); }
-    bool mod_timer(BackendServices&, unsigned vcpu, KernelTimerId t, std::uint64_t expires_ns) override {
-        return timers.mod_timer(t, vcpu, expires_ns);
-    }
-    bool del_timer(KernelTimerId t) override { return timers.del_timer(t); }
-    bool timer_pending(KernelTimerId t) const override { return timers.pending(t); }
-    void timer_shutdown(KernelTimerId t) override { timers.shutdown(t); }
-    KernelTimers timers;
 
     std::map<evtchn_port_t, std::function<void(BackendServices&)>> handlers;
     std::map<evtchn_port_t, bool> masked;
