@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/scenario/cli_util.h"
+#include "tests/scenario/fast_paths_util.h"
 
 namespace {
 
@@ -27,49 +28,16 @@ std::vector<std::string> shipped_scenarios() {
     return names;
 }
 
-struct Outputs {
-    json report, stats;
-};
-
-Outputs run(const std::string& name, bool fast) {
-    fs::path dir = temp_dir("fast-" + name + (fast ? "-on" : "-off"));
-    Result r = xensim("run " + src("scenarios/" + name + ".json") + " --out " + dir.string() +
-                      " --set platform.fast_paths=" + (fast ? "true" : "false"));
-    EXPECT_EQ(r.status, 0) << r.output;
-    Outputs out{read_json(dir / "report.json"), read_json(dir / "stats.json")};
-    fs::remove_all(dir);
-    out.report.erase("host");
-    out.report.at("scenario").erase("file");
-    out.report.at("config").at("platform").erase("fast_paths");
-    return out;
-}
-
-// The first path at which two documents differ, for the failure message.
-std::string first_difference(const json& a, const json& b, const std::string& at = "") {
-    if (a.is_object() && b.is_object()) {
-        for (const auto& [k, v] : a.items()) {
-            if (!b.contains(k)) return at + "/" + k + " (only with fast paths)";
-            std::string d = first_difference(v, b.at(k), at + "/" + k);
-            if (!d.empty()) return d;
-        }
-        for (const auto& [k, v] : b.items())
-            if (!a.contains(k)) return at + "/" + k + " (only without fast paths)";
-        return "";
-    }
-    if (a.is_array() && b.is_array() && a.size() == b.size()) {
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            std::string d = first_difference(a[i], b[i], at + "/" + std::to_string(i));
-            if (!d.empty()) return d;
-        }
-        return "";
-    }
-    return a == b ? "" : at + ": " + a.dump() + " with fast paths, " + b.dump() + " without";
-}
-
 class FastPaths : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(FastPaths, TheReportIsTheSameWithAndWithout) {
-    const Outputs on = run(GetParam(), true), off = run(GetParam(), false);
+    const fs::path scenario = src("scenarios/" + GetParam() + ".json");
+    const fs::path dir = temp_dir("fast-" + GetParam());
+    const FastPathRun on = run_fast_paths(scenario, dir / "on", true),
+                      off = run_fast_paths(scenario, dir / "off", false);
+    fs::remove_all(dir);
+    EXPECT_EQ(on.status, 0);
+    EXPECT_EQ(off.status, 0);
     EXPECT_EQ(first_difference(on.report, off.report), "");
     EXPECT_EQ(first_difference(on.stats, off.stats), "");
 }
