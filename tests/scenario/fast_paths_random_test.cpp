@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -162,6 +163,42 @@ TEST_P(FastPathsRandom, TheReportIsTheSameWithAndWithout) {
     if (!HasFailure()) fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, FastPathsRandom, ::testing::Range<std::uint64_t>(1, 41));
+constexpr std::uint64_t kSeeds = 40;
+INSTANTIATE_TEST_SUITE_P(Seeds, FastPathsRandom, ::testing::Range<std::uint64_t>(1, kSeeds + 1));
+
+// The seeds above do reach the combinations the generator is there for (its draws are cheap to
+// inspect without running anything).
+TEST(FastPathsRandomCoverage, TheSeedsReachEveryOptionTheFastPathMeets) {
+    std::map<std::string, unsigned> seen;
+    for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
+        const json s = generate(seed);
+        const json& bb = s.at("platform").at("blkback");
+        bool pv = false, ide = false;
+        for (const json& d : s.at("domains")) {
+            for (const json& disk : d.value("disks", json::array())) {
+                (disk.at("attach") == "ide" ? ide : pv) = true;
+                if (disk.value("ide_transfer", "dma") == "pio") ++seen["ide pio"];
+                if (disk.at("write_cache")) ++seen["write cache"];
+            }
+            if (d.contains("blkfront")) ++seen["blkfront queues"];
+            if (d.contains("netfront")) ++seen["netfront queues"];
+            for (const json& nic : d.value("nics", json::array()))
+                if (nic.contains("rate")) ++seen["vif rate"];
+        }
+        if (pv && bb.at("grant_mode") == "copy") ++seen["pv with grant copy"];
+        if (pv && !bb.at("feature_persistent")) ++seen["pv without persistent grants"];
+        if (pv && bb.at("max_indirect_segments") == 0) ++seen["pv without indirect"];
+        if (ide) ++seen["ide"];
+        for (const json& w : s.at("workloads")) {
+            ++seen["workload " + w.at("type").get<std::string>()];
+            if (w.value("fsync", 0) > 0) ++seen["fsync"];
+        }
+    }
+    for (const char* want :
+         {"ide pio", "write cache", "blkfront queues", "netfront queues", "vif rate", "pv with grant copy",
+          "pv without persistent grants", "pv without indirect", "ide", "fsync", "workload fio",
+          "workload netperf", "workload evtchn_pingpong", "workload cpu_burn"})
+        EXPECT_GT(seen[want], 0u) << want;
+}
 
 }  // namespace
