@@ -55,7 +55,8 @@ struct HypervisorParams {
 
 // How often each fast path was taken (not in the stats: a report must not depend on fast_paths).
 struct FastPathCounts {
-    std::uint64_t run_ahead = 0;  // Vcpu::run_guest stretches run ahead of SystemC time
+    std::uint64_t run_ahead = 0;   // Vcpu::run_guest stretches run ahead of SystemC time
+    std::uint64_t work_ahead = 0;  // Vcpu::hypervisor_work run ahead of SystemC time
 };
 
 struct DomainSpec {

@@ -12,7 +12,9 @@ using sc_core::sc_time;
 
 namespace {
 __extension__ typedef __int128 Int128;
-sc_time ps_time(std::uint64_t ps) { return sc_time::from_value(ps); }
+// Every notification is relative to sim_time::now_ps(), the time the decision is made at: a vCPU
+// running ahead of SystemC time (docs/temporal-decoupling.md) decides at its own time.
+void notify_in(sc_core::sc_event& ev, std::uint64_t delay_ps) { sim_time::notify_after(ev, delay_ps); }
 }  // namespace
 
 PhysicalCpu::Stats::Stats(StatsGroup& g)
@@ -74,15 +76,15 @@ void PhysicalCpu::on_tick() {
                                      [](Vcpu* a, Vcpu* b) { return a->prio_ < b->prio_; });
         if (best != runq_.end() && (*best)->prio_ <= cur->prio_) {
             cur->preempt_requested_ = true;
-            cur->wake_ev_.notify(sc_core::SC_ZERO_TIME);
+            notify_in(cur->wake_ev_, 0);
             return;
         }
         running_since_ps_ = now;
-        tick_ev_.notify(ps_time(slice));
+        notify_in(tick_ev_, slice);
         return;
     }
     sched_.evaluate_preemption(*this);
-    tick_ev_.notify(ps_time(slice - ran));
+    notify_in(tick_ev_, slice - ran);
 }
 
 Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& cost, const Clock& clock,
@@ -123,7 +125,7 @@ void Scheduler::burn(Vcpu& v) {
 void Scheduler::arm_accounting() {
     if (accounting_armed_) return;
     accounting_armed_ = true;
-    accounting_ev_.notify(ps_time(params_.accounting_period_us * 1'000'000));
+    notify_in(accounting_ev_, params_.accounting_period_us * 1'000'000);
 }
 
 void Scheduler::accounting() {
@@ -169,7 +171,6 @@ void Scheduler::enqueue(PhysicalCpu& p, Vcpu& v) {
 }
 
 int Scheduler::wake(Vcpu& v, int from_pcpu) {
-    sim_time::sync();  // every decision is made at, and notifies relative to, SystemC time
     if (v.state_ != VcpuState::blocked) return -1;
     v.state_ = VcpuState::runnable;
     if (v.prio_ == SchedPriority::under) v.prio_ = SchedPriority::boost;
@@ -215,11 +216,11 @@ void Scheduler::evaluate_preemption(PhysicalCpu& p) {
     std::uint64_t ran = now_ps() - p.running_since_ps_;
     std::uint64_t limit = params_.ratelimit_us * 1'000'000;
     if (ran < limit) {
-        p.tick_ev_.notify(ps_time(limit - ran));
+        notify_in(p.tick_ev_, limit - ran);
         return;
     }
     cur->preempt_requested_ = true;
-    cur->wake_ev_.notify(sc_core::SC_ZERO_TIME);
+    notify_in(cur->wake_ev_, 0);
 }
 
 Vcpu* Scheduler::pick(PhysicalCpu& p) {
@@ -282,7 +283,7 @@ void Scheduler::schedule(PhysicalCpu& p) {
     p.switching_ = true;
     p.next_ = next;
     p.switch_cost_ = cost;
-    p.switch_done_ev_.notify(ps_time(clock_.ps(cost)));
+    notify_in(p.switch_done_ev_, clock_.ps(cost));
 }
 
 void Scheduler::complete_switch(PhysicalCpu& p) {
@@ -325,15 +326,15 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     next->run_start_ps_ = now;
     next->acct_since_ps_ = now;
     next->ran_in_period_ = true;
-    next->scheduled_ev_.notify(sc_core::SC_ZERO_TIME);
-    p.tick_ev_.notify(ps_time(params_.tslice_us * 1'000'000));
+    notify_in(next->scheduled_ev_, 0);
+    notify_in(p.tick_ev_, params_.tslice_us * 1'000'000);
     if (next->prio_ == SchedPriority::boost) {
         // credit1's per-pCPU ticker fires every tslice / CSCHED_TICKS_PER_TSLICE (3; 1 below 3 ms),
         // __csched_set_tslice; modelled as ticks at multiples of that period, armed only while a
         // BOOSTed vCPU runs (nothing else happens at a tick here: credit is burnt exactly).
         const std::uint64_t tick =
             (params_.tslice_us >= 3000 ? params_.tslice_us / 3 : params_.tslice_us) * 1'000'000;
-        p.credit_tick_ev_.notify(ps_time((now / tick + 1) * tick - now));
+        notify_in(p.credit_tick_ev_, (now / tick + 1) * tick - now);
     }
     // A vCPU that woke while the switch was under way competes with the one just switched in.
     evaluate_preemption(p);
@@ -346,7 +347,6 @@ void Scheduler::trace_run(Vcpu& v) {
 }
 
 void Scheduler::block(Vcpu& v) {
-    sim_time::sync();  // every decision is made at, and notifies relative to, SystemC time
     trace_run(v);
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);
@@ -360,7 +360,6 @@ void Scheduler::block(Vcpu& v) {
 }
 
 void Scheduler::yield(Vcpu& v) {
-    sim_time::sync();  // every decision is made at, and notifies relative to, SystemC time
     trace_run(v);
     PhysicalCpu& p = *pcpus_[v.pcpu_];
     burn(v);

@@ -47,6 +47,7 @@
 #include <systemc>
 
 #include "sim/core/cost_model.h"
+#include "sim/core/sim_time.h"
 #include "sim/core/stats.h"
 #include "sim/core/trace.h"
 
@@ -146,7 +147,9 @@ class Scheduler {
     void accounting();
     void arm_accounting();
     bool allowed(const Vcpu& v, unsigned pcpu) const;
-    std::uint64_t now_ps() const { return simc_->time_stamp().value(); }  // as sc_time_stamp(), inline
+    // The time a decision is made at: SystemC's (read inline) plus the run-ahead of the vCPU that
+    // calls, if any (sim_time::now_ps()).
+    std::uint64_t now_ps() const { return simc_->time_stamp().value() + sim_time::run_ahead_ps(); }
     sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();
 
     SchedulerParams params_;

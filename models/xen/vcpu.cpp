@@ -110,11 +110,45 @@ bool Vcpu::run_ahead(Cycles c) {
     }
     run_ahead_backoff_ = 0;
     count_guest(c);
-    owed_guest_ps_ += ps;
+    ahead_ps_ += ps;
     owed_ps_ += ps;
     sim_time::owing = this;
     ++hv_.fast_path_counts().run_ahead;
     return true;
+}
+
+bool Vcpu::work_ahead(Cycles cycles, std::uint64_t ps) {
+    // Hypervisor work is not preemptible: the full path's wait of `ps` (from SystemC time) ends
+    // exactly then, whatever happens; run ahead when nothing else can happen before.
+    if (!hv_.params().fast_paths || state_ != VcpuState::running) return false;
+    if (simc_->get_curr_proc_info()->process_handle != thread_) return false;
+    if (!hv_.before_horizon(simc_->time_stamp().value() + ps)) return false;
+    count_hypervisor(cycles);
+    owed_cycles_ = 0;
+    owed_ps_ = ahead_ps_ = ps;
+    sim_time::owing = this;
+    ++hv_.fast_path_counts().work_ahead;
+    return true;
+}
+
+void Vcpu::leave_pcpu_ahead() {
+    // The vCPU has just blocked or yielded at its run-ahead time, which the scheduler decided at:
+    // it next runs when a switch notified after that time completes, so the run-ahead is over
+    // (nothing else ran before it) and nothing is waited for.
+    owed_ps_ -= ahead_ps_;
+    ahead_ps_ = 0;
+    if (sim_time::owing == this) sim_time::owing = nullptr;
+}
+
+void Vcpu::block_pcpu() {
+    sched_.block(*this);
+    leave_pcpu_ahead();
+}
+
+void Vcpu::yield_pcpu() {
+    stats.preemptions.inc();
+    sched_.yield(*this);
+    leave_pcpu_ahead();
 }
 
 void Vcpu::check_nothing_owed() const {
@@ -124,10 +158,10 @@ void Vcpu::check_nothing_owed() const {
 }
 
 void Vcpu::sync() {
-    // The owed guest time comes first in owed_ps_; entry costs owed after it stay owed.
-    const std::uint64_t ps = owed_guest_ps_;
+    // The run-ahead comes first in owed_ps_; entry costs owed after it stay owed.
+    const std::uint64_t ps = ahead_ps_;
     if (!ps) return;
-    owed_guest_ps_ = 0;
+    ahead_ps_ = 0;
     owed_ps_ -= ps;
     sim_time::owing = nullptr;
     wait(sc_time::from_value(ps));
@@ -136,12 +170,13 @@ void Vcpu::sync() {
 void Vcpu::hypervisor_work(Cycles c) {
     const Cycles cycles = owed_cycles_ + c;
     const std::uint64_t ps = owed_ps_ + clock_.ps(c);
-    const std::uint64_t guest_ps = owed_guest_ps_;  // runs first, counted when owed
+    if (ps == ahead_ps_) return;  // nothing owed beyond the run-ahead, which stays owed
+    if (work_ahead(cycles, ps)) return;
+    const std::uint64_t guest_ps = ahead_ps_;  // runs first, counted when owed
     owed_ps_ = 0;
     owed_cycles_ = 0;
-    owed_guest_ps_ = 0;
+    ahead_ps_ = 0;
     if (guest_ps) sim_time::owing = nullptr;
-    if (!ps) return;
     wait_until_running();
     in_hypervisor_wait_ = true;
     wait_since_ps_ = now_ps() + guest_ps;
@@ -153,15 +188,14 @@ void Vcpu::hypervisor_work(Cycles c) {
 
 void Vcpu::run_guest(Cycles c) {
     if (run_ahead(c)) return;
-    settle();
     std::uint64_t remaining = clock_.ps(c);
     Cycles counted = 0;  // of this request's cycles
     while (remaining > 0) {
         settle();  // an upcall handler's guest code (below) may have run ahead
+        sync();    // the wait below is interruptible: it starts at SystemC time
         wait_until_running();
         if (preempt_requested_) {  // requested while we were not yet waiting on wake_ev_
-            stats.preemptions.inc();
-            sched_.yield(*this);
+            yield_pcpu();
             continue;
         }
         if (upcall_deliverable() || irq_deliverable()) {
@@ -189,10 +223,7 @@ void Vcpu::run_guest(Cycles c) {
             if (exits) record_exit(ExitReason::EXTERNAL_INTERRUPT, irq_signal_cause_, now_ps());
             after_hypervisor_work();
         }
-        if (preempt_requested_) {
-            stats.preemptions.inc();
-            sched_.yield(*this);
-        }
+        if (preempt_requested_) yield_pcpu();
     }
 }
 
@@ -247,8 +278,7 @@ std::uint64_t& Vcpu::hypercall_counter(unsigned index, const std::string& name) 
 void Vcpu::after_hypervisor_work() {
     settle();
     if (preempt_requested_) {
-        stats.preemptions.inc();
-        sched_.yield(*this);
+        yield_pcpu();
         wait_until_running();
     }
     deliver_upcalls();
@@ -307,14 +337,14 @@ void Vcpu::block_until_event() {
     if (irq_deliverable()) return;
     stats.halts.inc();
     std::uint64_t t0 = now_ps();
-    sched_.block(*this);
+    block_pcpu();
     wait_until_running();
     stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
 
 void Vcpu::block_in_hypervisor() {
     std::uint64_t t0 = now_ps();
-    sched_.block(*this);
+    block_pcpu();
     wait_until_running();
     stats.blocked_cycles.inc(clock_.cycles(now_ps() - t0));
 }
@@ -335,19 +365,20 @@ void Vcpu::eoi() {
 }
 
 bool Vcpu::inject_irq(std::uint8_t vector, int from_pcpu) {
-    sim_time::sync();
     irq_pending_.set(vector);
     return kick(from_pcpu, "ipi:irq");
 }
 
 bool Vcpu::kick(int from_pcpu, const char* cause) {
-    sim_time::sync();  // another process is told: at the time the full path would tell it
+    // Decided at sim_time::now_ps(): a wake-up's switch is notified relative to it; an IPI to a vCPU
+    // in guest mode is a delta notification, sent at that time for real (notify_after syncs).
     switch (state_) {
         case VcpuState::blocked:
             stats.wakeups.inc();
             return sched_.wake(*this, from_pcpu) >= 0;
         case VcpuState::running:
             if (!in_guest_mode_ || irq_pending_signal_) return false;  // noticed at the next VM entry
+            sim_time::sync();
             irq_pending_signal_ = true;
             irq_signal_cause_ = cause;
             wake_ev_.notify(sc_core::SC_ZERO_TIME);

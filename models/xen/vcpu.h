@@ -154,7 +154,14 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     // their time when the stretch ends strictly before the horizon (Hypervisor::horizon_ps) and
     // nothing could end it early; false: run it with a wait.
     bool run_ahead(Cycles c);
-    std::uint64_t run_ahead_ps() const override { return owed_guest_ps_; }
+    // The same for hypervisor work (step 2, same document): not preemptible, so it runs ahead
+    // whenever its end (SystemC time + ps) is before the horizon; counts `cycles` as the wait would.
+    bool work_ahead(Cycles cycles, std::uint64_t ps);
+    std::uint64_t run_ahead_ps() const override { return ahead_ps_; }
+    // Block / yield (Scheduler::block / yield, decided at the run-ahead time); the run-ahead ends.
+    void block_pcpu();
+    void yield_pcpu();
+    void leave_pcpu_ahead();
     void sync() override;             // waits the owed guest time out (sim_time::sync)
     void check_nothing_owed() const;  // before a raw wait: throws std::logic_error if time is owed
     void count_guest(Cycles c);       // guest cycles that ran (not after accounting closed)
@@ -218,13 +225,12 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     SchedPriority prio_ = SchedPriority::under;
     bool preempt_requested_ = false;
     bool ran_in_period_ = false;
-    std::uint64_t owed_ps_ = 0;  // time not yet waited for (settle()): owed guest time, then entry costs
-    std::uint64_t owed_guest_ps_ = 0;
+    std::uint64_t owed_ps_ = 0;   // time not yet waited for (settle()): owed guest time, then entry costs
+    std::uint64_t ahead_ps_ = 0;  // the part of owed_ps_ run ahead (already counted), first in it
     static constexpr unsigned kMaxRunAheadBackoff = 16;
     unsigned run_ahead_backoff_ = 0, run_ahead_skip_ = 0;  // run_ahead's attempts skipped after misses
-    const sc_core::sc_process_b* thread_ = nullptr;  // this vCPU's SystemC thread  // the part of owed_ps_
-                                                     // that is guest time run ahead (counted)
-    Cycles owed_cycles_ = 0;                         // the same in cycles, counted when waited for
+    const sc_core::sc_process_b* thread_ = nullptr;        // this vCPU's SystemC thread
+    Cycles owed_cycles_ = 0;  // the entry costs in owed_ps_ in cycles, counted when waited for
     // The wait under way, for close_accounting(): a stretch of guest code (in_guest_mode_) or
     // hypervisor work (in_hypervisor_wait_), when it began and the cycles it has not counted yet.
     bool in_hypervisor_wait_ = false;

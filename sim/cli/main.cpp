@@ -216,7 +216,8 @@ int run(const Args& a) {
                       << " per host second\n";
         // How often the fast paths ran (docs/temporal-decoupling.md); not in the report, which must
         // not depend on platform.fast_paths.
-        std::cout << "fast paths: run_ahead " << platform.hypervisor().fast_path_counts().run_ahead << "\n";
+        const FastPathCounts& fast = platform.hypervisor().fast_path_counts();
+        std::cout << "fast paths: run_ahead " << fast.run_ahead << ", work_ahead " << fast.work_ahead << "\n";
     } else {
         write_file(a.out + "/report.json", report.dump(2) + "\n");
         // The stats catalog: every counter with its value, unit and description.

@@ -30,4 +30,18 @@ inline void sync() {
     if (owing) owing->sync();
 }
 
+// Notifies `ev` `delay_ps` after now_ps(): at the absolute time the full path would name, issued
+// from the owing process's future (no other process runs before the run-ahead ends, and the
+// notification itself bounds every later run-ahead, being pending activity). A delta notification
+// (delay 0) cannot be issued from the future, where it would fire in SystemC's present: the owing
+// process syncs first.
+inline void notify_after(sc_core::sc_event& ev, std::uint64_t delay_ps) {
+    if (delay_ps == 0) {
+        sync();
+        ev.notify(sc_core::SC_ZERO_TIME);
+        return;
+    }
+    ev.notify(sc_core::sc_time::from_value(run_ahead_ps() + delay_ps));
+}
+
 }  // namespace xensim::sim_time

@@ -998,6 +998,13 @@ bool Platform::finite_workloads_done() const {
     return any;
 }
 
+void Platform::stop_simulation() {
+    // Processes still runnable in this delta run before SystemC stops (SC_STOP_FINISH_DELTA), and
+    // their waits never end: the horizon becomes now, so none of them runs ahead past the stop.
+    hv_->set_stop_ps(sc_core::sc_time_stamp().value());
+    sc_core::sc_stop();
+}
+
 void Platform::on_progress() {
     // finite_workloads_done() can only turn true when a workload has just finished.
     auto all_done = [this] {
@@ -1010,7 +1017,7 @@ void Platform::on_progress() {
         stopped_for_ops_ = true;
         for (auto& w : workloads_)
             if (w->opened) close_window(*w, "op_limit");
-        sc_core::sc_stop();
+        stop_simulation();
     } else if (!stopping_ && all_done()) {
         sim_time::sync();
         stopping_ = true;
@@ -1020,15 +1027,15 @@ void Platform::on_progress() {
         bool background = false;
         for (auto& w : workloads_) background = background || w->stats->background;
         if (background) {
-            sc_core::sc_stop();
+            stop_simulation();
             return;
         }
         // Let work already under way finish (a backend closing a device, a XenStore reply on its
         // way): SystemC never unwinds a thread stopped in the middle of a call. The report still
         // ends at done_ps_; a run that goes idle sooner ends at once (starvation).
-        sc_core::sc_spawn([] {
+        sc_core::sc_spawn([this] {
             sc_core::wait(sc_core::sc_time(static_cast<double>(kStopGraceUs), sc_core::SC_US));
-            sc_core::sc_stop();
+            stop_simulation();
         });
     }
 }

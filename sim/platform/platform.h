@@ -171,6 +171,7 @@ class Platform {
     NetperfHooks netperf_hooks_;
     void install_programs();
     void on_progress();
+    void stop_simulation();  // sc_stop(), with the fast paths' horizon at the stop
     bool finite_workloads_done() const;
 
     Scenario scenario_;
