@@ -165,6 +165,33 @@ std::uint64_t Hypervisor::horizon_ps() const {
     return std::min(next, stop_ps_);
 }
 
+bool Hypervisor::before_horizon(std::uint64_t end_ps) {
+    const std::uint64_t now = simc_->time_stamp().value();  // SystemC's, not a run-ahead's
+    // The cheap "no" first: most stretches on a busy path end past the last horizon (a hint that
+    // is too late only makes the answer "no" more often; a "yes" is always exact).
+    if (horizon_hint_ > now && end_ps >= horizon_hint_ && !scheduler_->idle_switch_ending_at(horizon_hint_))
+        return false;
+    horizon_hint_ = horizon_ps();
+    while (end_ps >= horizon_hint_) {
+        // The horizon is a switch to idle with nothing queued: the run-ahead may complete it at
+        // its time if nothing else is pending until then (strictly: at a tie, SystemC's order
+        // would decide), and go on.
+        const std::uint64_t at = horizon_hint_;
+        if (at <= now) return false;
+        PhysicalCpu* p = scheduler_->withdraw_idle_switch(at);
+        if (!p) return false;
+        horizon_hint_ = horizon_ps();
+        if (horizon_hint_ <= at) {
+            scheduler_->restore_idle_switch(*p);
+            horizon_hint_ = at;
+            return false;
+        }
+        scheduler_->complete_idle_switch(*p);
+        ++fast_path_counts_.idle_switch;
+    }
+    return true;
+}
+
 DomainRecord& Hypervisor::create_domain(const DomainSpec& spec) {
     if (domains_.find(spec.id)) throw std::logic_error("domain id created twice");
     DomainRecord& rec = domains_.add(spec.id, spec.name, spec.id == 0, spec.vcpus, spec.memory_pages);

@@ -55,8 +55,9 @@ struct HypervisorParams {
 
 // How often each fast path was taken (not in the stats: a report must not depend on fast_paths).
 struct FastPathCounts {
-    std::uint64_t run_ahead = 0;   // Vcpu::run_guest stretches run ahead of SystemC time
-    std::uint64_t work_ahead = 0;  // Vcpu::hypervisor_work run ahead of SystemC time
+    std::uint64_t run_ahead = 0;    // Vcpu::run_guest stretches run ahead of SystemC time
+    std::uint64_t work_ahead = 0;   // Vcpu::hypervisor_work run ahead of SystemC time
+    std::uint64_t idle_switch = 0;  // switches to idle completed early by a run-ahead
 };
 
 struct DomainSpec {
@@ -85,12 +86,10 @@ class Hypervisor : public sc_core::sc_module {
     // computed, while it is still in the future: activity that was pending then is pending now or
     // was cancelled (a wait's timeout), so the true horizon is at most later — a conservative
     // answer, never a wrong "yes". A "yes" is always computed afresh.
-    bool before_horizon(std::uint64_t end_ps) {
-        // The cheap "no" first: most stretches on a busy path end past the last horizon.
-        if (horizon_hint_ > simc_->time_stamp().value() && end_ps >= horizon_hint_) return false;
-        horizon_hint_ = horizon_ps();
-        return end_ps < horizon_hint_;
-    }
+    // Whether a run-ahead ending at `end_ps` ends strictly before the horizon. A switch to idle
+    // that is the horizon, and the only activity then, is completed early on the way
+    // (Scheduler::complete_idle_switch).
+    bool before_horizon(std::uint64_t end_ps);
     void set_stop_ps(std::uint64_t ps) { stop_ps_ = ps; }
     FastPathCounts& fast_path_counts() { return fast_path_counts_; }
 

@@ -62,7 +62,7 @@ void PhysicalCpu::on_credit_tick() {
     sched_.evaluate_preemption(*this);
 }
 
-void PhysicalCpu::on_switch_done() { sched_.complete_switch(*this); }
+void PhysicalCpu::on_switch_done() { sched_.complete_switch(*this, sched_.now_ps()); }
 
 void PhysicalCpu::on_tick() {
     Vcpu* cur = current_;
@@ -243,8 +243,7 @@ Vcpu* Scheduler::pick(PhysicalCpu& p) {
     return found;
 }
 
-void Scheduler::enter(PhysicalCpu& p, PhysicalCpu::Phase next) {
-    const std::uint64_t now = now_ps();
+void Scheduler::enter(PhysicalCpu& p, PhysicalCpu::Phase next, std::uint64_t now) {
     if (!closed_) {
         const std::uint64_t d = now - p.phase_since_ps_;
         switch (p.phase_) {
@@ -279,20 +278,21 @@ void Scheduler::schedule(PhysicalCpu& p) {
     }
     // The phase ending here: the idle time before a decision on an idle pCPU, or the run of the
     // vCPU that just blocked or yielded.
-    enter(p, PhysicalCpu::Phase::switching);
+    const std::uint64_t now = now_ps();
+    enter(p, PhysicalCpu::Phase::switching, now);
     p.switching_ = true;
     p.next_ = next;
     p.switch_cost_ = cost;
+    p.switch_end_ps_ = now + clock_.ps(cost);
     notify_in(p.switch_done_ev_, clock_.ps(cost));
 }
 
-void Scheduler::complete_switch(PhysicalCpu& p) {
+void Scheduler::complete_switch(PhysicalCpu& p, std::uint64_t now) {
     p.switching_ = false;
     Vcpu* prev = p.prev_;
     Vcpu* next = p.next_;
     p.next_ = nullptr;
-    std::uint64_t now = now_ps();
-    enter(p, next ? PhysicalCpu::Phase::busy : PhysicalCpu::Phase::idle);
+    enter(p, next ? PhysicalCpu::Phase::busy : PhysicalCpu::Phase::idle, now);
     if (!next) {
         if (prev) p.stats.switches_to_idle.inc();
         if (prev && tracer_.on(TraceCategory::sched))
@@ -339,6 +339,24 @@ void Scheduler::complete_switch(PhysicalCpu& p) {
     // A vCPU that woke while the switch was under way competes with the one just switched in.
     evaluate_preemption(p);
 }
+
+PhysicalCpu* Scheduler::idle_switch_ending_at(std::uint64_t at_ps) {
+    for (auto& p : pcpus_)
+        if (p->switching_ && !p->next_ && p->runq_.empty() && p->switch_end_ps_ == at_ps) return p.get();
+    return nullptr;
+}
+
+PhysicalCpu* Scheduler::withdraw_idle_switch(std::uint64_t at_ps) {
+    PhysicalCpu* p = idle_switch_ending_at(at_ps);
+    if (p) p->switch_done_ev_.cancel();
+    return p;
+}
+
+void Scheduler::restore_idle_switch(PhysicalCpu& p) {
+    p.switch_done_ev_.notify(sc_time::from_value(p.switch_end_ps_ - simc_->time_stamp().value()));
+}
+
+void Scheduler::complete_idle_switch(PhysicalCpu& p) { complete_switch(p, p.switch_end_ps_); }
 
 void Scheduler::trace_run(Vcpu& v) {
     if (tracer_.on(TraceCategory::sched))

@@ -110,6 +110,7 @@ class PhysicalCpu : public sc_core::sc_module {
     Phase phase_ = Phase::idle;         // where the pCPU's time goes now (see the file comment)
     std::uint64_t phase_since_ps_ = 0;  // when that phase began
     Cycles switch_cost_ = 0;            // cost of the switch under way
+    std::uint64_t switch_end_ps_ = 0;   // when it completes
 };
 
 class Scheduler {
@@ -134,11 +135,22 @@ class Scheduler {
     void finish(std::uint64_t end_ps);
     bool accounting_closed() const { return closed_; }
 
+    // The fast paths' early switch to idle (docs/temporal-decoupling.md, step 2). A switch to idle
+    // on a pCPU with nothing queued touches that pCPU alone: when it is the next activity anywhere,
+    // completing it before its time, at its time, changes nothing (Hypervisor::before_horizon
+    // decides). The pCPU whose switch to idle ends at `at_ps` with nothing queued, or nullptr;
+    // withdraw_ cancels its notification (restore_ renotifies it, complete_ completes it).
+    PhysicalCpu* idle_switch_ending_at(std::uint64_t at_ps);
+    PhysicalCpu* withdraw_idle_switch(std::uint64_t at_ps);
+    void restore_idle_switch(PhysicalCpu& p);
+    void complete_idle_switch(PhysicalCpu& p);
+
   private:
     friend class PhysicalCpu;
     void schedule(PhysicalCpu& p);  // p has no current vCPU: pick the next one and switch
-    void enter(PhysicalCpu& p, PhysicalCpu::Phase next);  // count the phase ending now, start `next`
-    void complete_switch(PhysicalCpu& p);
+    // Counts the phase ending at `now` and starts `next`.
+    void enter(PhysicalCpu& p, PhysicalCpu::Phase next, std::uint64_t now);
+    void complete_switch(PhysicalCpu& p, std::uint64_t now);
     void evaluate_preemption(PhysicalCpu& p);
     void enqueue(PhysicalCpu& p, Vcpu& v);
     Vcpu* pick(PhysicalCpu& p);  // best from p's queue, else steal
