@@ -34,7 +34,7 @@ WireTransmit WireLink::send(WireDirection dir, EthernetFrame frame) {
 void WireLink::arm(std::uint64_t now_ps) {
     // sc_event keeps the earliest of several pending notifications.
     if (!pending_.empty())
-        arrival_ev_.notify(sc_core::sc_time::from_value(pending_.begin()->first.first - now_ps));
+        sim_time::notify(arrival_ev_, sc_core::sc_time::from_value(pending_.begin()->first.first - now_ps));
 }
 
 void WireLink::deliver() {

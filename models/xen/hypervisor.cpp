@@ -158,6 +158,23 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
 Hypervisor::~Hypervisor() = default;
 
 std::uint64_t Hypervisor::horizon_ps() const {
+    // Asking SystemC walks its queues: the answer is kept for the rest of this process
+    // activation, until something this code does may move it (sim_time::activity_changed).
+    const HorizonKey key{simc_->time_stamp().value(), simc_->delta_count(), sim_time::activity_epoch,
+                         simc_->get_curr_proc_info()->process_handle};
+    if (key == horizon_key_) {
+#ifndef NDEBUG
+        if (pending_activity_ps() != horizon_kept_)
+            throw std::logic_error("the kept horizon is stale: a notification bypassed sim_time::notify");
+#endif
+        return horizon_kept_;
+    }
+    horizon_key_ = key;
+    horizon_kept_ = pending_activity_ps();
+    return horizon_kept_;
+}
+
+std::uint64_t Hypervisor::pending_activity_ps() const {
     const std::uint64_t now = simc_->time_stamp().value();  // SystemC's, not a run-ahead's
     // Zero when something is pending at the current time (runnable processes, delta notifications).
     const std::uint64_t until = sc_core::sc_time_to_pending_activity().value();
@@ -478,7 +495,7 @@ void Hypervisor::raise_pirq_at(DomId dom, unsigned pirq, std::uint64_t at_ps) {
     sim_time::sync();  // schedules relative to SystemC time
     std::uint64_t now = sc_core::sc_time_stamp().value();
     device_irqs_.push({std::max(at_ps, now), device_irq_seq_++, dom, pirq});
-    device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
+    sim_time::notify(device_irq_ev_, sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
 }
 
 void Hypervisor::fire_device_irqs() {
@@ -491,7 +508,7 @@ void Hypervisor::fire_device_irqs() {
         event_channels_->send_pirq(irq.dom, irq.pirq);
     }
     if (!device_irqs_.empty())
-        device_irq_ev_.notify(sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
+        sim_time::notify(device_irq_ev_, sc_core::sc_time::from_value(device_irqs_.top().at_ps - now));
 }
 
 void Hypervisor::toolstack_set_hvm_param(DomId dom, unsigned index, std::uint64_t value) {
@@ -699,7 +716,7 @@ long Hypervisor::do_vcpu_op(Vcpu& v, const HypercallArgs& a) {
             vcpu_timer_armed_[{dom, v.id()}] = gen;
             const std::uint64_t at_ps = std::max(now_ps, copy.timeout_abs_ns * 1000);
             vcpu_timers_.push({at_ps, gen, dom, v.id(), gen});
-            vcpu_timer_ev_.notify(sc_core::sc_time::from_value(vcpu_timers_.top().at_ps - now_ps));
+            sim_time::notify(vcpu_timer_ev_, sc_core::sc_time::from_value(vcpu_timers_.top().at_ps - now_ps));
             return 0;
         }
         case VCPUOP_stop_singleshot_timer:
@@ -723,7 +740,7 @@ void Hypervisor::fire_vcpu_timers() {
         event_channels_->send_virq(t.dom, t.vcpu, VIRQ_TIMER);
     }
     if (!vcpu_timers_.empty())
-        vcpu_timer_ev_.notify(sc_core::sc_time::from_value(vcpu_timers_.top().at_ps - now));
+        sim_time::notify(vcpu_timer_ev_, sc_core::sc_time::from_value(vcpu_timers_.top().at_ps - now));
 }
 
 long Hypervisor::do_callback_op(Vcpu& v, const HypercallArgs& a) {

@@ -90,7 +90,10 @@ class Hypervisor : public sc_core::sc_module {
     // that is the horizon, and the only activity then, is completed early on the way
     // (Scheduler::complete_idle_switch).
     bool before_horizon(std::uint64_t end_ps);
-    void set_stop_ps(std::uint64_t ps) { stop_ps_ = ps; }
+    void set_stop_ps(std::uint64_t ps) {
+        stop_ps_ = ps;
+        sim_time::activity_changed();
+    }
     FastPathCounts& fast_path_counts() { return fast_path_counts_; }
 
     DomainRecord& create_domain(const DomainSpec& spec);
@@ -212,6 +215,18 @@ class Hypervisor : public sc_core::sc_module {
     HypervisorParams params_;
     std::uint64_t stop_ps_ = ~std::uint64_t{0};
     std::uint64_t horizon_hint_ = 0;  // the last horizon_ps() before_horizon computed
+    // horizon_ps()'s last answer and what it holds for: one process activation (SystemC time,
+    // delta, process) while sim_time::activity_epoch stays the same.
+    struct HorizonKey {
+        std::uint64_t time, delta, epoch;
+        const void* process;
+        bool operator==(const HorizonKey& o) const {
+            return time == o.time && delta == o.delta && epoch == o.epoch && process == o.process;
+        }
+    };
+    mutable HorizonKey horizon_key_{~std::uint64_t{0}, 0, 0, nullptr};
+    mutable std::uint64_t horizon_kept_ = 0;
+    std::uint64_t pending_activity_ps() const;  // SystemC's answer, asked each time
     sc_core::sc_simcontext* const simc_ = sc_core::sc_get_curr_simcontext();  // time read inline
     FastPathCounts fast_path_counts_;
     const CostModel& cost_;

@@ -348,12 +348,15 @@ PhysicalCpu* Scheduler::idle_switch_ending_at(std::uint64_t at_ps) {
 
 PhysicalCpu* Scheduler::withdraw_idle_switch(std::uint64_t at_ps) {
     PhysicalCpu* p = idle_switch_ending_at(at_ps);
-    if (p) p->switch_done_ev_.cancel();
+    if (p) {
+        p->switch_done_ev_.cancel();
+        sim_time::activity_changed();
+    }
     return p;
 }
 
 void Scheduler::restore_idle_switch(PhysicalCpu& p) {
-    p.switch_done_ev_.notify(sc_time::from_value(p.switch_end_ps_ - simc_->time_stamp().value()));
+    sim_time::notify(p.switch_done_ev_, sc_time::from_value(p.switch_end_ps_ - simc_->time_stamp().value()));
 }
 
 void Scheduler::complete_idle_switch(PhysicalCpu& p) { complete_switch(p, p.switch_end_ps_); }

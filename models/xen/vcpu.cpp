@@ -381,7 +381,7 @@ bool Vcpu::kick(int from_pcpu, const char* cause) {
             sim_time::sync();
             irq_pending_signal_ = true;
             irq_signal_cause_ = cause;
-            wake_ev_.notify(sc_core::SC_ZERO_TIME);
+            sim_time::notify(wake_ev_, sc_core::SC_ZERO_TIME);
             sched_.pcpu(static_cast<unsigned>(pcpu_)).stats.ipis_received.inc();
             return true;
         case VcpuState::runnable:

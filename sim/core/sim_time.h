@@ -24,6 +24,19 @@ class RunAhead {
 // The process that owes time now, or nullptr (set and cleared by the owing vCPU).
 inline RunAhead* owing = nullptr;
 
+// Changes whenever the next pending activity may have come earlier or moved: a notification
+// issued by this code (all go through notify() or notify_after()), a withdrawn one, a new
+// process, the stop time. Hypervisor::horizon_ps() keeps its answer for one process activation
+// until this changes (debug builds check every kept answer against SystemC's).
+inline std::uint64_t activity_epoch = 0;
+inline void activity_changed() { ++activity_epoch; }
+
+// ev.notify(delay), with activity_changed(): the one way this code notifies an event.
+inline void notify(sc_core::sc_event& ev, const sc_core::sc_time& delay) {
+    ++activity_epoch;
+    ev.notify(delay);
+}
+
 inline std::uint64_t run_ahead_ps() { return owing ? owing->run_ahead_ps() : 0; }
 inline std::uint64_t now_ps() { return sc_core::sc_time_stamp().value() + run_ahead_ps(); }
 inline void sync() {
@@ -38,10 +51,10 @@ inline void sync() {
 inline void notify_after(sc_core::sc_event& ev, std::uint64_t delay_ps) {
     if (delay_ps == 0) {
         sync();
-        ev.notify(sc_core::SC_ZERO_TIME);
+        notify(ev, sc_core::SC_ZERO_TIME);
         return;
     }
-    ev.notify(sc_core::sc_time::from_value(run_ahead_ps() + delay_ps));
+    notify(ev, sc_core::sc_time::from_value(run_ahead_ps() + delay_ps));
 }
 
 }  // namespace xensim::sim_time

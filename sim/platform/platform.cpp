@@ -1033,6 +1033,7 @@ void Platform::on_progress() {
         // Let work already under way finish (a backend closing a device, a XenStore reply on its
         // way): SystemC never unwinds a thread stopped in the middle of a call. The report still
         // ends at done_ps_; a run that goes idle sooner ends at once (starvation).
+        sim_time::activity_changed();  // a new process
         sc_core::sc_spawn([this] {
             sc_core::wait(sc_core::sc_time(static_cast<double>(kStopGraceUs), sc_core::SC_US));
             stop_simulation();

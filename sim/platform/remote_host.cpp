@@ -1,5 +1,7 @@
 #include "sim/platform/remote_host.h"
 
+#include "sim/core/sim_time.h"
+
 #include <algorithm>
 
 namespace xensim {
@@ -38,7 +40,7 @@ void RemoteHost::add_endpoint(std::unique_ptr<NetperfEndpoint> endpoint) {
 
 void RemoteHost::add_endpoint(NetperfEndpoint& endpoint) {
     endpoints_.push_back(&endpoint);
-    wake_ev_.notify(sc_core::SC_ZERO_TIME);
+    sim_time::notify(wake_ev_, sc_core::SC_ZERO_TIME);
 }
 
 PacketAddress RemoteHost::address_to(const MacAddress& mac, Ipv4Address ip, std::uint16_t src_port,
@@ -75,7 +77,7 @@ void RemoteHost::receive(EthernetFrame&& frame) {
 void RemoteHost::pump() {
     const std::uint64_t now = now_ps();
     if (now < line_free_ps_) {
-        wake_ev_.notify(sc_core::sc_time::from_value(line_free_ps_ - now));
+        sim_time::notify(wake_ev_, sc_core::sc_time::from_value(line_free_ps_ - now));
         return;
     }
     const std::uint64_t now_ns = now / 1000;
@@ -100,16 +102,17 @@ void RemoteHost::pump() {
             // The wire refused a malformed frame: it is gone, as a NIC drops it. The next try comes
             // 1 ns later, so an endpoint producing only such frames cannot stall simulated time.
             tx_refused.inc();
-            wake_ev_.notify(sc_core::sc_time::from_value(1000));
+            sim_time::notify(wake_ev_, sc_core::sc_time::from_value(1000));
             return;
         }
         tx_frames.inc();
         tx_bytes.inc(len);
         line_free_ps_ = t.end_ps;
-        wake_ev_.notify(sc_core::sc_time::from_value(line_free_ps_ - now));
+        sim_time::notify(wake_ev_, sc_core::sc_time::from_value(line_free_ps_ - now));
         return;
     }
-    if (next_due_ns != kNoTxTime) wake_ev_.notify(sc_core::sc_time::from_value(next_due_ns * 1000 - now));
+    if (next_due_ns != kNoTxTime)
+        sim_time::notify(wake_ev_, sc_core::sc_time::from_value(next_due_ns * 1000 - now));
 }
 
 }  // namespace xensim
