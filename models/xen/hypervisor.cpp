@@ -163,14 +163,16 @@ std::uint64_t Hypervisor::horizon_ps() const {
     const HorizonKey key{simc_->time_stamp().value(), simc_->delta_count(), sim_time::activity_epoch,
                          simc_->get_curr_proc_info()->process_handle};
     if (key == horizon_key_) {
+        const std::uint64_t kept = std::min(horizon_kept_, sim_time::earliest_notified_ps);
 #ifndef NDEBUG
-        if (pending_activity_ps() != horizon_kept_)
+        if (pending_activity_ps() != kept)
             throw std::logic_error("the kept horizon is stale: a notification bypassed sim_time::notify");
 #endif
-        return horizon_kept_;
+        return kept;
     }
     horizon_key_ = key;
     horizon_kept_ = pending_activity_ps();
+    sim_time::earliest_notified_ps = ~std::uint64_t{0};
     return horizon_kept_;
 }
 
@@ -184,27 +186,22 @@ std::uint64_t Hypervisor::pending_activity_ps() const {
 
 bool Hypervisor::before_horizon(std::uint64_t end_ps) {
     const std::uint64_t now = simc_->time_stamp().value();  // SystemC's, not a run-ahead's
-    // The cheap "no" first: most stretches on a busy path end past the last horizon (a hint that
-    // is too late only makes the answer "no" more often; a "yes" is always exact).
-    if (horizon_hint_ > now && end_ps >= horizon_hint_ && !scheduler_->idle_switch_ending_at(horizon_hint_))
-        return false;
-    horizon_hint_ = horizon_ps();
-    while (end_ps >= horizon_hint_) {
+    for (std::uint64_t at = horizon_ps(); end_ps >= at;) {
         // The horizon is a switch to idle with nothing queued: the run-ahead may complete it at
         // its time if nothing else is pending until then (strictly: at a tie, SystemC's order
         // would decide), and go on.
-        const std::uint64_t at = horizon_hint_;
         if (at <= now) return false;
-        PhysicalCpu* p = scheduler_->withdraw_idle_switch(at);
-        if (!p) return false;
-        horizon_hint_ = horizon_ps();
-        if (horizon_hint_ <= at) {
-            scheduler_->restore_idle_switch(*p);
-            horizon_hint_ = at;
+        const std::vector<PhysicalCpu*>& early = scheduler_->early_switches(at, false);
+        if (early.empty()) return false;
+        scheduler_->withdraw_switches(early);
+        const std::uint64_t next = horizon_ps();
+        if (next <= at) {
+            scheduler_->restore_switches(early);
             return false;
         }
-        scheduler_->complete_idle_switch(*p);
-        ++fast_path_counts_.idle_switch;
+        for (PhysicalCpu* p : early) scheduler_->complete_switch(*p, at);
+        fast_path_counts_.idle_switch += early.size();
+        at = next;
     }
     return true;
 }
@@ -443,8 +440,7 @@ std::uint64_t Hypervisor::send_ioreq(Vcpu& v, std::uint8_t type, std::uint64_t a
     const std::uint64_t result = p->data;
     p->state = STATE_IOREQ_NONE;
     if (tracer_.on(TraceCategory::ioreq))
-        tracer_.emit(trace_events::ioreq, TraceTrack::vcpu(guest, v.id()), start_ps,
-                     sc_core::sc_time_stamp().value() - start_ps,
+        tracer_.emit(trace_events::ioreq, TraceTrack::vcpu(guest, v.id()), start_ps, v.now_ps() - start_ps,
                      {ioreq_type_name(type), std::string_view(hex_string(addr)), std::uint64_t{size},
                       read ? "read" : "write", std::uint64_t{count},
                       data_is_ptr ? std::uint64_t{0}

@@ -57,7 +57,8 @@ struct HypervisorParams {
 struct FastPathCounts {
     std::uint64_t run_ahead = 0;    // Vcpu::run_guest stretches run ahead of SystemC time
     std::uint64_t work_ahead = 0;   // Vcpu::hypervisor_work run ahead of SystemC time
-    std::uint64_t idle_switch = 0;  // switches to idle completed early by a run-ahead
+    std::uint64_t idle_switch = 0;  // switches to idle completed early (a run-ahead, a borrow)
+    std::uint64_t borrowed = 0;     // switches to a vCPU completed early, its code run by a carrier
 };
 
 struct DomainSpec {
@@ -73,6 +74,8 @@ struct DomainSpec {
 using HypercallArgs = std::array<unsigned long, 5>;
 
 class Hypervisor : public sc_core::sc_module {
+    friend class Vcpu;  // running_vcpu_
+
   public:
     Hypervisor(sc_core::sc_module_name name, const HypervisorParams& params, const CostModel& cost,
                const Clock& clock, Tracer& tracer, StatsGroup& root);
@@ -88,7 +91,7 @@ class Hypervisor : public sc_core::sc_module {
     // answer, never a wrong "yes". A "yes" is always computed afresh.
     // Whether a run-ahead ending at `end_ps` ends strictly before the horizon. A switch to idle
     // that is the horizon, and the only activity then, is completed early on the way
-    // (Scheduler::complete_idle_switch).
+    // (Scheduler::switch_ending_at).
     bool before_horizon(std::uint64_t end_ps);
     void set_stop_ps(std::uint64_t ps) {
         stop_ps_ = ps;
@@ -214,7 +217,7 @@ class Hypervisor : public sc_core::sc_module {
 
     HypervisorParams params_;
     std::uint64_t stop_ps_ = ~std::uint64_t{0};
-    std::uint64_t horizon_hint_ = 0;  // the last horizon_ps() before_horizon computed
+    Vcpu* running_vcpu_ = nullptr;  // whose code runs now (Vcpu::run_code), on whichever carrier
     // horizon_ps()'s last answer and what it holds for: one process activation (SystemC time,
     // delta, process) while sim_time::activity_epoch stays the same.
     struct HorizonKey {

@@ -287,7 +287,7 @@ void Scheduler::schedule(PhysicalCpu& p) {
     notify_in(p.switch_done_ev_, clock_.ps(cost));
 }
 
-void Scheduler::complete_switch(PhysicalCpu& p, std::uint64_t now) {
+void Scheduler::complete_switch(PhysicalCpu& p, std::uint64_t now, bool notify_next) {
     p.switching_ = false;
     Vcpu* prev = p.prev_;
     Vcpu* next = p.next_;
@@ -326,7 +326,7 @@ void Scheduler::complete_switch(PhysicalCpu& p, std::uint64_t now) {
     next->run_start_ps_ = now;
     next->acct_since_ps_ = now;
     next->ran_in_period_ = true;
-    notify_in(next->scheduled_ev_, 0);
+    if (notify_next) notify_in(next->scheduled_ev_, 0);
     notify_in(p.tick_ev_, params_.tslice_us * 1'000'000);
     if (next->prio_ == SchedPriority::boost) {
         // credit1's per-pCPU ticker fires every tslice / CSCHED_TICKS_PER_TSLICE (3; 1 below 3 ms),
@@ -340,26 +340,38 @@ void Scheduler::complete_switch(PhysicalCpu& p, std::uint64_t now) {
     evaluate_preemption(p);
 }
 
-PhysicalCpu* Scheduler::idle_switch_ending_at(std::uint64_t at_ps) {
-    for (auto& p : pcpus_)
-        if (p->switching_ && !p->next_ && p->runq_.empty() && p->switch_end_ps_ == at_ps) return p.get();
-    return nullptr;
-}
-
-PhysicalCpu* Scheduler::withdraw_idle_switch(std::uint64_t at_ps) {
-    PhysicalCpu* p = idle_switch_ending_at(at_ps);
-    if (p) {
-        p->switch_done_ev_.cancel();
-        sim_time::activity_changed();
+const std::vector<PhysicalCpu*>& Scheduler::early_switches(std::uint64_t at_ps, bool to_parked_vcpu) {
+    early_.clear();
+    bool to_vcpu = false;
+    for (auto& p : pcpus_) {
+        if (!p->switching_ || p->switch_end_ps_ != at_ps) continue;
+        // Each touches its own pCPU only (nothing queued: no decision follows), and at most one
+        // brings a vCPU in, whose code then runs after all of them, as its thread would.
+        const bool ok = p->runq_.empty() && (!p->next_ || (to_parked_vcpu && !to_vcpu && p->next_->parked()));
+        if (!ok) {
+            early_.clear();
+            return early_;
+        }
+        to_vcpu = to_vcpu || p->next_;
+        early_.push_back(p.get());
     }
-    return p;
+    // Several at once would commute among themselves, but SystemC orders same-time activities by
+    // the history of its event queue, and the vCPUs they bring in then start in that order: the
+    // scaling scenario's guests boot differently if it changes. A tie is left to SystemC.
+    if (early_.size() > 1) early_.clear();
+    return early_;
 }
 
-void Scheduler::restore_idle_switch(PhysicalCpu& p) {
-    sim_time::notify(p.switch_done_ev_, sc_time::from_value(p.switch_end_ps_ - simc_->time_stamp().value()));
+void Scheduler::withdraw_switches(const std::vector<PhysicalCpu*>& ps) {
+    for (PhysicalCpu* p : ps) p->switch_done_ev_.cancel();
+    sim_time::activity_changed();
 }
 
-void Scheduler::complete_idle_switch(PhysicalCpu& p) { complete_switch(p, p.switch_end_ps_); }
+void Scheduler::restore_switches(const std::vector<PhysicalCpu*>& ps) {
+    for (PhysicalCpu* p : ps)
+        sim_time::notify(p->switch_done_ev_,
+                         sc_time::from_value(p->switch_end_ps_ - simc_->time_stamp().value()));
+}
 
 void Scheduler::trace_run(Vcpu& v) {
     if (tracer_.on(TraceCategory::sched))

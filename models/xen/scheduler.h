@@ -73,6 +73,7 @@ class PhysicalCpu : public sc_core::sc_module {
     unsigned id() const { return id_; }
     Vcpu* current() const { return current_; }
     bool idle() const { return !current_ && !switching_; }
+    Vcpu* switching_to() const { return next_; }  // during a switch: the vCPU it brings in, or nullptr
 
     struct Stats {
         explicit Stats(StatsGroup& g);
@@ -135,22 +136,25 @@ class Scheduler {
     void finish(std::uint64_t end_ps);
     bool accounting_closed() const { return closed_; }
 
-    // The fast paths' early switch to idle (docs/temporal-decoupling.md, step 2). A switch to idle
-    // on a pCPU with nothing queued touches that pCPU alone: when it is the next activity anywhere,
-    // completing it before its time, at its time, changes nothing (Hypervisor::before_horizon
-    // decides). The pCPU whose switch to idle ends at `at_ps` with nothing queued, or nullptr;
-    // withdraw_ cancels its notification (restore_ renotifies it, complete_ completes it).
-    PhysicalCpu* idle_switch_ending_at(std::uint64_t at_ps);
-    PhysicalCpu* withdraw_idle_switch(std::uint64_t at_ps);
-    void restore_idle_switch(PhysicalCpu& p);
-    void complete_idle_switch(PhysicalCpu& p);
+    // The fast paths' early switches (docs/temporal-decoupling.md, step 2). A switch on a pCPU
+    // with nothing queued, to idle or to a vCPU whose code is parked waiting for it, touches that
+    // pCPU (and that vCPU) alone: when it is the next activity anywhere, completing it before its
+    // time, at its time, changes nothing (Hypervisor::before_horizon and Vcpu::borrow decide).
+    // Two switches ending together are a tie, left to SystemC (see early_switches).
+    // early_switches: the switch ending at `at_ps` when it qualifies (to a vCPU only if
+    // `to_parked_vcpu`), else none; withdraw_switches cancels their notifications,
+    // restore_switches renotifies them, and complete_switch(p, p's end, notify_next = false)
+    // completes one without waking the vCPU's thread (the caller runs its code).
+    const std::vector<PhysicalCpu*>& early_switches(std::uint64_t at_ps, bool to_parked_vcpu);
+    void withdraw_switches(const std::vector<PhysicalCpu*>& ps);
+    void restore_switches(const std::vector<PhysicalCpu*>& ps);
+    void complete_switch(PhysicalCpu& p, std::uint64_t now, bool notify_next = true);
 
   private:
     friend class PhysicalCpu;
     void schedule(PhysicalCpu& p);  // p has no current vCPU: pick the next one and switch
     // Counts the phase ending at `now` and starts `next`.
     void enter(PhysicalCpu& p, PhysicalCpu::Phase next, std::uint64_t now);
-    void complete_switch(PhysicalCpu& p, std::uint64_t now);
     void evaluate_preemption(PhysicalCpu& p);
     void enqueue(PhysicalCpu& p, Vcpu& v);
     Vcpu* pick(PhysicalCpu& p);  // best from p's queue, else steal
@@ -170,6 +174,7 @@ class Scheduler {
     Tracer& tracer_;
     std::vector<std::unique_ptr<PhysicalCpu>> pcpus_;
     std::vector<Vcpu*> vcpus_;
+    std::vector<PhysicalCpu*> early_;  // early_switches' answer (kept: no allocation per call)
     std::uint64_t total_weight_ = 0;
     sc_core::sc_event accounting_ev_;
     bool accounting_armed_ = false;

@@ -39,13 +39,104 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
       id_(id),
       group_("vcpu" + std::to_string(id), &parent),
       stats(group_) {
-    SC_THREAD(thread_main);
+    SC_THREAD(carrier_main);
     tracer_.name_track(TraceTrack::vcpu(dom.id, id), "d" + std::to_string(dom.id) + " " + dom.name,
                        "vcpu" + std::to_string(id));
 }
 
-void Vcpu::thread_main() {
+void Vcpu::carrier_main() {
     thread_ = sc_core::sc_get_current_process_b();
+    code_ = std::make_unique<Fiber>([this] { code_main(); }, kCodeStackBytes);
+    for (;;) {
+        if (!request_pending_) run_code();  // until the code asks for a wait
+        if (request_.kind == WaitKind::scheduled && borrow()) continue;
+        const WaitRequest r = request_;
+        const std::uint64_t now = simc_->time_stamp().value();
+        switch (r.kind) {
+            case WaitKind::scheduled:
+                wait(scheduled_ev_);
+                break;
+            case WaitKind::time:
+                wait(sc_time::from_value(r.until_ps - now));
+                break;
+            case WaitKind::time_or_wake:
+                wait(sc_time::from_value(r.until_ps - now), wake_ev_);
+                break;
+        }
+        if (request_moved_) {  // a borrowed run of the code asked for another wait meanwhile
+            request_moved_ = false;
+            continue;
+        }
+        request_pending_ = false;
+    }
+}
+
+void Vcpu::run_code() {
+    Vcpu*& running = hv_.running_vcpu_;
+    Vcpu* const before = running;
+    running = this;
+    code_->resume();
+    running = before;
+}
+
+void Vcpu::wait_for(WaitKind kind, std::uint64_t delay_ps) {
+    request_ = {kind, simc_->time_stamp().value() + delay_ps};
+    request_pending_ = true;
+    code_->suspend();  // resumed when the wait is over (request_pending_ cleared)
+}
+
+bool Vcpu::parked() const {
+    return request_pending_ && !request_moved_ && request_.kind == WaitKind::scheduled &&
+           state_ != VcpuState::running;
+}
+
+bool Vcpu::borrow() {
+    // This vCPU's code waits to be scheduled. While the earliest pending activity anywhere is a
+    // switch whose completion touches its pCPU alone (to idle, or to a parked vCPU, with nothing
+    // queued) and nothing else is pending until then, complete it early at its time, here, and run
+    // the switched-in vCPU's code here too, from that time: exactly what the switch's method and
+    // that vCPU's thread would do then, in that order, without either being activated. Stops at the
+    // first activity that is anything else (a tie included).
+    if (!hv_.params().fast_paths) return false;
+    for (;;) {
+        const std::uint64_t now = simc_->time_stamp().value();
+        const std::uint64_t at = hv_.horizon_ps();
+        if (at <= now) return false;
+        const std::vector<PhysicalCpu*>& early = sched_.early_switches(at, true);
+        if (early.empty()) return false;
+        sched_.withdraw_switches(early);
+        if (hv_.horizon_ps() <= at) {
+            sched_.restore_switches(early);
+            return false;
+        }
+        PhysicalCpu* to_vcpu = nullptr;
+        for (PhysicalCpu* p : early) {
+            if (p->switching_to()) {
+                to_vcpu = p;
+                continue;
+            }
+            sched_.complete_switch(*p, at);
+            ++hv_.fast_path_counts().idle_switch;
+        }
+        if (!to_vcpu) continue;
+        // The switched-in vCPU's code goes on at `at`: it runs ahead of SystemC time by the gap.
+        Vcpu* next = to_vcpu->switching_to();
+        next->request_pending_ = false;
+        next->ahead_ps_ = next->owed_ps_ = at - now;
+        sim_time::owing = next;
+        sched_.complete_switch(*to_vcpu, at, false);
+        ++hv_.fast_path_counts().borrowed;
+        if (next == this) return true;
+        next->run_code();
+        // Its carrier still waits to be scheduled: right if that is what the code asks for again.
+        if (!next->parked() && next->request_pending_) {
+            next->request_moved_ = true;
+            sim_time::notify(next->scheduled_ev_, sc_core::SC_ZERO_TIME);
+        }
+    }
+}
+
+void Vcpu::code_main() {
     wait_until_running();
     deliver_upcalls();
     if (program_) program_();
@@ -60,7 +151,7 @@ void Vcpu::thread_main() {
 void Vcpu::wait_until_running() {
     while (state_ != VcpuState::running) {
         check_nothing_owed();
-        wait(scheduled_ev_);
+        wait_for(WaitKind::scheduled);
     }
 }
 
@@ -98,8 +189,8 @@ bool Vcpu::run_ahead(Cycles c) {
     }
     if (state_ != VcpuState::running || owed_cycles_ != 0 || preempt_requested_ || irq_pending_signal_)
         return false;
-    // Only on this vCPU's own thread: another thread's wait would not pay this vCPU's debt.
-    if (simc_->get_curr_proc_info()->process_handle != thread_) return false;
+    // Only from this vCPU's own code: another's wait would not pay this vCPU's debt.
+    if (hv_.running_vcpu_ != this) return false;
     if (upcall_deliverable() || irq_deliverable()) return false;
     const std::uint64_t ps = clock_.ps(c);
     if (!hv_.before_horizon(now_ps() + ps)) {
@@ -121,7 +212,7 @@ bool Vcpu::work_ahead(Cycles cycles, std::uint64_t ps) {
     // Hypervisor work is not preemptible: the full path's wait of `ps` (from SystemC time) ends
     // exactly then, whatever happens; run ahead when nothing else can happen before.
     if (!hv_.params().fast_paths || state_ != VcpuState::running) return false;
-    if (simc_->get_curr_proc_info()->process_handle != thread_) return false;
+    if (hv_.running_vcpu_ != this) return false;
     if (!hv_.before_horizon(simc_->time_stamp().value() + ps)) return false;
     count_hypervisor(cycles);
     owed_cycles_ = 0;
@@ -129,6 +220,12 @@ bool Vcpu::work_ahead(Cycles cycles, std::uint64_t ps) {
     sim_time::owing = this;
     ++hv_.fast_path_counts().work_ahead;
     return true;
+}
+
+std::uint64_t Vcpu::take_ahead() {
+    const std::uint64_t ps = ahead_ps_;
+    leave_pcpu_ahead();
+    return ps;
 }
 
 void Vcpu::leave_pcpu_ahead() {
@@ -154,7 +251,8 @@ void Vcpu::yield_pcpu() {
 void Vcpu::check_nothing_owed() const {
     // A thread that waits while time is owed would let other processes run in its past.
     if (sim_time::owing)
-        throw std::logic_error(std::string(name()) + ": waited while run-ahead time was owed");
+        throw std::logic_error(std::string(name()) + ": waited while run-ahead time was owed" +
+                               (sim_time::owing == this ? "" : " by another vCPU"));
 }
 
 void Vcpu::sync() {
@@ -164,7 +262,7 @@ void Vcpu::sync() {
     ahead_ps_ = 0;
     owed_ps_ -= ps;
     sim_time::owing = nullptr;
-    wait(sc_time::from_value(ps));
+    wait_for(WaitKind::time, ps);
 }
 
 void Vcpu::hypervisor_work(Cycles c) {
@@ -181,7 +279,7 @@ void Vcpu::hypervisor_work(Cycles c) {
     in_hypervisor_wait_ = true;
     wait_since_ps_ = now_ps() + guest_ps;
     wait_uncounted_ = cycles;
-    wait(sc_time::from_value(ps));
+    wait_for(WaitKind::time, take_ahead() + ps);  // (switched in early: from its time)
     in_hypervisor_wait_ = false;
     count_hypervisor(cycles);
 }
@@ -206,8 +304,9 @@ void Vcpu::run_guest(Cycles c) {
         in_guest_mode_ = true;
         wait_since_ps_ = t0;
         wait_uncounted_ = c - counted;
-        check_nothing_owed();
-        wait(sc_time::from_value(remaining), wake_ev_);
+        // Switched in early (Vcpu::borrow), the stretch starts at its time, which nothing can
+        // precede: the wait runs from SystemC time to the same end, and nothing can wake it sooner.
+        wait_for(WaitKind::time_or_wake, take_ahead() + remaining);
         in_guest_mode_ = false;
         const std::uint64_t ran = std::min(remaining, now_ps() - t0);
         remaining -= ran;

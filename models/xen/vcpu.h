@@ -43,6 +43,7 @@
 #include <array>
 #include <bitset>
 #include <map>
+#include <memory>
 
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,7 @@
 #include "models/xen/scheduler.h"
 #include "sim/core/cost_model.h"
 #include "sim/core/exit_reason.h"
+#include "sim/core/fiber.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/stats.h"
 
@@ -143,7 +145,18 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     friend class Scheduler;
     friend class PhysicalCpu;
     friend class Hypervisor;
-    void thread_main();
+    // The vCPU's SystemC thread is its code's carrier (docs/temporal-decoupling.md, step 2): the
+    // code (code_main: the program, then the idle loop) runs on a Fiber and asks the carrier for
+    // every SystemC wait (wait_for). Before waiting to be scheduled, a carrier may complete the
+    // earliest pending switch early and run the switched-in vCPU's code itself (borrow).
+    void carrier_main();
+    void code_main();
+    void run_code();  // resumes the code on this thread until it asks for a wait
+    enum class WaitKind { scheduled, time, time_or_wake };
+    void wait_for(WaitKind kind, std::uint64_t delay_ps = 0);  // from the code: one SystemC wait
+    bool borrow();        // true: this vCPU was switched in early, its code goes on here
+    bool parked() const;  // the code waits to be scheduled and its carrier waits for that
+    static constexpr std::size_t kCodeStackBytes = 0x50000;  // as SystemC 2.3's default thread stack
     bool upcall_deliverable() const;
     bool irq_deliverable() const;
     void deliver_upcalls();
@@ -162,6 +175,7 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     void block_pcpu();
     void yield_pcpu();
     void leave_pcpu_ahead();
+    std::uint64_t take_ahead();       // the run-ahead, ended: for a wait that starts at SystemC time
     void sync() override;             // waits the owed guest time out (sim_time::sync)
     void check_nothing_owed() const;  // before a raw wait: throws std::logic_error if time is owed
     void count_guest(Cycles c);       // guest cycles that ran (not after accounting closed)
@@ -229,8 +243,16 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     std::uint64_t ahead_ps_ = 0;  // the part of owed_ps_ run ahead (already counted), first in it
     static constexpr unsigned kMaxRunAheadBackoff = 16;
     unsigned run_ahead_backoff_ = 0, run_ahead_skip_ = 0;  // run_ahead's attempts skipped after misses
-    const sc_core::sc_process_b* thread_ = nullptr;        // this vCPU's SystemC thread
-    Cycles owed_cycles_ = 0;  // the entry costs in owed_ps_ in cycles, counted when waited for
+    const sc_core::sc_process_b* thread_ = nullptr;        // this vCPU's SystemC thread (the carrier)
+    std::unique_ptr<Fiber> code_;
+    struct WaitRequest {
+        WaitKind kind;
+        std::uint64_t until_ps;  // kinds time and time_or_wake
+    };
+    WaitRequest request_{WaitKind::scheduled, 0};
+    bool request_pending_ = false;  // the code is suspended in wait_for()
+    bool request_moved_ = false;    // a borrowed run left a request other than the one waited on
+    Cycles owed_cycles_ = 0;        // the entry costs in owed_ps_ in cycles, counted when waited for
     // The wait under way, for close_accounting(): a stretch of guest code (in_guest_mode_) or
     // hypervisor work (in_hypervisor_wait_), when it began and the cycles it has not counted yet.
     bool in_hypervisor_wait_ = false;

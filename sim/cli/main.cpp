@@ -218,7 +218,7 @@ int run(const Args& a) {
         // not depend on platform.fast_paths.
         const FastPathCounts& fast = platform.hypervisor().fast_path_counts();
         std::cout << "fast paths: run_ahead " << fast.run_ahead << ", work_ahead " << fast.work_ahead
-                  << ", idle_switch " << fast.idle_switch << "\n";
+                  << ", idle_switch " << fast.idle_switch << ", borrowed " << fast.borrowed << "\n";
     } else {
         write_file(a.out + "/report.json", report.dump(2) + "\n");
         // The stats catalog: every counter with its value, unit and description.

@@ -24,16 +24,25 @@ class RunAhead {
 // The process that owes time now, or nullptr (set and cleared by the owing vCPU).
 inline RunAhead* owing = nullptr;
 
-// Changes whenever the next pending activity may have come earlier or moved: a notification
-// issued by this code (all go through notify() or notify_after()), a withdrawn one, a new
-// process, the stop time. Hypervisor::horizon_ps() keeps its answer for one process activation
-// until this changes (debug builds check every kept answer against SystemC's).
+// What Hypervisor::horizon_ps() needs to keep SystemC's answer for one process activation
+// instead of asking again (debug builds check every kept answer against SystemC's):
+// activity_epoch changes whenever the next pending activity may have moved in a way it cannot
+// follow (a delta notification, a withdrawn notification, a new process, the stop time), and
+// earliest_notified_ps is the earliest time of the timed notifications issued since it last
+// asked (the next activity is then the earlier of the two). All notifications in this code go
+// through notify() or notify_after().
 inline std::uint64_t activity_epoch = 0;
+inline std::uint64_t earliest_notified_ps = ~std::uint64_t{0};
 inline void activity_changed() { ++activity_epoch; }
 
-// ev.notify(delay), with activity_changed(): the one way this code notifies an event.
+// ev.notify(delay), keeping the two above: the one way this code notifies an event.
 inline void notify(sc_core::sc_event& ev, const sc_core::sc_time& delay) {
-    ++activity_epoch;
+    if (delay == sc_core::SC_ZERO_TIME) {
+        ++activity_epoch;
+    } else {
+        const std::uint64_t at = sc_core::sc_time_stamp().value() + delay.value();
+        if (at < earliest_notified_ps) earliest_notified_ps = at;
+    }
     ev.notify(delay);
 }
 
