@@ -50,7 +50,8 @@ void write_point_marker(const fs::path& dir, const PointMarker& m) {
 bool point_complete(const fs::path& dir, const std::string& base, const std::vector<std::string>& sets) {
     const auto m = read_point_marker(dir);
     std::error_code ec;
-    return m && m->status == "ok" && m->base == base && m->sets == sets && fs::is_regular_file(dir / "report.json", ec);
+    return m && m->status == "ok" && m->base == base && m->sets == sets &&
+           fs::is_regular_file(dir / "report.json", ec);
 }
 
 std::optional<json> find_report_metric(const json& report, const std::string& path) {
@@ -77,8 +78,8 @@ std::optional<json> find_report_metric(const json& report, const std::string& pa
     }
 }
 
-void read_point_row(SweepRow& row, const fs::path& dir, const std::string& base, const std::vector<std::string>& sets,
-                    const std::vector<std::string>& metrics) {
+void read_point_row(SweepRow& row, const fs::path& dir, const std::string& base,
+                    const std::vector<std::string>& sets, const std::vector<std::string>& metrics) {
     row.metrics.assign(metrics.size(), json());
     const auto m = read_point_marker(dir);
     if (!m || m->base != base || m->sets != sets) {
@@ -143,7 +144,8 @@ std::string render_sweep_csv(const SweepTable& t) {
         os << r.index << "," << csv_field(r.id);
         for (const auto& v : r.values) os << "," << csv_value(v);
         os << "," << r.seed;
-        for (std::size_t i = 0; i < t.metrics.size(); ++i) os << "," << (i < r.metrics.size() ? csv_value(r.metrics[i]) : "");
+        for (std::size_t i = 0; i < t.metrics.size(); ++i)
+            os << "," << (i < r.metrics.size() ? csv_value(r.metrics[i]) : "");
         os << "," << r.status << "," << csv_field(r.reason) << "\r\n";
     }
     return os.str();
@@ -161,7 +163,8 @@ double student_t_975(std::size_t dof) {
     static const struct {
         std::size_t dof;
         double t;
-    } kSparse[] = {{100, 1.984}, {90, 1.987}, {80, 1.990}, {70, 1.994}, {60, 2.000}, {50, 2.009}, {40, 2.021}};
+    } kSparse[] = {{100, 1.984}, {90, 1.987}, {80, 1.990}, {70, 1.994},
+                   {60, 2.000},  {50, 2.009}, {40, 2.021}};
     if (dof == 0) throw std::invalid_argument("student_t_975: dof must be at least 1");
     if (dof <= 30) return kByDof[dof - 1];
     if (dof > 100) return 1.960;
@@ -189,8 +192,10 @@ json sweep_table_json(const SweepTable& t) {
     json points = json::array();
     for (const SweepRow& r : t.rows) {
         json values = json::object(), metrics = json::object();
-        for (std::size_t a = 0; a < t.axes.size() && a < r.values.size(); ++a) values[t.axes[a]] = r.values[a];
-        for (std::size_t i = 0; i < t.metrics.size(); ++i) metrics[t.metrics[i]] = i < r.metrics.size() ? r.metrics[i] : json();
+        for (std::size_t a = 0; a < t.axes.size() && a < r.values.size(); ++a)
+            values[t.axes[a]] = r.values[a];
+        for (std::size_t i = 0; i < t.metrics.size(); ++i)
+            metrics[t.metrics[i]] = i < r.metrics.size() ? r.metrics[i] : json();
         points.push_back({{"index", r.index},
                           {"id", r.id},
                           {"combination", r.combination},
@@ -217,7 +222,8 @@ json sweep_table_json(const SweepTable& t) {
             std::vector<double> xs;
             json first;
             for (std::size_t r = begin; r < end; ++r)
-                if (t.rows[r].status == "ok" && i < t.rows[r].metrics.size() && t.rows[r].metrics[i].is_number()) {
+                if (t.rows[r].status == "ok" && i < t.rows[r].metrics.size() &&
+                    t.rows[r].metrics[i].is_number()) {
                     if (xs.empty()) first = t.rows[r].metrics[i];
                     xs.push_back(t.rows[r].metrics[i].get<double>());
                 }

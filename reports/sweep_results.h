@@ -55,7 +55,8 @@ std::optional<PointMarker> read_point_marker(const std::filesystem::path& dir);
 // Writes dir/point.json through a temporary file and rename(2). Throws std::runtime_error.
 void write_point_marker(const std::filesystem::path& dir, const PointMarker& m);
 // The point in `dir` finished successfully for exactly this base and these sets (and its report is there).
-bool point_complete(const std::filesystem::path& dir, const std::string& base, const std::vector<std::string>& sets);
+bool point_complete(const std::filesystem::path& dir, const std::string& base,
+                    const std::vector<std::string>& sets);
 
 // The value at a dotted path ("workloads.0.per_request.exits_total": object keys, array indices)
 // of a report, or nullopt when the path names nothing.

@@ -380,8 +380,9 @@ int sc_main(int argc, char** argv) {
             const std::string which = argv[2];
             if (which != "sweep" && which != "scenario")
                 throw UsageError("schema expects scenario or sweep, found \"" + which + "\"");
-            std::cout << (which == "sweep" ? xensim::sweep_json_schema() : xensim::scenario_json_schema()).dump(2)
-                      << "\n";
+            std::cout
+                << (which == "sweep" ? xensim::sweep_json_schema() : xensim::scenario_json_schema()).dump(2)
+                << "\n";
             return 0;
         }
         Args a = parse_args(argc, argv);

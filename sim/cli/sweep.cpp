@@ -51,7 +51,8 @@ SweepOptions parse_sweep_options(const std::vector<std::string>& v) {
         } else if (s == "--shard") {
             const std::string spec = value(i);
             const auto slash = spec.find('/');
-            if (slash == std::string::npos) throw SweepUsageError("--shard expects I/N, found \"" + spec + "\"");
+            if (slash == std::string::npos)
+                throw SweepUsageError("--shard expects I/N, found \"" + spec + "\"");
             o.shard_index = count("--shard", spec.substr(0, slash));
             o.shard_count = count("--shard", spec.substr(slash + 1));
             if (o.shard_count == 0 || o.shard_index >= o.shard_count)
@@ -78,15 +79,17 @@ SweepOptions parse_sweep_options(const std::vector<std::string>& v) {
     if (o.out.empty()) throw SweepUsageError("sweep needs --out DIR");
     const int modes = int(o.list) + int(!o.point.empty()) + int(o.merge);
     if (modes > 1) throw SweepUsageError("sweep: --list, --point and --merge go alone");
-    if (o.sharded && (o.merge || !o.point.empty())) throw SweepUsageError("sweep: --shard goes with a run or --list");
+    if (o.sharded && (o.merge || !o.point.empty()))
+        throw SweepUsageError("sweep: --shard goes with a run or --list");
     return o;
 }
 
 namespace {
 
 std::string shell_quote(const std::string& s) {
-    if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=+:,@%") ==
-                          std::string::npos)
+    if (!s.empty() &&
+        s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=+:,@%") ==
+            std::string::npos)
         return s;
     std::string out = "'";
     for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -118,21 +121,23 @@ std::string format_duration(double seconds) {
 // One line of progress per finished point, or a bar rewritten in place on a terminal.
 class Progress {
   public:
-    Progress(std::size_t total, std::size_t already) : total_(total), done_(already), tty_(::isatty(STDERR_FILENO)) {
+    Progress(std::size_t total, std::size_t already)
+        : total_(total), done_(already), tty_(::isatty(STDERR_FILENO)) {
         if (already) std::cerr << "sweep: " << already << "/" << total << " points already done\n";
     }
     void finished(const std::string& id, const PointMarker& m, double run_seconds) {
         ++done_, ++ran_;
         failed_ += m.status != "ok";
         const double elapsed = std::chrono::duration<double>(HostClock::now() - start_).count();
-        const double eta = ran_ ? elapsed / static_cast<double>(ran_) * static_cast<double>(total_ - done_) : 0;
+        const double eta =
+            ran_ ? elapsed / static_cast<double>(ran_) * static_cast<double>(total_ - done_) : 0;
         std::ostringstream line;
         line << done_ << "/" << total_ << " done";
         if (failed_) line << " (" << failed_ << " failed)";
         if (tty_) {
             const std::size_t width = 30, filled = total_ ? width * done_ / total_ : width;
-            std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << line.str()
-                      << ", ETA " << format_duration(eta) << "   " << std::flush;
+            std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] "
+                      << line.str() << ", ETA " << format_duration(eta) << "   " << std::flush;
             if (done_ == total_) std::cerr << "\n";
             if (m.status != "ok") std::cerr << "\nsweep: point " << id << " failed: " << m.reason << "\n";
         } else {
@@ -201,9 +206,9 @@ class SweepDriver {
 
     // The command --list prints for `p`: this binary doing what run() does for it.
     std::string command(const SweepPoint& p, const std::string& sweep_file) const {
-        return shell_quote(exe_) + " sweep " + shell_quote(fs::absolute(sweep_file).lexically_normal().string()) +
-               " --out " + shell_quote(fs::absolute(out_).lexically_normal().string()) + " --point " +
-               shell_quote(p.id);
+        return shell_quote(exe_) + " sweep " +
+               shell_quote(fs::absolute(sweep_file).lexically_normal().string()) + " --out " +
+               shell_quote(fs::absolute(out_).lexically_normal().string()) + " --point " + shell_quote(p.id);
     }
 
     // Gathers every point from out/points and the other directories into out/sweep.csv and
@@ -292,8 +297,10 @@ class SweepDriver {
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                         0644);
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                         0644);
         pid_t pid = 0;
         const int rc = posix_spawn(&pid, exe_.c_str(), &fa, nullptr, argv.data(), environ);
         posix_spawn_file_actions_destroy(&fa);
@@ -342,7 +349,9 @@ class SweepDriver {
 int run_sweep(const SweepOptions& o, const std::string& self_exe) {
     SweepDriver driver(load_sweep(o.file), o.out, self_exe);
     const auto& points = driver.points();
-    auto in_shard = [&](const SweepPoint& p) { return !o.sharded || p.index % o.shard_count == o.shard_index; };
+    auto in_shard = [&](const SweepPoint& p) {
+        return !o.sharded || p.index % o.shard_count == o.shard_index;
+    };
 
     if (o.list) {
         for (const SweepPoint& p : points)
@@ -351,8 +360,8 @@ int run_sweep(const SweepOptions& o, const std::string& self_exe) {
     }
     if (o.merge) {
         const std::size_t not_ok = driver.merge(o.merge_dirs);
-        std::cout << "sweep: merged " << points.size() - not_ok << "/" << points.size() << " points ok into " << o.out
-                  << "/sweep.csv\n";
+        std::cout << "sweep: merged " << points.size() - not_ok << "/" << points.size() << " points ok into "
+                  << o.out << "/sweep.csv\n";
         return not_ok ? 1 : 0;
     }
     std::vector<const SweepPoint*> todo;
@@ -367,14 +376,14 @@ int run_sweep(const SweepOptions& o, const std::string& self_exe) {
     const std::size_t failed = driver.run(todo, jobs, total);
     if (!o.point.empty() || o.sharded) {
         if (o.sharded)
-            std::cout << "sweep: shard " << o.shard_index << "/" << o.shard_count << ": " << total - failed << "/"
-                      << total << " points ok; merge with: xensim sweep " << o.file << " --out " << o.out
-                      << " --merge\n";
+            std::cout << "sweep: shard " << o.shard_index << "/" << o.shard_count << ": " << total - failed
+                      << "/" << total << " points ok; merge with: xensim sweep " << o.file << " --out "
+                      << o.out << " --merge\n";
         return failed ? 1 : 0;
     }
     const std::size_t not_ok = driver.merge({});
-    std::cout << "sweep: " << points.size() - not_ok << "/" << points.size() << " points ok; results: " << o.out
-              << "/sweep.csv, " << o.out << "/sweep.json\n";
+    std::cout << "sweep: " << points.size() - not_ok << "/" << points.size()
+              << " points ok; results: " << o.out << "/sweep.csv, " << o.out << "/sweep.json\n";
     return not_ok ? 1 : 0;
 }
 

@@ -91,11 +91,13 @@ ConfigNodePtr sweep_schema() {
     static const ConfigNodePtr schema = N::object(
         {
             {"description", N::string(std::nullopt, "what the study asks"), false},
-            {"base", N::string(std::nullopt, "the base scenario, relative to the sweep file's directory"), true},
+            {"base", N::string(std::nullopt, "the base scenario, relative to the sweep file's directory"),
+             true},
             {"axes",
              N::array(N::object(
                           {
-                              {"key", N::string(std::nullopt, "a --set key exactly as `xensim run --set` takes it"),
+                              {"key",
+                               N::string(std::nullopt, "a --set key exactly as `xensim run --set` takes it"),
                                true},
                               {"values",
                                N::array(N::any("a value for the key, as --set would parse it"), 1, 10000,
@@ -114,7 +116,8 @@ ConfigNodePtr sweep_schema() {
                       "each combination runs once per seed (default: the base scenario's seed)"),
              false},
             {"metrics",
-             N::array(N::string(std::nullopt, "a dotted report.json path, e.g. workloads.0.per_request.exits_total"),
+             N::array(N::string(std::nullopt,
+                                "a dotted report.json path, e.g. workloads.0.per_request.exits_total"),
                       1, 256, "the report figures collected per point"),
              true},
         },
@@ -157,8 +160,9 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
     spec.file = file;
     spec.base = in.at("base").get<std::string>();
     const std::filesystem::path base(spec.base);
-    spec.base_path =
-        base.is_absolute() ? spec.base : (std::filesystem::path(file).parent_path() / base).lexically_normal().string();
+    spec.base_path = base.is_absolute()
+                         ? spec.base
+                         : (std::filesystem::path(file).parent_path() / base).lexically_normal().string();
     spec.combine = in.at("combine") == "zip" ? SweepCombine::zip : SweepCombine::cross;
     for (const auto& s : in.at("seeds")) spec.seeds.push_back(s.get<std::uint64_t>());
     for (const auto& m : in.at("metrics")) spec.metrics.push_back(m.get<std::string>());
@@ -196,7 +200,8 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
     for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
         const std::string problem = metric_path_problem(spec.metrics[i]);
         if (!problem.empty())
-            errors.push_back({"/metrics/" + std::to_string(i), problem, describe_json(json(spec.metrics[i]))});
+            errors.push_back(
+                {"/metrics/" + std::to_string(i), problem, describe_json(json(spec.metrics[i]))});
     }
     std::size_t combinations = 1;
     for (const auto& a : spec.axes) {
@@ -212,7 +217,8 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
     }
     const std::size_t seed_count = std::max<std::size_t>(1, spec.seeds.size());
     if (combinations > kMaxSweepPoints / seed_count)
-        errors.push_back({"/axes", "at most " + std::to_string(kMaxSweepPoints) + " points (combinations x seeds)",
+        errors.push_back({"/axes",
+                          "at most " + std::to_string(kMaxSweepPoints) + " points (combinations x seeds)",
                           "more"});
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
 
@@ -221,14 +227,17 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
     try {
         base_scenario = load_scenario(spec.base_path);
     } catch (const ScenarioError& e) {
-        throw ScenarioError(format_config_errors(
-            file, {{"/base", "a valid scenario file", describe_json(json(spec.base)) + ": " + one_line(e.what())}}));
+        throw ScenarioError(
+            format_config_errors(file, {{"/base", "a valid scenario file",
+                                         describe_json(json(spec.base)) + ": " + one_line(e.what())}}));
     }
-    if (spec.seeds.empty()) spec.seeds.push_back(base_scenario.effective.at("platform").at("seed").get<std::uint64_t>());
+    if (spec.seeds.empty())
+        spec.seeds.push_back(base_scenario.effective.at("platform").at("seed").get<std::uint64_t>());
     for (std::size_t i = 0; i < spec.axes.size(); ++i) {
         const std::string problem = scenario_key_problem(spec.axes[i].key, base_scenario.effective);
         if (!problem.empty())
-            errors.push_back({"/axes/" + std::to_string(i) + "/key", problem, describe_json(json(spec.axes[i].key))});
+            errors.push_back(
+                {"/axes/" + std::to_string(i) + "/key", problem, describe_json(json(spec.axes[i].key))});
     }
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
     for (std::size_t i = 0; i < spec.axes.size(); ++i) {
@@ -255,9 +264,10 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
             } catch (const ScenarioError& e) {
                 std::string with;
                 for (const auto& s : o.sets) with += " --set " + s;
-                errors.push_back({"/axes", "values that the base scenario takes together (point " + p.id + ":" +
-                                               with + ")",
-                                  one_line(e.what())});
+                errors.push_back(
+                    {"/axes",
+                     "values that the base scenario takes together (point " + p.id + ":" + with + ")",
+                     one_line(e.what())});
             }
         }
     }
@@ -319,7 +329,8 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
             if (slug.size() > 64) slug.resize(64);
             p.sets.push_back("platform.seed=" + std::to_string(seed));
             std::string index = std::to_string(p.index);
-            p.id = std::string(width - std::min(width, index.size()), '0') + index + slug + "-s" + std::to_string(seed);
+            p.id = std::string(width - std::min(width, index.size()), '0') + index + slug + "-s" +
+                   std::to_string(seed);
             points.push_back(std::move(p));
         }
     }

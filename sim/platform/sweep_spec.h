@@ -61,8 +61,8 @@ struct SweepSpec {
 };
 
 struct SweepPoint {
-    std::size_t index = 0;        // in expansion order
-    std::size_t combination = 0;  // which combination of axis values (index / seeds)
+    std::size_t index = 0;               // in expansion order
+    std::size_t combination = 0;         // which combination of axis values (index / seeds)
     std::vector<nlohmann::json> values;  // one per axis
     std::uint64_t seed = 0;
     std::string id;                 // "0007-model=hdd-iodepth=4-s2"

@@ -16,7 +16,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 fs::path scratch(const std::string& name) {
-    fs::path d = fs::temp_directory_path() / ("xensim-sweep-results-" + name + "-" + std::to_string(::getpid()));
+    fs::path d =
+        fs::temp_directory_path() / ("xensim-sweep-results-" + name + "-" + std::to_string(::getpid()));
     fs::remove_all(d);
     fs::create_directories(d);
     return d;
@@ -32,9 +33,9 @@ TEST(SweepResults, FindReportMetricWalksKeysAndIndices) {
         {"workloads.0.per_request.exits_total", 4.5},
         {"workloads.0.per_request.hypercalls.event_channel_op/EVTCHNOP_send", 2},  // '/' is part of a key
         {"done", true},
-        {"workloads.1.per_request", nullptr},          // index beyond the array
-        {"workloads.x", nullptr},                      // a name where an index is needed
-        {"workloads.-0", nullptr},                     // not digits
+        {"workloads.1.per_request", nullptr},                   // index beyond the array
+        {"workloads.x", nullptr},                               // a name where an index is needed
+        {"workloads.-0", nullptr},                              // not digits
         {"workloads.0.per_request.exits_total.more", nullptr},  // past a leaf
         {"nope", nullptr},
     };
@@ -76,7 +77,8 @@ TEST(SweepResults, PointRowStatuses) {
     read_point_row(row, d, "base.json", sets, metrics);
     EXPECT_EQ(row.status, "not_run");
 
-    write_point_marker(d, {"id", "base.json", sets, "failed", "exit status 1: xensim: 1 workload operation(s) failed", 0});
+    write_point_marker(
+        d, {"id", "base.json", sets, "failed", "exit status 1: xensim: 1 workload operation(s) failed", 0});
     read_point_row(row, d, "base.json", sets, metrics);
     EXPECT_EQ(row.status, "failed");
     EXPECT_EQ(row.reason, "exit status 1: xensim: 1 workload operation(s) failed");
@@ -107,7 +109,8 @@ TEST(SweepResults, CsvQuotesAsRfc4180) {
     r.reason = "exit status 1: line";
     r.metrics = {json()};
     t.rows.push_back(r);
-    // RFC 4180 section 2: a field with a comma or a double quote is quoted, quotes doubled; CRLF ends records.
+    // RFC 4180 section 2: a field with a comma or a double quote is quoted, quotes doubled; CRLF ends
+    // records.
     EXPECT_EQ(render_sweep_csv(t),
               "index,id,name,n,seed,m,status,reason\r\n"
               "0,0000-name=a_b-n=1-s1,\"a,\"\"b\"\"\",1,1,,failed,exit status 1: line\r\n");
@@ -166,8 +169,10 @@ TEST(SweepResults, JsonSummarisesOnlyWhatVariesWithTheSeed) {
         r.values = {rows[i].q};
         r.seed = rows[i].seed;
         r.status = rows[i].status;
-        if (r.status == "ok") r.metrics = {rows[i].count, rows[i].latency};
-        else r.metrics = {nullptr, nullptr};
+        if (r.status == "ok")
+            r.metrics = {rows[i].count, rows[i].latency};
+        else
+            r.metrics = {nullptr, nullptr};
         t.rows.push_back(r);
     }
     const json j = sweep_table_json(t);

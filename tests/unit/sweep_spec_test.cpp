@@ -37,8 +37,9 @@ TEST(SweepSpec, CrossPutsTheFirstAxisOutermostAndSeedsInnermost) {
         int iodepth;
         const char* model;
         std::uint64_t seed;
-    } expected[] = {{1, "ssd", 7}, {1, "ssd", 3}, {1, "hdd", 7}, {1, "hdd", 3}, {1, "null", 7}, {1, "null", 3},
-                    {4, "ssd", 7}, {4, "ssd", 3}, {4, "hdd", 7}, {4, "hdd", 3}, {4, "null", 7}, {4, "null", 3}};
+    } expected[] = {{1, "ssd", 7},  {1, "ssd", 3},  {1, "hdd", 7},  {1, "hdd", 3},
+                    {1, "null", 7}, {1, "null", 3}, {4, "ssd", 7},  {4, "ssd", 3},
+                    {4, "hdd", 7},  {4, "hdd", 3},  {4, "null", 7}, {4, "null", 3}};
     for (std::size_t i = 0; i < points.size(); ++i) {
         SCOPED_TRACE(i);
         EXPECT_EQ(points[i].index, i);
@@ -49,7 +50,8 @@ TEST(SweepSpec, CrossPutsTheFirstAxisOutermostAndSeedsInnermost) {
     }
     EXPECT_EQ(points[3].id, "0003-iodepth=1-model=hdd-s3");
     EXPECT_EQ(points[3].sets,
-              (std::vector<std::string>{"workloads.0.iodepth=1", "domains.1.disks.0.model=\"hdd\"", "platform.seed=3"}));
+              (std::vector<std::string>{"workloads.0.iodepth=1", "domains.1.disks.0.model=\"hdd\"",
+                                        "platform.seed=3"}));
 }
 
 TEST(SweepSpec, ZipTakesTheIthValueOfEveryAxis) {
@@ -78,8 +80,9 @@ TEST(SweepSpec, NoAxesIsOnePointPerSeedAndIdsAreDirectoryNames) {
 TEST(SweepSpec, IdsAreWideEnoughForEveryIndex) {
     std::string values;
     for (int i = 0; i < 200; ++i) values += (i ? "," : "") + std::to_string(i + 1);
-    const SweepSpec s = spec_of(R"({"base": "blk-qd1-read.json", "axes": [{"key": "workloads.0.iodepth", "values": [)" +
-                                values + R"(]}], "seeds": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,
+    const SweepSpec s =
+        spec_of(R"({"base": "blk-qd1-read.json", "axes": [{"key": "workloads.0.iodepth", "values": [)" +
+                values + R"(]}], "seeds": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,
                                 21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51],
                                 "metrics": ["x"]})");
     const auto points = expand_sweep(s);
@@ -96,7 +99,8 @@ TEST(SweepSpec, BadFilesNameFilePointerExpectedAndFound) {
     } cases[] = {
         {"not JSON", R"({"base": )", "study.json:1:10: not valid JSON"},
         {"no base", R"({"metrics": ["x"]})", "study.json: /base: expected required a string"},
-        {"no metrics", R"({"base": "blk-qd1-read.json"})", "study.json: /metrics: expected required an array"},
+        {"no metrics", R"({"base": "blk-qd1-read.json"})",
+         "study.json: /metrics: expected required an array"},
         {"unknown key", R"({"base": "blk-qd1-read.json", "metrics": ["x"], "axis": []})",
          "study.json: /axis: expected no such key"},
         {"missing base", R"({"base": "nope.json", "metrics": ["x"]})",
@@ -129,7 +133,8 @@ TEST(SweepSpec, BadFilesNameFilePointerExpectedAndFound) {
          "/axes/0/values/0: expected a value the base scenario takes with --set domains.5.vcpus=2"},
         {"zip with unequal lengths", R"({"base": "blk-qd1-read.json", "metrics": ["x"], "combine": "zip",
             "axes": [{"key": "workloads.0.iodepth", "values": [1, 2]}, {"key": "workloads.0.bs", "values": [4096]}]})",
-         "study.json: /axes/1/values: expected as many values as /axes/0 has (2, combine \"zip\"), found an array of 1"},
+         "study.json: /axes/1/values: expected as many values as /axes/0 has (2, combine \"zip\"), found an "
+         "array of 1"},
         {"unknown combine", R"({"base": "blk-qd1-read.json", "metrics": ["x"], "combine": "product"})",
          "/combine: expected one of \"cross\", \"zip\""},
         {"empty values", R"({"base": "blk-qd1-read.json", "metrics": ["x"],
@@ -143,7 +148,8 @@ TEST(SweepSpec, BadFilesNameFilePointerExpectedAndFound) {
         {"negative seed", R"({"base": "blk-qd1-read.json", "metrics": ["x"], "seeds": [-1]})",
          "/seeds/0: expected an integer in [0, 9223372036854775807]"},
         {"metric with an empty component", R"({"base": "blk-qd1-read.json", "metrics": ["workloads..ops"]})",
-         "/metrics/0: expected a dotted report path with no empty component, found string \"workloads..ops\""},
+         "/metrics/0: expected a dotted report path with no empty component, found string "
+         "\"workloads..ops\""},
         {"metric with a trailing dot", R"({"base": "blk-qd1-read.json", "metrics": ["workloads.0."]})",
          "/metrics/0: expected a dotted report path with no empty component"},
         {"metric with whitespace", R"({"base": "blk-qd1-read.json", "metrics": ["workloads.0.ops per s"]})",
@@ -154,7 +160,8 @@ TEST(SweepSpec, BadFilesNameFilePointerExpectedAndFound) {
          R"({"base": "blk-qd1-read.json", "metrics": ["x"],
             "axes": [{"key": "domains.1.disks.0.sectors", "values": [2097152, 8]},
                      {"key": "workloads.0.bs", "values": [4096, 65536]}]})",
-         "study.json: /axes: expected values that the base scenario takes together (point 0003-sectors=8-bs=65536-s1: "
+         "study.json: /axes: expected values that the base scenario takes together (point "
+         "0003-sectors=8-bs=65536-s1: "
          "--set domains.1.disks.0.sectors=8 --set workloads.0.bs=65536), found "},
     };
     for (const auto& c : cases) {
@@ -168,8 +175,9 @@ TEST(SweepSpec, TooManyPointsIsRefusedBeforeExpanding) {
     std::string values;
     for (int i = 0; i < 400; ++i) values += (i ? "," : "") + std::to_string(i + 1);
     const std::string axis = R"({"key": "workloads.0.iodepth", "values": [)" + values + "]}";
-    const std::string e = error_of(R"({"base": "blk-qd1-read.json", "metrics": ["x"], "axes": [)" + axis + "," +
-                                   axis.substr(0, 10) + R"(workloads.0.bs", "values": [)" + values + "]}]}");
+    const std::string e =
+        error_of(R"({"base": "blk-qd1-read.json", "metrics": ["x"], "axes": [)" + axis + "," +
+                 axis.substr(0, 10) + R"(workloads.0.bs", "values": [)" + values + "]}]}");
     EXPECT_NE(e.find("/axes: expected at most 100000 points"), std::string::npos) << e;
 }
 
