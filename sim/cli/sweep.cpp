@@ -227,6 +227,7 @@ class SweepDriver {
                       {"seeds", spec_.seeds},
                       {"metrics", spec_.metrics}};
         std::size_t not_ok = 0;
+        tally_.clear();
         for (const SweepPoint& p : points_) {
             const fs::path mine = point_dir(p);
             if (!point_complete(mine, spec_.base, p.sets)) {
@@ -257,6 +258,7 @@ class SweepDriver {
             row.seed = p.seed;
             read_point_row(row, mine, spec_.base, p.sets, spec_.metrics);
             not_ok += row.status != "ok";
+            ++tally_[row.status];
             table.rows.push_back(std::move(row));
         }
         fs::create_directories(out_);
@@ -339,7 +341,18 @@ class SweepDriver {
         return m;
     }
 
+  public:
+    // "8 ok, 1 failed, 2 missing_metric" for the last merge.
+    std::string tally() const {
+        std::string s;
+        for (const auto& [status, n] : tally_)
+            s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + status;
+        return s;
+    }
+
+  private:
     SweepSpec spec_;
+    std::map<std::string, std::size_t> tally_;
     std::vector<SweepPoint> points_;
     std::string out_, exe_;
 };
@@ -360,8 +373,8 @@ int run_sweep(const SweepOptions& o, const std::string& self_exe) {
     }
     if (o.merge) {
         const std::size_t not_ok = driver.merge(o.merge_dirs);
-        std::cout << "sweep: merged " << points.size() - not_ok << "/" << points.size() << " points ok into "
-                  << o.out << "/sweep.csv\n";
+        std::cout << "sweep: merged " << points.size() << " points (" << driver.tally() << ") into " << o.out
+                  << "/sweep.csv\n";
         return not_ok ? 1 : 0;
     }
     std::vector<const SweepPoint*> todo;
@@ -382,8 +395,8 @@ int run_sweep(const SweepOptions& o, const std::string& self_exe) {
         return failed ? 1 : 0;
     }
     const std::size_t not_ok = driver.merge({});
-    std::cout << "sweep: " << points.size() - not_ok << "/" << points.size()
-              << " points ok; results: " << o.out << "/sweep.csv, " << o.out << "/sweep.json\n";
+    std::cout << "sweep: " << points.size() << " points (" << driver.tally() << "); results: " << o.out
+              << "/sweep.csv, " << o.out << "/sweep.json\n";
     return not_ok ? 1 : 0;
 }
 
