@@ -360,7 +360,9 @@ class SweepDriver {
 }  // namespace
 
 int run_sweep(const SweepOptions& o, const std::string& self_exe) {
-    SweepDriver driver(load_sweep(o.file), o.out, self_exe);
+    SweepDriver driver(
+        load_sweep(o.file, o.point.empty() ? SweepChecks::all : SweepChecks::without_combinations), o.out,
+        self_exe);
     const auto& points = driver.points();
     auto in_shard = [&](const SweepPoint& p) {
         return !o.sharded || p.index % o.shard_count == o.shard_index;

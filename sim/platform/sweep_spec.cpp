@@ -145,7 +145,7 @@ std::string metric_path_problem(const std::string& path) {
     return "";
 }
 
-SweepSpec parse_sweep(const std::string& text, const std::string& file) {
+SweepSpec parse_sweep(const std::string& text, const std::string& file, SweepChecks checks) {
     json doc;
     try {
         doc = parse_json_text(text, file);
@@ -254,7 +254,7 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
         }
     }
     if (!errors.empty()) throw ScenarioError(format_config_errors(file, errors));
-    if (spec.axes.size() > 1) {
+    if (spec.axes.size() > 1 && checks == SweepChecks::all) {
         for (const SweepPoint& p : expand_sweep(spec)) {
             if (p.index % spec.seeds.size() != 0) continue;  // once per combination
             ScenarioOverrides o;
@@ -275,14 +275,14 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
     return spec;
 }
 
-SweepSpec load_sweep(const std::string& file) {
+SweepSpec load_sweep(const std::string& file, SweepChecks checks) {
     std::string text;
     try {
         text = read_input_file(file, "sweep file");
     } catch (const InputError& e) {
         throw ScenarioError(e.what());
     }
-    return parse_sweep(text, file);
+    return parse_sweep(text, file, checks);
 }
 
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {

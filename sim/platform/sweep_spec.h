@@ -76,11 +76,17 @@ ConfigNodePtr sweep_schema();
 // The JSON Schema document for sweep files.
 nlohmann::json sweep_json_schema();
 
-// Reads and validates a sweep file completely (see above). Throws ScenarioError listing every
-// problem found at the first stage that found any.
-SweepSpec load_sweep(const std::string& file);
+// How much of the validation above to do: everything, or all but the combinations (for one point
+// run from a --list line: the sweep was checked when it was listed, `xensim run` checks the point
+// itself, and checking every combination in every point's process would cost points^2 loads).
+enum class SweepChecks { all, without_combinations };
+
+// Reads and validates a sweep file (see above). Throws ScenarioError listing every problem found at
+// the first stage that found any.
+SweepSpec load_sweep(const std::string& file, SweepChecks checks = SweepChecks::all);
 // The same from text in memory; `file` names it in messages and locates the base scenario.
-SweepSpec parse_sweep(const std::string& text, const std::string& file);
+SweepSpec parse_sweep(const std::string& text, const std::string& file,
+                      SweepChecks checks = SweepChecks::all);
 
 // Every point in expansion order.
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec);

@@ -171,6 +171,20 @@ TEST(SweepSpec, BadFilesNameFilePointerExpectedAndFound) {
     }
 }
 
+TEST(SweepSpec, OnePointsProcessSkipsOnlyTheCombinations) {
+    // Valid alone, not together (see above): a point run from a --list line leaves that to `xensim run`.
+    const std::string text = R"({"base": "blk-qd1-read.json", "metrics": ["x"],
+        "axes": [{"key": "domains.1.disks.0.sectors", "values": [2097152, 8]},
+                 {"key": "workloads.0.bs", "values": [4096, 65536]}]})";
+    EXPECT_NE(error_of(text), "");
+    EXPECT_EQ(expand_sweep(parse_sweep(text, kFile, SweepChecks::without_combinations)).size(), 4u);
+    // Every other check still applies.
+    EXPECT_THROW(parse_sweep(R"({"base": "blk-qd1-read.json", "metrics": ["x"],
+        "axes": [{"key": "workloads.0.iodepth", "values": [0]}]})",
+                             kFile, SweepChecks::without_combinations),
+                 ScenarioError);
+}
+
 TEST(SweepSpec, TooManyPointsIsRefusedBeforeExpanding) {
     std::string values;
     for (int i = 0; i < 400; ++i) values += (i ? "," : "") + std::to_string(i + 1);
