@@ -135,11 +135,14 @@ class Progress {
         line << done_ << "/" << total_ << " done";
         if (failed_) line << " (" << failed_ << " failed)";
         if (tty_) {
+            // A failure gets a line of its own above the bar, which is then redrawn.
+            if (m.status != "ok")
+                std::cerr << "\r" << std::string(72, ' ') << "\rsweep: point " << id
+                          << " failed: " << m.reason << "\n";
             const std::size_t width = 30, filled = total_ ? width * done_ / total_ : width;
             std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] "
                       << line.str() << ", ETA " << format_duration(eta) << "   " << std::flush;
             if (done_ == total_) std::cerr << "\n";
-            if (m.status != "ok") std::cerr << "\nsweep: point " << id << " failed: " << m.reason << "\n";
         } else {
             std::cerr << "sweep: " << line.str() << ", point " << id << " " << m.status << " in "
                       << format_duration(run_seconds) << ", ETA " << format_duration(eta);
