@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 # Debian 12 packages the build needs; only the missing ones are installed (idempotent).
 PACKAGES=(cmake make g++ pkg-config libsystemc-dev libxen-dev nlohmann-json3-dev libboost-dev
-          libgtest-dev libbenchmark-dev xenstore-utils libboost-context-dev)
+          libgtest-dev libbenchmark-dev xenstore-utils libboost-context-dev parallel)
 # The asan-test and fuzz phases: clang 14 and its runtime libraries (libclang_rt.fuzzer, asan, ubsan).
 CLANG_PACKAGES=(clang libclang-rt-14-dev)
 

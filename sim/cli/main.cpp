@@ -18,8 +18,10 @@
 
 #include "reports/compare.h"
 #include "reports/summary_table.h"
+#include "sim/cli/sweep.h"
 #include "sim/platform/platform.h"
 #include "sim/platform/scenario.h"
+#include "sim/platform/sweep_spec.h"
 #include "sim/platform/xenstore_layout.h"
 #include "sim/platform/xenstore_socket.h"
 #include "sim/core/version.h"
@@ -41,8 +43,19 @@ const char* kUsage = R"(usage:
       Check the scenario without simulating; print the effective configuration.
   xensim bench SCENARIO.json [--set a.b.c=value]... [--seed N]
       Run without writing files; print simulated hypervisor operations per host second.
-  xensim schema
-      Print the JSON Schema of scenario files.
+  xensim schema [sweep]
+      Print the JSON Schema of scenario files (with sweep: of sweep files).
+  xensim sweep SWEEP.json --out DIR [-j N] [--shard I/N]
+      Run every point of a parameter sweep (each axis value x seed as its own `xensim run`, N at
+      once, default every core) into DIR/points/<id>/, skipping points already finished there,
+      then write DIR/sweep.csv and DIR/sweep.json (docs/sweep.md). --shard I/N runs only the
+      points whose index % N == I. Exit status 1 if a point failed (the others still run).
+  xensim sweep SWEEP.json --out DIR --list [--shard I/N]
+      Print one shell command per point (for GNU parallel or a batch system).
+  xensim sweep SWEEP.json --out DIR --point ID
+      Run one point exactly as the sweep does.
+  xensim sweep SWEEP.json --out DIR --merge [DIR2...]
+      Write DIR/sweep.csv and sweep.json from the finished points in DIR and DIR2... (copied into DIR).
   xensim xenstored --socket PATH [--scenario SCENARIO.json]
       Serve a standalone XenStore on the Unix socket PATH for dom0 tools (XENSTORED_PATH=PATH
       xenstore-ls /) until SIGINT or SIGTERM; with --scenario, pre-populated with the nodes the
@@ -349,6 +362,31 @@ int sc_main(int argc, char** argv) {
             return run_xenstored(std::vector<std::string>(argv + 1, argv + argc));
         if (argc >= 2 && std::string(argv[1]) == "compare")
             return run_compare(std::vector<std::string>(argv + 1, argv + argc));
+        if (argc >= 2 && std::string(argv[1]) == "sweep") {
+            xensim::SweepOptions options;
+            try {
+                options = xensim::parse_sweep_options(std::vector<std::string>(argv + 2, argv + argc));
+            } catch (const xensim::SweepUsageError& e) {
+                throw UsageError(e.what());
+            }
+            std::error_code ec;
+            const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+            if (ec) throw std::runtime_error("cannot read /proc/self/exe: " + ec.message());
+            try {
+                return xensim::run_sweep(options, self);
+            } catch (const xensim::SweepUsageError& e) {
+                throw UsageError(e.what());
+            }
+        }
+        if (argc == 3 && std::string(argv[1]) == "schema") {
+            const std::string which = argv[2];
+            if (which != "sweep" && which != "scenario")
+                throw UsageError("schema expects scenario or sweep, found \"" + which + "\"");
+            std::cout
+                << (which == "sweep" ? xensim::sweep_json_schema() : xensim::scenario_json_schema()).dump(2)
+                << "\n";
+            return 0;
+        }
         Args a = parse_args(argc, argv);
         if (a.command == "schema") {
             std::cout << xensim::scenario_json_schema().dump(2) << "\n";

@@ -46,6 +46,8 @@ std::string kind_name(ConfigNode::Kind k) {
             return "a string";
         case ConfigNode::Kind::enumeration:
             return "a string";
+        case ConfigNode::Kind::any:
+            return "a JSON value";
     }
     return "?";
 }
@@ -165,6 +167,13 @@ ConfigNodePtr ConfigNode::variant(std::map<std::string, ConfigNodePtr> by_type, 
     return n;
 }
 
+ConfigNodePtr ConfigNode::any(std::string description) {
+    auto n = std::make_shared<ConfigNode>();
+    n->kind_ = Kind::any;
+    n->description_ = std::move(description);
+    return n;
+}
+
 json ConfigNode::default_value() const {
     switch (kind_) {
         case Kind::object: {
@@ -271,6 +280,8 @@ json ConfigNode::resolve(const json& in, const std::string& at, std::vector<Conf
             }
             return out;
         }
+        case Kind::any:
+            return in;
         case Kind::variant: {
             if (!in.is_object()) return fail("an object");
             std::vector<std::string> types;
@@ -355,6 +366,8 @@ json ConfigNode::json_schema() const {
             s["oneOf"] = one_of;
             break;
         }
+        case Kind::any:
+            break;  // every JSON value: no "type"
     }
     return s;
 }

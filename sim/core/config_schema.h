@@ -51,7 +51,7 @@ struct ConfigField {
 
 class ConfigNode {
   public:
-    enum class Kind { object, array, integer, number, boolean, string, enumeration, variant };
+    enum class Kind { object, array, integer, number, boolean, string, enumeration, variant, any };
 
     // Leaves. `unit` may be empty. Integers and numbers take inclusive bounds.
     static ConfigNodePtr integer(std::int64_t def, std::int64_t min, std::int64_t max, std::string unit,
@@ -68,6 +68,9 @@ class ConfigNode {
                                std::string description);
     // An object whose field "type" (one of the keys) selects which object node applies.
     static ConfigNodePtr variant(std::map<std::string, ConfigNodePtr> by_type, std::string description);
+    // Any JSON value, taken as it is (a sweep axis's values, which the scenario schema checks once
+    // they are applied with --set). Its default is null.
+    static ConfigNodePtr any(std::string description);
 
     Kind kind() const { return kind_; }
     const std::string& description() const { return description_; }

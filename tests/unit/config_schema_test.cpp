@@ -241,6 +241,19 @@ TEST(ConfigNode, IntegerFromADoubleBeyondInt64IsOutOfRangeNotCast) {
     EXPECT_TRUE(errs.empty());
 }
 
+TEST(ConfigNode, AnyTakesEveryJsonValueAsItIs) {
+    // A sweep axis's values (sim/platform/sweep_spec.h): the scenario schema checks them once applied.
+    const ConfigNodePtr any = ConfigNode::any("a value");
+    for (const char* text : {"null", "true", "-3", "2.5", "\"hdd\"", "[1, {\"a\": 2}]", "{}"}) {
+        SCOPED_TRACE(text);
+        std::vector<ConfigError> errors;
+        EXPECT_EQ(any->resolve(json::parse(text), "/v", errors), json::parse(text));
+        EXPECT_TRUE(errors.empty());
+    }
+    EXPECT_EQ(any->json_schema(), json({{"description", "a value"}})) << "no \"type\": every value is valid";
+    EXPECT_TRUE(any->default_value().is_null());
+}
+
 TEST(JsonText, NumberBeyondADoubleIsASyntaxErrorWithLineAndColumn) {
     try {
         parse_json_text("{\"a\": 1,\n \"b\": -1e400}", "f.json");
