@@ -153,9 +153,43 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
     t.dont_initialize();
     t.set_sensitivity(&vcpu_timer_ev_);
     sc_core::sc_spawn([this] { fire_vcpu_timers(); }, "vcpu_timers", &t);
+    sc_core::sc_spawn_options w;
+    w.spawn_method();
+    w.dont_initialize();
+    w.set_sensitivity(&wakeup_ev_);
+    sc_core::sc_spawn([this] { fire_wakeups(); }, "vcpu_wakeups", &w);
 }
 
 Hypervisor::~Hypervisor() = default;
+
+void Hypervisor::wake_at(Vcpu& v, std::uint64_t at_ps, sc_core::sc_event& ev) {
+    cancel_wake(v);
+    v.wakeup_ps_ = at_ps;
+    v.wakeup_ev_ = &ev;
+    wakeups_.insert({at_ps, v.index_});
+    sim_time::notify(wakeup_ev_, sc_core::sc_time::from_value(at_ps - simc_->time_stamp().value()));
+}
+
+void Hypervisor::cancel_wake(Vcpu& v) {
+    if (!v.wakeup_ev_) return;
+    wakeups_.erase({v.wakeup_ps_, v.index_});
+    v.wakeup_ev_ = nullptr;
+}
+
+void Hypervisor::fire_wakeups() {
+    // Every vCPU whose wait ends now is woken in vCPU creation order: one canonical order for
+    // waits that end together (their threads then run in it), whatever SystemC's event queue would
+    // have made of separate timeouts, so that no report depends on the queue's history.
+    const std::uint64_t now = simc_->time_stamp().value();
+    while (!wakeups_.empty() && wakeups_.begin()->first <= now) {
+        Vcpu& v = *vcpu_storage_[wakeups_.begin()->second];
+        wakeups_.erase(wakeups_.begin());
+        sc_core::sc_event* ev = std::exchange(v.wakeup_ev_, nullptr);
+        sim_time::notify(*ev, sc_core::SC_ZERO_TIME);
+    }
+    if (!wakeups_.empty())
+        sim_time::notify(wakeup_ev_, sc_core::sc_time::from_value(wakeups_.begin()->first - now));
+}
 
 std::uint64_t Hypervisor::horizon_ps() const {
     // Asking SystemC walks its queues: the answer is kept for the rest of this process
@@ -217,6 +251,7 @@ DomainRecord& Hypervisor::create_domain(const DomainSpec& spec) {
         std::string n = "d" + std::to_string(spec.id) + "v" + std::to_string(i);
         vcpu_storage_.push_back(std::make_unique<Vcpu>(n.c_str(), *this, rec, spec.type, i, dg));
         Vcpu& v = *vcpu_storage_.back();
+        v.index_ = static_cast<unsigned>(vcpu_storage_.size() - 1);
         // Every vCPU carries the domain's weight: credit1 adds sdom->weight to the total once per
         // active unit (__csched_unit_acct_start, xen/common/sched/credit.c).
         scheduler_->add_vcpu(v, spec.affinity, spec.weight);

@@ -303,6 +303,13 @@ class Hypervisor : public sc_core::sc_module {
         bool operator>(const VcpuTimer& o) const { return at_ps != o.at_ps ? at_ps > o.at_ps : seq > o.seq; }
     };
     void fire_vcpu_timers();
+    // The end of every timed wait of a vCPU's code (Vcpu::carrier_main): woken by one method, in
+    // vCPU order at a tie (fire_wakeups), by notifying `ev`.
+    void wake_at(Vcpu& v, std::uint64_t at_ps, sc_core::sc_event& ev);
+    void cancel_wake(Vcpu& v);
+    void fire_wakeups();
+    std::set<std::pair<std::uint64_t, unsigned>> wakeups_;  // (when, Vcpu::index_)
+    sc_core::sc_event wakeup_ev_;
     std::priority_queue<VcpuTimer, std::vector<VcpuTimer>, std::greater<VcpuTimer>> vcpu_timers_;
     std::map<std::pair<DomId, unsigned>, std::uint64_t> vcpu_timer_armed_;  // generation; 0 = none
     std::uint64_t vcpu_timer_seq_ = 0;

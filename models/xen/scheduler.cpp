@@ -35,11 +35,6 @@ PhysicalCpu::Stats::Stats(StatsGroup& g)
 
 PhysicalCpu::PhysicalCpu(sc_core::sc_module_name name, unsigned id, Scheduler& sched, StatsGroup& parent)
     : sc_module(name), id_(id), sched_(sched), group_("pcpu" + std::to_string(id), &parent), stats(group_) {
-    sc_core::sc_spawn_options sw;
-    sw.spawn_method();
-    sw.dont_initialize();
-    sw.set_sensitivity(&switch_done_ev_);
-    sc_core::sc_spawn([this] { on_switch_done(); }, "switch_done", &sw);
     sc_core::sc_spawn_options tk;
     tk.spawn_method();
     tk.dont_initialize();
@@ -61,8 +56,6 @@ void PhysicalCpu::on_credit_tick() {
     cur->prio_ = SchedPriority::under;
     sched_.evaluate_preemption(*this);
 }
-
-void PhysicalCpu::on_switch_done() { sched_.complete_switch(*this, sched_.now_ps()); }
 
 void PhysicalCpu::on_tick() {
     Vcpu* cur = current_;
@@ -100,6 +93,33 @@ Scheduler::Scheduler(unsigned pcpus, SchedulerParams params, const CostModel& co
     o.dont_initialize();
     o.set_sensitivity(&accounting_ev_);
     sc_core::sc_spawn([this] { accounting(); }, "sched_accounting", &o);
+    sc_core::sc_spawn_options sw;
+    sw.spawn_method();
+    sw.dont_initialize();
+    sw.set_sensitivity(&switch_ev_);
+    sc_core::sc_spawn([this] { switches_done(); }, "switches_done", &sw);
+}
+
+void Scheduler::switches_done() {
+    // Every switch ending now completes, in pCPU order: one canonical order for switches that end
+    // together, whatever SystemC's event queue would have made of them (their vCPUs' threads then
+    // start in that order too), so that no report depends on the queue's history.
+    const std::uint64_t now = now_ps();
+    due_.clear();
+    for (auto& p : pcpus_)
+        if (p->switching_ && p->switch_end_ps_ == now) due_.push_back(p.get());
+    for (PhysicalCpu* p : due_) complete_switch(*p, now);
+    arm_switches(nullptr);
+}
+
+void Scheduler::arm_switches(const std::vector<PhysicalCpu*>* except) {
+    std::uint64_t next = ~std::uint64_t{0};
+    for (auto& p : pcpus_)
+        if (p->switching_ && p->switch_end_ps_ < next &&
+            !(except && std::find(except->begin(), except->end(), p.get()) != except->end()))
+            next = p->switch_end_ps_;
+    if (next != ~std::uint64_t{0})
+        sim_time::notify(switch_ev_, sc_time::from_value(next - simc_->time_stamp().value()));
 }
 
 bool Scheduler::allowed(const Vcpu& v, unsigned pcpu) const {
@@ -284,7 +304,7 @@ void Scheduler::schedule(PhysicalCpu& p) {
     p.next_ = next;
     p.switch_cost_ = cost;
     p.switch_end_ps_ = now + clock_.ps(cost);
-    notify_in(p.switch_done_ev_, clock_.ps(cost));
+    notify_in(switch_ev_, clock_.ps(cost));  // (an earlier pending notification stays)
 }
 
 void Scheduler::complete_switch(PhysicalCpu& p, std::uint64_t now, bool notify_next) {
@@ -355,23 +375,16 @@ const std::vector<PhysicalCpu*>& Scheduler::early_switches(std::uint64_t at_ps, 
         to_vcpu = to_vcpu || p->next_;
         early_.push_back(p.get());
     }
-    // Several at once would commute among themselves, but SystemC orders same-time activities by
-    // the history of its event queue, and the vCPUs they bring in then start in that order: the
-    // scaling scenario's guests boot differently if it changes. A tie is left to SystemC.
-    if (early_.size() > 1) early_.clear();
     return early_;
 }
 
 void Scheduler::withdraw_switches(const std::vector<PhysicalCpu*>& ps) {
-    for (PhysicalCpu* p : ps) p->switch_done_ev_.cancel();
+    switch_ev_.cancel();
     sim_time::activity_changed();
+    arm_switches(&ps);
 }
 
-void Scheduler::restore_switches(const std::vector<PhysicalCpu*>& ps) {
-    for (PhysicalCpu* p : ps)
-        sim_time::notify(p->switch_done_ev_,
-                         sc_time::from_value(p->switch_end_ps_ - simc_->time_stamp().value()));
-}
+void Scheduler::restore_switches(const std::vector<PhysicalCpu*>& /*ps*/) { arm_switches(nullptr); }
 
 void Scheduler::trace_run(Vcpu& v) {
     if (tracer_.on(TraceCategory::sched))

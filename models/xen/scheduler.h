@@ -85,7 +85,6 @@ class PhysicalCpu : public sc_core::sc_module {
 
   private:
     friend class Scheduler;
-    void on_switch_done();
     void on_tick();
     void on_credit_tick();  // csched_tick: a BOOSTed vCPU found running loses BOOST
 
@@ -105,7 +104,7 @@ class PhysicalCpu : public sc_core::sc_module {
     // short and mostly holds 0 or 1 entries, where a deque allocates and frees a chunk as the
     // front moves (push_front / pop_front), and vector keeps its storage.
     std::vector<Vcpu*> runq_;
-    sc_core::sc_event switch_done_ev_, tick_ev_;
+    sc_core::sc_event tick_ev_;
     sc_core::sc_event credit_tick_ev_;  // armed only while a BOOSTed vCPU runs
     std::uint64_t running_since_ps_ = 0;
     Phase phase_ = Phase::idle;         // where the pCPU's time goes now (see the file comment)
@@ -140,11 +139,13 @@ class Scheduler {
     // with nothing queued, to idle or to a vCPU whose code is parked waiting for it, touches that
     // pCPU (and that vCPU) alone: when it is the next activity anywhere, completing it before its
     // time, at its time, changes nothing (Hypervisor::before_horizon and Vcpu::borrow decide).
-    // Two switches ending together are a tie, left to SystemC (see early_switches).
-    // early_switches: the switch ending at `at_ps` when it qualifies (to a vCPU only if
-    // `to_parked_vcpu`), else none; withdraw_switches cancels their notifications,
-    // restore_switches renotifies them, and complete_switch(p, p's end, notify_next = false)
-    // completes one without waking the vCPU's thread (the caller runs its code).
+    // Switches ending together complete in pCPU order (switches_done) and commute; they qualify
+    // together, with at most one to a vCPU (whose code then runs after all of them, as its thread
+    // would). early_switches: the switches ending at `at_ps`, in pCPU order, when all qualify (to
+    // a vCPU only if `to_parked_vcpu`), else none; withdraw_switches takes them out of the
+    // switch notification, restore_switches puts them back, and complete_switch(p, p's end,
+    // notify_next = false) completes one without waking the vCPU's thread (the caller runs its
+    // code), in the same order.
     const std::vector<PhysicalCpu*>& early_switches(std::uint64_t at_ps, bool to_parked_vcpu);
     void withdraw_switches(const std::vector<PhysicalCpu*>& ps);
     void restore_switches(const std::vector<PhysicalCpu*>& ps);
@@ -153,6 +154,8 @@ class Scheduler {
   private:
     friend class PhysicalCpu;
     void schedule(PhysicalCpu& p);  // p has no current vCPU: pick the next one and switch
+    void switches_done();           // the switch method: completes those ending now
+    void arm_switches(const std::vector<PhysicalCpu*>* except);  // notify at the earliest end
     // Counts the phase ending at `now` and starts `next`.
     void enter(PhysicalCpu& p, PhysicalCpu::Phase next, std::uint64_t now);
     void evaluate_preemption(PhysicalCpu& p);
@@ -174,7 +177,8 @@ class Scheduler {
     Tracer& tracer_;
     std::vector<std::unique_ptr<PhysicalCpu>> pcpus_;
     std::vector<Vcpu*> vcpus_;
-    std::vector<PhysicalCpu*> early_;  // early_switches' answer (kept: no allocation per call)
+    std::vector<PhysicalCpu*> early_, due_;  // early_switches' answer, switches_done's (kept)
+    sc_core::sc_event switch_ev_;            // the earliest end of a switch under way
     std::uint64_t total_weight_ = 0;
     sc_core::sc_event accounting_ev_;
     bool accounting_armed_ = false;

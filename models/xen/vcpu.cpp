@@ -56,11 +56,14 @@ void Vcpu::carrier_main() {
             case WaitKind::scheduled:
                 wait(scheduled_ev_);
                 break;
-            case WaitKind::time:
-                wait(sc_time::from_value(r.until_ps - now));
+            case WaitKind::time:  // ends are woken in a canonical order (Hypervisor::fire_wakeups)
+                hv_.wake_at(*this, r.until_ps, timer_ev_);
+                wait(timer_ev_);
                 break;
-            case WaitKind::time_or_wake:
-                wait(sc_time::from_value(r.until_ps - now), wake_ev_);
+            case WaitKind::time_or_wake:  // the same, unless wake_ev_ ends it first
+                hv_.wake_at(*this, r.until_ps, wake_ev_);
+                wait(wake_ev_);
+                hv_.cancel_wake(*this);
                 break;
         }
         if (request_moved_) {  // a borrowed run of the code asked for another wait meanwhile
@@ -109,23 +112,23 @@ bool Vcpu::borrow() {
             sched_.restore_switches(early);
             return false;
         }
-        PhysicalCpu* to_vcpu = nullptr;
+        // In the switch method's order; the switched-in vCPU's code (at most one) goes on at `at`,
+        // running ahead of SystemC time by the gap.
+        Vcpu* next = nullptr;
         for (PhysicalCpu* p : early) {
-            if (p->switching_to()) {
-                to_vcpu = p;
-                continue;
+            if (Vcpu* v = p->switching_to()) {
+                next = v;
+                next->request_pending_ = false;
+                next->ahead_ps_ = next->owed_ps_ = at - now;
+                sim_time::owing = next;
+                sched_.complete_switch(*p, at, false);
+                ++hv_.fast_path_counts().borrowed;
+            } else {
+                sched_.complete_switch(*p, at);
+                ++hv_.fast_path_counts().idle_switch;
             }
-            sched_.complete_switch(*p, at);
-            ++hv_.fast_path_counts().idle_switch;
         }
-        if (!to_vcpu) continue;
-        // The switched-in vCPU's code goes on at `at`: it runs ahead of SystemC time by the gap.
-        Vcpu* next = to_vcpu->switching_to();
-        next->request_pending_ = false;
-        next->ahead_ps_ = next->owed_ps_ = at - now;
-        sim_time::owing = next;
-        sched_.complete_switch(*to_vcpu, at, false);
-        ++hv_.fast_path_counts().borrowed;
+        if (!next) continue;
         if (next == this) return true;
         next->run_code();
         // Its carrier still waits to be scheduled: right if that is what the code asks for again.
