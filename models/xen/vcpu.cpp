@@ -51,7 +51,6 @@ void Vcpu::carrier_main() {
         if (!request_pending_) run_code();  // until the code asks for a wait
         if (request_.kind == WaitKind::scheduled && borrow()) continue;
         const WaitRequest r = request_;
-        const std::uint64_t now = simc_->time_stamp().value();
         switch (r.kind) {
             case WaitKind::scheduled:
                 wait(scheduled_ev_);
