@@ -303,12 +303,19 @@ class Hypervisor : public sc_core::sc_module {
         bool operator>(const VcpuTimer& o) const { return at_ps != o.at_ps ? at_ps > o.at_ps : seq > o.seq; }
     };
     void fire_vcpu_timers();
-    // The end of every timed wait of a vCPU's code (Vcpu::carrier_main): woken by one method, in
-    // vCPU order at a tie (fire_wakeups), by notifying `ev`.
-    void wake_at(Vcpu& v, std::uint64_t at_ps, sc_core::sc_event& ev);
+    // The end of every timed wait of a vCPU's code (Vcpu::carrier_main) notifies its timer_ev_:
+    // directly, or, for waits that end together, from one method in vCPU order (fire_wakeups).
+    // cancel_wake: the carrier is done with it (woken, or woken early by wake_ev_).
+    void wake_at(Vcpu& v, std::uint64_t at_ps);
     void cancel_wake(Vcpu& v);
     void fire_wakeups();
-    std::set<std::pair<std::uint64_t, unsigned>> wakeups_;  // (when, Vcpu::index_)
+    struct Wakeup {
+        std::uint64_t at_ps;
+        unsigned index;  // Vcpu::index_
+        bool routed;     // through fire_wakeups (a tie)
+    };
+    std::vector<Wakeup>::iterator wakeup_slot(std::uint64_t at_ps, unsigned index);
+    std::vector<Wakeup> wakeups_;  // sorted by (at_ps, index)
     sc_core::sc_event wakeup_ev_;
     std::priority_queue<VcpuTimer, std::vector<VcpuTimer>, std::greater<VcpuTimer>> vcpu_timers_;
     std::map<std::pair<DomId, unsigned>, std::uint64_t> vcpu_timer_armed_;  // generation; 0 = none

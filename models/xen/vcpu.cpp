@@ -40,6 +40,8 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
       group_("vcpu" + std::to_string(id), &parent),
       stats(group_) {
     SC_THREAD(carrier_main);
+    timer_or_wake_ |= timer_ev_;
+    timer_or_wake_ |= wake_ev_;
     tracer_.name_track(TraceTrack::vcpu(dom.id, id), "d" + std::to_string(dom.id) + " " + dom.name,
                        "vcpu" + std::to_string(id));
 }
@@ -55,13 +57,14 @@ void Vcpu::carrier_main() {
             case WaitKind::scheduled:
                 wait(scheduled_ev_);
                 break;
-            case WaitKind::time:  // ends are woken in a canonical order (Hypervisor::fire_wakeups)
-                hv_.wake_at(*this, r.until_ps, timer_ev_);
+            case WaitKind::time:  // ends that coincide are woken in a canonical order (Hypervisor::wake_at)
+                hv_.wake_at(*this, r.until_ps);
                 wait(timer_ev_);
+                hv_.cancel_wake(*this);
                 break;
             case WaitKind::time_or_wake:  // the same, unless wake_ev_ ends it first
-                hv_.wake_at(*this, r.until_ps, wake_ev_);
-                wait(wake_ev_);
+                hv_.wake_at(*this, r.until_ps);
+                wait(timer_or_wake_);
                 hv_.cancel_wake(*this);
                 break;
         }

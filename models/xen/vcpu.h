@@ -250,12 +250,13 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
         std::uint64_t until_ps;  // kinds time and time_or_wake
     };
     WaitRequest request_{WaitKind::scheduled, 0};
-    bool request_pending_ = false;            // the code is suspended in wait_for()
-    bool request_moved_ = false;              // a borrowed run left a request other than the one waited on
-    unsigned index_ = 0;                      // creation order among all vCPUs (Hypervisor::wake_at)
-    std::uint64_t wakeup_ps_ = 0;             // the timed wait's end, while Hypervisor::wake_at holds it
-    sc_core::sc_event* wakeup_ev_ = nullptr;  // what it notifies then (nullptr: no wait held)
-    sc_core::sc_event timer_ev_;              // a timed wait's end
+    bool request_pending_ = false;             // the code is suspended in wait_for()
+    bool request_moved_ = false;               // a borrowed run left a request other than the one waited on
+    unsigned index_ = 0;                       // creation order among all vCPUs (Hypervisor::wake_at)
+    std::uint64_t wakeup_ps_ = 0;              // the timed wait's end (Hypervisor::wake_at)
+    bool wakeup_held_ = false;                 // Hypervisor::wakeups_ holds it
+    sc_core::sc_event timer_ev_;               // a timed wait's end
+    sc_core::sc_event_or_list timer_or_wake_;  // timer_ev_ | wake_ev_, built once
     Cycles owed_cycles_ = 0;  // the entry costs in owed_ps_ in cycles, counted when waited for
     // The wait under way, for close_accounting(): a stretch of guest code (in_guest_mode_) or
     // hypervisor work (in_hypervisor_wait_), when it began and the cycles it has not counted yet.
