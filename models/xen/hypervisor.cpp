@@ -162,63 +162,18 @@ Hypervisor::Hypervisor(sc_core::sc_module_name name, const HypervisorParams& par
 
 Hypervisor::~Hypervisor() = default;
 
-// The timed waits under way, sorted by (end, vCPU index). A wait alone at its end is a plain timed
-// notification of the vCPU's timer_ev_; waits that end together are all routed through
-// fire_wakeups, which notifies them in index order (a tie found later cancels the earlier direct
-// notification). The vector keeps its storage: no allocation per wait.
-std::vector<Hypervisor::Wakeup>::iterator Hypervisor::wakeup_slot(std::uint64_t at_ps, unsigned index) {
-    return std::lower_bound(wakeups_.begin(), wakeups_.end(), Wakeup{at_ps, index, false},
-                            [](const Wakeup& a, const Wakeup& b) {
-                                return a.at_ps != b.at_ps ? a.at_ps < b.at_ps : a.index < b.index;
-                            });
-}
-
-void Hypervisor::wake_at(Vcpu& v, std::uint64_t at_ps) {
-    cancel_wake(v);
-    v.wakeup_ps_ = at_ps;
-    v.wakeup_held_ = true;
-    auto it = wakeups_.insert(wakeup_slot(at_ps, v.index_), Wakeup{at_ps, v.index_, false});
-    const bool tie = (it != wakeups_.begin() && std::prev(it)->at_ps == at_ps) ||
-                     (std::next(it) != wakeups_.end() && std::next(it)->at_ps == at_ps);
-    const sc_core::sc_time delay = sc_core::sc_time::from_value(at_ps - simc_->time_stamp().value());
-    if (!tie) {
-        sim_time::notify(v.timer_ev_, delay);
-        return;
-    }
-    for (auto t = wakeup_slot(at_ps, 0); t != wakeups_.end() && t->at_ps == at_ps; ++t) {
-        if (!t->routed) vcpu_storage_[t->index]->timer_ev_.cancel();
-        t->routed = true;
-    }
-    sim_time::activity_changed();  // (a cancelled notification)
-    sim_time::notify(wakeup_ev_, delay);
-}
-
-void Hypervisor::cancel_wake(Vcpu& v) {
-    if (!v.wakeup_held_) return;
-    v.wakeup_held_ = false;
-    auto it = wakeup_slot(v.wakeup_ps_, v.index_);
-    if (!it->routed && v.wakeup_ps_ > simc_->time_stamp().value()) {  // woken early: still pending
-        v.timer_ev_.cancel();
-        sim_time::activity_changed();
-    }
-    wakeups_.erase(it);
+void Hypervisor::defer_wake(Vcpu& v) {
+    if (deferred_.empty()) sim_time::notify(wakeup_ev_, sc_core::SC_ZERO_TIME);
+    deferred_.push_back(v.index_);
 }
 
 void Hypervisor::fire_wakeups() {
-    // The waits that end now and were found to end together: woken in vCPU creation order, one
-    // canonical order whatever SystemC's event queue would have made of separate timeouts, so that
-    // no report depends on the queue's history. Each vCPU's carrier erases its own entry.
-    const std::uint64_t now = simc_->time_stamp().value();
-    std::uint64_t next = ~std::uint64_t{0};
-    for (Wakeup& w : wakeups_) {
-        if (!w.routed) continue;
-        if (w.at_ps > now) {
-            next = w.at_ps;
-            break;
-        }
-        if (w.at_ps == now) sim_time::notify(vcpu_storage_[w.index]->timer_ev_, sc_core::SC_ZERO_TIME);
-    }
-    if (next != ~std::uint64_t{0}) sim_time::notify(wakeup_ev_, sc_core::sc_time::from_value(next - now));
+    // The waits that ended together at this picosecond (each deferred itself by one delta): their
+    // vCPUs go on in creation order, one canonical order whatever SystemC's event queue made of
+    // their timeouts, so that no report depends on the queue's history.
+    std::sort(deferred_.begin(), deferred_.end());
+    for (unsigned index : deferred_) sim_time::notify(vcpu_storage_[index]->timer_ev_, sc_core::SC_ZERO_TIME);
+    deferred_.clear();
 }
 
 std::uint64_t Hypervisor::horizon_ps() const {

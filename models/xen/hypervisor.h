@@ -31,6 +31,7 @@
 #include <systemc>
 
 #include "models/xen/domain_table.h"
+#include "models/xen/wait_ends.h"
 #include "models/xen/event_channels.h"
 #include "models/xen/grant_table.h"
 #include "models/xen/ioreq_routing.h"
@@ -303,19 +304,13 @@ class Hypervisor : public sc_core::sc_module {
         bool operator>(const VcpuTimer& o) const { return at_ps != o.at_ps ? at_ps > o.at_ps : seq > o.seq; }
     };
     void fire_vcpu_timers();
-    // The end of every timed wait of a vCPU's code (Vcpu::carrier_main) notifies its timer_ev_:
-    // directly, or, for waits that end together, from one method in vCPU order (fire_wakeups).
-    // cancel_wake: the carrier is done with it (woken, or woken early by wake_ev_).
-    void wake_at(Vcpu& v, std::uint64_t at_ps);
-    void cancel_wake(Vcpu& v);
+    // Timed waits of vCPU code (Vcpu::carrier_main) end by SystemC's own timeout; when several
+    // end at the same picosecond (wait_ends_ counts them), each defers itself by a delta
+    // (defer_wake) and one method lets them go on in vCPU creation order (fire_wakeups).
+    WaitEnds wait_ends_;
+    std::vector<unsigned> deferred_;  // Vcpu::index_ of the deferred, this delta
+    void defer_wake(Vcpu& v);
     void fire_wakeups();
-    struct Wakeup {
-        std::uint64_t at_ps;
-        unsigned index;  // Vcpu::index_
-        bool routed;     // through fire_wakeups (a tie)
-    };
-    std::vector<Wakeup>::iterator wakeup_slot(std::uint64_t at_ps, unsigned index);
-    std::vector<Wakeup> wakeups_;  // sorted by (at_ps, index)
     sc_core::sc_event wakeup_ev_;
     std::priority_queue<VcpuTimer, std::vector<VcpuTimer>, std::greater<VcpuTimer>> vcpu_timers_;
     std::map<std::pair<DomId, unsigned>, std::uint64_t> vcpu_timer_armed_;  // generation; 0 = none

@@ -30,6 +30,9 @@
 // down once at finish(), switch_cycles the cost model's cycles of each switch (of the part of a
 // switch under way at `end`, its elapsed cycles rounded down).
 //
+// Switches that end at the same picosecond complete in pCPU order, in one method (switches_done),
+// so that no count depends on SystemC's order among simultaneous notifications.
+//
 // How time works: a vCPU runs as a SystemC thread and leaves its pCPU only by its own action
 // (block, or yield after the scheduler requested preemption), so it always knows exactly how
 // much it ran. The scheduler only decides, requests, and completes switches.

@@ -40,8 +40,6 @@ Vcpu::Vcpu(sc_core::sc_module_name name, Hypervisor& hv, DomainRecord& dom, Doma
       group_("vcpu" + std::to_string(id), &parent),
       stats(group_) {
     SC_THREAD(carrier_main);
-    timer_or_wake_ |= timer_ev_;
-    timer_or_wake_ |= wake_ev_;
     tracer_.name_track(TraceTrack::vcpu(dom.id, id), "d" + std::to_string(dom.id) + " " + dom.name,
                        "vcpu" + std::to_string(id));
 }
@@ -52,23 +50,11 @@ void Vcpu::carrier_main() {
     for (;;) {
         if (!request_pending_) run_code();  // until the code asks for a wait
         if (request_.kind == WaitKind::scheduled && borrow()) continue;
-        const WaitRequest r = request_;
-        switch (r.kind) {
-            case WaitKind::scheduled:
-                wait(scheduled_ev_);
-                break;
-            case WaitKind::time:  // ends that coincide are woken in a canonical order (Hypervisor::wake_at)
-                hv_.wake_at(*this, r.until_ps);
-                wait(timer_ev_);
-                hv_.cancel_wake(*this);
-                break;
-            case WaitKind::time_or_wake:  // the same, unless wake_ev_ ends it first
-                hv_.wake_at(*this, r.until_ps);
-                wait(timer_or_wake_);
-                hv_.cancel_wake(*this);
-                break;
-        }
-        if (request_moved_) {  // a borrowed run of the code asked for another wait meanwhile
+        if (request_.kind == WaitKind::scheduled)
+            wait(scheduled_ev_);
+        else
+            timed_wait(request_);  // handed over by a borrowed run
+        if (request_moved_) {      // a borrowed run of the code asked for another wait meanwhile
             request_moved_ = false;
             continue;
         }
@@ -85,9 +71,31 @@ void Vcpu::run_code() {
 }
 
 void Vcpu::wait_for(WaitKind kind, std::uint64_t delay_ps) {
-    request_ = {kind, simc_->time_stamp().value() + delay_ps};
+    const WaitRequest r{kind, simc_->time_stamp().value() + delay_ps};
+    if (kind != WaitKind::scheduled && !borrowed_) {
+        // A timed wait no other carrier can take over: made right here, on this stack, by this
+        // vCPU's own carrier (SystemC suspends the carrier wherever its stack pointer is).
+        timed_wait(r);
+        return;
+    }
+    request_ = r;
     request_pending_ = true;
     code_->suspend();  // resumed when the wait is over (request_pending_ cleared)
+}
+
+void Vcpu::timed_wait(const WaitRequest& r) {
+    // Waits that end at the same picosecond go on in vCPU order (Hypervisor::defer_wake).
+    const std::uint64_t now = simc_->time_stamp().value();
+    hv_.wait_ends_.insert(r.until_ps);
+    if (r.kind == WaitKind::time)
+        wait(sc_time::from_value(r.until_ps - now));
+    else
+        wait(sc_time::from_value(r.until_ps - now), wake_ev_);
+    if (simc_->time_stamp().value() == r.until_ps && hv_.wait_ends_.count(r.until_ps) > 1) {
+        hv_.defer_wake(*this);
+        wait(timer_ev_);
+    }
+    hv_.wait_ends_.erase(r.until_ps);
 }
 
 bool Vcpu::parked() const {
@@ -132,7 +140,9 @@ bool Vcpu::borrow() {
         }
         if (!next) continue;
         if (next == this) return true;
+        next->borrowed_ = true;
         next->run_code();
+        next->borrowed_ = false;
         // Its carrier still waits to be scheduled: right if that is what the code asks for again.
         if (!next->parked() && next->request_pending_) {
             next->request_moved_ = true;

@@ -35,6 +35,13 @@
 // its guest + hypervisor time is the time it held pCPUs (the pCPUs' busy time), up to rounding of
 // cycles to picoseconds.
 //
+// Execution (docs/temporal-decoupling.md): the vCPU's code runs on a Fiber of its own, carried by
+// the vCPU's SystemC thread, which performs every wait the code asks for (wait_for). With
+// platform.fast_paths, guest and hypervisor time run ahead of SystemC time when nothing else can
+// happen first, and a carrier whose vCPU waits to be scheduled may complete the next switch early
+// and run the switched-in vCPU's code itself (borrow). Timed waits that end at the same
+// picosecond are woken in vCPU creation order (Hypervisor::wake_at), not SystemC's queue order.
+//
 // Fidelity limits: no interrupt priorities beyond "highest vector first", no level-triggered lines; no guest
 // timer tick (guests are tickless); exit cost is a per-reason constant, not a function of the instruction's
 // operands.
@@ -154,8 +161,13 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     void run_code();  // resumes the code on this thread until it asks for a wait
     enum class WaitKind { scheduled, time, time_or_wake };
     void wait_for(WaitKind kind, std::uint64_t delay_ps = 0);  // from the code: one SystemC wait
-    bool borrow();        // true: this vCPU was switched in early, its code goes on here
-    bool parked() const;  // the code waits to be scheduled and its carrier waits for that
+    struct WaitRequest {
+        WaitKind kind;
+        std::uint64_t until_ps;  // kinds time and time_or_wake
+    };
+    void timed_wait(const WaitRequest& r);  // on the calling carrier, in a canonical order at ties
+    bool borrow();                          // true: this vCPU was switched in early, its code goes on here
+    bool parked() const;                    // the code waits to be scheduled and its carrier waits for that
     static constexpr std::size_t kCodeStackBytes = 0x50000;  // as SystemC 2.3's default thread stack
     bool upcall_deliverable() const;
     bool irq_deliverable() const;
@@ -245,19 +257,13 @@ class Vcpu : public sc_core::sc_module, private sim_time::RunAhead {
     unsigned run_ahead_backoff_ = 0, run_ahead_skip_ = 0;  // run_ahead's attempts skipped after misses
     const sc_core::sc_process_b* thread_ = nullptr;        // this vCPU's SystemC thread (the carrier)
     std::unique_ptr<Fiber> code_;
-    struct WaitRequest {
-        WaitKind kind;
-        std::uint64_t until_ps;  // kinds time and time_or_wake
-    };
     WaitRequest request_{WaitKind::scheduled, 0};
-    bool request_pending_ = false;             // the code is suspended in wait_for()
-    bool request_moved_ = false;               // a borrowed run left a request other than the one waited on
-    unsigned index_ = 0;                       // creation order among all vCPUs (Hypervisor::wake_at)
-    std::uint64_t wakeup_ps_ = 0;              // the timed wait's end (Hypervisor::wake_at)
-    bool wakeup_held_ = false;                 // Hypervisor::wakeups_ holds it
-    sc_core::sc_event timer_ev_;               // a timed wait's end
-    sc_core::sc_event_or_list timer_or_wake_;  // timer_ev_ | wake_ev_, built once
-    Cycles owed_cycles_ = 0;  // the entry costs in owed_ps_ in cycles, counted when waited for
+    bool request_pending_ = false;  // the code is suspended in wait_for()
+    bool request_moved_ = false;    // a borrowed run left a request other than the one waited on
+    bool borrowed_ = false;         // the code runs on another vCPU's carrier (borrow)
+    unsigned index_ = 0;            // creation order among all vCPUs (Hypervisor::defer_wake)
+    sc_core::sc_event timer_ev_;    // a deferred wait's end (Hypervisor::fire_wakeups)
+    Cycles owed_cycles_ = 0;        // the entry costs in owed_ps_ in cycles, counted when waited for
     // The wait under way, for close_accounting(): a stretch of guest code (in_guest_mode_) or
     // hypervisor work (in_hypervisor_wait_), when it began and the cycles it has not counted yet.
     bool in_hypervisor_wait_ = false;
