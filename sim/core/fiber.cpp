@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <boost/context/detail/fcontext.hpp>
 
@@ -56,10 +57,17 @@ Fiber::Fiber(std::function<void()> body, std::size_t stack_bytes)
     });
 }
 
+Fiber::~Fiber() {
+    if (!started_ || finished_) return;                            // nothing lives on the stack
+    static auto* kept = new std::vector<std::unique_ptr<char[]>>;  // never destroyed (see fiber.h)
+    kept->push_back(std::move(stack_));
+}
+
 void Fiber::switched_in() { asan_finish(asan_fake_stack_, &caller_stack_bottom_, &caller_stack_size_); }
 
 void Fiber::resume() {
     if (finished_) throw std::logic_error("a finished fiber was resumed");
+    started_ = true;
     void* fake_stack = nullptr;
     asan_start(&fake_stack, stack_.get(), stack_bytes_);
     const ctx::transfer_t t = ctx::jump_fcontext(context_, this);

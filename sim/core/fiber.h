@@ -10,8 +10,10 @@
 // The switch is Boost.Context's fcontext (make_fcontext / jump_fcontext, the primitive under
 // boost::context::fiber), used directly because fiber's destructor unwinds an unfinished stack by
 // resuming it; a vCPU's code never finishes, and unwinding guest code at teardown would run it
-// against models already destroyed. An unfinished Fiber is released without running anything, as
-// SystemC releases its coroutine stacks. Under AddressSanitizer every switch is announced
+// against models already destroyed. An unfinished Fiber is released without running anything; its
+// stack, whose frames may hold the only pointers to what its code allocated, is kept until the
+// process exits (reachable, as SystemC keeps its coroutine stacks), not freed. Under AddressSanitizer every
+// switch is announced
 // (__sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber), so ASan knows which stack is
 // live.
 //
@@ -31,6 +33,7 @@ namespace xensim {
 class Fiber {
   public:
     Fiber(std::function<void()> body, std::size_t stack_bytes);
+    ~Fiber();
     Fiber(const Fiber&) = delete;
     Fiber& operator=(const Fiber&) = delete;
 
@@ -46,7 +49,7 @@ class Fiber {
     std::size_t stack_bytes_;
     void* context_ = nullptr;  // the suspended fiber (fcontext_t)
     void* caller_ = nullptr;   // the context that resumed it, while it runs
-    bool finished_ = false;
+    bool started_ = false, finished_ = false;
     std::exception_ptr error_;
     // AddressSanitizer's view of the stacks being switched between (unused without ASan).
     void* asan_fake_stack_ = nullptr;
