@@ -2,7 +2,7 @@
 // generated from a seed — domains, vCPUs, pCPUs, pinning, scheduler and interrupt settings,
 // PV disks (queues; blkback's copy or map, persistent grants, indirect descriptors) and IDE disks
 // (DMA or PIO), write caches with fsync, nics (queues, rate limits), and fio, netperf, ping-pong and
-// CPU-burn workloads mixed — run with
+// CPU-burn workloads mixed, sometimes on identical guests in lock-step — run with
 // platform.fast_paths on and off, and their reports must be identical. Each seed is a test of its
 // own; a failing one leaves its scenario in the test's scratch directory and names it.
 #include <gtest/gtest.h>
@@ -69,9 +69,13 @@ json generate(std::uint64_t seed) {
                        {"vcpus", r.in(1, 2)},
                        {"memory_mb", 1024}});
     const unsigned guests = static_cast<unsigned>(r.in(1, 3));
+    // Lock-step: every guest drawn alike (the same draws), so that their steps fall on the same
+    // picoseconds and only the model's same-time order keeps both paths alike (blk-five-guests).
+    const bool lockstep = guests > 1 && r.chance(25);
     json workloads = json::array();
     std::vector<std::string> nic_guests, plain_guests;
     for (unsigned g = 1; g <= guests; ++g) {
+        Draw r(seed * 7919 + (lockstep ? 1 : g));  // this guest's draws
         const std::string name = "g" + std::to_string(g);
         json d = {{"name", name},
                   {"type", "hvm"},
@@ -133,6 +137,7 @@ json generate(std::uint64_t seed) {
                              {"slice_cycles", r.pick<std::uint64_t>({20000, 1000000})},
                              {"slices", r.chance(50) ? 0 : r.in(5, 50)}});
     return {{"name", "fast-paths-random-" + std::to_string(seed)},
+            {"description", lockstep ? "lock-step guests" : "mixed guests"},
             {"platform", platform},
             {"domains", domains},
             {"workloads", workloads},
@@ -189,6 +194,7 @@ TEST(FastPathsRandomCoverage, TheSeedsReachEveryOptionTheFastPathMeets) {
         if (pv && !bb.at("feature_persistent")) ++seen["pv without persistent grants"];
         if (pv && bb.at("max_indirect_segments") == 0) ++seen["pv without indirect"];
         if (ide) ++seen["ide"];
+        if (s.at("description") == "lock-step guests") ++seen["lock-step guests"];
         for (const json& w : s.at("workloads")) {
             ++seen["workload " + w.at("type").get<std::string>()];
             if (w.value("fsync", 0) > 0) ++seen["fsync"];
@@ -197,7 +203,7 @@ TEST(FastPathsRandomCoverage, TheSeedsReachEveryOptionTheFastPathMeets) {
     for (const char* want :
          {"ide pio", "write cache", "blkfront queues", "netfront queues", "vif rate", "pv with grant copy",
           "pv without persistent grants", "pv without indirect", "ide", "fsync", "workload fio",
-          "workload netperf", "workload evtchn_pingpong", "workload cpu_burn"})
+          "workload netperf", "workload evtchn_pingpong", "workload cpu_burn", "lock-step guests"})
         EXPECT_GT(seen[want], 0u) << want;
 }
 
