@@ -133,6 +133,52 @@ TEST(Cli, SummaryShowsXenStoreTrafficPerDomain) {
     EXPECT_EQ(rep["stats"]["xenstored"]["dom1"]["requests"]["XS_WRITE"], 10);
 }
 
+// The summary at scale (issue 15; reports/summary_table.h): 20 guests, each with a null PV disk and
+// 5 fio reads (the shape of cmake/scale-scenario.py 20 100). Unfolded the summary took 165 lines;
+// folded beyond kSummaryRowCap (8) rows per block it takes 88, and ends with the pointer to
+// report.json, which still has every domain.
+TEST(Cli, SummaryOfTwentyGuestsFoldsBeyondTheCap) {
+    constexpr int kGuests = 20;
+    fs::path d = temp_dir("summary-scale");
+    json s = {{"name", "scale-20"},
+              {"platform", {{"pcpus", 4}, {"seed", 1}}},
+              {"stop", {{"sim_time_ms", 1000000}}}};
+    s["domains"] = json::array({{{"name", "dom0"}, {"type", "pv"}, {"vcpus", 2}, {"memory_mb", 1024}}});
+    s["workloads"] = json::array();
+    for (int i = 1; i <= kGuests; ++i) {
+        const std::string name = "guest" + std::to_string(i);
+        s["domains"].push_back(
+            {{"name", name},
+             {"type", "hvm"},
+             {"vcpus", 1},
+             {"memory_mb", 512},
+             {"disks", json::array({{{"vdev", "xvda"}, {"sectors", 16777216}, {"model", "null"}}})}});
+        s["workloads"].push_back({{"type", "fio"},
+                                  {"name", "randread-" + name},
+                                  {"guest", name},
+                                  {"rw", "randread"},
+                                  {"bs", 4096},
+                                  {"iodepth", 32},
+                                  {"number_ios", 5}});
+    }
+    std::ofstream(d / "s.json") << s.dump(1);
+    Result r = xensim("run " + (d / "s.json").string() + " --out " + (d / "out").string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    std::size_t lines = 0;
+    for (char c : r.output) lines += c == '\n';
+    EXPECT_LE(lines, 100u) << r.output;
+    EXPECT_NE(
+        r.output.find("\nfolded above: 13 of 21 domains and 12 of 20 workloads beyond the first 8 rows of "
+                      "each table; report.json has every one\nreport: " +
+                      (d / "out").string() + "/report.json\n"),
+        std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("  d8 guest8 "), std::string::npos) << "d8 is folded\n" << r.output;
+    EXPECT_EQ(read_json(d / "out" / "report.json").at("domains").size(),
+              static_cast<std::size_t>(kGuests + 1));
+    fs::remove_all(d);
+}
+
 TEST(Cli, CostOverrideSlowsTheRoundTripAndChangesNoCount) {
     fs::path a = temp_dir("cost-a"), b = temp_dir("cost-b");
     std::string base = "run " + src("scenarios/evtchn-pingpong.json") + " --set workloads.0.round_trips=100";
