@@ -203,24 +203,27 @@ std::uint64_t Hypervisor::pending_activity_ps() const {
     return std::min(next, stop_ps_);
 }
 
+const std::vector<PhysicalCpu*>* Hypervisor::claim_early_switches(std::uint64_t at_ps, bool to_parked_vcpu) {
+    // The switches ending at `at_ps` may complete early when they are the next activity anywhere:
+    // withdrawn from SystemC, nothing else may be pending until then (a tie leaves them to SystemC).
+    if (at_ps <= simc_->time_stamp().value()) return nullptr;
+    const std::vector<PhysicalCpu*>& early = scheduler_->early_switches(at_ps, to_parked_vcpu);
+    if (early.empty()) return nullptr;
+    scheduler_->withdraw_switches(early);
+    if (horizon_ps() <= at_ps) {
+        scheduler_->restore_switches(early);
+        return nullptr;
+    }
+    return &early;
+}
+
 bool Hypervisor::before_horizon(std::uint64_t end_ps) {
-    const std::uint64_t now = simc_->time_stamp().value();  // SystemC's, not a run-ahead's
-    for (std::uint64_t at = horizon_ps(); end_ps >= at;) {
-        // The horizon is a switch to idle with nothing queued: the run-ahead may complete it at
-        // its time if nothing else is pending until then (strictly: at a tie, SystemC's order
-        // would decide), and go on.
-        if (at <= now) return false;
-        const std::vector<PhysicalCpu*>& early = scheduler_->early_switches(at, false);
-        if (early.empty()) return false;
-        scheduler_->withdraw_switches(early);
-        const std::uint64_t next = horizon_ps();
-        if (next <= at) {
-            scheduler_->restore_switches(early);
-            return false;
-        }
-        for (PhysicalCpu* p : early) scheduler_->complete_switch(*p, at);
-        fast_path_counts_.idle_switch += early.size();
-        at = next;
+    // A horizon that is a switch to idle with nothing queued is completed on the way.
+    for (std::uint64_t at = horizon_ps(); end_ps >= at; at = horizon_ps()) {
+        const std::vector<PhysicalCpu*>* early = claim_early_switches(at, false);
+        if (!early) return false;
+        for (PhysicalCpu* p : *early) scheduler_->complete_switch(*p, at);
+        fast_path_counts_.idle_switch += early->size();
     }
     return true;
 }

@@ -94,6 +94,10 @@ class Hypervisor : public sc_core::sc_module {
     // that is the horizon, and the only activity then, is completed early on the way
     // (Scheduler::switch_ending_at).
     bool before_horizon(std::uint64_t end_ps);
+    // The switches ending at `at_ps` (see Scheduler::early_switches), withdrawn from SystemC, when
+    // they are the next activity anywhere and nothing else is pending until then; else nullptr
+    // (nothing withdrawn). The caller completes them at `at_ps`.
+    const std::vector<PhysicalCpu*>* claim_early_switches(std::uint64_t at_ps, bool to_parked_vcpu);
     void set_stop_ps(std::uint64_t ps) {
         stop_ps_ = ps;
         sim_time::activity_changed();

@@ -63,11 +63,10 @@ void Vcpu::carrier_main() {
 }
 
 void Vcpu::run_code() {
-    Vcpu*& running = hv_.running_vcpu_;
-    Vcpu* const before = running;
-    running = this;
+    // Carriers run no vCPU's code of their own: outside resume(), nobody's code is running.
+    hv_.running_vcpu_ = this;
     code_->resume();
-    running = before;
+    hv_.running_vcpu_ = nullptr;
 }
 
 void Vcpu::wait_for(WaitKind kind, std::uint64_t delay_ps) {
@@ -76,6 +75,7 @@ void Vcpu::wait_for(WaitKind kind, std::uint64_t delay_ps) {
         // A timed wait no other carrier can take over: made right here, on this stack, by this
         // vCPU's own carrier (SystemC suspends the carrier wherever its stack pointer is).
         timed_wait(r);
+        hv_.running_vcpu_ = this;  // other vCPUs' code ran meanwhile; this code goes on
         return;
     }
     request_ = r;
@@ -114,18 +114,12 @@ bool Vcpu::borrow() {
     for (;;) {
         const std::uint64_t now = simc_->time_stamp().value();
         const std::uint64_t at = hv_.horizon_ps();
-        if (at <= now) return false;
-        const std::vector<PhysicalCpu*>& early = sched_.early_switches(at, true);
-        if (early.empty()) return false;
-        sched_.withdraw_switches(early);
-        if (hv_.horizon_ps() <= at) {
-            sched_.restore_switches(early);
-            return false;
-        }
+        const std::vector<PhysicalCpu*>* early = hv_.claim_early_switches(at, true);
+        if (!early) return false;
         // In the switch method's order; the switched-in vCPU's code (at most one) goes on at `at`,
         // running ahead of SystemC time by the gap.
         Vcpu* next = nullptr;
-        for (PhysicalCpu* p : early) {
+        for (PhysicalCpu* p : *early) {
             if (Vcpu* v = p->switching_to()) {
                 next = v;
                 next->request_pending_ = false;
