@@ -140,28 +140,7 @@ TEST(Cli, SummaryShowsXenStoreTrafficPerDomain) {
 TEST(Cli, SummaryOfTwentyGuestsFoldsBeyondTheCap) {
     constexpr int kGuests = 20;
     fs::path d = temp_dir("summary-scale");
-    json s = {{"name", "scale-20"},
-              {"platform", {{"pcpus", 4}, {"seed", 1}}},
-              {"stop", {{"sim_time_ms", 1000000}}}};
-    s["domains"] = json::array({{{"name", "dom0"}, {"type", "pv"}, {"vcpus", 2}, {"memory_mb", 1024}}});
-    s["workloads"] = json::array();
-    for (int i = 1; i <= kGuests; ++i) {
-        const std::string name = "guest" + std::to_string(i);
-        s["domains"].push_back(
-            {{"name", name},
-             {"type", "hvm"},
-             {"vcpus", 1},
-             {"memory_mb", 512},
-             {"disks", json::array({{{"vdev", "xvda"}, {"sectors", 16777216}, {"model", "null"}}})}});
-        s["workloads"].push_back({{"type", "fio"},
-                                  {"name", "randread-" + name},
-                                  {"guest", name},
-                                  {"rw", "randread"},
-                                  {"bs", 4096},
-                                  {"iodepth", 32},
-                                  {"number_ios", 5}});
-    }
-    std::ofstream(d / "s.json") << s.dump(1);
+    std::ofstream(d / "s.json") << scale_scenario(kGuests, 5).dump(1);
     Result r = xensim("run " + (d / "s.json").string() + " --out " + (d / "out").string());
     ASSERT_EQ(r.status, 0) << r.output;
     std::size_t lines = 0;

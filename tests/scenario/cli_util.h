@@ -48,4 +48,33 @@ inline nlohmann::json read_json(const fs::path& p) {
     return nlohmann::json::parse(in);
 }
 
+// The scaling case (cmake/scale-scenario.py): dom0 PV with 2 vCPUs on 4 pCPUs, and `guests` HVM
+// guests, each with a null-model PV disk and a fio job of `ios_each` 4 KiB random reads at QD32.
+inline nlohmann::json scale_scenario(int guests, int ios_each) {
+    nlohmann::json s = {{"name", "scale-" + std::to_string(guests)},
+                        {"platform", {{"pcpus", 4}, {"seed", 1}}},
+                        {"stop", {{"sim_time_ms", 1000000}}}};
+    s["domains"] =
+        nlohmann::json::array({{{"name", "dom0"}, {"type", "pv"}, {"vcpus", 2}, {"memory_mb", 1024}}});
+    s["workloads"] = nlohmann::json::array();
+    for (int i = 1; i <= guests; ++i) {
+        const std::string name = "guest" + std::to_string(i);
+        s["domains"].push_back(
+            {{"name", name},
+             {"type", "hvm"},
+             {"vcpus", 1},
+             {"memory_mb", 512},
+             {"disks",
+              nlohmann::json::array({{{"vdev", "xvda"}, {"sectors", 16777216}, {"model", "null"}}})}});
+        s["workloads"].push_back({{"type", "fio"},
+                                  {"name", "randread-" + name},
+                                  {"guest", name},
+                                  {"rw", "randread"},
+                                  {"bs", 4096},
+                                  {"iodepth", 32},
+                                  {"number_ios", ios_each}});
+    }
+    return s;
+}
+
 }  // namespace cli_testing

@@ -118,23 +118,7 @@ TEST(MemoryBound, SchemaMaximaRunWithinAStatedHostRss) {
 TEST(MemoryBound, TwoHundredFiftySixGuestsRunWithinAStatedHostRss) {
     constexpr int kGuests = 256;
     fs::path dir = temp_dir("membound256");
-    json s = {{"name", "scale-256"}, {"platform", {{"pcpus", 4}, {"seed", 1}}}};
-    s["domains"] = json::array({domain("dom0", "pv", 2, 1024)});
-    s["workloads"] = json::array();
-    for (int i = 1; i <= kGuests; ++i) {
-        const std::string name = "guest" + std::to_string(i);
-        json guest = domain(name, "hvm", 1, 512);
-        guest["disks"] = json::array({{{"vdev", "xvda"}, {"sectors", 16777216}, {"model", "null"}}});
-        s["domains"].push_back(guest);
-        s["workloads"].push_back({{"type", "fio"},
-                                  {"name", "randread-" + name},
-                                  {"guest", name},
-                                  {"rw", "randread"},
-                                  {"bs", 4096},
-                                  {"iodepth", 32},
-                                  {"number_ios", 10}});
-    }
-    std::ofstream(dir / "s.json") << s.dump(1);
+    std::ofstream(dir / "s.json") << scale_scenario(kGuests, 10).dump(1);
     MeasuredRun r = run_measured(dir / "s.json", dir);
     std::ifstream log(dir / "log.txt");
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
