@@ -75,40 +75,40 @@ json generate(std::uint64_t seed) {
     json workloads = json::array();
     std::vector<std::string> nic_guests, plain_guests;
     for (unsigned g = 1; g <= guests; ++g) {
-        Draw r(seed * 7919 + (lockstep ? 1 : g));  // this guest's draws
+        Draw gr(seed * 7919 + (lockstep ? 1 : g));  // this guest's draws
         const std::string name = "g" + std::to_string(g);
         json d = {{"name", name},
                   {"type", "hvm"},
-                  {"vcpus", r.in(1, 3)},
+                  {"vcpus", gr.in(1, 3)},
                   {"memory_mb", 256},
-                  {"upcall", r.chance(50) ? "callback_vector" : "percpu_vector"}};
-        if (r.chance(25)) d["pinning"] = json::array({r.below(pcpus)});
-        const unsigned kind = static_cast<unsigned>(r.below(4));  // disk, nic, nothing (ping-pong/burn)
+                  {"upcall", gr.chance(50) ? "callback_vector" : "percpu_vector"}};
+        if (gr.chance(25)) d["pinning"] = json::array({gr.below(pcpus)});
+        const unsigned kind = static_cast<unsigned>(gr.below(4));  // disk, nic, nothing (ping-pong/burn)
         if (kind == 0 || kind == 1) {
             const bool ide = kind == 1;
-            const bool write_cache = r.chance(30);
+            const bool write_cache = gr.chance(30);
             json disk = {{"vdev", ide ? "hda" : "xvda"},
                          {"attach", ide ? "ide" : "pv"},
                          {"sectors", 262144},
-                         {"model", r.pick<std::string>({"null", "ramdisk", "ssd"})},
+                         {"model", gr.pick<std::string>({"null", "ramdisk", "ssd"})},
                          {"write_cache", write_cache}};
-            if (ide && r.chance(30)) disk["ide_transfer"] = "pio";
+            if (ide && gr.chance(30)) disk["ide_transfer"] = "pio";
             d["disks"] = json::array({disk});
-            if (!ide && r.chance(30)) d["blkfront"] = {{"queues", r.in(1, 4)}};
+            if (!ide && gr.chance(30)) d["blkfront"] = {{"queues", gr.in(1, 4)}};
             workloads.push_back({{"type", "fio"},
                                  {"name", "fio-" + name},
                                  {"guest", name},
-                                 {"rw", r.pick<std::string>({"randread", "randwrite", "read", "randrw"})},
-                                 {"bs", r.pick<std::uint64_t>({512, 4096, 65536})},
-                                 {"iodepth", ide ? 1 : r.in(1, 8)},
-                                 {"numjobs", r.in(1, 2)},
-                                 {"number_ios", r.in(20, 200)},
-                                 {"fsync", write_cache && r.chance(50) ? r.in(1, 8) : 0}});
+                                 {"rw", gr.pick<std::string>({"randread", "randwrite", "read", "randrw"})},
+                                 {"bs", gr.pick<std::uint64_t>({512, 4096, 65536})},
+                                 {"iodepth", ide ? 1 : gr.in(1, 8)},
+                                 {"numjobs", gr.in(1, 2)},
+                                 {"number_ios", gr.in(20, 200)},
+                                 {"fsync", write_cache && gr.chance(50) ? gr.in(1, 8) : 0}});
         } else if (kind == 2) {
             json nic = {{"mac", mac(g)}};
-            if (r.chance(20)) nic["rate"] = r.pick<std::string>({"10Mb/s@10ms", "100Mb/s", "1MB/s@1ms"});
+            if (gr.chance(20)) nic["rate"] = gr.pick<std::string>({"10Mb/s@10ms", "100Mb/s", "1MB/s@1ms"});
             d["nics"] = json::array({nic});
-            if (r.chance(30)) d["netfront"] = {{"queues", r.in(1, 4)}};
+            if (gr.chance(30)) d["netfront"] = {{"queues", gr.in(1, 4)}};
             nic_guests.push_back(name);
         } else {
             plain_guests.push_back(name);
